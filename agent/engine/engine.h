@@ -1,0 +1,146 @@
+/*
+ * engine.h — the scan engine: SHA-256 and YARA detection with recursive container expansion.
+ *
+ * The engine never opens a file. It sees an object only through a pal_source (size +
+ * read_at), which in the broker is pread on an fd and in the content process a request to
+ * the broker. Each object is read once, front to back, into one buffer shared by hashing,
+ * YARA (which must see an object as one block: libyara 4.2 misses strings that cross
+ * blocks) and libarchive (opened on that buffer, so seeking formats seek in memory).
+ * Container members are expanded into memory and scanned recursively in the same way.
+ *
+ * Threads: one pal_engine (shared, read-only after creation: package + compiled rules +
+ * limits) and one pal_scanner per thread.
+ *
+ * The engine never says clean about content it did not examine: every limit hit, encrypted
+ * member, corrupt container or read failure makes the object unscannable with a reason,
+ * and threats found before that are still reported.
+ */
+#ifndef PAL_ENGINE_H
+#define PAL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pal_error.h"
+#include "sigpkg.h"
+
+/* ---- content source -------------------------------------------------------------------- */
+
+typedef struct pal_source {
+    uint64_t size; /* object size as known when the scan starts */
+    /*
+     * Read up to len bytes at off into buf. Returns the number of bytes read (0 only at or
+     * past the end) or a negative PAL_E* code. May return fewer than len; the engine loops.
+     */
+    ssize_t (*read_at)(void *ctx, uint64_t off, void *buf, size_t len);
+    void *ctx;
+} pal_source;
+
+/* A source over memory (tests, fuzzing, members). */
+void pal_source_from_memory(pal_source *src, const void *data, size_t len);
+
+/* ---- limits ---------------------------------------------------------------------------- */
+
+typedef struct pal_limits {
+    unsigned max_depth;          /* container nesting levels expanded (MaxRecursionDepth) */
+    uint64_t max_members;        /* members per container */
+    uint64_t max_expanded_bytes; /* bytes expanded from containers, per top-level object */
+    uint32_t max_ratio;          /* expanded size / compressed size of one member */
+    uint64_t max_object_size;    /* largest object (file or member) read and matched */
+    uint32_t max_scan_ms;        /* wall time per top-level object */
+} pal_limits;
+
+#define PAL_DEFAULT_MAX_DEPTH 8
+#define PAL_DEFAULT_MAX_MEMBERS 100000
+#define PAL_DEFAULT_MAX_EXPANDED_BYTES (1024ULL << 20) /* 1 GiB */
+#define PAL_DEFAULT_MAX_RATIO 250
+#define PAL_DEFAULT_MAX_OBJECT_SIZE (256ULL << 20) /* 256 MiB */
+#define PAL_DEFAULT_MAX_SCAN_MS 120000
+
+void pal_limits_default(pal_limits *lim);
+
+/* ---- results --------------------------------------------------------------------------- */
+
+typedef enum pal_verdict {
+    PAL_VERDICT_CLEAN = 0,
+    PAL_VERDICT_THREAT = 1,      /* at least one finding (the object may also be unscannable) */
+    PAL_VERDICT_UNSCANNABLE = 2, /* no finding, and some content was not examined */
+} pal_verdict;
+
+typedef enum pal_unscannable {
+    PAL_UNSCANNABLE_NONE = 0,
+    PAL_UNSCANNABLE_DEPTH,          /* "depth-limit" */
+    PAL_UNSCANNABLE_MEMBERS,        /* "member-limit" */
+    PAL_UNSCANNABLE_EXPANDED_BYTES, /* "expanded-size-limit" */
+    PAL_UNSCANNABLE_RATIO,          /* "expansion-ratio-limit" (zip bomb) */
+    PAL_UNSCANNABLE_TOO_LARGE,      /* "size-limit" */
+    PAL_UNSCANNABLE_TIMEOUT,        /* "timeout" */
+    PAL_UNSCANNABLE_ENCRYPTED,      /* "encrypted" */
+    PAL_UNSCANNABLE_CORRUPT,        /* "corrupt" (includes truncated) */
+    PAL_UNSCANNABLE_READ_ERROR,     /* "read-error" (source failed or changed size) */
+    PAL_UNSCANNABLE_ENGINE_ERROR,   /* "engine-error" (yara/libarchive internal failure) */
+    PAL_UNSCANNABLE_CANCELLED,      /* "cancelled" */
+} pal_unscannable;
+
+/* Stable kebab-case names listed above; used in JSON and the store. */
+const char *pal_unscannable_name(pal_unscannable r);
+
+typedef struct pal_finding {
+    char *chain;               /* "name" or "name->member->member" (owned) */
+    char *threat;              /* catalog name (owned copy) */
+    char *category;            /* (owned copy) */
+    pal_severity severity;
+    pal_action default_action;
+    uint32_t threat_id;
+    char *matched_by;          /* "sha256" or "yara:<rule identifier>" (owned) */
+    uint8_t sha256[32];        /* of the object that matched (member for containers) */
+    uint64_t size;             /* of that object */
+} pal_finding;
+
+typedef struct pal_report {
+    pal_verdict verdict;
+    pal_finding *findings;     /* one per distinct (chain, threat) */
+    size_t n_findings;
+    pal_unscannable reason;    /* first reason met, NONE when everything was examined */
+    char *reason_chain;        /* where it happened (owned, NULL when NONE) */
+    char *reason_detail;       /* human detail, e.g. libarchive's message (owned or NULL) */
+    int sha256_valid;          /* the whole top-level object was read */
+    uint8_t sha256[32];        /* of the top-level object */
+    uint64_t size;             /* bytes of the top-level object */
+    uint64_t bytes_read;       /* bytes pulled from the source */
+    uint64_t objects_scanned;  /* top-level + members matched */
+} pal_report;
+
+void pal_report_init(pal_report *rep);
+void pal_report_free(pal_report *rep); /* frees the contents, keeps rep itself */
+
+/* ---- engine and scanners --------------------------------------------------------------- */
+
+typedef struct pal_engine pal_engine;
+typedef struct pal_scanner pal_scanner;
+
+/*
+ * Load the package's compiled rules and build the engine. pkg must outlive the engine.
+ * Calls yr_initialize() (reference counted by libyara).
+ */
+int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine **out,
+                   pal_errbuf *err);
+void pal_engine_free(pal_engine *eng);
+const pal_sigpkg *pal_engine_package(const pal_engine *eng);
+const pal_limits *pal_engine_limits(const pal_engine *eng);
+
+/* One per thread. */
+int pal_scanner_new(pal_engine *eng, pal_scanner **out);
+void pal_scanner_free(pal_scanner *sc);
+
+/*
+ * Scan one object. name is the chain root (usually the path). cancel, if not NULL, is
+ * polled: when it becomes non-zero the scan stops with PAL_UNSCANNABLE_CANCELLED.
+ * Returns 0 with *rep filled (rep is initialised by the call; free it with pal_report_free)
+ * or a negative code when the engine itself is broken (out of memory); then *rep is empty.
+ */
+int pal_scan(pal_scanner *sc, const pal_source *src, const char *name,
+             const volatile int *cancel, pal_report *rep);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * sigpkg.h — the signed signature package ("security intelligence"): verify, map, look up.
+ *
+ * One file, mapped read-only (PROT_READ, MAP_SHARED) by every process that scans, so the
+ * protection data lives once in the page cache. Nothing is copied or parsed at load: the
+ * catalog, the string pool and the hash table are used in place from the mapping. Only the
+ * compiled YARA rules are loaded (by the engine) into per-process memory, because libyara
+ * has no in-place loader.
+ *
+ * On-disk format, all integers little-endian (the full table lives in sigpkg.c):
+ *   [header 128 bytes][catalog][strings][hash index][hash entries][yara blob][signature 64]
+ * The Ed25519 signature covers every byte before it. A package is refused (never partly
+ * used) when the signature does not verify against a trusted key, when the key is unknown,
+ * or when any structural check fails; the error message says which.
+ */
+#ifndef PAL_SIGPKG_H
+#define PAL_SIGPKG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pal_error.h"
+
+typedef enum pal_severity {
+    PAL_SEV_LOW = 1,
+    PAL_SEV_MODERATE = 2,
+    PAL_SEV_HIGH = 3,
+    PAL_SEV_SEVERE = 4,
+} pal_severity;
+
+typedef enum pal_action {
+    PAL_ACTION_QUARANTINE = 1,
+    PAL_ACTION_REMOVE = 2,
+    PAL_ACTION_NOACTION = 3,
+} pal_action;
+
+/* "Low", "Moderate", "High", "Severe"; NULL for an invalid value. */
+const char *pal_severity_name(pal_severity sev);
+/* Case-insensitive parse; 0 or PAL_EINVAL. */
+int pal_severity_parse(const char *name, pal_severity *out);
+/* "Quarantine", "Remove", "NoAction"; NULL for an invalid value. */
+const char *pal_action_name(pal_action act);
+int pal_action_parse(const char *name, pal_action *out);
+
+/* ---- trusted keys ---------------------------------------------------------------------- */
+
+#define PAL_KEY_ID_LEN 8 /* first 8 bytes of SHA-256(raw 32-byte Ed25519 public key) */
+
+typedef struct pal_keyring pal_keyring;
+
+int pal_keyring_new(pal_keyring **out);
+void pal_keyring_free(pal_keyring *kr);
+/* Add a PEM (SubjectPublicKeyInfo) Ed25519 public key file. */
+int pal_keyring_add_pem_file(pal_keyring *kr, const char *path, pal_errbuf *err);
+/* Add every *.pub file of dir. A directory with no usable key is an error (PAL_ENOTFOUND). */
+int pal_keyring_load_dir(pal_keyring *kr, const char *dir, pal_errbuf *err);
+size_t pal_keyring_count(const pal_keyring *kr);
+
+/* Hex key id (16 chars + NUL) of a raw public key. */
+void pal_key_id_hex(const uint8_t key_id[PAL_KEY_ID_LEN], char out[2 * PAL_KEY_ID_LEN + 1]);
+
+/* ---- the package ----------------------------------------------------------------------- */
+
+typedef struct pal_sigpkg pal_sigpkg;
+
+enum pal_sigpkg_flags {
+    PAL_SIGPKG_VERIFY = 1, /* check the Ed25519 signature against keys (broker, sigtool) */
+    /* without it only the structure is checked: for a process handed an fd the broker
+       already verified (the content process, which cannot read key files) */
+};
+
+/*
+ * Map the package open on fd (the fd is not kept; the mapping is) and check it.
+ * keys may be NULL only without PAL_SIGPKG_VERIFY. On failure *out is untouched and err
+ * says what is wrong (e.g. "signature does not verify", "signed by unknown key 0123...",
+ * "hash table offset 4096+800 beyond end of file (4500)").
+ */
+int pal_sigpkg_open_fd(int fd, const pal_keyring *keys, unsigned flags, pal_sigpkg **out,
+                       pal_errbuf *err);
+int pal_sigpkg_open_path(const char *path, const pal_keyring *keys, unsigned flags,
+                         pal_sigpkg **out, pal_errbuf *err);
+void pal_sigpkg_free(pal_sigpkg *pkg); /* accepts NULL; unmaps */
+
+typedef struct pal_sigpkg_info {
+    uint32_t format_version;
+    uint64_t version;          /* monotonically increasing package version */
+    uint64_t created;          /* unix seconds */
+    uint8_t key_id[PAL_KEY_ID_LEN];
+    uint32_t threat_count;     /* catalog entries */
+    uint32_t hash_count;       /* SHA-256 signatures */
+    uint32_t rule_count;       /* YARA rules */
+    uint64_t file_size;        /* whole file including the signature */
+    uint64_t catalog_bytes, strings_bytes, hash_bytes, yara_bytes;
+} pal_sigpkg_info;
+
+void pal_sigpkg_get_info(const pal_sigpkg *pkg, pal_sigpkg_info *out);
+
+/* One catalog entry; the strings point into the mapping and live as long as pkg. */
+typedef struct pal_threat {
+    uint32_t id;               /* index in the catalog */
+    const char *name;          /* "Virus:DOS/EICAR_Test_File" */
+    const char *category;      /* "Virus", "Trojan", "TestFile", ... */
+    pal_severity severity;
+    pal_action default_action;
+} pal_threat;
+
+/* 0 and *out, or PAL_ENOTFOUND. */
+int pal_sigpkg_threat(const pal_sigpkg *pkg, uint32_t id, pal_threat *out);
+/* Catalog lookup by exact name (the catalog is sorted by name). */
+int pal_sigpkg_find_threat(const pal_sigpkg *pkg, const char *name, pal_threat *out);
+/* SHA-256 hash signature lookup: 0 and the threat id, or PAL_ENOTFOUND. O(1) average. */
+int pal_sigpkg_lookup_sha256(const pal_sigpkg *pkg, const uint8_t sha256[32], uint32_t *id);
+
+/* The compiled YARA rules (yr_rules_save_stream output), inside the mapping. */
+void pal_sigpkg_yara_blob(const pal_sigpkg *pkg, const void **data, size_t *len);
+
+/* Base and length of the whole mapping (for the content process handoff and PSS checks). */
+void pal_sigpkg_mapping(const pal_sigpkg *pkg, const void **base, size_t *len);
+
+#endif
