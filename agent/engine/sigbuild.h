@@ -7,7 +7,8 @@
  * signs it with an Ed25519 private key. The output is written to a temporary file, fsync'd
  * and renamed into place.
  *
- * Source formats (palisade-sigtool build DIR reads DIR/catalog.tsv, DIR/hashes.tsv, DIR/*.yar):
+ * Source formats (palisade-sigtool build DIR reads DIR/catalog.tsv, DIR/hashes.tsv and
+ * every DIR/NAME.yar):
  *   catalog.tsv: threat-name TAB severity TAB category TAB default-action   ('#' comments)
  *   hashes.tsv:  sha256-hex TAB threat-name                                 ('#' comments)
  *   *.yar:       YARA rules; each rule has meta: threat = "<catalog threat name>"
@@ -15,6 +16,7 @@
 #ifndef PAL_SIGBUILD_H
 #define PAL_SIGBUILD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pal_error.h"
@@ -29,7 +31,11 @@ int pal_sigbuild_add_threat(pal_sigbuild *b, const char *name, pal_severity sev,
                             const char *category, pal_action default_action, pal_errbuf *err);
 int pal_sigbuild_add_sha256(pal_sigbuild *b, const uint8_t sha256[32], const char *threat,
                             pal_errbuf *err);
-/* YARA source text; name is used in compile error messages. */
+/*
+ * YARA source text; name is used in compile error messages ("name:line: message"). libyara
+ * warnings (e.g. a string that slows down scanning) fail like errors; `include` is refused;
+ * no external variables are defined. After a failed source the builder only accepts free.
+ */
 int pal_sigbuild_add_rules(pal_sigbuild *b, const char *source, const char *name,
                            pal_errbuf *err);
 /* Read catalog.tsv, hashes.tsv (optional) and every *.yar of dir. */
@@ -39,7 +45,17 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err);
 int pal_sigbuild_write(pal_sigbuild *b, uint64_t version, uint64_t created,
                        const char *privkey_pem_path, const char *out_path, pal_errbuf *err);
 
-/* Generate an Ed25519 key pair: <prefix>.key (0600, PKCS#8 PEM) and <prefix>.pub (PEM). */
+/* Generate an Ed25519 key pair: <prefix>.key (0600, PKCS#8 PEM) and <prefix>.pub (PEM).
+   Never overwrites: PAL_EEXIST when either file exists. */
 int pal_sigbuild_keygen(const char *prefix, pal_errbuf *err);
+
+/*
+ * Sign len bytes of msg with the Ed25519 private key in privkey_pem_path and store the
+ * 64-byte signature in sig: the signing pal_sigbuild_write does, for tests that re-sign a
+ * package they altered on purpose (so that the reader's structure checks, not the signature, must
+ * catch the change). If key_id is not NULL it receives the id of the signing key.
+ */
+int pal_sigbuild_sign_bytes(const char *privkey_pem_path, const void *msg, size_t len,
+                            uint8_t sig[64], uint8_t key_id[PAL_KEY_ID_LEN], pal_errbuf *err);
 
 #endif

@@ -63,6 +63,9 @@ void pal_key_id_hex(const uint8_t key_id[PAL_KEY_ID_LEN], char out[2 * PAL_KEY_I
 
 typedef struct pal_sigpkg pal_sigpkg;
 
+#define PAL_SIGPKG_MAX_SIZE (1ULL << 30) /* larger files are refused (PAL_ELIMIT) */
+#define PAL_THREAT_NAME_MAX 255          /* bytes in a threat name or category, printable ASCII */
+
 enum pal_sigpkg_flags {
     PAL_SIGPKG_VERIFY = 1, /* check the Ed25519 signature against keys (broker, sigtool) */
     /* without it only the structure is checked: for a process handed an fd the broker
@@ -110,6 +113,18 @@ int pal_sigpkg_threat(const pal_sigpkg *pkg, uint32_t id, pal_threat *out);
 int pal_sigpkg_find_threat(const pal_sigpkg *pkg, const char *name, pal_threat *out);
 /* SHA-256 hash signature lookup: 0 and the threat id, or PAL_ENOTFOUND. O(1) average. */
 int pal_sigpkg_lookup_sha256(const pal_sigpkg *pkg, const uint8_t sha256[32], uint32_t *id);
+
+/* Where each section lies in the file (palisade-sigtool info, tests). */
+typedef struct pal_sigpkg_layout {
+    uint64_t catalog_off, catalog_len;
+    uint64_t strings_off, strings_len;
+    uint64_t hash_off, hash_len;   /* bucket index followed by the sorted entries */
+    uint64_t yara_off, yara_len;
+    uint64_t body_len;             /* bytes covered by the signature (= file size - 64) */
+    uint32_t hash_bucket_bits;     /* the index has 2^bits buckets */
+} pal_sigpkg_layout;
+
+void pal_sigpkg_get_layout(const pal_sigpkg *pkg, pal_sigpkg_layout *out);
 
 /* The compiled YARA rules (yr_rules_save_stream output), inside the mapping. */
 void pal_sigpkg_yara_blob(const pal_sigpkg *pkg, const void **data, size_t *len);

@@ -1,0 +1,105 @@
+/*
+ * sigpkg_format.h — private: the byte layout of the signature package, shared by the reader
+ * (sigpkg.c), the builder (sigbuild.c) and the package tests. The offset/size/meaning table
+ * that these constants implement is in the header comment of sigpkg.c; keep the two in step.
+ * Not part of the engine's API: nothing outside the package code should parse packages.
+ */
+#ifndef PAL_SIGPKG_FORMAT_H
+#define PAL_SIGPKG_FORMAT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define PAL_SIGPKG_MAGIC "PALSIGPK" /* 8 bytes, no NUL in the file */
+#define PAL_SIGPKG_MAGIC_LEN 8
+#define PAL_SIGPKG_FORMAT_VERSION 1
+#define PAL_SIGPKG_HEADER_SIZE 128
+#define PAL_SIGPKG_SIG_SIZE 64 /* Ed25519 */
+#define PAL_SIGPKG_CATALOG_ENTRY_SIZE 12
+#define PAL_SIGPKG_HASH_ENTRY_SIZE 36 /* 32-byte SHA-256 + u32 threat id */
+#define PAL_SIGPKG_MAX_BUCKET_BITS 24 /* index of at most 2^24 + 1 u32 (64 MiB) */
+#define PAL_SIGPKG_SECTION_ALIGN 8    /* the builder's alignment; the reader needs none */
+
+/* Header field offsets. */
+enum pal_sigpkg_hdr {
+    PAL_SIGPKG_H_MAGIC = 0,         /* 8  "PALSIGPK" */
+    PAL_SIGPKG_H_FORMAT = 8,        /* u32 format version */
+    PAL_SIGPKG_H_BUCKET_BITS = 12,  /* u32 hash index bits B */
+    PAL_SIGPKG_H_VERSION = 16,      /* u64 package version */
+    PAL_SIGPKG_H_CREATED = 24,      /* u64 unix seconds */
+    PAL_SIGPKG_H_KEY_ID = 32,       /* 8   signing key id */
+    PAL_SIGPKG_H_THREAT_COUNT = 40, /* u32 */
+    PAL_SIGPKG_H_HASH_COUNT = 44,   /* u32 */
+    PAL_SIGPKG_H_RULE_COUNT = 48,   /* u32 */
+    PAL_SIGPKG_H_RESERVED = 52,     /* u32 zero */
+    PAL_SIGPKG_H_CATALOG_OFF = 56,  /* u64 */
+    PAL_SIGPKG_H_CATALOG_LEN = 64,  /* u64 */
+    PAL_SIGPKG_H_STRINGS_OFF = 72,  /* u64 */
+    PAL_SIGPKG_H_STRINGS_LEN = 80,  /* u64 */
+    PAL_SIGPKG_H_HASH_OFF = 88,     /* u64 */
+    PAL_SIGPKG_H_HASH_LEN = 96,     /* u64 */
+    PAL_SIGPKG_H_YARA_OFF = 104,    /* u64 */
+    PAL_SIGPKG_H_YARA_LEN = 112,    /* u64 */
+    PAL_SIGPKG_H_BODY_LEN = 120,    /* u64 bytes covered by the signature */
+};
+
+/* Catalog entry field offsets. */
+enum pal_sigpkg_cat {
+    PAL_SIGPKG_C_NAME = 0,     /* u32 offset of the name in the string pool */
+    PAL_SIGPKG_C_CATEGORY = 4, /* u32 offset of the category in the string pool */
+    PAL_SIGPKG_C_SEVERITY = 8, /* u8 pal_severity */
+    PAL_SIGPKG_C_ACTION = 9,   /* u8 pal_action */
+    PAL_SIGPKG_C_RESERVED = 10 /* u16 zero */
+};
+
+/* Loads and stores that neither assume alignment nor host byte order. */
+static inline uint16_t pal_le16(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint16_t)(b[0] | (uint16_t)b[1] << 8);
+}
+
+static inline uint32_t pal_le32(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static inline uint64_t pal_le64(const void *p)
+{
+    const uint8_t *b = p;
+    return (uint64_t)pal_le32(b) | (uint64_t)pal_le32(b + 4) << 32;
+}
+
+static inline void pal_put_le16(void *p, uint16_t v)
+{
+    uint8_t *b = p;
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+}
+
+static inline void pal_put_le32(void *p, uint32_t v)
+{
+    uint8_t *b = p;
+    for (int i = 0; i < 4; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void pal_put_le64(void *p, uint64_t v)
+{
+    uint8_t *b = p;
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Bucket of a hash in an index of 2^bits buckets: its top bits, read big-endian. */
+static inline uint32_t pal_sigpkg_bucket(const uint8_t sha256[32], unsigned bits)
+{
+    if (bits == 0)
+        return 0;
+    uint32_t top = (uint32_t)sha256[0] << 24 | (uint32_t)sha256[1] << 16 |
+                   (uint32_t)sha256[2] << 8 | (uint32_t)sha256[3];
+    return top >> (32 - bits);
+}
+
+#endif
