@@ -24,3 +24,4 @@ add_test(NAME unit.embed_migrations_name
                  -P ${PAL_EMBED_SCRIPT})
 set_tests_properties(unit.embed_migrations_name PROPERTIES
                      PASS_REGULAR_EXPRESSION "0002-Second.sql is not named NNNN_lowercase_name.sql")
+pal_unit_test(walker LIBS pal_walker)

@@ -1,0 +1,529 @@
+/*
+ * ops.c — palisaded's control operations (agent/ipc/PROTOCOL.md): each handler parses all of
+ * its arguments first, then checks state, then acts, and answers with one result object.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "msg.h"
+#include "scanjob.h"
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static const char *code_for(int rc)
+{
+    switch (rc) {
+    case PAL_EINVAL: return PAL_CODE_INVALID_VALUE;
+    case PAL_EPERM: return PAL_CODE_POLICY_LOCKED;
+    case PAL_ENOTFOUND: return PAL_CODE_NOT_FOUND;
+    case PAL_EEXIST: return PAL_CODE_EXISTS;
+    case PAL_ELIMIT: return PAL_CODE_INVALID_VALUE;
+    default: return PAL_CODE_INTERNAL;
+    }
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    return ms > 0 ? pal_time_json(ms) : json_null();
+}
+
+static json_t *scan_rec_json(const pal_scan_rec *r)
+{
+    json_t *paths = json_array();
+    for (size_t i = 0; paths && i < r->n_paths; i++) {
+        json_t *p = json_object();
+        pal_msg_set_path(p, "path", r->paths[i], strlen(r->paths[i]));
+        json_array_append_new(paths, json_object_get(p, "path") ? json_incref(json_object_get(p, "path")) : json_null());
+        json_decref(p);
+    }
+    json_t *o = json_object();
+    if (!o) {
+        json_decref(paths);
+        return NULL;
+    }
+    json_object_set_new(o, "scan_id", json_integer(r->id));
+    json_object_set_new(o, "type", json_string(pal_scan_type_name(r->type)));
+    json_object_set_new(o, "paths", paths ? paths : json_array());
+    json_object_set_new(o, "status", json_string(pal_scan_outcome_name(r->outcome)));
+    json_object_set_new(o, "start_time", time_or_null(r->started_at));
+    json_object_set_new(o, "end_time", time_or_null(r->ended_at));
+    json_object_set_new(o, "files_scanned", json_integer((json_int_t)r->totals.files));
+    json_object_set_new(o, "bytes_scanned", json_integer((json_int_t)r->totals.bytes));
+    json_object_set_new(o, "threats", json_integer((json_int_t)r->totals.threats));
+    json_object_set_new(o, "unscannable", json_integer((json_int_t)r->totals.unscannable));
+    json_object_set_new(o, "error", r->error ? json_string(r->error) : json_null());
+    return o;
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+static json_t *op_status(pal_ctl_request *req, void *arg)
+{
+    (void)req;
+    pal_daemon *d = arg;
+    json_t *o = json_object();
+    json_t *degraded = json_array();
+    if (!o || !degraded) {
+        json_decref(o);
+        json_decref(degraded);
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
+    }
+    json_object_set_new(o, "agent_version", json_string(PAL_AGENT_VERSION));
+    json_object_set_new(o, "pid", json_integer(getpid()));
+    json_object_set_new(o, "started_at", pal_time_json(d->started_at));
+
+    json_t *mode = NULL;
+    pal_setting_source src = PAL_SOURCE_DEFAULT;
+    char *detail = NULL;
+    if (pal_settings_get(d->settings, "SandboxMode", &mode, &src, &detail, NULL) == 0) {
+        json_object_set_new(o, "sandbox_mode", mode);
+        json_object_set_new(o, "sandbox_mode_source", json_string(pal_setting_source_name(src)));
+        json_object_set_new(o, "sandbox_mode_source_detail",
+                            detail ? json_string(detail) : json_null());
+    }
+    free(detail);
+    /* the engine runs in the broker until the content process exists */
+    json_object_set_new(o, "content_process_pid", json_null());
+    json_object_set_new(o, "content_process_state", json_string("NotRunning"));
+    json_object_set_new(o, "content_process_started_at", json_null());
+    json_object_set_new(o, "content_process_restarts", json_integer(0));
+    json_object_set_new(o, "scan_engine", json_string("InProcess"));
+
+    pal_defs *defs = pal_daemon_defs(d);
+    if (defs) {
+        const pal_sigpkg_info *info = pal_defs_info(defs);
+        json_object_set_new(o, "signature_version", json_integer((json_int_t)info->version));
+        json_object_set_new(o, "signature_created",
+                            pal_time_json((int64_t)info->created * 1000));
+        pal_defs_unref(defs);
+    } else {
+        json_object_set_new(o, "signature_version", json_null());
+        json_object_set_new(o, "signature_created", json_null());
+        pthread_mutex_lock(&d->defs_lock);
+        json_array_append_new(degraded, json_sprintf("no signature package in force: %s",
+                                                     d->defs_error));
+        pthread_mutex_unlock(&d->defs_lock);
+    }
+
+    pal_scan_rec *recs = NULL;
+    size_t n = 0;
+    if (pal_store_scan_list(d->store, 1, &recs, &n, NULL) == 0 && n > 0) {
+        json_t *ls = json_object();
+        json_object_set_new(ls, "scan_id", json_integer(recs[0].id));
+        json_object_set_new(ls, "type", json_string(pal_scan_type_name(recs[0].type)));
+        json_object_set_new(ls, "status", json_string(pal_scan_outcome_name(recs[0].outcome)));
+        json_object_set_new(ls, "start_time", time_or_null(recs[0].started_at));
+        json_object_set_new(ls, "end_time", time_or_null(recs[0].ended_at));
+        json_object_set_new(ls, "threats", json_integer((json_int_t)recs[0].totals.threats));
+        json_object_set_new(o, "last_scan", ls);
+    } else {
+        json_object_set_new(o, "last_scan", json_null());
+    }
+    pal_scan_recs_free(recs, n);
+
+    pal_errbuf pe;
+    if (pal_settings_policy_error(d->settings, &pe)) {
+        json_object_set_new(o, "policy_error", json_string(pe.msg));
+        json_array_append_new(degraded, json_sprintf("policy not applied: %s", pe.msg));
+    } else {
+        json_object_set_new(o, "policy_error", json_null());
+    }
+    if (pal_settings_env_error(d->settings, &pe))
+        json_array_append_new(degraded, json_string(pe.msg));
+    json_object_set_new(o, "degraded", degraded);
+    json_object_set_new(o, "active_scans", json_integer(atomic_load(&d->active_scans)));
+    return o;
+}
+
+/* ---- scans ------------------------------------------------------------------------------ */
+
+typedef struct scan_call {
+    pal_ctl_request *req;
+    pal_daemon *d;
+} scan_call;
+
+static void scan_progress(void *ctx, const pal_scan_progress *p)
+{
+    scan_call *c = ctx;
+    json_t *data = json_object();
+    if (!data)
+        return;
+    json_object_set_new(data, "files_done", json_integer((json_int_t)p->files_done));
+    json_object_set_new(data, "bytes_done", json_integer((json_int_t)p->bytes_done));
+    json_object_set_new(data, "files_found", json_integer((json_int_t)p->files_found));
+    json_object_set_new(data, "files_total", json_null());
+    if (p->current_path_len > 0)
+        pal_msg_set_path(data, "current_path", p->current_path, p->current_path_len);
+    else
+        json_object_set_new(data, "current_path", json_string(""));
+    json_object_set_new(data, "threats_so_far", json_integer((json_int_t)p->threats));
+    json_object_set_new(data, "unscannable_so_far", json_integer((json_int_t)p->unscannable));
+    pal_ctl_event(c->req, "progress", data);
+}
+
+static void scan_started(void *ctx, int64_t id)
+{
+    scan_call *c = ctx;
+    pthread_mutex_lock(&c->d->status_lock);
+    c->d->last_scan_id = id;
+    pthread_mutex_unlock(&c->d->status_lock);
+}
+
+static json_t *op_scan_start(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"type", "paths", NULL};
+    static const char *const types[] = {"Quick", "Full", "Custom", NULL};
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+
+    const json_t *paths_json = NULL;
+    int rc = pal_msg_get_array(args, "paths", PAL_MSG_OPTIONAL, &paths_json, &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    int type_idx = -1;
+    rc = pal_msg_get_enum(args, "type", PAL_MSG_OPTIONAL, types, &type_idx, &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    size_t n_paths = paths_json ? json_array_size(paths_json) : 0;
+    pal_scan_type type = type_idx < 0 ? (n_paths ? PAL_SCAN_CUSTOM : PAL_SCAN_QUICK)
+                                      : (pal_scan_type)(type_idx + 1);
+    if (type == PAL_SCAN_CUSTOM && n_paths == 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "a Custom scan needs 'paths'");
+    if (type != PAL_SCAN_CUSTOM && n_paths > 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST,
+                            "'paths' is only for a Custom scan (type %s)", types[type - 1]);
+    if (n_paths > 4096)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "at most 4096 paths per scan");
+
+    char **paths = calloc(n_paths ? n_paths : 1, sizeof(*paths));
+    size_t *lens = calloc(n_paths ? n_paths : 1, sizeof(*lens));
+    json_t *result = NULL;
+    size_t decoded = 0;
+    if (!paths || !lens) {
+        pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
+        goto out;
+    }
+    for (; decoded < n_paths; decoded++) {
+        char what[32];
+        snprintf(what, sizeof(what), "paths[%zu]", decoded);
+        if (pal_msg_path_arg_decode(json_array_get(paths_json, decoded), what, &paths[decoded],
+                                    &lens[decoded], &err) != 0) {
+            pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+            goto out;
+        }
+        if (paths[decoded][0] != '/') {
+            pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s must be an absolute path", what);
+            decoded++;
+            goto out;
+        }
+    }
+    if (atomic_load(&d->stopping)) {
+        pal_ctl_fail(req, PAL_CODE_BUSY, "palisaded is shutting down");
+        goto out;
+    }
+
+    pal_slots_ref *slots = pal_daemon_slots(d);
+    scan_call call = {.req = req, .d = d};
+    pal_scanjob_env env = {
+        .store = d->store,
+        .settings = d->settings,
+        .slots = slots->slots,
+        .get_defs = (pal_defs * (*)(void *)) pal_daemon_defs,
+        .defs_ctx = d,
+    };
+    pal_scanjob_req sreq = {
+        .type = type,
+        .paths = paths,
+        .path_lens = lens,
+        .n_paths = n_paths,
+        .uid = pal_ctl_request_uid(req),
+        .cancel = pal_ctl_cancel_flag(req),
+        .on_progress = scan_progress,
+        .progress_ctx = &call,
+        .on_started = scan_started,
+    };
+    atomic_fetch_add(&d->active_scans, 1);
+    pal_log(PAL_LOG_INFO, "%s scan requested by uid %u", types[type - 1],
+            (unsigned)pal_ctl_request_uid(req));
+    rc = pal_scanjob_run(&env, &sreq, &result, &err);
+    atomic_fetch_sub(&d->active_scans, 1);
+    pal_daemon_slots_unref(slots);
+    if (rc != 0) {
+        pal_log(PAL_LOG_ERROR, "scan failed: %s", err.msg);
+        pal_ctl_fail(req, rc == PAL_ESTATE ? PAL_CODE_UNAVAILABLE
+                          : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
+                                             : PAL_CODE_INTERNAL,
+                     "%s", err.msg);
+        result = NULL;
+    } else {
+        pal_log(PAL_LOG_INFO, "scan %lld %s: %lld files, %lld threats, %lld unscannable",
+                (long long)json_integer_value(json_object_get(result, "scan_id")),
+                json_string_value(json_object_get(result, "status")),
+                (long long)json_integer_value(json_object_get(result, "files_scanned")),
+                (long long)json_integer_value(json_object_get(result, "threats_found")),
+                (long long)json_integer_value(json_object_get(result, "unscannable_count")));
+    }
+out:
+    for (size_t i = 0; i < decoded; i++)
+        free(paths[i]);
+    free(paths);
+    free(lens);
+    return result;
+}
+
+static json_t *op_scans_list(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"limit", NULL};
+    pal_errbuf err;
+    json_int_t limit = 50;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 10000, &limit, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    pal_scan_rec *recs = NULL;
+    size_t n = 0;
+    if (pal_store_scan_list(d->store, (size_t)limit, &recs, &n, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    json_t *items = json_array();
+    for (size_t i = 0; items && i < n; i++)
+        json_array_append_new(items, scan_rec_json(&recs[i]));
+    pal_scan_recs_free(recs, n);
+    return json_pack("{so}", "items", items ? items : json_array());
+}
+
+/* ---- detections ------------------------------------------------------------------------- */
+
+static json_t *detection_json(const pal_detection *det)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "detection_id", json_integer(det->id));
+    json_object_set_new(o, "threat", json_string(det->threat_name));
+    json_object_set_new(o, "severity", json_string(pal_severity_name(det->severity)));
+    json_object_set_new(o, "category", json_string(det->category ? det->category : ""));
+    const char *chain = det->chain ? det->chain : det->path;
+    pal_msg_set_path(o, "path", chain, strlen(chain));
+    pal_msg_set_path(o, "file", det->path, strlen(det->path));
+    json_object_set_new(o, "sha256", json_string(det->sha256));
+    json_object_set_new(o, "size", json_integer((json_int_t)det->size));
+    json_object_set_new(o, "detected_at", pal_time_json(det->detected_at));
+    json_object_set_new(o, "source", json_string(pal_det_source_name(det->source)));
+    json_object_set_new(o, "scan_id", det->scan_id ? json_integer(det->scan_id) : json_null());
+    json_object_set_new(o, "action", json_string(pal_det_action_name(det->action)));
+    json_object_set_new(o, "action_result", json_string(pal_det_result_name(det->result)));
+    json_object_set_new(o, "action_detail",
+                        det->action_detail ? json_string(det->action_detail) : json_null());
+    json_object_set_new(o, "matched_by", det->matched_by ? json_string(det->matched_by)
+                                                         : json_null());
+    json_object_set_new(o, "quarantine_id", json_null());
+    return o;
+}
+
+static json_t *op_threats_list(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"since", "threat", "severity", "path",
+                                          "scan_id", "limit", NULL};
+    static const char *const sevs[] = {"Low", "Moderate", "High", "Severe", NULL};
+    pal_errbuf err;
+    pal_detection_filter f = {0};
+    json_int_t limit = 1000, scan_id = 0;
+    int sev = -1;
+    const char *threat = NULL, *path = NULL;
+    int64_t since = 0;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_time(args, "since", PAL_MSG_OPTIONAL, &since, &err) != 0 ||
+        pal_msg_get_string(args, "threat", PAL_MSG_OPTIONAL, &threat, &err) != 0 ||
+        pal_msg_get_enum(args, "severity", PAL_MSG_OPTIONAL, sevs, &sev, &err) != 0 ||
+        pal_msg_get_string(args, "path", PAL_MSG_OPTIONAL, &path, &err) != 0 ||
+        pal_msg_get_int(args, "scan_id", PAL_MSG_OPTIONAL, 1, INT64_MAX, &scan_id, &err) != 0 ||
+        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 100000, &limit, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    f.since = since;
+    f.threat = threat;
+    f.severity = sev >= 0 ? (pal_severity)(sev + 1) : 0;
+    f.path = path;
+    f.scan_id = scan_id;
+    f.limit = (size_t)limit;
+    pal_detection *dets = NULL;
+    size_t n = 0;
+    if (pal_store_detection_query(d->store, &f, &dets, &n, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    json_t *items = json_array();
+    for (size_t i = 0; items && i < n; i++)
+        json_array_append_new(items, detection_json(&dets[i]));
+    pal_detections_free(dets, n);
+    return json_pack("{so}", "items", items ? items : json_array());
+}
+
+/* ---- settings --------------------------------------------------------------------------- */
+
+static json_t *setting_item(pal_daemon *d, const char *name)
+{
+    json_t *all = NULL;
+    if (pal_settings_list_json(d->settings, &all) != 0)
+        return NULL;
+    json_t *found = NULL;
+    size_t i;
+    json_t *it;
+    json_array_foreach(all, i, it) {
+        const char *n = json_string_value(json_object_get(it, "name"));
+        if (n && strcasecmp(n, name) == 0) {
+            found = json_incref(it);
+            break;
+        }
+    }
+    json_decref(all);
+    return found;
+}
+
+static json_t *op_config_list(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    json_t *all = NULL;
+    if (pal_settings_list_json(d->settings, &all) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "cannot list the settings");
+    return json_pack("{so}", "items", all);
+}
+
+static json_t *op_config_get(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"name", NULL};
+    const char *name = NULL;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_string(args, "name", 0, &name, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    json_t *item = setting_item(d, name);
+    if (!item)
+        return pal_ctl_fail(req, PAL_CODE_NOT_FOUND,
+                            "no setting named '%s' (config list shows them all)", name);
+    return item;
+}
+
+static json_t *op_config_set(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"name", "value", NULL};
+    const char *name = NULL;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_string(args, "name", 0, &name, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    const json_t *value = json_object_get(args, "value");
+    if (!value)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "missing field 'value'");
+    if (!pal_setting_find(name))
+        return pal_ctl_fail(req, PAL_CODE_NOT_FOUND,
+                            "no setting named '%s' (config list shows them all)", name);
+    int rc = pal_settings_set_preference(d->settings, name, value, pal_ctl_request_uid(req),
+                                         &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, code_for(rc), "%s", err.msg);
+    pal_log(PAL_LOG_NOTICE, "setting %s changed by uid %u", name,
+            (unsigned)pal_ctl_request_uid(req));
+    json_t *item = setting_item(d, name);
+    return item ? item : pal_ctl_fail(req, PAL_CODE_INTERNAL, "setting vanished");
+}
+
+/* ---- exclusions ------------------------------------------------------------------------- */
+
+static const char *exclusion_setting(const char *kind)
+{
+    return strcmp(kind, "Path") == 0 ? "ExclusionPath" : "ExclusionExtension";
+}
+
+static json_t *exclusions_json(pal_daemon *d)
+{
+    json_t *items = json_array();
+    static const char *const kinds[] = {"Path", "Extension"};
+    for (size_t k = 0; items && k < 2; k++) {
+        json_t *v = NULL;
+        pal_setting_source src;
+        if (pal_settings_get(d->settings, exclusion_setting(kinds[k]), &v, &src, NULL, NULL) != 0)
+            continue;
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            json_t *o = json_object();
+            json_object_set_new(o, "kind", json_string(kinds[k]));
+            json_object_set(o, "value", e);
+            json_object_set_new(o, "source", json_string(pal_setting_source_name(src)));
+            json_array_append_new(items, o);
+        }
+        json_decref(v);
+    }
+    return json_pack("{so}", "items", items ? items : json_array());
+}
+
+static json_t *op_exclusion_list(pal_ctl_request *req, void *arg)
+{
+    (void)req;
+    return exclusions_json(arg);
+}
+
+static json_t *exclusion_change(pal_ctl_request *req, pal_daemon *d, int add)
+{
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"kind", "value", NULL};
+    static const char *const kinds[] = {"Path", "Extension", NULL};
+    int kind = -1;
+    const char *value = NULL;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_enum(args, "kind", 0, kinds, &kind, &err) != 0 ||
+        pal_msg_get_string(args, "value", 0, &value, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    if (kind == 0 && value[0] != '/')
+        return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
+                            "an exclusion path must be absolute (got %s)", value);
+    const char *setting = exclusion_setting(kinds[kind]);
+    uid_t uid = pal_ctl_request_uid(req);
+    int rc = add ? pal_settings_add_item(d->settings, setting, value, uid, &err)
+                 : pal_settings_remove_item(d->settings, setting, value, uid, &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, code_for(rc), "%s", err.msg);
+    return exclusions_json(d);
+}
+
+static json_t *op_exclusion_add(pal_ctl_request *req, void *arg)
+{
+    return exclusion_change(req, arg, 1);
+}
+
+static json_t *op_exclusion_remove(pal_ctl_request *req, void *arg)
+{
+    return exclusion_change(req, arg, 0);
+}
+
+/* ---- registration ----------------------------------------------------------------------- */
+
+int pal_daemon_register_ops(pal_daemon *d, pal_errbuf *err)
+{
+    static const pal_ctl_op ops[] = {
+        {"status", 0, op_status},
+        {"scan.start", PAL_CTL_ADMIN_ONLY | PAL_CTL_STREAMING, op_scan_start},
+        {"scans.list", PAL_CTL_ADMIN_ONLY, op_scans_list},
+        {"threats.list", PAL_CTL_ADMIN_ONLY, op_threats_list},
+        {"config.list", PAL_CTL_ADMIN_ONLY, op_config_list},
+        {"config.get", PAL_CTL_ADMIN_ONLY, op_config_get},
+        {"config.set", PAL_CTL_ADMIN_ONLY, op_config_set},
+        {"exclusion.list", PAL_CTL_ADMIN_ONLY, op_exclusion_list},
+        {"exclusion.add", PAL_CTL_ADMIN_ONLY, op_exclusion_add},
+        {"exclusion.remove", PAL_CTL_ADMIN_ONLY, op_exclusion_remove},
+    };
+    return pal_ctl_server_register(d->ctl, ops, sizeof(ops) / sizeof(*ops), d, err);
+}

@@ -1,0 +1,122 @@
+/* slots.c — slot pool with in-process scanners (see slots.h). */
+#include "slots.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct pal_slot {
+    unsigned index;
+    int busy;             /* protected by pal_slots.lock */
+    pal_defs *defs;       /* the defs scanner was built for (a reference), owner: the slot */
+    pal_scanner *scanner; /* used only by the thread holding the slot */
+};
+
+struct pal_slots {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    unsigned count;
+    unsigned in_use;      /* protected by lock */
+    pal_slot *slots;
+};
+
+int pal_slots_new(unsigned count, pal_slots **out)
+{
+    if (count == 0 || count > 1024)
+        return PAL_EINVAL;
+    pal_slots *s = calloc(1, sizeof(*s));
+    if (!s)
+        return PAL_ENOMEM;
+    s->slots = calloc(count, sizeof(*s->slots));
+    if (!s->slots) {
+        free(s);
+        return PAL_ENOMEM;
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->lock, NULL);
+    s->count = count;
+    for (unsigned i = 0; i < count; i++)
+        s->slots[i].index = i;
+    *out = s;
+    return 0;
+}
+
+void pal_slots_free(pal_slots *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->count; i++) {
+        pal_scanner_free(s->slots[i].scanner);
+        pal_defs_unref(s->slots[i].defs);
+    }
+    pthread_cond_destroy(&s->freed);
+    pthread_mutex_destroy(&s->lock);
+    free(s->slots);
+    free(s);
+}
+
+unsigned pal_slots_count(const pal_slots *s)
+{
+    return s->count;
+}
+
+pal_slot *pal_slots_acquire(pal_slots *s, const volatile int *cancel)
+{
+    pal_slot *got = NULL;
+    pthread_mutex_lock(&s->lock);
+    while (!got) {
+        if (cancel && *cancel)
+            break;
+        for (unsigned i = 0; i < s->count; i++) {
+            if (!s->slots[i].busy) {
+                got = &s->slots[i];
+                got->busy = 1;
+                s->in_use++;
+                break;
+            }
+        }
+        if (!got) {
+            /* wake up now and then: cancel is a plain flag, not a condition */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->freed, &s->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return got;
+}
+
+void pal_slots_release(pal_slots *s, pal_slot *slot)
+{
+    pthread_mutex_lock(&s->lock);
+    slot->busy = 0;
+    s->in_use--;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const char *name,
+                  const volatile int *cancel, pal_report *rep)
+{
+    if (slot->defs != defs) {
+        pal_scanner *sc = NULL;
+        int rc = pal_scanner_new(pal_defs_engine(defs), &sc);
+        if (rc != 0)
+            return rc;
+        pal_scanner_free(slot->scanner);
+        pal_defs_unref(slot->defs);
+        slot->scanner = sc;
+        slot->defs = pal_defs_ref(defs);
+    }
+    return pal_scan(slot->scanner, src, name, cancel, rep);
+}
