@@ -39,7 +39,8 @@ typedef struct pal_daemon {
     pal_store *store;
     pal_settings *settings;
     pal_keyring *keys;
-    pal_ctl_server *ctl;
+    pal_ctl_server *ctl;           /* the control socket, 0660, admin group */
+    pal_ctl_server *ctl_status;    /* the read-only status socket beside it, 0666 */
     int64_t started_at;            /* ms */
 
     pthread_mutex_t defs_lock;
@@ -64,7 +65,7 @@ int pal_daemon_apply_limits(pal_daemon *d, pal_errbuf *err);
 /* Replace the slot pool with one of the ScanThreads now set. */
 int pal_daemon_apply_scan_threads(pal_daemon *d, pal_errbuf *err);
 
-/* Register every control operation of the daemon (ops.c). */
-int pal_daemon_register_ops(pal_daemon *d, pal_errbuf *err);
+/* Register every control operation of the daemon (ops.c) on srv. */
+int pal_daemon_register_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err);
 
 #endif

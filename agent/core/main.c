@@ -243,7 +243,7 @@ static void load_defs(pal_daemon *d)
 static void ctl_log(void *arg, int level, const char *msg)
 {
     (void)arg;
-    pal_log((pal_log_level)level, "control: %s", msg);
+    pal_log((pal_log_level)level, "%s", msg); /* the server names itself */
 }
 
 /* Readiness for systemd Type=notify, without linking libsystemd. */
@@ -429,10 +429,19 @@ int main(int argc, char **argv)
         .agent_version = PAL_AGENT_VERSION,
         .log = ctl_log,
     };
+    char status_path[PATH_MAX];
+    snprintf(status_path, sizeof(status_path), "%s.status", d.paths.socket_path);
+    pal_ctl_config scfg = ccfg;
+    scfg.socket_path = status_path;
+    scfg.socket_mode = 0666;
+    scfg.read_only = true;
     int rc = pal_ctl_server_new(&ccfg, &d.ctl, &err);
+    if (rc == 0)
+        rc = pal_ctl_server_new(&scfg, &d.ctl_status, &err);
     free(group);
-    if (rc != 0 || pal_daemon_register_ops(&d, &err) != 0 ||
-        pal_ctl_server_start(d.ctl, &err) != 0) {
+    if (rc != 0 || pal_daemon_register_ops(&d, d.ctl, &err) != 0 ||
+        pal_daemon_register_ops(&d, d.ctl_status, &err) != 0 ||
+        pal_ctl_server_start(d.ctl, &err) != 0 || pal_ctl_server_start(d.ctl_status, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot start the control socket %s: %s", d.paths.socket_path,
                 err.msg);
         goto out;
@@ -468,6 +477,8 @@ int main(int argc, char **argv)
 out:
     /* stopping the server cancels every request in flight and waits for the handlers, so
        scans end as Cancelled and are recorded before the store closes */
+    pal_ctl_server_free(d.ctl_status);
+    d.ctl_status = NULL;
     pal_ctl_server_free(d.ctl);
     d.ctl = NULL;
     pal_daemon_slots_unref(d.slots);

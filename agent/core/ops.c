@@ -184,12 +184,13 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
 
     const json_t *paths_json = NULL;
+    /* the getters return 1 for an absent optional field: only a negative code is an error */
     int rc = pal_msg_get_array(args, "paths", PAL_MSG_OPTIONAL, &paths_json, &err);
-    if (rc != 0)
+    if (rc < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     int type_idx = -1;
     rc = pal_msg_get_enum(args, "type", PAL_MSG_OPTIONAL, types, &type_idx, &err);
-    if (rc != 0)
+    if (rc < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     size_t n_paths = paths_json ? json_array_size(paths_json) : 0;
     pal_scan_type type = type_idx < 0 ? (n_paths ? PAL_SCAN_CUSTOM : PAL_SCAN_QUICK)
@@ -286,7 +287,7 @@ static json_t *op_scans_list(pal_ctl_request *req, void *arg)
     pal_errbuf err;
     json_int_t limit = 50;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
-        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 10000, &limit, &err) != 0)
+        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 10000, &limit, &err) < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_scan_rec *recs = NULL;
     size_t n = 0;
@@ -342,12 +343,12 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
     const char *threat = NULL, *path = NULL;
     int64_t since = 0;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
-        pal_msg_get_time(args, "since", PAL_MSG_OPTIONAL, &since, &err) != 0 ||
-        pal_msg_get_string(args, "threat", PAL_MSG_OPTIONAL, &threat, &err) != 0 ||
-        pal_msg_get_enum(args, "severity", PAL_MSG_OPTIONAL, sevs, &sev, &err) != 0 ||
-        pal_msg_get_string(args, "path", PAL_MSG_OPTIONAL, &path, &err) != 0 ||
-        pal_msg_get_int(args, "scan_id", PAL_MSG_OPTIONAL, 1, INT64_MAX, &scan_id, &err) != 0 ||
-        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 100000, &limit, &err) != 0)
+        pal_msg_get_time(args, "since", PAL_MSG_OPTIONAL, &since, &err) < 0 ||
+        pal_msg_get_string(args, "threat", PAL_MSG_OPTIONAL, &threat, &err) < 0 ||
+        pal_msg_get_enum(args, "severity", PAL_MSG_OPTIONAL, sevs, &sev, &err) < 0 ||
+        pal_msg_get_string(args, "path", PAL_MSG_OPTIONAL, &path, &err) < 0 ||
+        pal_msg_get_int(args, "scan_id", PAL_MSG_OPTIONAL, 1, INT64_MAX, &scan_id, &err) < 0 ||
+        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 100000, &limit, &err) < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     f.since = since;
     f.threat = threat;
@@ -404,7 +405,7 @@ static json_t *op_config_get(pal_ctl_request *req, void *arg)
     const char *name = NULL;
     pal_errbuf err;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
-        pal_msg_get_string(args, "name", 0, &name, &err) != 0)
+        pal_msg_get_string(args, "name", PAL_MSG_REQUIRED, &name, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     json_t *item = setting_item(d, name);
     if (!item)
@@ -421,7 +422,7 @@ static json_t *op_config_set(pal_ctl_request *req, void *arg)
     const char *name = NULL;
     pal_errbuf err;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
-        pal_msg_get_string(args, "name", 0, &name, &err) != 0)
+        pal_msg_get_string(args, "name", PAL_MSG_REQUIRED, &name, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     const json_t *value = json_object_get(args, "value");
     if (!value)
@@ -484,8 +485,8 @@ static json_t *exclusion_change(pal_ctl_request *req, pal_daemon *d, int add)
     const char *value = NULL;
     pal_errbuf err;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
-        pal_msg_get_enum(args, "kind", 0, kinds, &kind, &err) != 0 ||
-        pal_msg_get_string(args, "value", 0, &value, &err) != 0)
+        pal_msg_get_enum(args, "kind", PAL_MSG_REQUIRED, kinds, &kind, &err) != 0 ||
+        pal_msg_get_string(args, "value", PAL_MSG_REQUIRED, &value, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     if (kind == 0 && value[0] != '/')
         return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
@@ -511,7 +512,7 @@ static json_t *op_exclusion_remove(pal_ctl_request *req, void *arg)
 
 /* ---- registration ----------------------------------------------------------------------- */
 
-int pal_daemon_register_ops(pal_daemon *d, pal_errbuf *err)
+int pal_daemon_register_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err)
 {
     static const pal_ctl_op ops[] = {
         {"status", 0, op_status},
@@ -525,5 +526,5 @@ int pal_daemon_register_ops(pal_daemon *d, pal_errbuf *err)
         {"exclusion.add", PAL_CTL_ADMIN_ONLY, op_exclusion_add},
         {"exclusion.remove", PAL_CTL_ADMIN_ONLY, op_exclusion_remove},
     };
-    return pal_ctl_server_register(d->ctl, ops, sizeof(ops) / sizeof(*ops), d, err);
+    return pal_ctl_server_register(srv, ops, sizeof(ops) / sizeof(*ops), d, err);
 }

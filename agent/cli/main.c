@@ -1,0 +1,409 @@
+/*
+ * main.c — `palisade`, the command-line client of palisaded: parses the command line,
+ * connects through libpalisade, runs one command and maps the outcome to the exit code
+ * (0 ok / clean, 1 threats found, 2 error with "palisade: <Code>: <message>" on stderr).
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "out.h"
+#include "palisade.h"
+#include "scan.h"
+
+static const char usage_text[] =
+    "usage: palisade [--socket PATH] COMMAND [ARGS] [--json]\n"
+    "\n"
+    "commands:\n"
+    "  scan [--quick|--full] [PATH...]        scan (Quick by default; PATHs: Custom)\n"
+    "  threats                                threat history\n"
+    "  status                                 agent status\n"
+    "  scans                                  recent scans\n"
+    "  config get [NAME]                      all settings, or one\n"
+    "  config set NAME VALUE                  change a setting (VALUE: JSON or a string)\n"
+    "  sandbox enable|disable                 SandboxMode Enabled / Disabled\n"
+    "  exclusion list                         exclusions\n"
+    "  exclusion add|remove --path P | --extension E\n"
+    "\n"
+    "options:\n"
+    "  --socket PATH   control socket (default: $PALISADE_SOCKET, else " PALISADE_DEFAULT_SOCKET
+    ")\n"
+    "  --json          print one JSON document (snake_case keys) instead of text\n"
+    "\n"
+    "exit status: 0 ok / nothing found, 1 threats found, 2 error\n";
+
+typedef struct cli {
+    const char *socket;
+    bool json;
+    palisade *h;
+} cli;
+
+static int connect_agent(cli *c)
+{
+    c->h = palisade_new();
+    if (!c->h) {
+        fprintf(stderr, "palisade: out of memory\n");
+        return EXIT_ERROR;
+    }
+    if (palisade_connect(c->h, c->socket) != PALISADE_OK)
+        return out_error(c->h);
+    return EXIT_OK;
+}
+
+/* Call op with args (stolen, may be NULL); *res receives the parsed result. */
+static int call(cli *c, const char *op, json_t *args, json_t **res)
+{
+    int rc = connect_agent(c);
+    if (rc != EXIT_OK) {
+        json_decref(args);
+        return rc;
+    }
+    char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    char *out = NULL;
+    int prc = palisade_call(c->h, op, text, &out);
+    free(text);
+    if (prc != PALISADE_OK)
+        return out_error(c->h);
+    json_error_t je;
+    *res = json_loads(out, 0, &je);
+    palisade_free_string(out);
+    if (!*res) {
+        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
+        return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
+/* ---- item lists ------------------------------------------------------------------------- */
+
+/* Print result.items as a table of the given keys (headers upper-cased by the caller). */
+static void print_items(const json_t *res, const char *const *keys, const char *const *headers,
+                        size_t n)
+{
+    const json_t *items = json_object_get(res, "items");
+    if (json_array_size(items) == 0) {
+        puts("(none)");
+        return;
+    }
+    out_table *t = out_table_new(n, headers);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char *cells[16] = {0};
+        for (size_t k = 0; k < n && k < 16; k++)
+            cells[k] = out_value(json_object_get(it, keys[k]));
+        out_table_add(t, (const char *const *)cells);
+        for (size_t k = 0; k < n && k < 16; k++)
+            free(cells[k]);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+/* ---- commands --------------------------------------------------------------------------- */
+
+static int cmd_scan(cli *c, int argc, char **argv)
+{
+    const char *type = NULL;
+    char **paths = calloc((size_t)argc + 1, sizeof(*paths));
+    size_t npaths = 0;
+    bool literal = false;
+    int rc = EXIT_ERROR;
+    if (!paths)
+        return EXIT_ERROR;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!literal && strcmp(a, "--") == 0) {
+            literal = true;
+        } else if (!literal && (strcmp(a, "--quick") == 0 || strcmp(a, "--full") == 0)) {
+            if (type) {
+                rc = out_usage_error("scan: give --quick or --full once");
+                goto out;
+            }
+            type = a[2] == 'q' ? "Quick" : "Full";
+        } else if (!literal && a[0] == '-' && a[1]) {
+            rc = out_usage_error("scan: unknown option %s (use -- before such a path)", a);
+            goto out;
+        } else {
+            paths[npaths++] = argv[i];
+        }
+    }
+    if (npaths > 0 && type) {
+        rc = out_usage_error("scan: give either --quick/--full or paths, not both");
+        goto out;
+    }
+    if (!type)
+        type = npaths > 0 ? "Custom" : "Quick";
+    rc = connect_agent(c);
+    if (rc == EXIT_OK)
+        rc = cli_scan(c->h, type, paths, npaths, c->json);
+out:
+    free(paths);
+    return rc;
+}
+
+static int cmd_status(cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return out_usage_error("status takes no arguments");
+    json_t *res;
+    int rc = call(c, "status", NULL, &res);
+    if (rc != EXIT_OK)
+        return rc;
+    if (c->json)
+        out_json(res);
+    else
+        out_fields(res, stdout);
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static int cmd_threats(cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return out_usage_error("threats takes no arguments");
+    json_t *res;
+    int rc = call(c, "threats.list", NULL, &res);
+    if (rc != EXIT_OK)
+        return rc;
+    if (c->json) {
+        out_json(res);
+    } else {
+        static const char *const keys[] = {"detected_at", "threat",        "severity",
+                                           "action",      "action_result", "path"};
+        static const char *const heads[] = {"DETECTED", "THREAT", "SEVERITY",
+                                            "ACTION",   "RESULT", "PATH"};
+        print_items(res, keys, heads, 6);
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static int cmd_scans(cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return out_usage_error("scans takes no arguments");
+    json_t *res;
+    int rc = call(c, "scans.list", NULL, &res);
+    if (rc != EXIT_OK)
+        return rc;
+    if (c->json) {
+        out_json(res);
+    } else {
+        static const char *const keys[] = {"scan_id",       "type",    "status",     "start_time",
+                                           "files_scanned", "threats", "unscannable"};
+        static const char *const heads[] = {"ID",    "TYPE",    "STATUS",     "STARTED",
+                                            "FILES", "THREATS", "UNSCANNABLE"};
+        print_items(res, keys, heads, 7);
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static void print_setting(const json_t *item)
+{
+    char *name = out_value(json_object_get(item, "name"));
+    char *value = out_value(json_object_get(item, "value"));
+    char *source = out_value(json_object_get(item, "source"));
+    const json_t *detail = json_object_get(item, "source_detail");
+    char *det = json_is_string(detail) ? out_value(detail) : NULL;
+    printf("%s = %s (%s%s%s)\n", name, value, source, det ? ": " : "", det ? det : "");
+    free(name);
+    free(value);
+    free(source);
+    free(det);
+}
+
+/* VALUE of `config set`: JSON when it parses (numbers, true, arrays...), else a string. */
+static json_t *parse_value(const char *text)
+{
+    json_error_t je;
+    json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    return v ? v : json_string(text);
+}
+
+static int set_setting(cli *c, const char *name, json_t *value)
+{
+    if (!value) {
+        fprintf(stderr, "palisade: the value is not valid UTF-8\n");
+        return EXIT_ERROR;
+    }
+    json_t *res;
+    int rc = call(c, "config.set", json_pack("{s:s, s:o}", "name", name, "value", value), &res);
+    if (rc != EXIT_OK)
+        return rc;
+    if (c->json)
+        out_json(res);
+    else
+        print_setting(res);
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static int cmd_config(cli *c, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "get") == 0 && argc <= 2) {
+        json_t *res;
+        int rc = argc == 2 ? call(c, "config.get", json_pack("{s:s}", "name", argv[1]), &res)
+                           : call(c, "config.list", NULL, &res);
+        if (rc != EXIT_OK)
+            return rc;
+        if (c->json) {
+            out_json(res);
+        } else if (argc == 2) {
+            out_fields(res, stdout);
+        } else {
+            static const char *const keys[] = {"name", "value", "source"};
+            static const char *const heads[] = {"NAME", "VALUE", "SOURCE"};
+            print_items(res, keys, heads, 3);
+        }
+        json_decref(res);
+        return EXIT_OK;
+    }
+    if (argc == 3 && strcmp(argv[0], "set") == 0)
+        return set_setting(c, argv[1], parse_value(argv[2]));
+    return out_usage_error("usage: config get [NAME] | config set NAME VALUE");
+}
+
+static int cmd_sandbox(cli *c, int argc, char **argv)
+{
+    if (argc == 1 && strcmp(argv[0], "enable") == 0)
+        return set_setting(c, "SandboxMode", json_string("Enabled"));
+    if (argc == 1 && strcmp(argv[0], "disable") == 0)
+        return set_setting(c, "SandboxMode", json_string("Disabled"));
+    return out_usage_error("usage: sandbox enable|disable");
+}
+
+static int cmd_exclusion(cli *c, int argc, char **argv)
+{
+    if (argc < 1)
+        return out_usage_error("usage: exclusion add|remove|list [--path P|--extension E]");
+    const char *verb = argv[0];
+    json_t *res;
+    int rc;
+    if (strcmp(verb, "list") == 0) {
+        if (argc != 1)
+            return out_usage_error("exclusion list takes no arguments");
+        rc = call(c, "exclusion.list", NULL, &res);
+    } else if (strcmp(verb, "add") == 0 || strcmp(verb, "remove") == 0) {
+        if (argc != 3 || (strcmp(argv[1], "--path") != 0 && strcmp(argv[1], "--extension") != 0))
+            return out_usage_error("usage: exclusion %s --path P | --extension E", verb);
+        bool is_path = strcmp(argv[1], "--path") == 0;
+        const char *value = argv[2];
+        char *abs = NULL;
+        if (is_path && value[0] != '/') {
+            /* The agent has its own current directory: send what the user means. */
+            char *cwd = getcwd(NULL, 0);
+            if (!cwd)
+                return out_usage_error("cannot resolve %s: no current directory", value);
+            size_t n = strlen(cwd) + strlen(value) + 2;
+            abs = malloc(n);
+            if (abs)
+                snprintf(abs, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", value);
+            free(cwd);
+            if (!abs)
+                return EXIT_ERROR;
+            value = abs;
+        }
+        json_t *args =
+            json_pack("{s:s, s:s}", "kind", is_path ? "Path" : "Extension", "value", value);
+        free(abs);
+        if (!args)
+            return out_usage_error("the %s is not valid UTF-8", is_path ? "path" : "extension");
+        char op[32];
+        snprintf(op, sizeof(op), "exclusion.%s", verb);
+        rc = call(c, op, args, &res);
+    } else {
+        return out_usage_error("usage: exclusion add|remove|list [--path P|--extension E]");
+    }
+    if (rc != EXIT_OK)
+        return rc;
+    if (c->json) {
+        out_json(res);
+    } else {
+        static const char *const keys[] = {"kind", "value", "source"};
+        static const char *const heads[] = {"KIND", "VALUE", "SOURCE"};
+        print_items(res, keys, heads, 3);
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
+static const struct command {
+    const char *name;
+    int (*fn)(cli *c, int argc, char **argv);
+} commands[] = {
+    {"scan", cmd_scan},           {"status", cmd_status}, {"threats", cmd_threats},
+    {"scans", cmd_scans},         {"config", cmd_config}, {"sandbox", cmd_sandbox},
+    {"exclusion", cmd_exclusion},
+};
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--socket") == 0) {
+            if (i + 1 >= argc)
+                return out_usage_error("--socket needs a path");
+            c.socket = argv[++i];
+        } else if (strncmp(a, "--socket=", 9) == 0) {
+            c.socket = a + 9;
+        } else if (strcmp(a, "--json") == 0) {
+            c.json = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("palisade %s\n", palisade_version());
+            return EXIT_OK;
+        } else if (a[0] == '-') {
+            return out_usage_error("unknown option %s", a);
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) {
+        fputs(usage_text, stderr);
+        return EXIT_ERROR;
+    }
+    const char *name = argv[i++];
+    /* --json may also follow the command; "--" ends option processing for paths. */
+    int n = 0;
+    char **rest = calloc((size_t)(argc - i) + 1, sizeof(*rest));
+    if (!rest)
+        return EXIT_ERROR;
+    bool literal = false;
+    for (; i < argc; i++) {
+        if (!literal && strcmp(argv[i], "--json") == 0) {
+            c.json = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0)
+            literal = true;
+        rest[n++] = argv[i];
+    }
+    int rc = -1;
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+        if (strcmp(name, commands[k].name) == 0)
+            rc = commands[k].fn(&c, n, rest);
+    if (rc < 0)
+        rc = out_usage_error("unknown command '%s'", name);
+    free(rest);
+    palisade_close(c.h);
+    if (fflush(stdout) != 0) {
+        perror("palisade: stdout");
+        return EXIT_ERROR;
+    }
+    return rc;
+}

@@ -1,0 +1,228 @@
+/* out.c — the palisade CLI's output helpers (see out.h). */
+#include "out.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void out_json(const json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+}
+
+/* Length of the UTF-8 sequence starting with byte c (1 for anything malformed). */
+static size_t seq_len(unsigned char c)
+{
+    if (c >= 0xF0 && c < 0xF5)
+        return 4;
+    if (c >= 0xE0)
+        return c < 0xF0 ? 3 : 1;
+    if (c >= 0xC2)
+        return 2;
+    return 1;
+}
+
+/* Code point of a well-formed sequence of n bytes, or -1. */
+static long decode(const unsigned char *p, size_t n)
+{
+    long cp;
+    if (n == 1)
+        return p[0] < 0x80 ? p[0] : -1;
+    cp = p[0] & (0xFF >> (n + 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return -1;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    return cp;
+}
+
+static int unsafe_cp(long cp)
+{
+    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || (cp >= 0x202A && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *out_safe(const char *s)
+{
+    if (!s)
+        s = "-";
+    size_t len = strlen(s);
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t n = seq_len(p[i]);
+        long cp = i + n <= len ? decode(p + i, n) : -1;
+        if (cp < 0) {
+            out[o++] = '?';
+            i++;
+        } else if (unsafe_cp(cp)) {
+            out[o++] = '?';
+            i += n;
+        } else {
+            memcpy(out + o, p + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+size_t out_width(const char *s)
+{
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p & 0xC0) != 0x80)
+            w++;
+    return w;
+}
+
+char *out_value(const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return out_safe("-");
+    if (json_is_string(v))
+        return out_safe(json_string_value(v));
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *safe = out_safe(s ? s : "?");
+    free(s);
+    return safe;
+}
+
+void out_bytes(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    double v = (double)bytes;
+    size_t u = 0;
+    while (v >= 1000.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1000.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+int out_error(palisade *h)
+{
+    const char *code = palisade_error_code(h);
+    const char *msg = palisade_error_string(h);
+    char *safe = out_safe(msg ? msg : "unknown error");
+    fprintf(stderr, "palisade: %s: %s\n", code ? code : "Internal", safe ? safe : "");
+    free(safe);
+    return EXIT_ERROR;
+}
+
+int out_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("palisade: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n(see palisade --help)\n", stderr);
+    return EXIT_ERROR;
+}
+
+struct out_table {
+    size_t ncols;
+    size_t nrows; /* including the header row */
+    size_t cap;
+    char **cells; /* nrows * ncols, terminal-safe copies */
+};
+
+out_table *out_table_new(size_t ncols, const char *const *headers)
+{
+    out_table *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->ncols = ncols;
+    out_table_add(t, headers);
+    return t;
+}
+
+void out_table_add(out_table *t, const char *const *cells)
+{
+    if (!t)
+        return;
+    if (t->nrows == t->cap) {
+        size_t ncap = t->cap ? t->cap * 2 : 16;
+        char **n = realloc(t->cells, ncap * t->ncols * sizeof(*n));
+        if (!n)
+            return;
+        t->cells = n;
+        t->cap = ncap;
+    }
+    for (size_t c = 0; c < t->ncols; c++)
+        t->cells[t->nrows * t->ncols + c] = out_safe(cells[c]);
+    t->nrows++;
+}
+
+void out_table_print(const out_table *t, FILE *f)
+{
+    if (!t)
+        return;
+    size_t *w = calloc(t->ncols, sizeof(*w));
+    if (!w)
+        return;
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            size_t cw = s ? out_width(s) : 0;
+            if (cw > w[c])
+                w[c] = cw;
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+            if (!s)
+                s = "";
+            fputs(s, f);
+            if (c + 1 < t->ncols)
+                for (size_t k = out_width(s); k < w[c] + 2; k++)
+                    fputc(' ', f);
+        }
+        fputc('\n', f);
+    }
+    free(w);
+}
+
+void out_table_free(out_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    free(t);
+}
+
+void out_fields(const json_t *obj, FILE *f)
+{
+    size_t w = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)(uintptr_t)obj, key, v)
+    {
+        if (strlen(key) > w)
+            w = strlen(key);
+    }
+    json_object_foreach((json_t *)(uintptr_t)obj, key, v)
+    {
+        char *k = out_safe(key);
+        char *s = out_value(v);
+        fprintf(f, "%s:%*s %s\n", k ? k : "?", (int)(w - strlen(key)), "", s ? s : "?");
+        free(k);
+        free(s);
+    }
+}

@@ -1,0 +1,59 @@
+/*
+ * out.h — the palisade CLI's output: JSON documents for scripts, aligned tables and
+ * summaries for people, and terminal-safe text.
+ *
+ * Everything the agent reports may contain attacker-chosen bytes (file names): text bound
+ * for a terminal goes through out_safe, which replaces control characters (C0, DEL, C1,
+ * bidi overrides) so a crafted name can neither move the cursor nor hide itself.
+ */
+#ifndef PAL_CLI_OUT_H
+#define PAL_CLI_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "palisade.h"
+
+/* Exit codes of the CLI (DESIGN.md). */
+#define EXIT_OK 0
+#define EXIT_THREATS 1
+#define EXIT_ERROR 2
+
+/* Pretty-printed JSON document and a newline on stdout. */
+void out_json(const json_t *v);
+
+/* A malloc'd terminal-safe copy of s (see above); NULL only when out of memory. */
+char *out_safe(const char *s);
+
+/* Number of terminal columns s takes, counting one per UTF-8 code point. */
+size_t out_width(const char *s);
+
+/* A JSON value as table text: strings as they are, null as "-", others compact JSON.
+   malloc'd and terminal-safe. */
+char *out_value(const json_t *v);
+
+/* Bytes as "56.7 MB" (decimal units, as in file managers). */
+void out_bytes(uint64_t bytes, char *buf, size_t size);
+
+/* "palisade: <Code>: <message>" on stderr for h's last error; returns EXIT_ERROR. */
+int out_error(palisade *h);
+
+/* Print a usage or argument error on stderr; returns EXIT_ERROR. */
+int out_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A table printed with aligned columns (two spaces apart), header first. */
+typedef struct out_table out_table;
+
+out_table *out_table_new(size_t ncols, const char *const *headers);
+/* Adds one row of ncols cells; each cell is copied through out_safe (NULL shows "-"). */
+void out_table_add(out_table *t, const char *const *cells);
+void out_table_print(const out_table *t, FILE *f);
+void out_table_free(out_table *t);
+
+/* Fields of an object as "key: value" lines, keys padded to one width. */
+void out_fields(const json_t *obj, FILE *f);
+
+#endif

@@ -1,0 +1,328 @@
+/* scan.c — `palisade scan` (see scan.h). */
+#include "scan.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "msg.h"
+#include "out.h"
+
+#define POLL_MS 200 /* how often the wait looks at Ctrl+C */
+
+static volatile sig_atomic_t g_interrupts;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (g_interrupts) {
+        static const char m[] = "\npalisade: interrupted\n";
+        ssize_t w = write(STDERR_FILENO, m, sizeof(m) - 1);
+        (void)w;
+        _exit(130);
+    }
+    g_interrupts = 1;
+}
+
+/* {"type": type, "paths": [...]} as text; NULL with a message on failure. */
+static char *scan_args(const char *type, char *const *paths, size_t npaths)
+{
+    json_t *args = json_pack("{s:s}", "type", type);
+    json_t *arr = json_array();
+    char *cwd = NULL, *text = NULL;
+    if (!args || !arr)
+        goto out;
+    for (size_t i = 0; i < npaths; i++) {
+        const char *p = paths[i];
+        char *abs = NULL;
+        if (p[0] != '/') {
+            if (!cwd && !(cwd = getcwd(NULL, 0))) {
+                fprintf(stderr, "palisade: cannot resolve %s: no current directory\n", p);
+                goto out;
+            }
+            size_t n = strlen(cwd) + strlen(p) + 2;
+            abs = malloc(n);
+            if (!abs)
+                goto out;
+            snprintf(abs, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", p);
+            p = abs;
+        }
+        json_t *el = pal_msg_path_arg(p, strlen(p));
+        free(abs);
+        if (!el || json_array_append_new(arr, el) < 0)
+            goto out;
+    }
+    if (npaths > 0 && json_object_set(args, "paths", arr) < 0)
+        goto out;
+    text = json_dumps(args, JSON_COMPACT);
+out:
+    free(cwd);
+    json_decref(arr);
+    json_decref(args);
+    return text;
+}
+
+static unsigned terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+        return ws.ws_col;
+    return 80;
+}
+
+static json_int_t int_field(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* One \r-updated line: counts, then as much of the current path's tail as fits. */
+static void draw_progress(const json_t *data)
+{
+    char bytes[32], prefix[160];
+    out_bytes((uint64_t)int_field(data, "bytes_done"), bytes, sizeof(bytes));
+    const json_t *total = json_object_get(data, "files_total");
+    char files[64];
+    if (json_is_integer(total))
+        snprintf(files, sizeof(files), "%lld/%lld files", (long long)int_field(data, "files_done"),
+                 (long long)json_integer_value(total));
+    else
+        snprintf(files, sizeof(files), "%lld files", (long long)int_field(data, "files_done"));
+    json_int_t threats = int_field(data, "threats_so_far");
+    snprintf(prefix, sizeof(prefix), "Scanning: %s, %s, %lld threat%s, %lld unscannable  ", files,
+             bytes, (long long)threats, threats == 1 ? "" : "s",
+             (long long)int_field(data, "unscannable_so_far"));
+    size_t width = terminal_width() - 1; /* never touch the last column: no wrap */
+    size_t used = out_width(prefix);
+    char *path = out_safe(json_string_value(json_object_get(data, "current_path")));
+    const char *shown = "";
+    const char *ellipsis = "";
+    if (used < width && path) {
+        size_t room = width - used;
+        size_t pw = out_width(path);
+        shown = path;
+        if (pw > room) {
+            /* Keep the tail: the file name says more than the mount point. */
+            size_t keep = room > 3 ? room - 3 : room;
+            ellipsis = room > 3 ? "..." : "";
+            for (size_t skip = pw - keep; skip > 0 && *shown; skip--) {
+                shown++;
+                while (((unsigned char)*shown & 0xC0) == 0x80)
+                    shown++;
+            }
+        }
+    } else if (used >= width) {
+        prefix[width < sizeof(prefix) ? width : sizeof(prefix) - 1] = '\0';
+    }
+    fprintf(stderr, "\r%s%s%s\033[K", prefix, ellipsis, shown);
+    fflush(stderr);
+    free(path);
+}
+
+static void clear_progress(bool tty)
+{
+    if (tty) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+}
+
+/* The documented `scan --json` shape (DESIGN.md), from the agent's result. */
+static json_t *json_report(const json_t *res)
+{
+    json_t *out = json_object();
+    json_object_set(out, "scan_id", json_object_get(res, "scan_id"));
+    json_object_set(out, "status", json_object_get(res, "status"));
+    json_object_set(out, "files_scanned", json_object_get(res, "files_scanned"));
+    json_object_set(out, "bytes_scanned", json_object_get(res, "bytes_scanned"));
+    const json_t *skipped = json_object_get(res, "skipped");
+    json_object_set_new(out, "skipped", skipped ? json_deep_copy(skipped) : json_object());
+    static const char *const tkeys[] = {"path",   "path_b64",      "threat", "severity",
+                                        "action", "action_result", NULL};
+    static const char *const ukeys[] = {"path", "path_b64", "reason", NULL};
+    const char *const *keys[2] = {tkeys, ukeys};
+    const char *lists[2] = {"threats", "unscannable"};
+    for (int l = 0; l < 2; l++) {
+        json_t *arr = json_array();
+        size_t i;
+        const json_t *item;
+        json_array_foreach(json_object_get(res, lists[l]), i, item)
+        {
+            json_t *o = json_object();
+            for (const char *const *k = keys[l]; *k; k++) {
+                json_t *v = json_object_get(item, *k);
+                if (v || strcmp(*k, "path_b64") != 0)
+                    json_object_set(o, *k, v ? v : json_null());
+            }
+            json_array_append_new(arr, o);
+        }
+        json_object_set_new(out, lists[l], arr);
+    }
+    return out;
+}
+
+static void text_report(const json_t *res)
+{
+    const json_t *threats = json_object_get(res, "threats");
+    const json_t *unscannable = json_object_get(res, "unscannable");
+    size_t i;
+    const json_t *it;
+    if (json_array_size(threats) > 0) {
+        static const char *const h[] = {"THREAT", "SEVERITY", "ACTION", "RESULT", "PATH"};
+        out_table *t = out_table_new(5, h);
+        json_array_foreach(threats, i, it)
+        {
+            const char *row[5] = {
+                json_string_value(json_object_get(it, "threat")),
+                json_string_value(json_object_get(it, "severity")),
+                json_string_value(json_object_get(it, "action")),
+                json_string_value(json_object_get(it, "action_result")),
+                json_string_value(json_object_get(it, "path")),
+            };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        out_table_free(t);
+        fputc('\n', stdout);
+    }
+    if (json_array_size(unscannable) > 0) {
+        static const char *const h[] = {"UNSCANNABLE", "PATH", "DETAIL"};
+        out_table *t = out_table_new(3, h);
+        json_array_foreach(unscannable, i, it)
+        {
+            const char *row[3] = {
+                json_string_value(json_object_get(it, "reason")),
+                json_string_value(json_object_get(it, "path")),
+                json_string_value(json_object_get(it, "detail")),
+            };
+            out_table_add(t, row);
+        }
+        out_table_print(t, stdout);
+        fputc('\n', stdout);
+        out_table_free(t);
+    }
+    char bytes[32];
+    out_bytes((uint64_t)int_field(res, "bytes_scanned"), bytes, sizeof(bytes));
+    char *status = out_value(json_object_get(res, "status"));
+    char *id = out_value(json_object_get(res, "scan_id"));
+    char took[48] = "";
+    int64_t t0, t1;
+    const char *s0 = json_string_value(json_object_get(res, "start_time"));
+    const char *s1 = json_string_value(json_object_get(res, "end_time"));
+    if (s0 && s1 && pal_time_parse(s0, &t0) == 0 && pal_time_parse(s1, &t1) == 0 && t1 >= t0)
+        snprintf(took, sizeof(took), " in %.1f s", (double)(t1 - t0) / 1000.0);
+    size_t nt = json_array_size(threats), nu = json_array_size(unscannable);
+    printf("Scan %s %s%s: %lld files (%s) scanned, %zu threat%s, %zu unscannable", id, status, took,
+           (long long)int_field(res, "files_scanned"), bytes, nt, nt == 1 ? "" : "s", nu);
+    const json_t *skipped = json_object_get(res, "skipped");
+    if (json_object_size(skipped) > 0) {
+        const char *k;
+        json_t *v;
+        const char *sep = "; skipped: ";
+        json_object_foreach((json_t *)(uintptr_t)skipped, k, v)
+        {
+            char *sk = out_safe(k);
+            printf("%s%s %lld", sep, sk ? sk : "?", (long long)json_integer_value(v));
+            free(sk);
+            sep = ", ";
+        }
+    }
+    fputc('\n', stdout);
+    free(status);
+    free(id);
+}
+
+int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json)
+{
+    char *args = scan_args(type, paths, npaths);
+    if (!args) {
+        fprintf(stderr, "palisade: cannot build the scan request\n");
+        return EXIT_ERROR;
+    }
+    int64_t id = palisade_start(h, "scan.start", args);
+    free(args);
+    if (id < 0)
+        return out_error(h);
+
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: the wait wakes up and looks */
+    sigaction(SIGINT, &sa, &old);
+
+    bool tty = !json && isatty(STDERR_FILENO);
+    bool cancel_sent = false;
+    json_t *res = NULL;
+    int rc = EXIT_ERROR;
+    for (;;) {
+        if (g_interrupts && !cancel_sent) {
+            cancel_sent = true;
+            clear_progress(tty);
+            fputs("palisade: cancelling the scan (press Ctrl+C again to quit at once)\n", stderr);
+            if (palisade_cancel(h, id) < 0) {
+                rc = out_error(h);
+                goto out;
+            }
+        }
+        int64_t rid;
+        char *js = NULL;
+        int k = palisade_next_event(h, POLL_MS, &rid, &js);
+        if (k == PALISADE_TIMEOUT)
+            continue;
+        if (k < 0) {
+            clear_progress(tty);
+            rc = out_error(h);
+            goto out;
+        }
+        json_error_t je;
+        json_t *msg = json_loads(js, 0, &je);
+        palisade_free_string(js);
+        if (k == PALISADE_EVENT) {
+            const char *name = json_string_value(json_object_get(msg, "event"));
+            if (tty && name && strcmp(name, "progress") == 0)
+                draw_progress(json_object_get(msg, "data"));
+            json_decref(msg);
+            continue;
+        }
+        clear_progress(tty);
+        if (k == PALISADE_ERROR) {
+            json_decref(msg);
+            rc = out_error(h);
+            goto out;
+        }
+        res = msg; /* PALISADE_RESULT */
+        break;
+    }
+    if (!res) {
+        fprintf(stderr, "palisade: the agent sent an unreadable scan result\n");
+        goto out;
+    }
+    if (json) {
+        json_t *rep = json_report(res);
+        out_json(rep);
+        json_decref(rep);
+    } else {
+        text_report(res);
+    }
+    const char *status = json_string_value(json_object_get(res, "status"));
+    if (json_array_size(json_object_get(res, "threats")) > 0) {
+        rc = EXIT_THREATS;
+    } else if (status && strcmp(status, "Completed") == 0) {
+        rc = EXIT_OK;
+    } else {
+        char *s = out_safe(status ? status : "unknown");
+        fprintf(stderr, "palisade: the scan ended %s: not every file was scanned\n",
+                s ? s : "early");
+        free(s);
+        rc = EXIT_ERROR;
+    }
+out:
+    json_decref(res);
+    sigaction(SIGINT, &old, NULL);
+    return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * scan.h — `palisade scan`: start an on-demand scan, show its progress on a terminal,
+ * turn Ctrl+C into a cancel (a second Ctrl+C quits at once), and report the result as
+ * text or as one JSON document.
+ */
+#ifndef PAL_CLI_SCAN_H
+#define PAL_CLI_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "palisade.h"
+
+/*
+ * type: "Quick", "Full" or "Custom" (with paths; relative ones are made absolute against
+ * the current directory, since the agent does not share it). Returns the exit code:
+ * 0 no threat and Completed, 1 threats found, 2 error or scan not completed.
+ */
+int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json);
+
+#endif
