@@ -14,6 +14,10 @@
  * The engine never says clean about content it did not examine: every limit hit, encrypted
  * member, corrupt container or read failure makes the object unscannable with a reason,
  * and threats found before that are still reported.
+ *
+ * Time zone: the caller sets TZ=UTC and calls tzset() before the first scan (in the content
+ * process, before the sandbox closes): libarchive's zip and 7z date handling otherwise
+ * reads /etc/localtime. README.md lists the formats, the limits and what each reason means.
  */
 #ifndef PAL_ENGINE_H
 #define PAL_ENGINE_H
@@ -37,7 +41,8 @@ typedef struct pal_source {
     void *ctx;
 } pal_source;
 
-/* A source over memory (tests, fuzzing, members). */
+/* A source over memory (tests, fuzzing, members). data must stay valid while it is used;
+   its read_at trusts its caller to stay within [0, len), as the engine does. */
 void pal_source_from_memory(pal_source *src, const void *data, size_t len);
 
 /* ---- limits ---------------------------------------------------------------------------- */
@@ -59,6 +64,8 @@ typedef struct pal_limits {
 #define PAL_DEFAULT_MAX_SCAN_MS 120000
 
 void pal_limits_default(pal_limits *lim);
+/* pal_engine_new refuses max_depth above 64 and a zero max_object_size, max_ratio or
+   max_scan_ms; max_depth 0 expands nothing. */
 
 /* ---- results --------------------------------------------------------------------------- */
 
@@ -100,7 +107,7 @@ typedef struct pal_finding {
 
 typedef struct pal_report {
     pal_verdict verdict;
-    pal_finding *findings;     /* one per distinct (chain, threat) */
+    pal_finding *findings;     /* one per distinct (chain, threat); at most 10000 kept */
     size_t n_findings;
     pal_unscannable reason;    /* first reason met, NONE when everything was examined */
     char *reason_chain;        /* where it happened (owned, NULL when NONE) */

@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# tests/engine/mkcorpus.sh OUTDIR — build the scan engine's test corpus into OUTDIR.
+#
+# Every container format a tool on this machine can write, holding the EICAR test string;
+# nested containers to the depth limit and one level beyond; encrypted, bomb, truncated and
+# corrupt archives; clean controls. Nothing here is committed: the EICAR string is put
+# together from pieces at run time, so neither the repository nor any file in it holds it.
+#
+# OUTDIR/manifest.tsv says what the engine must answer for each file, one line per case:
+#   file  profile  verdict  reason  reason_chain  findings
+# profile: the limits to scan with (default, members, expanded, size, nodepth; defined in
+# test_engine.c); verdict: clean|threat|unscannable; reason: an unscannable reason name or
+# none; reason_chain: where the reason must be reported ('-' = not checked; a trailing '*'
+# = this prefix, for a stream damaged in the middle, which may fail in a member or between
+# members); findings: the chains at which the EICAR threat must be found, separated by '|'
+# ('-' = none). Each file is scanned under its name in OUTDIR: chains start with it.
+set -euo pipefail
+
+out=${1:?usage: mkcorpus.sh OUTDIR}
+tmp="$out.tmp.$$"
+rm -rf "$tmp"
+mkdir -p "$tmp/work"
+trap 'rm -rf "$tmp"' EXIT
+C=$(cd "$tmp" && pwd)          # corpus files
+W="$C/work"                    # payload files and scratch
+manifest="$C/manifest.tsv"
+printf '# file\tprofile\tverdict\treason\treason_chain\tfindings\n' > "$manifest"
+
+expect() { # file profile verdict reason reason_chain findings
+    [ -f "$C/$1" ] || { echo "mkcorpus: $1 was not produced" >&2; exit 1; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$manifest"
+}
+# A container holding the standard payload: eicar.com (hash + rule), eicar-pad.txt (rule
+# only: the string followed by text), readme.txt (clean).
+payload_ok() { # file [profile]
+    expect "$1" "${2:-default}" threat none - "$1->eicar.com|$1->eicar-pad.txt"
+}
+
+py() { python3 -c "$@"; }
+
+# ---- payload -----------------------------------------------------------------------------
+cd "$W"
+printf '%s%s%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$' 'EICAR-STANDARD-' 'ANTIVIRUS-TEST-' \
+    'FILE!$H+H*' > eicar.com
+[ "$(wc -c < eicar.com)" -eq 68 ] || { echo "mkcorpus: bad EICAR length" >&2; exit 1; }
+{ cat eicar.com; printf '\n'; for i in $(seq 1 200); do
+    printf 'line %d of padding that compresses well\n' "$i"; done; } > eicar-pad.txt
+for i in $(seq 1 100); do printf 'nothing to see here, line %d\n' "$i"; done > readme.txt
+P="eicar.com eicar-pad.txt readme.txt"
+# deterministic incompressible and semi-compressible data
+py 'import random,sys; random.seed(1); sys.stdout.buffer.write(random.randbytes(200*1024))' > rnd.bin
+py 'import random,sys,base64; random.seed(2); sys.stdout.buffer.write(base64.encodebytes(random.randbytes(1536*1024)))' > b64.txt
+mkdir -p docs && cp eicar.com docs/
+# fixed times and owners, so that the damaged archives below are damaged the same way on
+# every run and machine
+export TZ=UTC
+touch -d @1700000000 eicar.com eicar-pad.txt readme.txt rnd.bin b64.txt docs/eicar.com docs
+dtar() { bsdtar --uid 0 --gid 0 --uname root --gname root "$@"; }
+
+# ---- the raw file ------------------------------------------------------------------------
+cp eicar.com "$C/eicar.com"
+expect eicar.com default threat none - eicar.com
+expect eicar.com nodepth threat none - eicar.com
+
+# ---- zip ---------------------------------------------------------------------------------
+zip -q -X "$C/zip.zip" $P;                        payload_ok zip.zip
+zip -q -X -0 "$C/zip-store.zip" $P;               payload_ok zip-store.zip
+zip -q -X -Z bzip2 "$C/zip-bzip2.zip" $P;         payload_ok zip-bzip2.zip
+zip -q -X -fz "$C/zip64.zip" $P;                  payload_ok zip64.zip
+bsdtar --format zip --options zip:zip64 -cf "$C/zip64-bsdtar.zip" $P
+payload_ok zip64-bsdtar.zip
+zip -q -X - $P > "$C/zip-stream.zip";             payload_ok zip-stream.zip
+7z a -bd -tzip -mm=LZMA "$C/zip-lzma.zip" $P >/dev/null;         payload_ok zip-lzma.zip
+7z a -bd -tzip -mm=PPMd "$C/zip-ppmd.zip" $P >/dev/null;         payload_ok zip-ppmd.zip
+# Deflate64 is a method libarchive 3.6 cannot decode: the member it could not read makes
+# the archive unscannable, the stored eicar.com is still found
+7z a -bd -tzip -mm=Deflate64 "$C/zip-deflate64.zip" $P >/dev/null
+expect zip-deflate64.zip default threat corrupt "zip-deflate64.zip->eicar-pad.txt" \
+    "zip-deflate64.zip->eicar.com"
+# a member in a subdirectory keeps its path in the chain
+zip -q -X -r "$C/zip-dir.zip" docs
+expect zip-dir.zip default threat none - "zip-dir.zip->docs/eicar.com"
+
+# control characters and bytes that are not UTF-8 are shown as '?'
+mkdir -p names && cp eicar.com "names/$(printf 'bad\001\377name.com')"
+(cd names && zip -q -X "$C/names.zip" -- *)
+expect names.zip default threat none - "names.zip->bad??name.com"
+# with no expansion allowed, a container is unscannable, an empty one is not
+py 'import sys,zipfile; zipfile.ZipFile(sys.argv[1], "w").close()' "$C/empty.zip"
+expect empty.zip nodepth clean none - -
+expect zip.zip nodepth unscannable depth-limit zip.zip -
+
+# ---- 7z ----------------------------------------------------------------------------------
+for m in LZMA2 LZMA PPMd BZip2 Deflate Copy; do
+    7z a -bd -m0=$m "$C/7z-$m.7z" $P >/dev/null;  payload_ok "7z-$m.7z"
+done
+7z a -bd -m0=BCJ -m1=LZMA "$C/7z-BCJ.7z" $P >/dev/null;         payload_ok 7z-BCJ.7z
+7z a -bd -m0=Delta -m1=LZMA "$C/7z-Delta.7z" $P >/dev/null;     payload_ok 7z-Delta.7z
+7z a -bd -ms=off "$C/7z-nonsolid.7z" $P >/dev/null;             payload_ok 7z-nonsolid.7z
+bsdtar --format 7zip -cf "$C/7z-bsdtar.7z" $P;                  payload_ok 7z-bsdtar.7z
+
+# ---- tar and compressed tar --------------------------------------------------------------
+for f in gnutar ustar pax v7; do
+    bsdtar --format $f -cf "$C/tar-$f.tar" $P;    payload_ok "tar-$f.tar"
+done
+tar -cf "$C/tar-gnutool.tar" $P;                  payload_ok tar-gnutool.tar
+bsdtar -czf "$C/tar.tar.gz" $P;                   payload_ok tar.tar.gz
+bsdtar -cjf "$C/tar.tar.bz2" $P;                  payload_ok tar.tar.bz2
+bsdtar -cJf "$C/tar.tar.xz" $P;                   payload_ok tar.tar.xz
+bsdtar --zstd -cf "$C/tar.tar.zst" $P;            payload_ok tar.tar.zst
+bsdtar --lz4 -cf "$C/tar.tar.lz4" $P;             payload_ok tar.tar.lz4
+bsdtar --lzma -cf "$C/tar.tar.lzma" $P;           payload_ok tar.tar.lzma
+bsdtar --lzip -cf "$C/tar.tar.lz" $P;             payload_ok tar.tar.lz
+bsdtar -Z -cf "$C/tar.tar.Z" $P;                  payload_ok tar.tar.Z
+bsdtar --uuencode -cf "$C/tar.tar.uu" $P;         payload_ok tar.tar.uu
+tar -czf "$C/tar-gnutool.tgz" $P;                 payload_ok tar-gnutool.tgz
+
+# ---- cpio, ar ----------------------------------------------------------------------------
+for h in newc odc bin crc; do
+    printf '%s\n' $P | cpio -o -H $h --quiet > "$C/cpio-$h.cpio"; payload_ok "cpio-$h.cpio"
+done
+ar rcS "$C/ar-gnu.a" $P;                           payload_ok ar-gnu.a
+bsdtar --format arbsd -cf "$C/ar-bsd.a" $P;        payload_ok ar-bsd.a
+
+# ---- iso9660, cab, xar, warc -------------------------------------------------------------
+mkdir -p isoroot && cp $P isoroot/
+genisoimage -quiet -R -J -o "$C/iso-rr.iso" isoroot; payload_ok iso-rr.iso
+genisoimage -quiet -o "$C/iso-plain.iso" isoroot   # ISO level 1 names: upper case, 8.3
+expect iso-plain.iso default threat none - "iso-plain.iso->EICAR.COM|iso-plain.iso->EICAR_PA.TXT"
+bsdtar --format iso9660 -cf "$C/iso-bsdtar.iso" $P; payload_ok iso-bsdtar.iso
+gcab -c "$C/cab.cab" $P;                           payload_ok cab.cab
+gcab -c -z "$C/cab-mszip.cab" $P;                  payload_ok cab-mszip.cab
+bsdtar --format xar -cf "$C/xar.xar" $P;           payload_ok xar.xar
+for z in none bzip2 xz; do
+    bsdtar --format xar --options xar:compression=$z -cf "$C/xar-$z.xar" $P
+    payload_ok "xar-$z.xar"
+done
+bsdtar --format warc -cf "$C/warc.warc" $P;        payload_ok warc.warc
+
+# ---- bare compressed streams: the member is the name minus the suffix --------------------
+gzip -n -c eicar.com > "$C/eicar.com.gz"
+bzip2 -c eicar.com > "$C/eicar.com.bz2"
+xz -c eicar.com > "$C/eicar.com.xz"
+zstd -q -c eicar.com > "$C/eicar.com.zst"
+lz4 -q -c eicar.com > "$C/eicar.com.lz4"
+lzma -c eicar.com > "$C/eicar.com.lzma"
+lzip -c eicar.com > "$C/eicar.com.lz"
+bsdtar --format raw -Z -cf "$C/eicar.com.Z" eicar.com
+bsdtar --format raw --uuencode -cf "$C/eicar.com.uu" eicar.com
+for s in gz bz2 xz zst lz4 lzma lz Z uu; do
+    expect "eicar.com.$s" default threat none - "eicar.com.$s->eicar.com"
+done
+gzip -n -c eicar.com | xz -c > "$C/eicar.com.gz.xz" # two filters, two suffixes
+expect eicar.com.gz.xz default threat none - "eicar.com.gz.xz->eicar.com"
+expect eicar.com.gz nodepth unscannable depth-limit eicar.com.gz -
+: | gzip -n > "$C/empty.gz"
+expect empty.gz default clean none - -
+py 'import sys; sys.stdout.buffer.write(b"\x1f\x8b\x08" + b"\0" * 6 + b"\x03" + b"\xff" * 64)' \
+    > "$C/badstart.gz" # a gzip header, then no deflate stream
+expect badstart.gz default unscannable corrupt badstart.gz -
+# tar bids on a leading block of zeros. Only zeros: the stream is read as such, clean.
+py 'import sys; sys.stdout.buffer.write(b"\0" * 65536)' | gzip -n > "$C/zeros-only.gz"
+expect zeros-only.gz default clean none - -
+# Zeros, then something that is not tar: unscannable (the bytes are matched nonetheless;
+# test_engine.c finds EICAR at offset 1024 with a rule that is not anchored)
+{ head -c 1024 /dev/zero; cat eicar.com; } | gzip -n > "$C/zeropad.gz"
+expect zeropad.gz default unscannable corrupt "zeropad.gz->zeropad" -
+# bytes hidden after a tar's end-of-archive blocks are read too, and reported
+{ dtar -cf - readme.txt; cat eicar.com; head -c 444 /dev/zero; } | gzip -n > "$C/hidden.tar.gz"
+expect hidden.tar.gz default unscannable corrupt hidden.tar.gz -
+
+# lzop, lrzip and grzip: libarchive decodes them only by running a program, which the
+# engine never does; such a file is reported, not passed as clean (magic + data suffices)
+py 'import sys; sys.stdout.buffer.write(b"\x89LZO\x00\r\n\x1a\n\x10\x30" + open("eicar.com", "rb").read())' \
+    > "$C/eicar.com.lzo"
+expect eicar.com.lzo default unscannable engine-error eicar.com.lzo -
+py 'import sys; sys.stdout.buffer.write(b"LRZI\x00\x06" + open("eicar.com", "rb").read())' \
+    > "$C/eicar.com.lrz"
+expect eicar.com.lrz default unscannable engine-error eicar.com.lrz -
+
+# ---- rpm: lead, two empty headers, gzip'd newc cpio payload ------------------------------
+printf '%s\n' $P | cpio -o -H newc --quiet | gzip -n > payload.cpio.gz
+py '
+import sys
+lead = b"\xed\xab\xee\xdb\x03\x00\x00\x00" + b"\x00\x01" + b"eicar-1.0".ljust(66, b"\x00") \
+    + b"\x00\x01\x00\x05" + b"\x00" * 16
+assert len(lead) == 96
+hdr = b"\x8e\xad\xe8\x01" + b"\x00" * 4 + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+sys.stdout.buffer.write(lead + hdr + hdr + open("payload.cpio.gz", "rb").read())
+' > "$C/eicar.rpm"
+payload_ok eicar.rpm
+
+# ---- nesting -----------------------------------------------------------------------------
+mkdir -p nest/docs && (cd nest/docs && cp ../../eicar.com . && bsdtar -czf b.tar.gz eicar.com \
+    && rm eicar.com) && (cd nest && zip -q -X -r "$C/a.zip" docs)
+expect a.zip default threat none - "a.zip->docs/b.tar.gz->eicar.com"
+# d1 .. d9, each holding the previous; d8 is exactly PAL_DEFAULT_MAX_DEPTH (8) levels deep
+mkdir -p deep && cd deep && cp ../eicar.com .
+zip -q -X d1.zip eicar.com
+bsdtar --format ustar -cf d2.tar d1.zip
+7z a -bd d3.7z d2.tar >/dev/null
+bsdtar -czf d4.tar.gz d3.7z
+printf 'd4.tar.gz\n' | cpio -o -H newc --quiet > d5.cpio
+zip -q -X d6.zip d5.cpio
+ar rcS d7.a d6.zip
+zip -q -X d8.zip d7.a
+bsdtar -czf d9.tar.gz d8.zip
+cp d8.zip d9.tar.gz "$C/"
+cd "$W"
+chain8="d8.zip->d7.a->d6.zip->d5.cpio->d4.tar.gz->d3.7z->d2.tar->d1.zip"
+expect d8.zip default threat none - "$chain8->eicar.com"
+expect d9.tar.gz default unscannable depth-limit "d9.tar.gz->$chain8" -
+
+# ---- encryption --------------------------------------------------------------------------
+zip -q -X -P secret "$C/enc.zip" eicar.com
+expect enc.zip default unscannable encrypted "enc.zip->eicar.com" -
+7z a -bd -psecret -mhe=off "$C/enc-7z.7z" eicar.com >/dev/null
+expect enc-7z.7z default unscannable encrypted "enc-7z.7z->eicar.com" -
+7z a -bd -psecret -mhe=on "$C/enc-7z-header.7z" eicar.com >/dev/null
+expect enc-7z-header.7z default unscannable encrypted enc-7z-header.7z -
+zip -q -X -P secret "$C/enc-mixed.zip" readme.txt && zip -q -X "$C/enc-mixed.zip" eicar.com
+expect enc-mixed.zip default threat encrypted "enc-mixed.zip->readme.txt" "enc-mixed.zip->eicar.com"
+
+# ---- bombs (ratio) -----------------------------------------------------------------------
+head -c $((20 * 1024 * 1024)) /dev/zero > zeros.bin
+zip -q -X "$C/bomb.zip" zeros.bin
+expect bomb.zip default unscannable expansion-ratio-limit "bomb.zip->zeros.bin" -
+gzip -n -c zeros.bin > "$C/zeros.bin.gz"
+expect zeros.bin.gz default unscannable expansion-ratio-limit "zeros.bin.gz->zeros.bin" -
+7z a -bd "$C/bomb.7z" zeros.bin >/dev/null
+expect bomb.7z default unscannable expansion-ratio-limit "bomb.7z->zeros.bin" -
+zip -q -X "$C/bomb-eicar.zip" eicar.com zeros.bin
+expect bomb-eicar.zip default threat expansion-ratio-limit "bomb-eicar.zip->zeros.bin" \
+    "bomb-eicar.zip->eicar.com"
+rm zeros.bin
+
+# ---- other limits (small limits, see the profiles in test_engine.c) ----------------------
+mkdir -p many && for i in 01 02 03 04 05 06 07 08 09 10; do cp readme.txt many/f$i.txt; done
+(cd many && zip -q -X "$C/many.zip" f*.txt)
+expect many.zip members unscannable member-limit many.zip -
+cp eicar.com many/f00.com && (cd many && zip -q -X "$C/many-eicar.zip" f00.com f*.txt)
+expect many-eicar.zip members threat member-limit many-eicar.zip "many-eicar.zip->f00.com"
+mkdir -p big3 && for i in 1 2 3; do
+    py "import random,sys; random.seed(10+$i); sys.stdout.buffer.write(random.randbytes(600*1024))" > big3/r$i.bin
+done
+(cd big3 && zip -q -X -0 "$C/big3.zip" r1.bin r2.bin r3.bin)
+expect big3.zip expanded unscannable expanded-size-limit "big3.zip->r2.bin" -
+py 'import sys; sys.stdout.write("hello\n" * 16000)' > big.txt
+zip -q -X "$C/bigmember.zip" big.txt
+expect bigmember.zip size unscannable size-limit "bigmember.zip->big.txt" -
+head -c 8192 rnd.bin > "$C/toolarge.bin"
+expect toolarge.bin size unscannable size-limit toolarge.bin -
+
+# ---- truncated and corrupt ---------------------------------------------------------------
+cut_half() { py 'import sys; b=open(sys.argv[1],"rb").read(); open(sys.argv[2],"wb").write(b[:len(b)//2])' "$1" "$2"; }
+# 4 KiB of noise in the middle. (A few flipped bits can leave a deflate stream decodable;
+# libarchive 3.6 does not check the gzip CRC, so such damage would go unnoticed there.)
+flip_mid() { py '
+import random, sys
+random.seed(4)
+b = bytearray(open(sys.argv[1], "rb").read())
+m = len(b) // 2
+b[m - 2048:m + 2048] = random.randbytes(4096)
+open(sys.argv[2], "wb").write(b)' "$1" "$2"; }
+# the big member first, so that damage in the middle lands in it, before eicar.com
+zip -q -X t.zip b64.txt eicar.com;         cut_half t.zip "$C/trunc.zip"
+expect trunc.zip default unscannable corrupt "trunc.zip->b64.txt" -
+dtar -cf - b64.txt eicar.com | gzip -n > t.tgz;       cut_half t.tgz "$C/trunc.tar.gz"
+expect trunc.tar.gz default unscannable corrupt "trunc.tar.gz->b64.txt" -
+dtar -cJf t.txz b64.txt eicar.com;       cut_half t.txz "$C/trunc.tar.xz"
+expect trunc.tar.xz default unscannable corrupt "trunc.tar.xz->b64.txt" -
+dtar -cf t.tar b64.txt eicar.com;        cut_half t.tar "$C/trunc.tar"
+expect trunc.tar default unscannable corrupt "trunc.tar->b64.txt" -
+7z a -bd t.7z b64.txt eicar.com >/dev/null; cut_half t.7z "$C/trunc.7z"
+expect trunc.7z default unscannable corrupt trunc.7z -
+xz -c b64.txt > t.xz;                      cut_half t.xz "$C/trunc.xz"
+expect trunc.xz default unscannable corrupt "trunc.xz->trunc" -
+printf 'b64.txt\neicar.com\n' | cpio -o -H newc --quiet > t.cpio; cut_half t.cpio "$C/trunc.cpio"
+expect trunc.cpio default unscannable corrupt "trunc.cpio->b64.txt" -
+zip -q -X f.zip b64.txt eicar.com;         flip_mid f.zip "$C/flip.zip"
+# a deflate error is fatal to libarchive's zip reader: nothing after it is read
+expect flip.zip default unscannable corrupt "flip.zip->b64.txt" -
+zip -q -X -0 fs.zip rnd.bin eicar.com;     flip_mid fs.zip "$C/flip-store.zip"
+# a bad CRC is not: the damaged member is reported and the next one still scanned
+expect flip-store.zip default threat corrupt "flip-store.zip->rnd.bin" "flip-store.zip->eicar.com"
+dtar -cf - b64.txt eicar.com | gzip -n > f.tgz;       flip_mid f.tgz "$C/flip.tar.gz"
+expect flip.tar.gz default unscannable corrupt "flip.tar.gz*" -
+dtar -cjf f.tbz b64.txt eicar.com;       flip_mid f.tbz "$C/flip.tar.bz2"
+expect flip.tar.bz2 default unscannable corrupt "flip.tar.bz2*" -
+dtar -cJf f.txz b64.txt eicar.com;       flip_mid f.txz "$C/flip.tar.xz"
+expect flip.tar.xz default unscannable corrupt "flip.tar.xz*" -
+7z a -bd f.7z b64.txt eicar.com >/dev/null; flip_mid f.7z "$C/flip.7z"
+expect flip.7z default unscannable corrupt "flip.7z*" -
+
+# ---- clean controls ----------------------------------------------------------------------
+# (real ELF binaries are scanned in place by test_engine.c: a copy in the build tree would
+# be taken for one of ours by the hardening check)
+head -c 34 eicar.com > "$C/half-eicar.txt"
+expect half-eicar.txt default clean none - -
+rev eicar.com > "$C/rev-eicar.txt"
+expect rev-eicar.txt default clean none - -
+py 'import random,sys; random.seed(3); sys.stdout.buffer.write(random.randbytes(1024*1024))' > "$C/random-1m.bin"
+expect random-1m.bin default clean none - -
+: > "$C/empty.bin";                              expect empty.bin default clean none - -
+zip -q -X "$C/clean.zip" readme.txt rnd.bin;    expect clean.zip default clean none - -
+bsdtar -czf "$C/clean.tar.gz" readme.txt b64.txt; expect clean.tar.gz default clean none - -
+# a solid 7z whose big first member must not look like a bomb
+7z a -bd "$C/clean-solid.7z" b64.txt rnd.bin readme.txt >/dev/null
+expect clean-solid.7z default clean none - -
+: > empty.txt && zip -q -X "$C/clean-empty-member.zip" empty.txt
+expect clean-empty-member.zip default clean none - -
+
+[ "$(sha256sum < "$W/eicar.com" | cut -c1-64)" = \
+    275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f ] ||
+    { echo "mkcorpus: the payload changed while building" >&2; exit 1; }
+rm -rf "$W"
+rm -rf "$out"
+mv "$C" "$out"
+trap - EXIT
