@@ -13,6 +13,7 @@
 
 #include "out.h"
 #include "palisade.h"
+#include "remediation.h"
 #include "scan.h"
 
 static const char usage_text[] =
@@ -28,6 +29,15 @@ static const char usage_text[] =
     "  sandbox enable|disable                 SandboxMode Enabled / Disabled\n"
     "  exclusion list                         exclusions\n"
     "  exclusion add|remove --path P | --extension E\n"
+    "  quarantine list                        quarantined files\n"
+    "  quarantine restore ID [--to PATH] [--force] [--allow]\n"
+    "                                         put a file back (--allow: do not quarantine it\n"
+    "                                         again)\n"
+    "  quarantine remove ID                   delete a quarantined file for good\n"
+    "  allow list                             allowed threats\n"
+    "  allow add|remove --threat NAME | --sha256 HEX\n"
+    "  update PKG [--force]                   install a signature package (--force: older)\n"
+    "  update rollback                        back to the previous signature package\n"
     "\n"
     "options:\n"
     "  --socket PATH   control socket (default: $PALISADE_SOCKET, else " PALISADE_DEFAULT_SOCKET
@@ -338,13 +348,29 @@ static int cmd_exclusion(cli *c, int argc, char **argv)
     return EXIT_OK;
 }
 
+static int cmd_quarantine(cli *c, int argc, char **argv)
+{
+    return cli_quarantine(&c->h, c->socket, c->json, argc, argv);
+}
+
+static int cmd_allow(cli *c, int argc, char **argv)
+{
+    return cli_allow(&c->h, c->socket, c->json, argc, argv);
+}
+
+static int cmd_update(cli *c, int argc, char **argv)
+{
+    return cli_update(&c->h, c->socket, c->json, argc, argv);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
 } commands[] = {
     {"scan", cmd_scan},           {"status", cmd_status}, {"threats", cmd_threats},
     {"scans", cmd_scans},         {"config", cmd_config}, {"sandbox", cmd_sandbox},
-    {"exclusion", cmd_exclusion},
+    {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine}, {"allow", cmd_allow},
+    {"update", cmd_update},
 };
 
 int main(int argc, char **argv)

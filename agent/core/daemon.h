@@ -28,6 +28,9 @@ typedef struct pal_daemon_paths {
     const char *defs_path;         /* --defs: package offered at start (may be NULL) */
 } pal_daemon_paths;
 
+/* The quarantine and the signature updater (ops_remediation.c). */
+struct pal_remediation;
+
 /* A slot pool shared by the scans that started on it; swapped when ScanThreads changes. */
 typedef struct pal_slots_ref {
     atomic_uint refs;
@@ -52,6 +55,8 @@ typedef struct pal_daemon {
     int64_t last_scan_id;          /* 0: none since start (status then asks the store) */
     atomic_int active_scans;
     atomic_int stopping;
+
+    struct pal_remediation *remediation; /* set at start-up before the control server starts */
 } pal_daemon;
 
 /* A new reference to the defs in force, or NULL. */

@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
+#include "ops_remediation.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/palisade"
 #define DEFAULT_SOCKET "/run/palisade/palisaded.sock"
@@ -410,6 +411,11 @@ int main(int argc, char **argv)
         pal_log(PAL_LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    /* finishes what a crash left in the quarantine before any client can act */
+    if (pal_daemon_remediation_init(&d, &err) != 0) {
+        pal_log(PAL_LOG_ERROR, "cannot set up remediation: %s", err.msg);
+        goto out;
+    }
 
     char *group = NULL;
     pal_settings_get_string(d.settings, "AdminGroup", &group);
@@ -441,6 +447,8 @@ int main(int argc, char **argv)
     free(group);
     if (rc != 0 || pal_daemon_register_ops(&d, d.ctl, &err) != 0 ||
         pal_daemon_register_ops(&d, d.ctl_status, &err) != 0 ||
+        pal_daemon_register_remediation_ops(&d, d.ctl, &err) != 0 ||
+        pal_daemon_register_remediation_ops(&d, d.ctl_status, &err) != 0 ||
         pal_ctl_server_start(d.ctl, &err) != 0 || pal_ctl_server_start(d.ctl_status, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot start the control socket %s: %s", d.paths.socket_path,
                 err.msg);
@@ -453,11 +461,17 @@ int main(int argc, char **argv)
 
     for (;;) {
         siginfo_t si;
-        int sig = sigwaitinfo(&sigs, &si);
+        /* wakes once a minute for the quarantine retention purge */
+        static const struct timespec tick = {.tv_sec = 60};
+        int sig = sigtimedwait(&sigs, &si, &tick);
         if (sig < 0) {
+            if (errno == EAGAIN) {
+                pal_daemon_remediation_tick(&d);
+                continue;
+            }
             if (errno == EINTR)
                 continue;
-            pal_log(PAL_LOG_ERROR, "sigwaitinfo: %m");
+            pal_log(PAL_LOG_ERROR, "sigtimedwait: %m");
             break;
         }
         if (sig == SIGHUP) {
@@ -481,6 +495,7 @@ out:
     d.ctl_status = NULL;
     pal_ctl_server_free(d.ctl);
     d.ctl = NULL;
+    pal_daemon_remediation_free(&d);
     pal_daemon_slots_unref(d.slots);
     pal_defs_unref(d.defs);
     pal_settings_free(d.settings);

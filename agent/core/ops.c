@@ -10,6 +10,8 @@
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
+#include "ops_remediation.h"
+#include "quarantine.h"
 #include "scanjob.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -238,6 +240,8 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
         .slots = slots->slots,
         .get_defs = (pal_defs * (*)(void *)) pal_daemon_defs,
         .defs_ctx = d,
+        .remediate = pal_daemon_remediate,
+        .remediate_ctx = d,
     };
     pal_scanjob_req sreq = {
         .type = type,
@@ -302,7 +306,7 @@ static json_t *op_scans_list(pal_ctl_request *req, void *arg)
 
 /* ---- detections ------------------------------------------------------------------------- */
 
-static json_t *detection_json(const pal_detection *det)
+static json_t *detection_json(const pal_detection *det, int64_t quarantine_id)
 {
     json_t *o = json_object();
     if (!o)
@@ -325,7 +329,8 @@ static json_t *detection_json(const pal_detection *det)
                         det->action_detail ? json_string(det->action_detail) : json_null());
     json_object_set_new(o, "matched_by", det->matched_by ? json_string(det->matched_by)
                                                          : json_null());
-    json_object_set_new(o, "quarantine_id", json_null());
+    json_object_set_new(o, "quarantine_id",
+                        quarantine_id > 0 ? json_integer(quarantine_id) : json_null());
     return o;
 }
 
@@ -360,9 +365,13 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
     size_t n = 0;
     if (pal_store_detection_query(d->store, &f, &dets, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    pal_quarantine_index *qix = NULL;
+    pal_quarantine_index_new(d->store, &qix, NULL); /* without it: quarantine_id null */
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++)
-        json_array_append_new(items, detection_json(&dets[i]));
+        json_array_append_new(items,
+                              detection_json(&dets[i], pal_quarantine_index_find(qix, dets[i].id)));
+    pal_quarantine_index_free(qix);
     pal_detections_free(dets, n);
     return json_pack("{so}", "items", items ? items : json_array());
 }

@@ -1,0 +1,283 @@
+/* remediation.c — `palisade quarantine`, `allow` and `update` (see remediation.h). */
+#include "remediation.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "msg.h"
+#include "out.h"
+
+/* Connect, run op with args (stolen, may be NULL), parse the result into *res. */
+static int call(palisade **h, const char *socket, const char *op, json_t *args, json_t **res)
+{
+    char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    if (!*h && !(*h = palisade_new())) {
+        free(text);
+        fprintf(stderr, "palisade: out of memory\n");
+        return EXIT_ERROR;
+    }
+    if (palisade_connect(*h, socket) != PALISADE_OK) {
+        free(text);
+        return out_error(*h);
+    }
+    char *out = NULL;
+    int prc = palisade_call(*h, op, text, &out);
+    free(text);
+    if (prc != PALISADE_OK)
+        return out_error(*h);
+    json_error_t je;
+    *res = json_loads(out, 0, &je);
+    palisade_free_string(out);
+    if (!*res) {
+        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
+        return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
+/* A path argument for the agent: absolute, and {"b64"} when it is not UTF-8. NULL with a
+   message on failure. */
+static json_t *path_arg(const char *p)
+{
+    char *abs = NULL;
+    if (p[0] != '/') {
+        char *cwd = getcwd(NULL, 0);
+        if (!cwd) {
+            fprintf(stderr, "palisade: cannot resolve %s: no current directory\n", p);
+            return NULL;
+        }
+        size_t n = strlen(cwd) + strlen(p) + 2;
+        abs = malloc(n);
+        if (abs)
+            snprintf(abs, n, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", p);
+        free(cwd);
+        if (!abs)
+            return NULL;
+        p = abs;
+    }
+    json_t *v = pal_msg_path_arg(p, strlen(p));
+    free(abs);
+    return v;
+}
+
+/* A quarantine item id: a positive decimal integer. */
+static int parse_id(const char *s, json_int_t *out)
+{
+    if (!s || *s < '1' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > (unsigned long long)PAL_MSG_ID_MAX)
+        return -1;
+    *out = (json_int_t)v;
+    return 0;
+}
+
+static void print_table(const json_t *res, const char *const *keys, const char *const *heads,
+                        size_t n)
+{
+    const json_t *items = json_object_get(res, "items");
+    if (json_array_size(items) == 0) {
+        puts("(none)");
+        return;
+    }
+    out_table *t = out_table_new(n, heads);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char *cells[8] = {0};
+        for (size_t k = 0; k < n && k < 8; k++)
+            cells[k] = out_value(json_object_get(it, keys[k]));
+        out_table_add(t, (const char *const *)cells);
+        for (size_t k = 0; k < n && k < 8; k++)
+            free(cells[k]);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}
+
+/* prefix, the value as text, suffix */
+static void print_value(const char *prefix, const json_t *v, const char *suffix)
+{
+    char *s = out_value(v);
+    printf("%s%s%s", prefix, s ? s : "-", suffix);
+    free(s);
+}
+
+/* ---- quarantine ------------------------------------------------------------------------- */
+
+static const char quarantine_usage[] =
+    "usage: quarantine list | quarantine restore ID [--to PATH] [--force] [--allow] | "
+    "quarantine remove ID";
+
+int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char **argv)
+{
+    if (argc < 1)
+        return out_usage_error("%s", quarantine_usage);
+    const char *verb = argv[0];
+    json_t *res = NULL;
+    int rc;
+    if (strcmp(verb, "list") == 0) {
+        if (argc != 1)
+            return out_usage_error("quarantine list takes no arguments");
+        if ((rc = call(h, socket, "quarantine.list", NULL, &res)) != EXIT_OK)
+            return rc;
+        if (json) {
+            out_json(res);
+        } else {
+            static const char *const keys[] = {"id", "quarantined_at", "threat", "size",
+                                               "original_path"};
+            static const char *const heads[] = {"ID", "QUARANTINED", "THREAT", "SIZE", "PATH"};
+            print_table(res, keys, heads, 5);
+        }
+        json_decref(res);
+        return EXIT_OK;
+    }
+    if (strcmp(verb, "remove") == 0) {
+        json_int_t id;
+        if (argc != 2 || parse_id(argv[1], &id) != 0)
+            return out_usage_error("usage: quarantine remove ID (a number from quarantine "
+                                   "list)");
+        if ((rc = call(h, socket, "quarantine.remove", json_pack("{sI}", "id", id), &res)) !=
+            EXIT_OK)
+            return rc;
+        if (json)
+            out_json(res);
+        else
+            printf("quarantine item %" JSON_INTEGER_FORMAT " deleted\n", id);
+        json_decref(res);
+        return EXIT_OK;
+    }
+    if (strcmp(verb, "restore") != 0)
+        return out_usage_error("%s", quarantine_usage);
+    json_int_t id = 0;
+    bool have_id = false, force = false, allow = false;
+    const char *to = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--force") == 0) {
+            force = true;
+        } else if (strcmp(argv[i], "--allow") == 0) {
+            allow = true;
+        } else if (strcmp(argv[i], "--to") == 0) {
+            if (i + 1 >= argc || to)
+                return out_usage_error("quarantine restore: --to needs one PATH");
+            to = argv[++i];
+        } else if (!have_id && parse_id(argv[i], &id) == 0) {
+            have_id = true;
+        } else {
+            return out_usage_error("quarantine restore: unexpected argument %s\n%s", argv[i],
+                                   quarantine_usage);
+        }
+    }
+    if (!have_id)
+        return out_usage_error("%s", quarantine_usage);
+    json_t *args = json_pack("{sIsbsb}", "id", id, "force", force, "allow", allow);
+    if (!args)
+        return EXIT_ERROR;
+    if (to) {
+        json_t *p = path_arg(to);
+        if (!p) {
+            json_decref(args);
+            return EXIT_ERROR;
+        }
+        json_object_set_new(args, "destination", p);
+    }
+    if ((rc = call(h, socket, "quarantine.restore", args, &res)) != EXIT_OK)
+        return rc;
+    if (json) {
+        out_json(res);
+    } else {
+        print_value("restored to ", json_object_get(res, "path"),
+                    json_is_true(json_object_get(res, "allowed"))
+                        ? " (its SHA-256 is allowed: scans will not quarantine it again)\n"
+                        : "\n");
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
+/* ---- allowed threats -------------------------------------------------------------------- */
+
+int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv)
+{
+    static const char usage[] = "usage: allow list | allow add|remove (--threat NAME | "
+                                "--sha256 HEX)";
+    json_t *res = NULL;
+    int rc;
+    if (argc == 1 && strcmp(argv[0], "list") == 0) {
+        rc = call(h, socket, "allow.list", NULL, &res);
+    } else if (argc == 3 && (strcmp(argv[0], "add") == 0 || strcmp(argv[0], "remove") == 0) &&
+               (strcmp(argv[1], "--threat") == 0 || strcmp(argv[1], "--sha256") == 0)) {
+        const char *kind = strcmp(argv[1], "--threat") == 0 ? "ThreatName" : "Sha256";
+        json_t *args = json_pack("{ssss}", "kind", kind, "value", argv[2]);
+        if (!args)
+            return out_usage_error("the value is not valid UTF-8");
+        rc =
+            call(h, socket, strcmp(argv[0], "add") == 0 ? "allow.add" : "allow.remove", args, &res);
+    } else {
+        return out_usage_error("%s", usage);
+    }
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        out_json(res);
+    } else {
+        static const char *const keys[] = {"kind", "value", "added_at"};
+        static const char *const heads[] = {"KIND", "VALUE", "ADDED"};
+        print_table(res, keys, heads, 3);
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
+/* ---- signature updates ------------------------------------------------------------------ */
+
+int cli_update(palisade **h, const char *socket, bool json, int argc, char **argv)
+{
+    static const char usage[] = "usage: update PKG [--force] | update rollback";
+    json_t *res = NULL, *args = NULL;
+    const char *op;
+    int rc;
+    if (argc == 1 && strcmp(argv[0], "rollback") == 0) {
+        op = "update.rollback";
+    } else {
+        const char *pkg = NULL;
+        bool force = false;
+        for (int i = 0; i < argc; i++) {
+            if (strcmp(argv[i], "--force") == 0)
+                force = true;
+            else if (!pkg && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
+                pkg = argv[i];
+            else
+                return out_usage_error("update: unexpected argument %s\n%s", argv[i], usage);
+        }
+        if (!pkg)
+            return out_usage_error("%s", usage);
+        json_t *p = path_arg(pkg);
+        if (!p)
+            return EXIT_ERROR;
+        args = json_pack("{sosb}", "path", p, "force", force);
+        if (!args)
+            return EXIT_ERROR;
+        op = "update";
+    }
+    if ((rc = call(h, socket, op, args, &res)) != EXIT_OK)
+        return rc;
+    if (json) {
+        out_json(res);
+    } else {
+        print_value("signature version ", json_object_get(res, "signature_version"), " in force");
+        print_value(" (was ", json_object_get(res, "previous_version"), ")\n");
+    }
+    json_decref(res);
+    return EXIT_OK;
+}

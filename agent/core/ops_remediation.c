@@ -1,0 +1,486 @@
+/*
+ * ops_remediation.c — the daemon's remediation state, hook and control operations
+ * (ops_remediation.h). Handlers parse all arguments first, then check state, then act.
+ */
+#define _GNU_SOURCE
+#include "ops_remediation.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "msg.h"
+#include "quarantine.h"
+#include "updates.h"
+
+#define QUARANTINE_DIR "quarantine"
+#define JOURNAL_KEEP_MS (30LL * 86400000LL) /* finished journal steps are kept 30 days */
+
+struct pal_remediation {
+    pal_quarantine *quarantine;
+    pal_updater *updater;
+};
+
+/* ---- state -------------------------------------------------------------------------------- */
+
+static void reconcile_note(void *ctx, const char *line)
+{
+    (void)ctx;
+    pal_log(PAL_LOG_NOTICE, "reconcile: %s", line);
+}
+
+static void purge(pal_daemon *d)
+{
+    uint64_t days = 0;
+    if (pal_settings_get_uint(d->settings, "QuarantineRetentionDays", &days) != 0)
+        return;
+    size_t n = 0;
+    pal_errbuf err;
+    if (pal_quarantine_purge(d->remediation->quarantine, days, pal_time_now_ms(), &n, &err) != 0)
+        pal_log(PAL_LOG_ERROR, "quarantine retention purge failed: %s", err.msg);
+    if (n > 0)
+        pal_log(PAL_LOG_NOTICE, "quarantine: %zu item(s) older than %llu days deleted", n,
+                (unsigned long long)days);
+}
+
+int pal_daemon_remediation_init(pal_daemon *d, pal_errbuf *err)
+{
+    struct pal_remediation *r = calloc(1, sizeof(*r));
+    if (!r)
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof(dir), "%s/" QUARANTINE_DIR, d->paths.state_dir);
+    int rc;
+    if (n < 0 || (size_t)n >= sizeof(dir)) {
+        rc = pal_err_set(err, PAL_EINVAL, "state directory path too long");
+        goto fail;
+    }
+    if ((rc = pal_quarantine_open(d->store, dir, &r->quarantine, err)) != 0)
+        goto fail;
+    pal_reconcile_stats st;
+    pal_errbuf rerr;
+    if (pal_quarantine_reconcile(r->quarantine, &st, reconcile_note, NULL, &rerr) != 0)
+        pal_log(PAL_LOG_ERROR, "reconciling the remediation journal: %s", rerr.msg);
+    if (st.completed || st.rolled_back || st.unreachable || st.temp_removed)
+        pal_log(PAL_LOG_WARNING,
+                "remediation interrupted by the last stop reconciled: %zu completed, %zu rolled "
+                "back, %zu unreachable, %zu temporary file(s) removed",
+                st.completed, st.rolled_back, st.unreachable, st.temp_removed);
+    if ((rc = pal_updater_new(d, &r->updater, err)) != 0)
+        goto fail;
+    d->remediation = r;
+    if (pal_updater_fallback(r->updater, &rerr) == 1)
+        pal_log(PAL_LOG_WARNING, "no signature package was usable; the previous package is in "
+                                 "force");
+    purge(d);
+    return 0;
+fail:
+    pal_quarantine_free(r->quarantine);
+    free(r);
+    return rc;
+}
+
+void pal_daemon_remediation_free(pal_daemon *d)
+{
+    if (!d->remediation)
+        return;
+    pal_updater_free(d->remediation->updater);
+    pal_quarantine_free(d->remediation->quarantine);
+    free(d->remediation);
+    d->remediation = NULL;
+}
+
+void pal_daemon_remediation_tick(pal_daemon *d)
+{
+    if (!d->remediation)
+        return;
+    purge(d);
+    /* finished journal steps are only history: keep a month of it */
+    int64_t cutoff = pal_time_now_ms() - JOURNAL_KEEP_MS;
+    static const pal_fileop_state done_states[] = {PAL_FILEOP_DONE, PAL_FILEOP_FAILED};
+    for (size_t k = 0; k < 2; k++) {
+        pal_fileop *ops = NULL;
+        size_t n = 0;
+        if (pal_store_fileop_list(d->store, done_states[k], 1000, &ops, &n, NULL) != 0)
+            continue;
+        for (size_t i = 0; i < n && ops[i].updated_at < cutoff; i++)
+            pal_store_fileop_delete(d->store, ops[i].id, NULL);
+        pal_fileops_free(ops, n);
+    }
+}
+
+/* ---- the scan hook ------------------------------------------------------------------------ */
+
+int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detail)
+{
+    pal_daemon *d = ctx;
+    *detail = NULL;
+    if (!d->remediation) {
+        *detail = strdup("remediation is not available in this agent");
+        return PAL_ESTATE;
+    }
+    pal_qfile_req r = {
+        .path = req->path,
+        .scanned = req->scanned,
+        .detection_id = req->detection_id,
+        .threat = req->threat,
+        .sha256 = req->sha256,
+    };
+    pal_errbuf err = {{0}};
+    int rc;
+    char text[64];
+    if (req->action == PAL_ACTION_QUARANTINE) {
+        int64_t id = 0;
+        rc = pal_quarantine_file(d->remediation->quarantine, &r, &id, &err);
+        if (rc == 0) {
+            snprintf(text, sizeof(text), "quarantined as item %lld", (long long)id);
+            pal_log(PAL_LOG_NOTICE, "%s (%s) %s", req->path, req->threat, text);
+        }
+    } else if (req->action == PAL_ACTION_REMOVE) {
+        rc = pal_quarantine_delete_file(d->remediation->quarantine, &r, &err);
+        if (rc == 0) {
+            snprintf(text, sizeof(text), "removed");
+            pal_log(PAL_LOG_NOTICE, "%s (%s) removed", req->path, req->threat);
+        }
+    } else {
+        rc = pal_err_set(&err, PAL_EINVAL, "no remediation for action %d", (int)req->action);
+    }
+    if (rc != 0)
+        pal_log(PAL_LOG_WARNING, "remediation of %s (%s) failed safely: %s", req->path, req->threat,
+                err.msg);
+    *detail = strdup(rc == 0 ? text : err.msg);
+    return rc;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+static const char *code_of(int rc)
+{
+    switch (rc) {
+    case PAL_ENOTFOUND:
+        return PAL_CODE_NOT_FOUND;
+    case PAL_EEXIST:
+        return PAL_CODE_EXISTS;
+    case PAL_EINVAL:
+        return PAL_CODE_INVALID_VALUE;
+    case PAL_ERACE:
+    case PAL_EFORMAT:
+    case PAL_EVERSION:
+    case PAL_ESIGNATURE:
+    case PAL_EUNKNOWNKEY:
+    case PAL_ELIMIT:
+    case PAL_ESTATE:
+    case PAL_EPERM:
+        return PAL_CODE_REFUSED;
+    default:
+        return PAL_CODE_INTERNAL;
+    }
+}
+
+static json_t *time_ns_json(int64_t ns)
+{
+    return pal_time_json(ns / 1000000LL);
+}
+
+static json_t *item_json(const pal_quarantine_item *q)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_integer(q->id));
+    pal_msg_set_path(o, "original_path", q->original_path, strlen(q->original_path));
+    json_object_set_new(o, "threat", json_string(q->threat_name));
+    json_object_set_new(o, "quarantined_at", pal_time_json(q->quarantined_at));
+    json_object_set_new(o, "sha256", json_string(q->sha256));
+    json_object_set_new(o, "size", json_integer((json_int_t)q->size));
+    json_object_set_new(o, "detection_id",
+                        q->detection_id > 0 ? json_integer(q->detection_id) : json_null());
+    json_object_set_new(o, "owner", json_integer((json_int_t)q->owner));
+    json_object_set_new(o, "group", json_integer((json_int_t)q->group));
+    json_object_set_new(o, "mode", json_integer((json_int_t)(q->mode & 07777)));
+    json_object_set_new(o, "mtime", time_ns_json(q->mtime_ns));
+    return o;
+}
+
+static json_t *need_remediation(pal_ctl_request *req, pal_daemon *d)
+{
+    (void)d;
+    return pal_ctl_fail(req, PAL_CODE_BUSY, "remediation is not initialised");
+}
+
+/* ---- quarantine ------------------------------------------------------------------------- */
+
+static json_t *op_quarantine_list(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"limit", NULL};
+    json_int_t limit = PAL_STORE_DEFAULT_LIMIT;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, PAL_STORE_MAX_LIMIT, &limit, &err) < 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    pal_quarantine_item *items = NULL;
+    size_t n = 0;
+    if (pal_store_quarantine_list(d->store, (size_t)limit, &items, &n, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr, item_json(&items[i]));
+    pal_quarantine_items_free(items, n);
+    return json_pack("{so}", "items", arr ? arr : json_array());
+}
+
+static json_t *op_quarantine_get(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"id", NULL};
+    json_int_t id = 0;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_int(args, "id", PAL_MSG_REQUIRED, 1, PAL_MSG_INT_MAX, &id, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    pal_quarantine_item q;
+    int rc = pal_store_quarantine_get(d->store, id, &q, &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+    json_t *o = item_json(&q);
+    pal_quarantine_item_clear(&q);
+    return o;
+}
+
+static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"id", "destination", "force", "allow", NULL};
+    json_int_t id = 0;
+    bool force = false, allow = false;
+    char *dest = NULL;
+    size_t dest_len = 0;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_int(args, "id", PAL_MSG_REQUIRED, 1, PAL_MSG_INT_MAX, &id, &err) != 0 ||
+        pal_msg_get_bool(args, "force", PAL_MSG_OPTIONAL, &force, &err) < 0 ||
+        pal_msg_get_bool(args, "allow", PAL_MSG_OPTIONAL, &allow, &err) < 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    const json_t *dv = json_object_get(args, "destination");
+    if (dv && !json_is_null(dv)) {
+        if (pal_msg_path_arg_decode(dv, "destination", &dest, &dest_len, &err) != 0)
+            return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+        if (dest[0] != '/') {
+            free(dest);
+            return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "destination must be an absolute path");
+        }
+    }
+    if (!d->remediation) {
+        free(dest);
+        return need_remediation(req, d);
+    }
+    pal_restore_req r = {
+        .id = id, .dest = dest, .force = force, .allow = allow, .uid = pal_ctl_request_uid(req)};
+    pal_restore_result res = {0};
+    int rc = pal_quarantine_restore(d->remediation->quarantine, &r, &res, &err);
+    free(dest);
+    if (rc != 0) {
+        pal_log(PAL_LOG_WARNING, "restore of quarantine item %lld refused: %s", (long long)id,
+                err.msg);
+        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+    }
+    pal_log(PAL_LOG_NOTICE, "quarantine item %lld restored to %s by uid %u%s", (long long)id,
+            res.path, (unsigned)r.uid, res.allowed ? " (its hash is now allowed)" : "");
+    json_t *o = json_object();
+    if (o) {
+        json_object_set_new(o, "id", json_integer(id));
+        pal_msg_set_path(o, "path", res.path, strlen(res.path));
+        json_object_set_new(o, "sha256", json_string(res.sha256));
+        json_object_set_new(o, "allowed", json_boolean(res.allowed));
+    }
+    pal_restore_result_clear(&res);
+    return o;
+}
+
+static json_t *op_quarantine_remove(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"id", NULL};
+    json_int_t id = 0;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_int(args, "id", PAL_MSG_REQUIRED, 1, PAL_MSG_INT_MAX, &id, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    if (!d->remediation)
+        return need_remediation(req, d);
+    int rc = pal_quarantine_remove(d->remediation->quarantine, id, pal_ctl_request_uid(req), &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+    pal_log(PAL_LOG_NOTICE, "quarantine item %lld deleted by uid %u", (long long)id,
+            (unsigned)pal_ctl_request_uid(req));
+    return json_pack("{sIsb}", "id", (json_int_t)id, "removed", 1);
+}
+
+/* ---- allowed threats -------------------------------------------------------------------- */
+
+static json_t *allowed_json(pal_ctl_request *req, pal_daemon *d)
+{
+    pal_allowed *a = NULL;
+    size_t n = 0;
+    pal_errbuf err;
+    if (pal_store_allowed_list(d->store, &a, &n, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    json_t *items = json_array();
+    for (size_t i = 0; items && i < n; i++) {
+        json_t *o = json_object();
+        if (!o)
+            break;
+        json_object_set_new(o, "kind", json_string(pal_allow_kind_name(a[i].kind)));
+        json_object_set_new(o, "value", json_string(a[i].value));
+        json_object_set_new(o, "added_at", pal_time_json(a[i].added_at));
+        json_object_set_new(o, "added_by",
+                            a[i].added_by == PAL_UID_DAEMON
+                                ? json_null()
+                                : json_integer((json_int_t)a[i].added_by));
+        json_array_append_new(items, o);
+    }
+    pal_allowed_free(a, n);
+    return json_pack("{so}", "items", items ? items : json_array());
+}
+
+static json_t *op_allow_list(pal_ctl_request *req, void *arg)
+{
+    pal_errbuf err;
+    static const char *const allowed[] = {NULL};
+    if (pal_msg_check_fields(pal_ctl_request_args(req), allowed, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    return allowed_json(req, arg);
+}
+
+static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
+{
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"kind", "value", NULL};
+    static const char *const kinds[] = {"ThreatName", "Sha256", NULL};
+    int kind = -1;
+    const char *value = NULL;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_enum(args, "kind", PAL_MSG_REQUIRED, kinds, &kind, &err) != 0 ||
+        pal_msg_get_string(args, "value", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &value, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    pal_allow_kind k = kind == 0 ? PAL_ALLOW_THREAT_NAME : PAL_ALLOW_SHA256;
+    uid_t uid = pal_ctl_request_uid(req);
+    int rc = add ? pal_store_allowed_add(d->store, k, value, uid, &err)
+                 : pal_store_allowed_remove(d->store, k, value, uid, &err);
+    if (rc != 0)
+        return pal_ctl_fail(req, rc == PAL_EINVAL ? PAL_CODE_INVALID_VALUE : code_of(rc), "%s",
+                            err.msg);
+    pal_log(PAL_LOG_NOTICE, "allowed threat %s %s %s by uid %u", kinds[kind], value,
+            add ? "added" : "removed", (unsigned)uid);
+    return allowed_json(req, d);
+}
+
+static json_t *op_allow_add(pal_ctl_request *req, void *arg)
+{
+    return allow_change(req, arg, 1);
+}
+
+static json_t *op_allow_remove(pal_ctl_request *req, void *arg)
+{
+    return allow_change(req, arg, 0);
+}
+
+/* ---- signature updates ------------------------------------------------------------------ */
+
+static json_t *update_json(const pal_update_info *in)
+{
+    return json_pack("{sIsoso}", "signature_version", (json_int_t)in->version, "signature_created",
+                     pal_time_json((int64_t)in->created * 1000), "previous_version",
+                     in->previous_version ? json_integer((json_int_t)in->previous_version)
+                                          : json_null());
+}
+
+static json_t *op_update(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"path", "force", NULL};
+    bool force = false;
+    char *path = NULL;
+    size_t len = 0;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_bool(args, "force", PAL_MSG_OPTIONAL, &force, &err) < 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    const json_t *pv = json_object_get(args, "path");
+    if (!pv)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "missing field 'path'");
+    if (pal_msg_path_arg_decode(pv, "path", &path, &len, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    if (path[0] != '/') {
+        free(path);
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "path must be absolute");
+    }
+    if (!d->remediation) {
+        free(path);
+        return need_remediation(req, d);
+    }
+    pal_update_info info;
+    uid_t uid = pal_ctl_request_uid(req);
+    int rc = pal_updater_install(d->remediation->updater, path, force, uid, &info, &err);
+    if (rc != 0) {
+        pal_log(PAL_LOG_WARNING, "signature update from %s refused: %s", path, err.msg);
+        free(path);
+        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+    }
+    pal_log(PAL_LOG_NOTICE,
+            "signature package version %llu installed from %s by uid %u "
+            "(was %llu)",
+            (unsigned long long)info.version, path, (unsigned)uid,
+            (unsigned long long)info.previous_version);
+    free(path);
+    return update_json(&info);
+}
+
+static json_t *op_update_rollback(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    pal_errbuf err;
+    static const char *const allowed[] = {NULL};
+    if (pal_msg_check_fields(pal_ctl_request_args(req), allowed, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    if (!d->remediation)
+        return need_remediation(req, d);
+    pal_update_info info;
+    uid_t uid = pal_ctl_request_uid(req);
+    int rc = pal_updater_rollback(d->remediation->updater, uid, &info, &err);
+    if (rc != 0) {
+        pal_log(PAL_LOG_WARNING, "signature rollback refused: %s", err.msg);
+        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+    }
+    pal_log(PAL_LOG_NOTICE, "signatures rolled back to version %llu by uid %u (was %llu)",
+            (unsigned long long)info.version, (unsigned)uid,
+            (unsigned long long)info.previous_version);
+    return update_json(&info);
+}
+
+/* ---- registration ----------------------------------------------------------------------- */
+
+int pal_daemon_register_remediation_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err)
+{
+    static const pal_ctl_op ops[] = {
+        {"quarantine.list", PAL_CTL_ADMIN_ONLY, op_quarantine_list},
+        {"quarantine.get", PAL_CTL_ADMIN_ONLY, op_quarantine_get},
+        {"quarantine.restore", PAL_CTL_ADMIN_ONLY, op_quarantine_restore},
+        {"quarantine.remove", PAL_CTL_ADMIN_ONLY, op_quarantine_remove},
+        {"allow.list", PAL_CTL_ADMIN_ONLY, op_allow_list},
+        {"allow.add", PAL_CTL_ADMIN_ONLY, op_allow_add},
+        {"allow.remove", PAL_CTL_ADMIN_ONLY, op_allow_remove},
+        {"update", PAL_CTL_ADMIN_ONLY, op_update},
+        {"update.rollback", PAL_CTL_ADMIN_ONLY, op_update_rollback},
+    };
+    return pal_ctl_server_register(srv, ops, sizeof(ops) / sizeof(*ops), d, err);
+}

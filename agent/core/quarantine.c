@@ -1,0 +1,1486 @@
+/*
+ * quarantine.c — quarantine, remove, restore, delete, purge and reconcile (quarantine.h).
+ *
+ * Every operation follows the same pattern: check, journal Pending with the plan, act on
+ * the file system through verified directory fds, record, journal Done. The comments at
+ * each step say what a crash right there leaves and how pal_quarantine_reconcile finishes
+ * it.
+ */
+#define _GNU_SOURCE
+#include "quarantine.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "safepath.h"
+
+#define QMAGIC "PALQUAR\x01"
+#define QVERSION 1u
+#define COPY_CHUNK (256u * 1024u)
+#define STORAGE_SUFFIX ".pq"
+#define TMP_SUFFIX ".tmp"
+#define USER_TMP_QUARANTINE ".palisade-q-"
+#define USER_TMP_REMOVE ".palisade-d-"
+#define USER_TMP_RESTORE ".palisade-r-"
+#define NAME_BUF 64 /* prefix + 32 hex digits + suffix */
+
+struct pal_quarantine {
+    pthread_mutex_t lock; /* serialises every file operation */
+    pal_store *store;
+    int dirfd; /* the quarantine directory, verified at open */
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static int64_t ts_ns(const struct timespec *t)
+{
+    return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static struct timespec ns_ts(int64_t ns)
+{
+    struct timespec t;
+    t.tv_sec = ns / 1000000000LL;
+    t.tv_nsec = ns % 1000000000LL;
+    if (t.tv_nsec < 0) {
+        t.tv_nsec += 1000000000LL;
+        t.tv_sec--;
+    }
+    return t;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int random_bytes(uint8_t *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t got = getrandom(b, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return PAL_EIO;
+        }
+        b += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* The store's records take char * fields it never writes through. */
+static char *unconst(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u = {.c = s};
+    return u.m;
+}
+
+static int write_full(int fd, const void *buf, size_t len, off_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *buf, size_t len, off_t off, size_t *got)
+{
+    char *p = buf;
+    size_t total = 0;
+    while (total < len) {
+        ssize_t n = pread(fd, p + total, len - total, off + (off_t)total);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        total += (size_t)n;
+    }
+    *got = total;
+    return 0;
+}
+
+/* rename without replacing; falls back to link + unlink where RENAME_NOREPLACE is not
+   supported (both refuse an existing target atomically). 0 or -errno. */
+static int rename_noreplace(int dirfd, const char *from, const char *to)
+{
+    if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    if (linkat(dirfd, from, dirfd, to, 0) != 0)
+        return -errno;
+    if (unlinkat(dirfd, from, 0) != 0)
+        return -errno;
+    return 0;
+}
+
+static int fsync_dir(int dirfd)
+{
+    return fsync(dirfd) == 0 ? 0 : -errno;
+}
+
+static int make_name(char *out, const char *prefix, const char *suffix)
+{
+    char hex[33];
+    if (pal_safepath_random_hex(hex) != 0)
+        return PAL_EIO;
+    snprintf(out, NAME_BUF, "%s%s%s", prefix, hex, suffix);
+    return 0;
+}
+
+static void storage_tmp_name(const char *storage, char *out, size_t size)
+{
+    snprintf(out, size, "%s" TMP_SUFFIX, storage);
+}
+
+/* ---- the transform ---------------------------------------------------------------------- */
+
+typedef struct qheader {
+    uint64_t size;
+    uint8_t key[32];
+    uint8_t iv[16];
+    uint8_t sha256[32];
+} qheader;
+
+static void header_encode(const qheader *h, uint8_t out[PAL_QUARANTINE_HEADER_SIZE])
+{
+    memset(out, 0, PAL_QUARANTINE_HEADER_SIZE);
+    memcpy(out, QMAGIC, 8);
+    put_le32(out + 8, QVERSION);
+    put_le32(out + 12, PAL_QUARANTINE_HEADER_SIZE);
+    put_le64(out + 16, h->size);
+    memcpy(out + 24, h->key, 32);
+    memcpy(out + 56, h->iv, 16);
+    memcpy(out + 72, h->sha256, 32);
+}
+
+static int header_decode(const uint8_t in[PAL_QUARANTINE_HEADER_SIZE], qheader *h)
+{
+    if (memcmp(in, QMAGIC, 8) != 0 || get_le32(in + 8) != QVERSION ||
+        get_le32(in + 12) != PAL_QUARANTINE_HEADER_SIZE)
+        return PAL_EFORMAT;
+    h->size = get_le64(in + 16);
+    memcpy(h->key, in + 24, 32);
+    memcpy(h->iv, in + 56, 16);
+    memcpy(h->sha256, in + 72, 32);
+    return 0;
+}
+
+/*
+ * Stream in (from in_off) through ChaCha20 into out (at out_off; out < 0: nowhere), hashing
+ * the plain side: what is read when hash_input, what is produced otherwise. Reads until EOF
+ * or max bytes. *moved is the byte count.
+ */
+typedef struct xfer {
+    int in;
+    off_t in_off;
+    int out;
+    off_t out_off;
+    const uint8_t *key, *iv;
+    int hash_input;
+    uint64_t max;
+} xfer;
+
+static int xfer_run(const xfer *x, uint8_t sha[32], uint64_t *moved, pal_errbuf *err)
+{
+    int rc = 0;
+    unsigned char *ibuf = malloc(COPY_CHUNK), *obuf = malloc(COPY_CHUNK);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    if (!ibuf || !obuf || !c || !m) {
+        rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (EVP_EncryptInit_ex(c, EVP_chacha20(), NULL, x->key, x->iv) != 1 ||
+        EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1) {
+        rc = pal_err_set(err, PAL_EENGINE, "cannot set up the quarantine transform");
+        goto out;
+    }
+    uint64_t done = 0;
+    while (done < x->max) {
+        size_t want = COPY_CHUNK;
+        if (x->max - done < want)
+            want = (size_t)(x->max - done);
+        size_t got = 0;
+        int e = read_full(x->in, ibuf, want, x->in_off + (off_t)done, &got);
+        if (e != 0) {
+            rc = pal_err_set(err, PAL_EIO, "read failed: %s", strerror(-e));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        int outl = 0;
+        if (EVP_EncryptUpdate(c, obuf, &outl, ibuf, (int)got) != 1 || (size_t)outl != got) {
+            rc = pal_err_set(err, PAL_EENGINE, "quarantine transform failed");
+            goto out;
+        }
+        if (EVP_DigestUpdate(m, x->hash_input ? ibuf : obuf, got) != 1) {
+            rc = pal_err_set(err, PAL_EENGINE, "SHA-256 failed");
+            goto out;
+        }
+        if (x->out >= 0) {
+            e = write_full(x->out, obuf, got, x->out_off + (off_t)done);
+            if (e != 0) {
+                rc = pal_err_set(err, PAL_EIO, "write failed: %s", strerror(-e));
+                goto out;
+            }
+        }
+        done += got;
+        if (got < want)
+            break;
+    }
+    unsigned int mdlen = 0;
+    if (EVP_DigestFinal_ex(m, sha, &mdlen) != 1 || mdlen != 32) {
+        rc = pal_err_set(err, PAL_EENGINE, "SHA-256 failed");
+        goto out;
+    }
+    *moved = done;
+out:
+    EVP_MD_CTX_free(m);
+    EVP_CIPHER_CTX_free(c);
+    free(ibuf);
+    free(obuf);
+    return rc;
+}
+
+/* Open a stored item and check its header and content against the record. On 0, *fd is
+   the open storage file (content at PAL_QUARANTINE_HEADER_SIZE) and *h its header. */
+static int storage_verify(pal_quarantine *q, const pal_quarantine_item *rec, int *fd, qheader *h,
+                          pal_errbuf *err)
+{
+    int sfd = openat(q->dirfd, rec->storage_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (sfd < 0)
+        return pal_err_set(err, PAL_EFORMAT, "the stored file of quarantine item %lld is %s",
+                           (long long)rec->id, errno == ENOENT ? "missing" : strerror(errno));
+    uint8_t raw[PAL_QUARANTINE_HEADER_SIZE];
+    size_t got = 0;
+    struct stat st;
+    int rc = 0;
+    if (fstat(sfd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        read_full(sfd, raw, sizeof(raw), 0, &got) != 0 || got != sizeof(raw) ||
+        header_decode(raw, h) != 0) {
+        rc = pal_err_set(err, PAL_EFORMAT,
+                         "the stored file of quarantine item %lld has no valid header",
+                         (long long)rec->id);
+        goto fail;
+    }
+    if (h->size != rec->size || (uint64_t)st.st_size != h->size + PAL_QUARANTINE_HEADER_SIZE) {
+        rc = pal_err_set(err, PAL_EFORMAT,
+                         "the stored file of quarantine item %lld has %lld bytes, its record "
+                         "says %llu",
+                         (long long)rec->id, (long long)st.st_size - PAL_QUARANTINE_HEADER_SIZE,
+                         (unsigned long long)rec->size);
+        goto fail;
+    }
+    uint8_t sha[32];
+    uint64_t moved = 0;
+    xfer x = {.in = sfd,
+              .in_off = PAL_QUARANTINE_HEADER_SIZE,
+              .out = -1,
+              .key = h->key,
+              .iv = h->iv,
+              .hash_input = 0,
+              .max = h->size};
+    rc = xfer_run(&x, sha, &moved, err);
+    if (rc != 0)
+        goto fail;
+    char hex[65];
+    pal_store_sha256_hex(sha, hex);
+    if (moved != h->size || memcmp(sha, h->sha256, 32) != 0 || strcmp(hex, rec->sha256) != 0) {
+        rc = pal_err_set(err, PAL_EFORMAT,
+                         "the stored content of quarantine item %lld does not match its "
+                         "SHA-256 %s (got %s): it is damaged and was not restored",
+                         (long long)rec->id, rec->sha256, hex);
+        goto fail;
+    }
+    *fd = sfd;
+    return 0;
+fail:
+    close(sfd);
+    return rc;
+}
+
+/* SHA-256 of a regular file named name in dirfd, with its lstat; 0 or negative. */
+static int hash_entry(int dirfd, const char *name, struct stat *st, uint8_t sha[32])
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return PAL_ENOTFOUND;
+    int rc = PAL_ENOTFOUND;
+    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
+        /* a plain SHA-256: the transform is irrelevant to what is hashed on input */
+        static const uint8_t zero_key[32], zero_iv[16];
+        uint64_t moved = 0;
+        xfer x = {.in = fd,
+                  .out = -1,
+                  .key = zero_key,
+                  .iv = zero_iv,
+                  .hash_input = 1,
+                  .max = UINT64_MAX};
+        rc = xfer_run(&x, sha, &moved, NULL);
+    }
+    close(fd);
+    return rc;
+}
+
+/* ---- journal helpers -------------------------------------------------------------------- */
+
+static char *plan_user(const char *tmp, const struct stat *id)
+{
+    json_t *o = json_pack("{ss sI sI sI sI}", "tmp", tmp, "dev", (json_int_t)id->st_dev, "ino",
+                          (json_int_t)id->st_ino, "size", (json_int_t)id->st_size, "mtime_ns",
+                          (json_int_t)ts_ns(&id->st_mtim));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static char *plan_restore(const char *tmp, int64_t item, bool allow, uid_t uid)
+{
+    json_t *o =
+        json_pack("{ss sI sb sI}", "tmp", tmp, "item", (json_int_t)item, "allow", (int)allow, "uid",
+                  (json_int_t)(uid == PAL_UID_DAEMON ? -1 : (json_int_t)uid));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static char *plan_item(int64_t item)
+{
+    json_t *o = json_pack("{sI}", "item", (json_int_t)item);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* Best effort: a step whose end could not be recorded stays Pending and is finished again
+   by the next start's reconciliation, which is idempotent. */
+static void journal_end(pal_quarantine *q, int64_t op_id, pal_fileop_state state,
+                        const char *detail)
+{
+    if (op_id > 0)
+        pal_store_fileop_finish(q->store, op_id, state, detail, NULL);
+}
+
+/* ---- open ------------------------------------------------------------------------------- */
+
+int pal_quarantine_open(pal_store *st, const char *dir, pal_quarantine **out, pal_errbuf *err)
+{
+    if (!st || !dir || !out)
+        return pal_err_set(err, PAL_EINVAL, "quarantine_open: bad arguments");
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return pal_err_set(err, PAL_EIO, "cannot create the quarantine directory %s: %s", dir,
+                           strerror(errno));
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return pal_err_set(err, errno == ELOOP || errno == ENOTDIR ? PAL_EPERM : PAL_EIO,
+                           "cannot open the quarantine directory %s: %s", dir,
+                           errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+    struct stat s;
+    if (fstat(fd, &s) != 0 || s.st_uid != geteuid()) {
+        close(fd);
+        return pal_err_set(err, PAL_EPERM, "the quarantine directory %s must be owned by uid %u",
+                           dir, (unsigned)geteuid());
+    }
+    /* ours but too open (an older install, a manual chmod): close it before any use */
+    if ((s.st_mode & 077) && fchmod(fd, 0700) != 0) {
+        close(fd);
+        return pal_err_set(err, PAL_EPERM, "cannot make the quarantine directory %s private: %s",
+                           dir, strerror(errno));
+    }
+    pal_quarantine *q = calloc(1, sizeof(*q));
+    if (!q) {
+        close(fd);
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&q->lock, NULL);
+    q->store = st;
+    q->dirfd = fd;
+    *out = q;
+    return 0;
+}
+
+void pal_quarantine_free(pal_quarantine *q)
+{
+    if (!q)
+        return;
+    close(q->dirfd);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+/* ---- taking a user's file out of place -------------------------------------------------- */
+
+/* A user's file renamed to a hidden name in its verified directory and opened. */
+typedef struct taken {
+    pal_safepath sp;
+    char tmp[NAME_BUF];
+    int fd;
+    struct stat st; /* fstat of fd: the scanned inode */
+    int64_t op_id;
+} taken;
+
+static int check_scanned(const struct stat *now, const struct stat *scanned, const char *path,
+                         pal_errbuf *err)
+{
+    if (!S_ISREG(now->st_mode))
+        return pal_err_set(err, PAL_ERACE,
+                           "%s is no longer a regular file (replaced after the scan); nothing "
+                           "was done",
+                           path);
+    if (!pal_safepath_same_file(now, scanned))
+        return pal_err_set(err, PAL_ERACE,
+                           "%s was replaced or modified after the scan (device, inode, size or "
+                           "mtime differ); nothing was done",
+                           path);
+    return 0;
+}
+
+/* Put a taken file back under its name; says in err where it is when that fails. */
+static void untake(pal_quarantine *q, taken *t, const char *path, int code, pal_errbuf *err)
+{
+    if (t->fd >= 0) {
+        close(t->fd);
+        t->fd = -1;
+    }
+    int e = rename_noreplace(t->sp.dirfd, t->tmp, t->sp.name);
+    if (e != 0 && e != -ENOENT) {
+        pal_errbuf why = *err;
+        pal_err_set(err, code,
+                    "%s; the file could not be put back (%s) and is now named %s in the "
+                    "directory of %s",
+                    why.msg, strerror(-e), t->tmp, path);
+    }
+    journal_end(q, t->op_id, PAL_FILEOP_FAILED, err->msg);
+    pal_safepath_close(&t->sp);
+}
+
+static int take(pal_quarantine *q, const pal_qfile_req *r, pal_fileop_kind kind,
+                const char *storage, const char *prefix, taken *t, pal_errbuf *err)
+{
+    t->sp = (pal_safepath)PAL_SAFEPATH_INIT;
+    t->fd = -1;
+    t->op_id = 0;
+    if (!r->path || r->path[0] != '/' || !r->scanned)
+        return pal_err_set(err, PAL_EINVAL, "remediation needs an absolute path and its identity");
+    if (strlen(r->path) >= PAL_STORE_MAX_TEXT)
+        return pal_err_set(err, PAL_EINVAL,
+                           "the path is too long to be recorded; nothing was done");
+    pal_errbuf why;
+    int rc = pal_safepath_open(r->path, &t->sp, &why);
+    if (rc != 0)
+        return pal_err_set(err, rc, "cannot reach %s safely: %s; nothing was done", r->path,
+                           why.msg);
+    struct stat now;
+    int e = pal_safepath_lstat(&t->sp, &now);
+    if (e != 0) {
+        rc = pal_err_set(err, e == -ENOENT ? PAL_ERACE : PAL_EIO,
+                         "%s: %s since the scan; nothing was done", r->path,
+                         e == -ENOENT ? "gone" : strerror(-e));
+        goto fail;
+    }
+    if ((rc = check_scanned(&now, r->scanned, r->path, err)) != 0)
+        goto fail;
+    if (make_name(t->tmp, prefix, "") != 0) {
+        rc = pal_err_set(err, PAL_EIO, "no random bytes for a temporary name");
+        goto fail;
+    }
+    char *plan = plan_user(t->tmp, r->scanned);
+    if (!plan) {
+        rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    pal_fileop f = {.kind = kind,
+                    .detection_id = r->detection_id,
+                    .path = unconst(r->path),
+                    .storage_name = unconst(storage),
+                    .detail = plan};
+    rc = pal_store_fileop_begin(q->store, &f, &t->op_id, err);
+    free(plan);
+    if (rc != 0)
+        goto fail;
+
+    /* From here a crash leaves a Pending step: reconcile puts the hidden name back. */
+    e = rename_noreplace(t->sp.dirfd, t->sp.name, t->tmp);
+    if (e != 0) {
+        rc = pal_err_set(err, e == -ENOENT ? PAL_ERACE : PAL_EIO,
+                         "cannot take %s out of place: %s; nothing was done", r->path,
+                         e == -ENOENT ? "it vanished" : strerror(-e));
+        journal_end(q, t->op_id, PAL_FILEOP_FAILED, err->msg);
+        goto fail;
+    }
+    /* the name may have been swapped between the check and the rename: check what moved */
+    struct stat moved;
+    if (fstatat(t->sp.dirfd, t->tmp, &moved, AT_SYMLINK_NOFOLLOW) != 0) {
+        pal_err_set(err, PAL_ERACE, "%s was replaced after the scan; nothing was done", r->path);
+        untake(q, t, r->path, PAL_ERACE, err);
+        return PAL_ERACE;
+    }
+    if ((rc = check_scanned(&moved, r->scanned, r->path, err)) != 0) {
+        untake(q, t, r->path, rc, err);
+        return rc;
+    }
+    t->fd = openat(t->sp.dirfd, t->tmp,
+                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME);
+    if (t->fd < 0 && errno == EPERM)
+        t->fd =
+            openat(t->sp.dirfd, t->tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (t->fd < 0 || fstat(t->fd, &t->st) != 0) {
+        pal_err_set(err, PAL_ERACE, "%s was replaced after the scan (%s); nothing was done",
+                    r->path, strerror(errno));
+        untake(q, t, r->path, PAL_ERACE, err);
+        return PAL_ERACE;
+    }
+    if ((rc = check_scanned(&t->st, r->scanned, r->path, err)) != 0) {
+        untake(q, t, r->path, rc, err);
+        return rc;
+    }
+    return 0;
+fail:
+    pal_safepath_close(&t->sp);
+    return rc;
+}
+
+/* Unlink the hidden name if it still holds the taken inode. 0, PAL_ERACE, PAL_EIO. */
+static int unlink_taken(taken *t, const char *path, pal_errbuf *err)
+{
+    struct stat now;
+    if (fstatat(t->sp.dirfd, t->tmp, &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+        now.st_dev != t->st.st_dev || now.st_ino != t->st.st_ino)
+        return pal_err_set(err, PAL_ERACE,
+                           "%s was moved by someone else while it was being remediated", path);
+    if (unlinkat(t->sp.dirfd, t->tmp, 0) != 0)
+        return pal_err_set(err, PAL_EIO, "cannot remove %s: %s", path, strerror(errno));
+    fsync_dir(t->sp.dirfd);
+    return 0;
+}
+
+/* ---- quarantine ------------------------------------------------------------------------- */
+
+int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item_id,
+                        pal_errbuf *err)
+{
+    pal_errbuf local;
+    if (!err)
+        err = &local;
+    if (!q || !r || !item_id || !r->threat || !*r->threat)
+        return pal_err_set(err, PAL_EINVAL, "quarantine_file: bad arguments");
+    char storage[NAME_BUF], stmp[NAME_BUF + 8];
+    if (make_name(storage, "", STORAGE_SUFFIX) != 0)
+        return pal_err_set(err, PAL_EIO, "no random bytes for a storage name");
+    storage_tmp_name(storage, stmp, sizeof(stmp));
+
+    pthread_mutex_lock(&q->lock);
+    taken t;
+    int rc = take(q, r, PAL_FILEOP_QUARANTINE, storage, USER_TMP_QUARANTINE, &t, err);
+    if (rc != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return rc;
+    }
+    int stored = 0; /* 1: stmp exists, 2: storage exists */
+    int64_t id = 0;
+    qheader h = {.size = 0};
+    int sfd = openat(q->dirfd, stmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (sfd < 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot create a file in the quarantine directory: %s",
+                         strerror(errno));
+        goto undo;
+    }
+    stored = 1;
+    uint8_t raw[PAL_QUARANTINE_HEADER_SIZE] = {0};
+    if (random_bytes(h.key, sizeof(h.key)) != 0 || random_bytes(h.iv, sizeof(h.iv)) != 0) {
+        rc = pal_err_set(err, PAL_EIO, "no random bytes for the transform key");
+        goto undo;
+    }
+    int e = write_full(sfd, raw, sizeof(raw), 0);
+    if (e != 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot write to the quarantine: %s", strerror(-e));
+        goto undo;
+    }
+    uint64_t moved = 0;
+    xfer x = {.in = t.fd,
+              .out = sfd,
+              .out_off = PAL_QUARANTINE_HEADER_SIZE,
+              .key = h.key,
+              .iv = h.iv,
+              .hash_input = 1,
+              .max = UINT64_MAX};
+    pal_errbuf why;
+    if ((rc = xfer_run(&x, h.sha256, &moved, &why)) != 0) {
+        pal_err_set(err, rc, "cannot copy %s into the quarantine: %s", r->path, why.msg);
+        goto undo;
+    }
+    struct stat after;
+    if (moved != (uint64_t)t.st.st_size || fstat(t.fd, &after) != 0 ||
+        !pal_safepath_same_file(&after, &t.st)) {
+        rc = pal_err_set(err, PAL_ERACE, "%s changed while it was being copied; nothing was done",
+                         r->path);
+        goto undo;
+    }
+    if (r->sha256 && memcmp(r->sha256, h.sha256, 32) != 0) {
+        rc = pal_err_set(err, PAL_ERACE,
+                         "the content of %s changed since the scan (SHA-256 differs); nothing "
+                         "was done",
+                         r->path);
+        goto undo;
+    }
+    h.size = moved;
+    header_encode(&h, raw);
+    e = write_full(sfd, raw, sizeof(raw), 0);
+    if (e == 0 && fsync(sfd) != 0)
+        e = -errno;
+    if (e == 0 && close(sfd) != 0)
+        e = -errno;
+    sfd = -1;
+    if (e == 0 && renameat(q->dirfd, stmp, q->dirfd, storage) != 0)
+        e = -errno;
+    if (e != 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot store %s in the quarantine: %s", r->path,
+                         strerror(-e));
+        goto undo;
+    }
+    stored = 2;
+    if ((e = fsync_dir(q->dirfd)) != 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot sync the quarantine directory: %s", strerror(-e));
+        goto undo;
+    }
+
+    /* The point of no return: once the record exists, reconcile completes the step. */
+    pal_quarantine_item item = {
+        .detection_id = r->detection_id,
+        .threat_name = unconst(r->threat),
+        .original_path = unconst(r->path),
+        .owner = t.st.st_uid,
+        .group = t.st.st_gid,
+        .mode = t.st.st_mode,
+        .atime_ns = ts_ns(&t.st.st_atim),
+        .mtime_ns = ts_ns(&t.st.st_mtim),
+        .ctime_ns = ts_ns(&t.st.st_ctim),
+        .size = moved,
+        .storage_name = storage,
+    };
+    pal_store_sha256_hex(h.sha256, item.sha256);
+    if ((rc = pal_store_quarantine_insert(q->store, &item, &id, err)) != 0)
+        goto undo;
+    close(t.fd);
+    t.fd = -1;
+    if ((rc = unlink_taken(&t, r->path, err)) != 0) {
+        /* the copy is dropped: the original is not removed, so it is not in quarantine */
+        pal_store_quarantine_delete(q->store, id, NULL);
+        unlinkat(q->dirfd, storage, 0);
+        fsync_dir(q->dirfd);
+        struct stat now;
+        if (fstatat(t.sp.dirfd, t.tmp, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+            now.st_dev == t.st.st_dev && now.st_ino == t.st.st_ino) {
+            untake(q, &t, r->path, rc, err);
+        } else {
+            pal_errbuf first = *err;
+            pal_err_set(err, rc, "%s; it is not in quarantine", first.msg);
+            journal_end(q, t.op_id, PAL_FILEOP_FAILED, err->msg);
+            pal_safepath_close(&t.sp);
+        }
+        pthread_mutex_unlock(&q->lock);
+        return rc;
+    }
+    char detail[96];
+    snprintf(detail, sizeof(detail), "quarantined as item %lld", (long long)id);
+    journal_end(q, t.op_id, PAL_FILEOP_DONE, detail);
+    pal_safepath_close(&t.sp);
+    pthread_mutex_unlock(&q->lock);
+    *item_id = id;
+    return 0;
+
+undo:
+    if (sfd >= 0)
+        close(sfd);
+    if (stored)
+        unlinkat(q->dirfd, stored == 2 ? storage : stmp, 0);
+    fsync_dir(q->dirfd);
+    untake(q, &t, r->path, rc, err);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+int pal_quarantine_delete_file(pal_quarantine *q, const pal_qfile_req *r, pal_errbuf *err)
+{
+    pal_errbuf local;
+    if (!err)
+        err = &local;
+    if (!q || !r)
+        return pal_err_set(err, PAL_EINVAL, "delete_file: bad arguments");
+    pthread_mutex_lock(&q->lock);
+    taken t;
+    int rc = take(q, r, PAL_FILEOP_REMOVE, NULL, USER_TMP_REMOVE, &t, err);
+    if (rc != 0) {
+        pthread_mutex_unlock(&q->lock);
+        return rc;
+    }
+    if (r->sha256) {
+        static const uint8_t zero_key[32], zero_iv[16];
+        uint8_t sha[32];
+        uint64_t moved = 0;
+        xfer x = {.in = t.fd,
+                  .out = -1,
+                  .key = zero_key,
+                  .iv = zero_iv,
+                  .hash_input = 1,
+                  .max = UINT64_MAX};
+        rc = xfer_run(&x, sha, &moved, err);
+        if (rc == 0 && memcmp(sha, r->sha256, 32) != 0)
+            rc = pal_err_set(err, PAL_ERACE,
+                             "the content of %s changed since the scan (SHA-256 differs); "
+                             "nothing was done",
+                             r->path);
+        if (rc != 0) {
+            untake(q, &t, r->path, rc, err);
+            pthread_mutex_unlock(&q->lock);
+            return rc;
+        }
+    }
+    close(t.fd);
+    t.fd = -1;
+    rc = unlink_taken(&t, r->path, err);
+    journal_end(q, t.op_id, rc == 0 ? PAL_FILEOP_DONE : PAL_FILEOP_FAILED,
+                rc == 0 ? "removed" : err->msg);
+    pal_safepath_close(&t.sp);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+/* ---- restore ---------------------------------------------------------------------------- */
+
+/* Delete the record, then the stored file: a record never points to nothing. */
+static void drop_item(pal_quarantine *q, const pal_quarantine_item *rec)
+{
+    pal_store_quarantine_delete(q->store, rec->id, NULL);
+    unlinkat(q->dirfd, rec->storage_name, 0);
+    fsync_dir(q->dirfd);
+}
+
+void pal_restore_result_clear(pal_restore_result *res)
+{
+    if (!res)
+        return;
+    free(res->path);
+    memset(res, 0, sizeof(*res));
+}
+
+/* dest resolved; a destination that is an existing directory receives the original name. */
+static int restore_target(const pal_quarantine_item *rec, const char *dest, bool given,
+                          pal_safepath *sp, char **path, pal_errbuf *err)
+{
+    pal_errbuf why;
+    int rc = pal_safepath_open(dest, sp, &why);
+    if (rc != 0)
+        return pal_err_set(err, rc, "cannot restore to %s: %s; nothing was written", dest, why.msg);
+    struct stat cur;
+    if (given && pal_safepath_lstat(sp, &cur) == 0 && S_ISDIR(cur.st_mode)) {
+        const char *base = strrchr(rec->original_path, '/') + 1;
+        size_t dl = strlen(dest);
+        char *full = malloc(dl + strlen(base) + 2);
+        if (!full)
+            return pal_err_set(err, PAL_ENOMEM, "out of memory");
+        snprintf(full, dl + strlen(base) + 2, "%s%s%s", dest, dest[dl - 1] == '/' ? "" : "/", base);
+        pal_safepath_close(sp);
+        rc = pal_safepath_open(full, sp, &why);
+        if (rc != 0) {
+            pal_err_set(err, rc, "cannot restore to %s: %s; nothing was written", full, why.msg);
+            free(full);
+            return rc;
+        }
+        *path = full;
+        return 0;
+    }
+    *path = strdup(dest);
+    return *path ? 0 : pal_err_set(err, PAL_ENOMEM, "out of memory");
+}
+
+int pal_quarantine_restore(pal_quarantine *q, const pal_restore_req *r, pal_restore_result *res,
+                           pal_errbuf *err)
+{
+    if (!q || !r)
+        return pal_err_set(err, PAL_EINVAL, "restore: bad arguments");
+    pal_errbuf local;
+    if (!err)
+        err = &local;
+    pthread_mutex_lock(&q->lock);
+    pal_quarantine_item rec = {0};
+    pal_safepath sp = PAL_SAFEPATH_INIT;
+    int sfd = -1, tfd = -1, rc;
+    int64_t op_id = 0;
+    char tmp[NAME_BUF] = "";
+    char *dest = NULL;
+    bool allowed = false;
+    if ((rc = pal_store_quarantine_get(q->store, r->id, &rec, err)) != 0)
+        goto out;
+    const char *want = r->dest ? r->dest : rec.original_path;
+    if (want[0] != '/' || strlen(want) >= PAL_STORE_MAX_TEXT - NAME_MAX - 2) {
+        rc = pal_err_set(err, PAL_EINVAL,
+                         "the destination must be an absolute path of "
+                         "reasonable length");
+        goto out;
+    }
+    qheader h;
+    if ((rc = storage_verify(q, &rec, &sfd, &h, err)) != 0)
+        goto out;
+    if ((rc = restore_target(&rec, want, r->dest != NULL, &sp, &dest, err)) != 0)
+        goto out;
+    struct stat cur;
+    int e = pal_safepath_lstat(&sp, &cur);
+    if (e != 0 && e != -ENOENT) {
+        rc = pal_err_set(err, PAL_EIO, "cannot examine %s: %s; nothing was written", dest,
+                         strerror(-e));
+        goto out;
+    }
+    if (e == 0 && S_ISDIR(cur.st_mode)) {
+        rc = pal_err_set(err, PAL_EEXIST, "%s is a directory; nothing was written", dest);
+        goto out;
+    }
+    if (e == 0 && !r->force) {
+        rc = pal_err_set(err, PAL_EEXIST, "%s exists (force replaces it); nothing was written",
+                         dest);
+        goto out;
+    }
+    if (make_name(tmp, USER_TMP_RESTORE, "") != 0) {
+        rc = pal_err_set(err, PAL_EIO, "no random bytes for a temporary name");
+        goto out;
+    }
+    char *plan = plan_restore(tmp, rec.id, r->allow, r->uid);
+    if (!plan) {
+        rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
+        goto out;
+    }
+    pal_fileop f = {.kind = PAL_FILEOP_RESTORE,
+                    .detection_id = rec.detection_id,
+                    .quarantine_id = rec.id,
+                    .path = dest,
+                    .storage_name = rec.storage_name,
+                    .detail = plan};
+    rc = pal_store_fileop_begin(q->store, &f, &op_id, err);
+    free(plan);
+    if (rc != 0)
+        goto out;
+
+    /* a crash from here to the rename leaves tmp: reconcile deletes it, the item stays */
+    tfd = openat(sp.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+                 0600);
+    if (tfd < 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot create a file beside %s: %s", dest, strerror(errno));
+        goto fail_journal;
+    }
+    uint8_t sha[32];
+    uint64_t moved = 0;
+    pal_errbuf why;
+    xfer x = {.in = sfd,
+              .in_off = PAL_QUARANTINE_HEADER_SIZE,
+              .out = tfd,
+              .key = h.key,
+              .iv = h.iv,
+              .hash_input = 0,
+              .max = h.size};
+    if ((rc = xfer_run(&x, sha, &moved, &why)) != 0) {
+        pal_err_set(err, rc, "cannot write %s: %s", dest, why.msg);
+        goto fail_tmp;
+    }
+    if (moved != h.size || memcmp(sha, h.sha256, 32) != 0) {
+        rc = pal_err_set(err, PAL_EFORMAT,
+                         "the stored content of quarantine item %lld changed while it was "
+                         "restored; nothing was restored",
+                         (long long)rec.id);
+        goto fail_tmp;
+    }
+    /* owner first: chown clears set-id bits, which the mode then puts back */
+    struct timespec times[2] = {ns_ts(rec.atime_ns), ns_ts(rec.mtime_ns)};
+    if (fchown(tfd, rec.owner, rec.group) != 0 || fchmod(tfd, (mode_t)(rec.mode & 07777)) != 0 ||
+        futimens(tfd, times) != 0 || fsync(tfd) != 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot set the owner, mode or times of %s: %s", dest,
+                         strerror(errno));
+        goto fail_tmp;
+    }
+    struct stat mine, placed;
+    if (fstat(tfd, &mine) != 0) {
+        rc = pal_err_set(err, PAL_EIO, "cannot examine %s: %s", dest, strerror(errno));
+        goto fail_tmp;
+    }
+    if (r->force)
+        e = renameat(sp.dirfd, tmp, sp.dirfd, sp.name) == 0 ? 0 : -errno;
+    else
+        e = rename_noreplace(sp.dirfd, tmp, sp.name);
+    if (e != 0) {
+        rc = pal_err_set(err, e == -EEXIST ? PAL_EEXIST : PAL_EIO, "cannot put %s in place: %s",
+                         dest, e == -EEXIST ? "it exists now" : strerror(-e));
+        goto fail_tmp;
+    }
+    close(tfd);
+    tfd = -1;
+    fsync_dir(sp.dirfd);
+    /* the directory's owner could have swapped the temporary name before the rename: the
+       item is dropped only if what is in place is the file written here */
+    if (fstatat(sp.dirfd, sp.name, &placed, AT_SYMLINK_NOFOLLOW) != 0 ||
+        placed.st_dev != mine.st_dev || placed.st_ino != mine.st_ino) {
+        rc = pal_err_set(err, PAL_ERACE,
+                         "%s was replaced by someone else during the restore; the item stays "
+                         "in quarantine",
+                         dest);
+        goto fail_journal;
+    }
+
+    /* the file is in place: from here reconcile rolls forward */
+    if (r->allow) {
+        int arc = pal_store_allowed_add(q->store, PAL_ALLOW_SHA256, rec.sha256, r->uid, NULL);
+        allowed = arc == 0 || arc == PAL_EEXIST;
+    }
+    drop_item(q, &rec);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "restored item %lld", (long long)rec.id);
+    journal_end(q, op_id, PAL_FILEOP_DONE, detail);
+    char idtxt[32];
+    snprintf(idtxt, sizeof(idtxt), "%lld", (long long)rec.id);
+    pal_store_audit_insert(q->store, r->uid, "RestoreQuarantineItem", idtxt, rec.original_path,
+                           dest, NULL);
+    if (res) {
+        res->path = dest;
+        dest = NULL;
+        res->allowed = allowed;
+        memcpy(res->sha256, rec.sha256, sizeof(res->sha256));
+    }
+    rc = 0;
+    goto out;
+
+fail_tmp:
+    if (tfd >= 0)
+        close(tfd);
+    tfd = -1;
+    unlinkat(sp.dirfd, tmp, 0);
+    fsync_dir(sp.dirfd);
+fail_journal:
+    journal_end(q, op_id, PAL_FILEOP_FAILED, err->msg);
+out:
+    if (sfd >= 0)
+        close(sfd);
+    free(dest);
+    pal_safepath_close(&sp);
+    pal_quarantine_item_clear(&rec);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+/* ---- remove and purge ------------------------------------------------------------------- */
+
+static int remove_locked(pal_quarantine *q, const pal_quarantine_item *rec, pal_fileop_kind kind,
+                         uid_t uid, pal_errbuf *err)
+{
+    char *plan = plan_item(rec->id);
+    if (!plan)
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    pal_fileop f = {.kind = kind,
+                    .detection_id = rec->detection_id,
+                    .quarantine_id = rec->id,
+                    .path = rec->original_path,
+                    .storage_name = rec->storage_name,
+                    .detail = plan};
+    int64_t op_id = 0;
+    int rc = pal_store_fileop_begin(q->store, &f, &op_id, err);
+    free(plan);
+    if (rc != 0)
+        return rc;
+    drop_item(q, rec);
+    journal_end(q, op_id, PAL_FILEOP_DONE,
+                kind == PAL_FILEOP_PURGE ? "retention expired" : "removed");
+    char idtxt[32];
+    snprintf(idtxt, sizeof(idtxt), "%lld", (long long)rec->id);
+    pal_store_audit_insert(
+        q->store, uid, kind == PAL_FILEOP_PURGE ? "PurgeQuarantineItem" : "RemoveQuarantineItem",
+        idtxt, rec->original_path, NULL, NULL);
+    return 0;
+}
+
+int pal_quarantine_remove(pal_quarantine *q, int64_t id, uid_t uid, pal_errbuf *err)
+{
+    if (!q)
+        return pal_err_set(err, PAL_EINVAL, "remove: bad arguments");
+    pthread_mutex_lock(&q->lock);
+    pal_quarantine_item rec = {0};
+    int rc = pal_store_quarantine_get(q->store, id, &rec, err);
+    if (rc == 0)
+        rc = remove_locked(q, &rec, PAL_FILEOP_REMOVE, uid, err);
+    pal_quarantine_item_clear(&rec);
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+int pal_quarantine_purge(pal_quarantine *q, uint64_t days, int64_t now_ms, size_t *purged,
+                         pal_errbuf *err)
+{
+    if (!q)
+        return pal_err_set(err, PAL_EINVAL, "purge: bad arguments");
+    size_t n_purged = 0;
+    int rc = 0;
+    if (days > 0) {
+        int64_t cutoff = now_ms - (int64_t)days * 86400000LL;
+        pthread_mutex_lock(&q->lock);
+        pal_quarantine_item *items = NULL;
+        size_t n = 0;
+        rc = pal_store_quarantine_list(q->store, PAL_STORE_MAX_LIMIT, &items, &n, err);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (items[i].quarantined_at >= cutoff)
+                continue;
+            rc = remove_locked(q, &items[i], PAL_FILEOP_PURGE, PAL_UID_DAEMON, err);
+            if (rc == 0)
+                n_purged++;
+        }
+        pal_quarantine_items_free(items, n);
+        pthread_mutex_unlock(&q->lock);
+    }
+    if (purged)
+        *purged = n_purged;
+    return rc;
+}
+
+/* ---- reconcile -------------------------------------------------------------------------- */
+
+typedef struct plan {
+    char tmp[NAME_BUF]; /* "" when none */
+    uint64_t dev, ino;
+    int64_t item;
+    bool allow;
+    uid_t uid;
+} plan;
+
+/* A hidden name is one of ours only if it has our prefix and 32 hex digits. */
+static bool our_tmp_name(const char *s)
+{
+    static const char *const prefixes[] = {USER_TMP_QUARANTINE, USER_TMP_REMOVE, USER_TMP_RESTORE};
+    for (size_t i = 0; i < 3; i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (strncmp(s, prefixes[i], pl) != 0)
+            continue;
+        const char *h = s + pl;
+        if (strlen(h) != 32)
+            return false;
+        for (; *h; h++)
+            if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+static void plan_parse(const char *detail, plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->uid = PAL_UID_DAEMON;
+    json_t *o = detail ? json_loads(detail, 0, NULL) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return;
+    }
+    const char *tmp = json_string_value(json_object_get(o, "tmp"));
+    if (tmp && our_tmp_name(tmp))
+        snprintf(p->tmp, sizeof(p->tmp), "%s", tmp);
+    p->dev = (uint64_t)json_integer_value(json_object_get(o, "dev"));
+    p->ino = (uint64_t)json_integer_value(json_object_get(o, "ino"));
+    p->item = (int64_t)json_integer_value(json_object_get(o, "item"));
+    p->allow = json_is_true(json_object_get(o, "allow"));
+    json_int_t uid = json_integer_value(json_object_get(o, "uid"));
+    if (json_is_integer(json_object_get(o, "uid")) && uid >= 0)
+        p->uid = (uid_t)uid;
+    json_decref(o);
+}
+
+typedef struct rec_ctx {
+    pal_quarantine *q;
+    pal_reconcile_stats *stats;
+    void (*note)(void *ctx, const char *line);
+    void *note_ctx;
+} rec_ctx;
+
+static void note(rec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note(rec_ctx *c, const char *fmt, ...)
+{
+    if (!c->note)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    c->note(c->note_ctx, line);
+}
+
+static int find_by_storage(pal_store *st, const char *storage, pal_quarantine_item *out)
+{
+    pal_quarantine_item *items = NULL;
+    size_t n = 0;
+    int rc = pal_store_quarantine_list(st, PAL_STORE_MAX_LIMIT, &items, &n, NULL);
+    if (rc != 0)
+        return rc;
+    rc = PAL_ENOTFOUND;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].storage_name && strcmp(items[i].storage_name, storage) == 0) {
+            *out = items[i];
+            memset(&items[i], 0, sizeof(items[i]));
+            rc = 0;
+            break;
+        }
+    }
+    pal_quarantine_items_free(items, n);
+    return rc;
+}
+
+static void set_detection(rec_ctx *c, const pal_fileop *f, pal_det_action action,
+                          pal_det_result result, const char *detail)
+{
+    if (f->detection_id > 0)
+        pal_store_detection_set_action(c->q->store, f->detection_id, action, result, detail, 0,
+                                       NULL);
+}
+
+static void reconcile_quarantine(rec_ctx *c, const pal_fileop *f, const plan *p)
+{
+    pal_quarantine *q = c->q;
+    char stmp[NAME_BUF + 8] = "";
+    if (f->storage_name && !strchr(f->storage_name, '/'))
+        storage_tmp_name(f->storage_name, stmp, sizeof(stmp));
+    pal_quarantine_item rec = {0};
+    bool have_rec = f->storage_name && find_by_storage(q->store, f->storage_name, &rec) == 0;
+    pal_safepath sp = PAL_SAFEPATH_INIT;
+    bool reach = pal_safepath_open(f->path, &sp, NULL) == 0;
+    char detail[256];
+    struct stat st;
+    if (have_rec) {
+        /* copied and recorded: finish by removing the hidden name if it is still ours */
+        if (reach && p->tmp[0] && fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino) {
+            unlinkat(sp.dirfd, p->tmp, 0);
+            fsync_dir(sp.dirfd);
+        }
+        if (stmp[0])
+            unlinkat(q->dirfd, stmp, 0);
+        snprintf(detail, sizeof(detail), "quarantined as item %lld (completed at start-up)",
+                 (long long)rec.id);
+        journal_end(q, f->id, PAL_FILEOP_DONE, detail);
+        set_detection(c, f, PAL_DET_ACTION_QUARANTINE, PAL_DET_SUCCESS, detail);
+        c->stats->completed++;
+        note(c, "quarantine of %s completed: item %lld", f->path, (long long)rec.id);
+    } else {
+        /* not recorded: drop any copy, put the file back under its name */
+        if (f->storage_name && !strchr(f->storage_name, '/'))
+            unlinkat(q->dirfd, f->storage_name, 0);
+        if (stmp[0])
+            unlinkat(q->dirfd, stmp, 0);
+        fsync_dir(q->dirfd);
+        const char *where = "in place";
+        if (!reach) {
+            where = "unreachable (a directory on its path changed)";
+            c->stats->unreachable++;
+        } else if (p->tmp[0] && fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            int e = rename_noreplace(sp.dirfd, p->tmp, sp.name);
+            if (e == 0)
+                fsync_dir(sp.dirfd);
+            else
+                where = "left under its hidden name (its name is taken)";
+        }
+        snprintf(detail, sizeof(detail),
+                 "interrupted by a stop of palisaded; rolled back at start-up, file %s", where);
+        journal_end(q, f->id, PAL_FILEOP_FAILED, detail);
+        set_detection(c, f, PAL_DET_ACTION_QUARANTINE, PAL_DET_FAILED, detail);
+        c->stats->rolled_back++;
+        note(c, "quarantine of %s rolled back: file %s", f->path, where);
+    }
+    pal_quarantine_item_clear(&rec);
+    pal_safepath_close(&sp);
+}
+
+static void reconcile_delete_file(rec_ctx *c, const pal_fileop *f, const plan *p)
+{
+    pal_quarantine *q = c->q;
+    pal_safepath sp = PAL_SAFEPATH_INIT;
+    struct stat st;
+    if (pal_safepath_open(f->path, &sp, NULL) != 0 || !p->tmp[0]) {
+        journal_end(q, f->id, PAL_FILEOP_FAILED, "interrupted; the directory is unreachable");
+        c->stats->unreachable++;
+        pal_safepath_close(&sp);
+        return;
+    }
+    if (fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if ((uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino &&
+            unlinkat(sp.dirfd, p->tmp, 0) == 0) {
+            fsync_dir(sp.dirfd);
+            journal_end(q, f->id, PAL_FILEOP_DONE, "removed (completed at start-up)");
+            set_detection(c, f, PAL_DET_ACTION_REMOVE, PAL_DET_SUCCESS, "removed");
+            c->stats->completed++;
+        } else {
+            rename_noreplace(sp.dirfd, p->tmp, sp.name);
+            fsync_dir(sp.dirfd);
+            journal_end(q, f->id, PAL_FILEOP_FAILED, "interrupted; rolled back at start-up");
+            c->stats->rolled_back++;
+        }
+    } else if (fstatat(sp.dirfd, sp.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+               (uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino) {
+        journal_end(q, f->id, PAL_FILEOP_FAILED, "interrupted before the file was touched");
+        c->stats->rolled_back++;
+    } else {
+        journal_end(q, f->id, PAL_FILEOP_DONE, "removed");
+        set_detection(c, f, PAL_DET_ACTION_REMOVE, PAL_DET_SUCCESS, "removed");
+        c->stats->completed++;
+    }
+    note(c, "removal of %s reconciled", f->path);
+    pal_safepath_close(&sp);
+}
+
+static void reconcile_restore(rec_ctx *c, const pal_fileop *f, const plan *p)
+{
+    pal_quarantine *q = c->q;
+    pal_quarantine_item rec = {0};
+    bool have_rec = p->item > 0 && pal_store_quarantine_get(q->store, p->item, &rec, NULL) == 0 &&
+                    f->storage_name && strcmp(rec.storage_name, f->storage_name) == 0;
+    pal_safepath sp = PAL_SAFEPATH_INIT;
+    bool reach = pal_safepath_open(f->path, &sp, NULL) == 0;
+    struct stat st;
+    bool tmp_there = reach && p->tmp[0] && fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (tmp_there) {
+        /* not renamed into place yet: the item stays, the partial copy goes */
+        unlinkat(sp.dirfd, p->tmp, 0);
+        fsync_dir(sp.dirfd);
+    }
+    bool forward = !have_rec;
+    if (have_rec && !tmp_there && reach) {
+        uint8_t sha[32];
+        char hex[65];
+        if (hash_entry(sp.dirfd, sp.name, &st, sha) == 0) {
+            pal_store_sha256_hex(sha, hex);
+            forward = (uint64_t)st.st_size == rec.size && ts_ns(&st.st_mtim) == rec.mtime_ns &&
+                      strcmp(hex, rec.sha256) == 0;
+        }
+    }
+    if (forward) {
+        if (have_rec) {
+            if (p->allow)
+                pal_store_allowed_add(q->store, PAL_ALLOW_SHA256, rec.sha256, p->uid, NULL);
+            drop_item(q, &rec);
+        } else if (f->storage_name && !strchr(f->storage_name, '/')) {
+            unlinkat(q->dirfd, f->storage_name, 0);
+            fsync_dir(q->dirfd);
+        }
+        journal_end(q, f->id, PAL_FILEOP_DONE, "restored (completed at start-up)");
+        c->stats->completed++;
+        note(c, "restore to %s completed", f->path);
+    } else {
+        if (!reach)
+            c->stats->unreachable++;
+        journal_end(q, f->id, PAL_FILEOP_FAILED,
+                    "interrupted by a stop of palisaded; rolled back at start-up, the item "
+                    "stays in quarantine");
+        c->stats->rolled_back++;
+        note(c, "restore to %s rolled back: item %lld stays in quarantine", f->path,
+             (long long)p->item);
+    }
+    pal_quarantine_item_clear(&rec);
+    pal_safepath_close(&sp);
+}
+
+static void reconcile_remove_item(rec_ctx *c, const pal_fileop *f, const plan *p)
+{
+    pal_quarantine *q = c->q;
+    pal_quarantine_item rec = {0};
+    if (p->item > 0 && pal_store_quarantine_get(q->store, p->item, &rec, NULL) == 0 &&
+        f->storage_name && strcmp(rec.storage_name, f->storage_name) == 0)
+        pal_store_quarantine_delete(q->store, rec.id, NULL);
+    if (f->storage_name && !strchr(f->storage_name, '/'))
+        unlinkat(q->dirfd, f->storage_name, 0);
+    fsync_dir(q->dirfd);
+    journal_end(q, f->id, PAL_FILEOP_DONE, "removed (completed at start-up)");
+    c->stats->completed++;
+    note(c, "removal of quarantine item %lld completed", (long long)p->item);
+    pal_quarantine_item_clear(&rec);
+}
+
+int pal_quarantine_reconcile(pal_quarantine *q, pal_reconcile_stats *stats,
+                             void (*note_fn)(void *ctx, const char *line), void *note_ctx,
+                             pal_errbuf *err)
+{
+    if (!q)
+        return pal_err_set(err, PAL_EINVAL, "reconcile: bad arguments");
+    pal_reconcile_stats s = {0};
+    rec_ctx c = {.q = q, .stats = &s, .note = note_fn, .note_ctx = note_ctx};
+    pthread_mutex_lock(&q->lock);
+    int rc = 0;
+    int64_t last_id = 0;
+    for (;;) {
+        pal_fileop *ops = NULL;
+        size_t n = 0;
+        rc = pal_store_fileop_list(q->store, PAL_FILEOP_PENDING, 1000, &ops, &n, err);
+        if (rc != 0 || n == 0) {
+            pal_fileops_free(ops, n);
+            break;
+        }
+        /* a step whose end cannot be recorded would come back forever */
+        if (ops[0].id <= last_id) {
+            pal_fileops_free(ops, n);
+            rc = pal_err_set(err, PAL_EIO,
+                             "cannot record the reconciliation of journal step "
+                             "%lld",
+                             (long long)last_id);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            plan p;
+            plan_parse(ops[i].detail, &p);
+            switch (ops[i].kind) {
+            case PAL_FILEOP_QUARANTINE:
+                reconcile_quarantine(&c, &ops[i], &p);
+                break;
+            case PAL_FILEOP_RESTORE:
+                reconcile_restore(&c, &ops[i], &p);
+                break;
+            case PAL_FILEOP_REMOVE:
+            case PAL_FILEOP_PURGE:
+                if (p.item > 0 || ops[i].storage_name)
+                    reconcile_remove_item(&c, &ops[i], &p);
+                else
+                    reconcile_delete_file(&c, &ops[i], &p);
+                break;
+            }
+            last_id = ops[i].id;
+        }
+        pal_fileops_free(ops, n);
+    }
+
+    /* temporary files: only ever made by steps that were just reconciled */
+    int dfd = openat(q->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!dir && dfd >= 0)
+        close(dfd);
+    if (dir) {
+        struct dirent *de;
+        size_t tl = strlen(TMP_SUFFIX);
+        while ((de = readdir(dir)) != NULL) {
+            size_t l = strlen(de->d_name);
+            if (l > tl && strcmp(de->d_name + l - tl, TMP_SUFFIX) == 0 &&
+                unlinkat(q->dirfd, de->d_name, 0) == 0)
+                s.temp_removed++;
+        }
+        closedir(dir);
+        if (s.temp_removed)
+            fsync_dir(q->dirfd);
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (stats)
+        *stats = s;
+    return rc;
+}
+
+/* ---- detection -> item index ------------------------------------------------------------ */
+
+struct pal_quarantine_index {
+    size_t n;
+    int64_t (*pairs)[2]; /* {detection_id, item id}, sorted by detection_id */
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+int pal_quarantine_index_new(pal_store *st, pal_quarantine_index **out, pal_errbuf *err)
+{
+    pal_quarantine_item *items = NULL;
+    size_t n = 0;
+    int rc = pal_store_quarantine_list(st, PAL_STORE_MAX_LIMIT, &items, &n, err);
+    if (rc != 0)
+        return rc;
+    pal_quarantine_index *ix = calloc(1, sizeof(*ix));
+    if (ix && n > 0)
+        ix->pairs = calloc(n, sizeof(*ix->pairs));
+    if (!ix || (n > 0 && !ix->pairs)) {
+        free(ix);
+        pal_quarantine_items_free(items, n);
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].detection_id <= 0)
+            continue;
+        ix->pairs[ix->n][0] = items[i].detection_id;
+        ix->pairs[ix->n][1] = items[i].id;
+        ix->n++;
+    }
+    pal_quarantine_items_free(items, n);
+    if (ix->n > 1)
+        qsort(ix->pairs, ix->n, sizeof(*ix->pairs), cmp_pair);
+    *out = ix;
+    return 0;
+}
+
+int64_t pal_quarantine_index_find(const pal_quarantine_index *ix, int64_t detection_id)
+{
+    if (!ix || ix->n == 0)
+        return 0;
+    int64_t key[2] = {detection_id, 0};
+    const int64_t *hit = bsearch(key, ix->pairs, ix->n, sizeof(*ix->pairs), cmp_pair);
+    return hit ? hit[1] : 0;
+}
+
+void pal_quarantine_index_free(pal_quarantine_index *ix)
+{
+    if (!ix)
+        return;
+    free(ix->pairs);
+    free(ix);
+}
