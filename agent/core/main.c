@@ -95,20 +95,33 @@ int pal_daemon_apply_limits(pal_daemon *d, pal_errbuf *err)
     int rc = pal_settings_limits(d->settings, &lim);
     if (rc != 0)
         return pal_err_set(err, rc, "cannot read the engine limits");
-    pal_defs *cur = pal_daemon_defs(d);
-    if (!cur)
-        return 0; /* applied when a package is loaded */
-    pal_defs *next = NULL;
-    rc = pal_defs_with_limits(cur, &lim, &next, err);
-    pal_defs_unref(cur);
-    if (rc != 0)
-        return rc;
-    pthread_mutex_lock(&d->defs_lock);
-    pal_defs *old = d->defs;
-    d->defs = next;
-    pthread_mutex_unlock(&d->defs_lock);
-    pal_defs_unref(old);
-    return 0;
+    /* An update may put another package in force while the engine is rebuilt: then the
+       rebuilt engine (over the old package) is thrown away and the new package is used. */
+    for (;;) {
+        pal_defs *cur = pal_daemon_defs(d);
+        if (!cur)
+            return 0; /* applied when a package is loaded */
+        pal_defs *next = NULL;
+        rc = pal_defs_with_limits(cur, &lim, &next, err);
+        if (rc != 0) {
+            pal_defs_unref(cur);
+            return rc;
+        }
+        pthread_mutex_lock(&d->defs_lock);
+        int same = d->defs && pal_defs_package(d->defs) == pal_defs_package(cur);
+        pal_defs *old = NULL;
+        if (same) {
+            old = d->defs;
+            d->defs = next;
+            next = NULL;
+        }
+        pthread_mutex_unlock(&d->defs_lock);
+        pal_defs_unref(old);
+        pal_defs_unref(next);
+        pal_defs_unref(cur);
+        if (same)
+            return 0;
+    }
 }
 
 static void on_setting_change(void *ctx, const pal_setting_def *def)
@@ -216,16 +229,28 @@ static void load_defs(pal_daemon *d)
             snprintf(d->defs_error, sizeof(d->defs_error), "%s", err.msg);
         }
     }
-    /* the newer of the installed and the offered package is used */
-    if (have && offered) {
-        if (pal_defs_info(offered)->version > pal_defs_info(have)->version) {
+    /* The offered package (--defs, e.g. the one the .deb ships) replaces the installed one
+       only when it is newer than both the installed one and any package offered before:
+       after a rollback or a forced downgrade, restarting with the same --defs must not
+       undo the administrator's choice. */
+    uint64_t offered_before = 0;
+    char *seen = NULL;
+    if (pal_store_meta_get(d->store, "defs_offered_version", &seen, NULL) == 0 && seen) {
+        offered_before = strtoull(seen, NULL, 10);
+        free(seen);
+    }
+    if (offered) {
+        uint64_t v = pal_defs_info(offered)->version;
+        int take = !have || (v > pal_defs_info(have)->version && v > offered_before);
+        if (take) {
+            char buf[32];
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+            pal_store_meta_set(d->store, "defs_offered_version", buf, NULL);
             pal_defs_unref(have);
             have = offered;
         } else {
             pal_defs_unref(offered);
         }
-    } else if (offered) {
-        have = offered;
     }
     if (have) {
         d->defs = have;

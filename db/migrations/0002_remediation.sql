@@ -5,7 +5,7 @@
 -- Conventions as in 0001_initial.sql.
 
 CREATE TABLE quarantine (
-    id             INTEGER PRIMARY KEY,
+    id             INTEGER PRIMARY KEY AUTOINCREMENT, -- ids are never reused: a restored item's id keeps naming it in logs and history
     detection_id   INTEGER REFERENCES detections (id) ON DELETE SET NULL,
     threat_name    TEXT NOT NULL,
     original_path  TEXT NOT NULL,
