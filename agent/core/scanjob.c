@@ -49,6 +49,10 @@ typedef struct job {
     pal_scanjob_stats stats;
     json_t *threat_list, *unscannable_list;
     int64_t last_progress_ms;
+    char *current;                      /* the file a worker took last (for the ticker) */
+    size_t current_len;
+    int finished;                       /* the ticker stops */
+    pthread_cond_t tick;
 
     pthread_mutex_t progress_lock;      /* serialises on_progress calls */
 } job;
@@ -160,6 +164,12 @@ static int pop(job *j, work_item *out)
         return 0;
     }
     *out = j->queue[j->q_head];
+    char *cur = realloc(j->current, out->path_len + 1);
+    if (cur) {
+        memcpy(cur, out->path, out->path_len + 1);
+        j->current = cur;
+        j->current_len = out->path_len;
+    }
     j->q_head = (j->q_head + 1) % j->q_cap;
     j->q_len--;
     pthread_cond_signal(&j->not_full);
@@ -435,6 +445,30 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* A file that takes long (a big archive) must not freeze the progress a client shows. */
+static void *ticker_main(void *arg)
+{
+    job *j = arg;
+    pthread_mutex_lock(&j->lock);
+    while (!j->finished) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&j->tick, &j->lock, &ts);
+        if (j->finished || !j->current)
+            continue;
+        char *path = strndup(j->current, j->current_len);
+        size_t len = j->current_len;
+        pthread_mutex_unlock(&j->lock);
+        if (path)
+            maybe_progress(j, path, len, 0);
+        free(path);
+        pthread_mutex_lock(&j->lock);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
 /* ---- the job -------------------------------------------------------------------------- */
 
 static int load_strlist(pal_settings *s, const char *name, char ***out, size_t *n)
@@ -526,6 +560,9 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     pthread_mutex_init(&j.progress_lock, NULL);
     pthread_cond_init(&j.not_empty, NULL);
     pthread_cond_init(&j.not_full, NULL);
+    pthread_cond_init(&j.tick, NULL);
+    pthread_t ticker;
+    int ticker_started = 0;
     unsigned workers = pal_slots_count(env->slots);
     j.q_cap = (size_t)workers * QUEUE_PER_WORKER;
     j.queue = calloc(j.q_cap, sizeof(*j.queue));
@@ -560,6 +597,8 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     if (started == 0) {
         job_fail(&j, "cannot start scan workers");
     }
+    if (req->on_progress)
+        ticker_started = pthread_create(&ticker, NULL, ticker_main, &j) == 0;
 
     pal_walk_options wopts = {
         .exclude_paths = (const char *const *)excl_paths,
@@ -582,6 +621,12 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     pthread_mutex_unlock(&j.lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    pthread_mutex_lock(&j.lock);
+    j.finished = 1;
+    pthread_cond_signal(&j.tick);
+    pthread_mutex_unlock(&j.lock);
+    if (ticker_started)
+        pthread_join(ticker, NULL);
     /* items left behind by a failed or cancelled scan */
     while (j.q_len > 0) {
         work_item *it = &j.queue[j.q_head];
@@ -640,6 +685,8 @@ out:
     pal_pathlist_free(&roots);
     pthread_cond_destroy(&j.not_empty);
     pthread_cond_destroy(&j.not_full);
+    pthread_cond_destroy(&j.tick);
+    free(j.current);
     pthread_mutex_destroy(&j.lock);
     pthread_mutex_destroy(&j.progress_lock);
     return rc;
