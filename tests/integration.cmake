@@ -1,0 +1,53 @@
+# Integration tests: a real palisaded on a temporary state directory, driven through its
+# control socket (raw frames) and the palisade CLI, the way an administrator and a client
+# library would (tests/integration/*.py, Python 3 standard library only; harness.py is the
+# shared helper). One CTest test per file:
+#   integration.protocol   handshake, malformed/oversized/stalled frames, 20 concurrent
+#                          clients, cancel of a scan in flight, client disconnect
+#   integration.access     socket modes and group, status socket, non-admin refused,
+#                          admin-group member allowed
+#   integration.walker     FIFO, socket, symlink loop, dangling link, > PATH_MAX path,
+#                          newline and invalid-UTF-8 names, mode-000 file, deleted mid-scan,
+#                          too deep, exclusions
+#   integration.scan       scan cache (bytes_read, cache_hits), containers, unscannable,
+#                          progress, scan/status JSON keys, CLI exit codes, Quick and Full
+#   integration.policy     policy lock, bad policy and SIGHUP, environment override
+#   integration.lifecycle  restart keeps history, lock file, SIGTERM mid-scan, killed
+#                          mid-scan, corrupt/newer/foreign database refused untouched,
+#                          schema upgrade, unsafe state dir, tampered signature package
+# They run as root (CI does): the access tests switch to `nobody`, and tests hold the
+# daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
+find_package(Python3 COMPONENTS Interpreter)
+if(NOT Python3_Interpreter_FOUND)
+  message(WARNING "python3 not found: the integration tests are not registered")
+  return()
+endif()
+
+set(_pal_integ_pkg ${PAL_DEFS_PACKAGE})
+set(_pal_integ_keys ${PAL_TRUSTED_KEYS_DIR})
+if(NOT _pal_integ_pkg)
+  set(_pal_integ_pkg ${CMAKE_BINARY_DIR}/signatures/palisade-defs.sig)
+endif()
+if(NOT _pal_integ_keys)
+  set(_pal_integ_keys ${CMAKE_BINARY_DIR}/trusted-keys)
+endif()
+
+set(_pal_integ_env
+    "PAL_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    "PAL_BINARY_DIR=${CMAKE_BINARY_DIR}"
+    "PAL_PALISADED=$<TARGET_FILE:palisaded>"
+    "PAL_CLI=$<TARGET_FILE:palisade_cli>"
+    "PAL_DEFS_PACKAGE=${_pal_integ_pkg}"
+    "PAL_TRUSTED_KEYS_DIR=${_pal_integ_keys}"
+    "PYTHONDONTWRITEBYTECODE=1"
+    "PYTHONUNBUFFERED=1")
+
+foreach(_pal_integ protocol access walker scan policy lifecycle)
+  add_test(NAME integration.${_pal_integ}
+           COMMAND ${Python3_EXECUTABLE} -B
+                   ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)
+  set_tests_properties(integration.${_pal_integ} PROPERTIES
+                       ENVIRONMENT "${_pal_integ_env}"
+                       LABELS integration
+                       TIMEOUT 600)
+endforeach()
