@@ -474,7 +474,9 @@ static int bind_text(sqlite3_stmt *s, int i, const char *v)
 {
     if (!v)
         return sqlite3_bind_null(s, i);
-    size_t len = strnlen(v, PAL_STORE_MAX_TEXT);
+    size_t len = strlen(v);
+    if (len > PAL_STORE_MAX_TEXT)
+        len = PAL_STORE_MAX_TEXT; /* a hostile member name shortens a record, never loses it */
     return sqlite3_bind_text(s, i, v, (int)len, SQLITE_STATIC);
 }
 
@@ -542,7 +544,7 @@ static int col_enum(sqlite3_stmt *s, int i, const char *const *names, size_t n, 
 
 static int run(pal_store *st, enum stmt_id id, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int rc = get_stmt(st, id, &s, err);
     if (rc)
         return rc;
@@ -605,7 +607,7 @@ static int step_done(pal_store *st, sqlite3_stmt *s, const char *what, pal_errbu
 static int audit_row(pal_store *st, uid_t uid, const char *action, const char *target,
                      const char *old_value, const char *new_value, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int rc = get_stmt(st, S_AUDIT_INSERT, &s, err);
     if (rc)
         return rc;
@@ -975,7 +977,7 @@ int pal_store_meta_get(pal_store *st, const char *key, char **value, pal_errbuf 
 {
     if (!key || !value)
         return pal_err_set(err, PAL_EINVAL, "meta_get: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_META_GET, &s, err);
     if (ret)
@@ -1004,7 +1006,7 @@ int pal_store_meta_set(pal_store *st, const char *key, const char *value, pal_er
 {
     if (!key || !value)
         return pal_err_set(err, PAL_EINVAL, "meta_set: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1022,7 +1024,7 @@ int pal_store_meta_delete(pal_store *st, const char *key, pal_errbuf *err)
 {
     if (!key)
         return pal_err_set(err, PAL_EINVAL, "meta_delete: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1159,7 +1161,7 @@ int pal_store_scan_begin(pal_store *st, pal_scan_type type, const char *const *p
     if (!text)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
 
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1184,7 +1186,7 @@ int pal_store_scan_finish(pal_store *st, int64_t id, const pal_scan_totals *tota
 {
     if (!totals || outcome == PAL_SCAN_RUNNING || !pal_scan_outcome_name(outcome))
         return pal_err_set(err, PAL_EINVAL, "scan_finish: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1224,7 +1226,7 @@ int pal_store_scan_get(pal_store *st, int64_t id, pal_scan_rec *out, pal_errbuf 
 {
     if (!out)
         return pal_err_set(err, PAL_EINVAL, "scan_get: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_SCAN_GET, &s, err);
     if (ret)
@@ -1253,7 +1255,7 @@ int pal_store_scan_list(pal_store *st, size_t limit, pal_scan_rec **out, size_t 
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "scan_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_scan_rec *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -1292,7 +1294,7 @@ out:
 
 int pal_store_scan_mark_interrupted(pal_store *st, size_t *n, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1380,7 +1382,7 @@ int pal_store_detection_insert(pal_store *st, const pal_detection *d, int64_t *i
     if (ret)
         return ret;
 
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1415,7 +1417,7 @@ int pal_store_detection_set_action(pal_store *st, int64_t id, pal_det_action act
 {
     if (!pal_det_action_name(action) || !pal_det_result_name(result))
         return pal_err_set(err, PAL_EINVAL, "detection_set_action: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -1439,7 +1441,7 @@ int pal_store_detection_get(pal_store *st, int64_t id, pal_detection *out, pal_e
 {
     if (!out)
         return pal_err_set(err, PAL_EINVAL, "detection_get: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_DET_GET, &s, err);
     if (ret)
@@ -1525,7 +1527,7 @@ int pal_store_detection_query(pal_store *st, const pal_detection_filter *filter,
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
     }
 
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_detection *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -1607,7 +1609,7 @@ int pal_store_audit_list(pal_store *st, int64_t since, size_t limit, pal_audit_r
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "audit_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_audit_rec *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -1665,7 +1667,7 @@ int pal_store_pref_get_all(pal_store *st, pal_pref **out, size_t *n, pal_errbuf 
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "pref_get_all: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_pref *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -1705,7 +1707,7 @@ out:
 /* Current preference value of name (malloc'd JSON) or NULL; lock held. */
 static int pref_current(pal_store *st, const char *name, char **old, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int ret = get_stmt(st, S_PREF_GET, &s, err);
     if (ret)
         return ret;
@@ -1733,7 +1735,7 @@ int pal_store_pref_set(pal_store *st, const char *name, const char *value_json, 
     json_decref(check);
 
     char *old = NULL;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = tx_begin(st, 1, err);
     if (ret)
@@ -1765,7 +1767,7 @@ int pal_store_pref_delete(pal_store *st, const char *name, uid_t uid, pal_errbuf
     if (!name || !*name)
         return pal_err_set(err, PAL_EINVAL, "pref_delete: bad arguments");
     char *old = NULL;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = tx_begin(st, 1, err);
     if (ret)
@@ -1805,7 +1807,7 @@ void pal_exclusions_free(pal_exclusion *e, size_t n)
 static int list_exclusions_locked(pal_store *st, pal_excl_kind kind, pal_exclusion **out, size_t *n,
                                   pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_exclusion *recs = NULL;
     size_t cnt = 0, cap = 0;
     int ret = get_stmt(st, S_EXCL_LIST, &s, err);
@@ -1865,7 +1867,7 @@ int pal_store_exclusion_add(pal_store *st, pal_excl_kind kind, const char *value
 {
     if (!pal_excl_kind_name(kind) || !value || !*value)
         return pal_err_set(err, PAL_EINVAL, "exclusion_add: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = tx_begin(st, 1, err);
     if (ret)
@@ -1897,7 +1899,7 @@ int pal_store_exclusion_remove(pal_store *st, pal_excl_kind kind, const char *va
 {
     if (!pal_excl_kind_name(kind) || !value)
         return pal_err_set(err, PAL_EINVAL, "exclusion_remove: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = tx_begin(st, 1, err);
     if (ret)
@@ -1948,7 +1950,7 @@ int pal_store_exclusion_replace(pal_store *st, pal_excl_kind kind, const char *c
     pal_exclusion *old = NULL, *now = NULL;
     size_t n_old = 0, n_now = 0;
     char *old_json = NULL, *new_json = NULL;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = tx_begin(st, 1, err);
     if (ret)
@@ -2033,7 +2035,7 @@ int pal_store_allowed_add(pal_store *st, pal_allow_kind kind, const char *value,
     int ret = allowed_value(kind, value, buf, sizeof(buf), &v, err);
     if (ret)
         return ret;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     ret = tx_begin(st, 1, err);
     if (ret)
@@ -2067,7 +2069,7 @@ int pal_store_allowed_remove(pal_store *st, pal_allow_kind kind, const char *val
     int ret = allowed_value(kind, value, buf, sizeof(buf), &v, err);
     if (ret)
         return ret;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     ret = tx_begin(st, 1, err);
     if (ret)
@@ -2096,7 +2098,7 @@ int pal_store_allowed_list(pal_store *st, pal_allowed **out, size_t *n, pal_errb
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "allowed_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_allowed *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -2150,7 +2152,7 @@ int pal_store_allowed_check(pal_store *st, const char *threat_name, const char *
     /* A malformed hash can match nothing; it is not the caller's error here. */
     if (norm_sha256(sha256_hex, sha, 0, NULL) != 0)
         sha[0] = '\0';
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_ALLOW_CHECK, &s, err);
     if (ret == 0) {
@@ -2181,7 +2183,7 @@ void pal_threat_actions_free(pal_threat_action *t, size_t n)
 /* The override of name, or 0 when there is none; lock held. */
 static int threat_action_locked(pal_store *st, const char *name, int *action, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int ret = get_stmt(st, S_TA_GET, &s, err);
     if (ret)
         return ret;
@@ -2204,7 +2206,7 @@ int pal_store_threat_action_set(pal_store *st, const char *threat_name, pal_acti
     const char *an = name_of(NAMES(action_names), (int)action);
     if (!threat_name || !*threat_name || !an)
         return pal_err_set(err, PAL_EINVAL, "threat_action_set: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int old = 0;
     lock(st);
     int ret = tx_begin(st, 1, err);
@@ -2254,7 +2256,7 @@ int pal_store_threat_action_remove(pal_store *st, const char *threat_name, uid_t
 {
     if (!threat_name)
         return pal_err_set(err, PAL_EINVAL, "threat_action_remove: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int old = 0;
     lock(st);
     int ret = tx_begin(st, 1, err);
@@ -2285,7 +2287,7 @@ int pal_store_threat_action_list(pal_store *st, pal_threat_action **out, size_t 
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "threat_action_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_threat_action *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -2345,7 +2347,7 @@ int pal_store_cache_lookup(pal_store *st, const pal_cache_key *key, uint64_t sig
 {
     if (!key || !hit)
         return pal_err_set(err, PAL_EINVAL, "cache_lookup: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_CACHE_LOOKUP, &s, err);
     if (ret == 0) {
@@ -2367,7 +2369,7 @@ int pal_store_cache_insert(pal_store *st, const pal_cache_key *key, uint64_t sig
 {
     if (!key)
         return pal_err_set(err, PAL_EINVAL, "cache_insert: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 0, err);
     if (ret == 0)
@@ -2384,7 +2386,7 @@ int pal_store_cache_insert(pal_store *st, const pal_cache_key *key, uint64_t sig
 
 int pal_store_cache_remove(pal_store *st, uint64_t dev, uint64_t ino, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     /* FULL: forgetting a verdict about a file now known to be bad must not be lost. */
     int ret = set_sync(st, 1, err);
@@ -2411,7 +2413,7 @@ int pal_store_cache_clear(pal_store *st, pal_errbuf *err)
 
 int pal_store_cache_clear_other_versions(pal_store *st, uint64_t sig_version, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -2428,7 +2430,7 @@ int pal_store_cache_count(pal_store *st, uint64_t *n, pal_errbuf *err)
 {
     if (!n)
         return pal_err_set(err, PAL_EINVAL, "cache_count: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_CACHE_COUNT, &s, err);
     if (ret == 0) {
@@ -2467,7 +2469,7 @@ int pal_store_cp_event_insert(pal_store *st, const pal_cp_event *e, int64_t *id,
         if (len > PAL_STORE_MAX_STDERR)
             tail += len - PAL_STORE_MAX_STDERR;
     }
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     int64_t new_id = 0;
     lock(st);
     int ret = tx_begin(st, 0, err);
@@ -2511,7 +2513,7 @@ int pal_store_cp_event_list(pal_store *st, size_t limit, pal_cp_event **out, siz
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "cp_event_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_cp_event *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -2645,7 +2647,7 @@ int pal_store_quarantine_insert(pal_store *st, const pal_quarantine_item *q, int
     int ret = check_quarantine_item(q, sha, err);
     if (ret)
         return ret;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -2670,7 +2672,7 @@ int pal_store_quarantine_update(pal_store *st, const pal_quarantine_item *q, pal
     int ret = check_quarantine_item(q, sha, err);
     if (ret)
         return ret;
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -2689,7 +2691,7 @@ int pal_store_quarantine_get(pal_store *st, int64_t id, pal_quarantine_item *out
 {
     if (!out)
         return pal_err_set(err, PAL_EINVAL, "quarantine_get: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_Q_GET, &s, err);
     if (ret)
@@ -2719,7 +2721,7 @@ int pal_store_quarantine_list(pal_store *st, size_t limit, pal_quarantine_item *
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "quarantine_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_quarantine_item *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -2758,7 +2760,7 @@ out:
 
 int pal_store_quarantine_delete(pal_store *st, int64_t id, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -2821,7 +2823,7 @@ int pal_store_fileop_begin(pal_store *st, const pal_fileop *f, int64_t *id, pal_
 {
     if (!f || !id || !pal_fileop_kind_name(f->kind) || !f->path || !*f->path)
         return pal_err_set(err, PAL_EINVAL, "fileop_begin: kind and path required");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -2847,7 +2849,7 @@ int pal_store_fileop_finish(pal_store *st, int64_t id, pal_fileop_state state, c
 {
     if (state != PAL_FILEOP_DONE && state != PAL_FILEOP_FAILED)
         return pal_err_set(err, PAL_EINVAL, "fileop_finish: state must be Done or Failed");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)
@@ -2883,7 +2885,7 @@ int pal_store_fileop_get(pal_store *st, int64_t id, pal_fileop *out, pal_errbuf 
 {
     if (!out)
         return pal_err_set(err, PAL_EINVAL, "fileop_get: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = get_stmt(st, S_FO_GET, &s, err);
     if (ret)
@@ -2914,7 +2916,7 @@ int pal_store_fileop_list(pal_store *st, pal_fileop_state state, size_t limit, p
 {
     if (!out || !n || (state && !pal_fileop_state_name(state)))
         return pal_err_set(err, PAL_EINVAL, "fileop_list: bad arguments");
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     pal_fileop *recs = NULL;
     size_t cnt = 0, cap = 0;
     lock(st);
@@ -2955,7 +2957,7 @@ out:
 
 int pal_store_fileop_delete(pal_store *st, int64_t id, pal_errbuf *err)
 {
-    sqlite3_stmt *s;
+    sqlite3_stmt *s = NULL;
     lock(st);
     int ret = set_sync(st, 1, err);
     if (ret == 0)

@@ -661,7 +661,21 @@ int pal_expand(pal_walk *w, const uint8_t *data, size_t len, const char *chain, 
 
     if (len == 0)
         data = nothing; /* libarchive wants a pointer even for no bytes */
-    struct archive *a = new_reader(w->sup, 0);
+    /*
+     * Uncompressed data that opens with a 512-byte block of zeros is offered to every format
+     * but tar: tar takes such a block for its end-of-archive marker and would call half the
+     * binaries on a disk a corrupt archive. The whole object is hashed and matched anyway;
+     * what is lost is only a tar whose members follow an end marker, which tar itself does
+     * not extract. (Compressed streams start with their magic, never with zeros.)
+     */
+    pal_expand_support no_tar;
+    const pal_expand_support *sup = w->sup;
+    if (len >= 512 && data[0] == 0 && memcmp(data, data + 1, 511) == 0) {
+        no_tar = *w->sup;
+        no_tar.formats &= ~(1U << F_TAR);
+        sup = &no_tar;
+    }
+    struct archive *a = new_reader(sup, 0);
     if (a == NULL)
         return PAL_ENOMEM;
     int r = archive_read_open_memory(a, data, len);

@@ -261,7 +261,7 @@ int pal_sigbuild_sign_bytes(const char *privkey_pem_path, const void *msg, size_
     if (rc)
         return rc;
     uint8_t id[PAL_KEY_ID_LEN];
-    uint8_t s[PAL_SIGPKG_SIG_SIZE];
+    uint8_t s[PAL_SIGPKG_SIG_SIZE] = {0};
     rc = key_id_of(pkey, id, err);
     if (!rc)
         rc = sign_with(pkey, msg, len, s, err);

@@ -597,10 +597,9 @@ static void test_clean_controls(void **state)
 }
 
 /*
- * A compressed stream that a format bid on without yielding any entry (tar bids on a zero
- * block) is read as a bare stream too: EICAR after 1 KiB of zeros in a .gz is found by a
- * rule that is not anchored, and the object is still unscannable because of the damaged
- * "tar". With the anchored rule the same file is unscannable, never clean (manifest).
+ * Data that opens with a zero block is not taken for a tar: EICAR after 1 KiB of zeros in a
+ * .gz is found by a rule that is not anchored, and nothing is unscannable about it. With
+ * the anchored rule the same file is clean (manifest): it is not the EICAR test file.
  */
 static void test_zero_prefix_stream(void **state)
 {
@@ -614,8 +613,7 @@ static void test_zero_prefix_stream(void **state)
     assert_int_equal(rep.n_findings, 1);
     check_eicar_finding(&rep.findings[0], "zeropad.gz->zeropad", "yara:EICAR_Anywhere");
     assert_int_equal(rep.findings[0].size, 1024 + EICAR_LEN);
-    assert_int_equal(rep.reason, PAL_UNSCANNABLE_CORRUPT);
-    assert_string_equal(rep.reason_chain, "zeropad.gz->zeropad");
+    assert_int_equal(rep.reason, PAL_UNSCANNABLE_NONE);
     pal_report_free(&rep);
     pal_scanner_free(sc);
     pal_engine_free(eng);
@@ -760,8 +758,10 @@ static void test_corpus(void **state)
     for (size_t i = 0; i < m.n; i++) {
         const manifest_line *l = &m.lines[i];
         const profile *p = get_profile(l->profile);
-        if (p == NULL)
+        if (p == NULL) {
             fail_msg("manifest: unknown profile %s", l->profile);
+            return;
+        }
         pal_scanner *sc = NULL;
         pal_report rep;
         assert_int_equal(pal_scanner_new(p->eng, &sc), 0);
@@ -1093,7 +1093,11 @@ static void test_read_errors(void **state)
 
     /* larger than the object size limit: not read at all */
     pal_scanner *small = NULL;
-    assert_int_equal(pal_scanner_new((pal_engine *)get_profile("size")->eng, &small), 0);
+    const profile *size_profile = get_profile("size");
+    assert_non_null(size_profile);
+    if (!size_profile)
+        return;
+    assert_int_equal(pal_scanner_new((pal_engine *)size_profile->eng, &small), 0);
     ts = (test_source){.data = d, .len = len, .fail_at = len};
     assert_int_equal(pal_scan(small, &src, "/x/big", NULL, &rep), 0);
     assert_int_equal(rep.verdict, PAL_VERDICT_UNSCANNABLE);
