@@ -1,0 +1,304 @@
+/* chan.c — one engine thread's channel: requests in, answers and data requests out (chan.h). */
+#define _GNU_SOURCE
+#include "chan.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sandbox.h"
+#ifdef PAL_CP_SELFTEST
+#include "selftest.h"
+#endif
+
+void cp_log(const char *fmt, ...)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "palisade-cp: ");
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    /* one write: the line arrives whole even when several threads log */
+    ssize_t w = write(CP_FD_STDERR, line, len);
+    (void)w;
+}
+
+int cp_worker_init(cp_worker *w, unsigned index, pal_engine *eng, const uint8_t *shm,
+                   uint32_t stride, int bulk)
+{
+    memset(w, 0, sizeof(*w));
+    w->index = index;
+    w->fd = CP_FD_CHANNEL0 + (int)index;
+    const uint8_t *slot = shm + (size_t)index * stride;
+    w->cancel = (const volatile int *)(const void *)slot;
+    w->bulk = bulk ? slot + 4096 : NULL;
+    w->rx = malloc(PAL_CPMSG_MAX + 1);
+    w->tx = malloc(PAL_CPMSG_MAX);
+    w->name = malloc(PAL_CPMSG_NAME_MAX + 1);
+    w->inl = malloc(PAL_CPMSG_INLINE_MAX);
+    if (!w->rx || !w->tx || !w->name || !w->inl)
+        return PAL_ENOMEM;
+    return pal_scanner_new(eng, &w->sc);
+}
+
+int cp_worker_warmup(cp_worker *w, const uint8_t *sample, size_t len)
+{
+    pal_source src;
+    pal_report rep;
+    pal_source_from_memory(&src, sample, len);
+    int rc = pal_scan(w->sc, &src, "warm-up.zip", NULL, &rep);
+    if (rc < 0)
+        return rc;
+    /* the sample is a clean zip with one member: anything else means the engine is not
+       what the broker runs */
+    int ok = rep.verdict == PAL_VERDICT_CLEAN && rep.objects_scanned == 2;
+    pal_report_free(&rep);
+    return ok ? 0 : PAL_EENGINE;
+}
+
+void cp_worker_recv(cp_worker *w, pal_cpmsg *m)
+{
+    ssize_t n;
+    do {
+        n = recv(w->fd, w->rx, PAL_CPMSG_MAX + 1, MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0)
+        _exit(0); /* the broker closed the channel: our work is over */
+    if (n < 0) {
+        cp_log("channel %u: recv: %s", w->index, strerror(errno));
+        _exit(PAL_CPMSG_EXIT_IO);
+    }
+    pal_errbuf err;
+    if (pal_cpmsg_decode(w->rx, (size_t)n, PAL_CPMSG_FROM_BROKER, m, &err) < 0) {
+        cp_log("channel %u: bad message from the broker: %s", w->index, err.msg);
+        _exit(PAL_CPMSG_EXIT_PROTO);
+    }
+}
+
+void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
+{
+    size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
+    if (len == 0) {
+        cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
+        _exit(PAL_CPMSG_EXIT_PROTO);
+    }
+    ssize_t n;
+    do {
+        n = send(w->fd, w->tx, len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EPIPE || errno == ECONNRESET)
+            _exit(0);
+        cp_log("channel %u: send: %s", w->index, strerror(errno));
+        _exit(PAL_CPMSG_EXIT_IO);
+    }
+}
+
+static __attribute__((noreturn)) void broker_bug(cp_worker *w, const char *what)
+{
+    cp_log("channel %u: %s", w->index, what);
+    _exit(PAL_CPMSG_EXIT_PROTO);
+}
+
+/* ---- the source: inline bytes, then data requests ------------------------------------------ */
+
+static ssize_t chan_read_at(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    cp_worker *w = ctx;
+    if (len == 0 || off >= w->size)
+        return 0;
+    if (off < w->inl_len) {
+        size_t n = w->inl_len - (size_t)off;
+        if (n > len)
+            n = len;
+        memcpy(buf, w->inl + off, n);
+        return (ssize_t)n;
+    }
+    if (w->inl_status != PAL_CPMSG_ST_OK)
+        return w->inl_status == PAL_CPMSG_ST_EOF ? 0 : w->inl_status;
+    if (w->has_pend && off == w->pend_off) {
+        w->has_pend = 0;
+        return w->pend_status == PAL_CPMSG_ST_EOF ? 0 : w->pend_status;
+    }
+    w->has_pend = 0;
+
+    uint64_t left = w->size - off;
+    uint32_t want = len < PAL_CPMSG_REQ_MAX ? (uint32_t)len : PAL_CPMSG_REQ_MAX;
+    if (want > left)
+        want = (uint32_t)left;
+    pal_cpmsg req = {.type = PAL_CPMSG_DATA_REQ, .id = w->id};
+    req.u.data_req.off = off;
+    req.u.data_req.len = want;
+    cp_worker_send(w, &req);
+
+    uint8_t *out = buf;
+    uint32_t got = 0;
+    for (;;) {
+        pal_cpmsg m;
+        cp_worker_recv(w, &m);
+        if (m.type != PAL_CPMSG_DATA || m.id != w->id)
+            broker_bug(w, "expected DATA for the scan in progress");
+        const pal_cpmsg_data *d = &m.u.data;
+        if (d->off != off + got || d->len > want - got)
+            broker_bug(w, "DATA outside the requested range");
+        if (m.flags & PAL_CPMSG_DATA_SHM) {
+            if (w->bulk == NULL)
+                broker_bug(w, "DATA in shared memory without a bulk area");
+            memcpy(out + got, w->bulk, d->len);
+        } else {
+            memcpy(out + got, d->data.p, d->len);
+        }
+        got += d->len;
+        if (d->status != PAL_CPMSG_ST_OK) {
+            if (got == 0)
+                return d->status == PAL_CPMSG_ST_EOF ? 0 : d->status;
+            w->has_pend = 1;
+            w->pend_off = off + got;
+            w->pend_status = d->status;
+            return (ssize_t)got;
+        }
+        if (m.flags & PAL_CPMSG_DATA_LAST) {
+            if (got != want)
+                broker_bug(w, "DATA ended short without a status");
+            return (ssize_t)got;
+        }
+    }
+}
+
+/* ---- answers ------------------------------------------------------------------------------- */
+
+static pal_cpmsg_bytes str_bytes(const char *s)
+{
+    pal_cpmsg_bytes b = {.p = (const uint8_t *)s, .len = s != NULL ? (uint32_t)strlen(s) : 0};
+    return b;
+}
+
+static void send_error(cp_worker *w, int code)
+{
+    pal_cpmsg m = {.type = PAL_CPMSG_ERROR, .id = w->id};
+    m.u.error_code = code;
+    cp_worker_send(w, &m);
+}
+
+static int fits(const char *s, size_t max)
+{
+    return s == NULL || strnlen(s, max + 1) <= max;
+}
+
+static void send_report(cp_worker *w, const pal_report *rep)
+{
+    /* The engine's strings are bounded well under the wire limits (a chain is the name plus
+       at most 64 members of 1 KiB); a report that would not fit is an engine failure. */
+    int ok =
+        rep->n_findings <= PAL_CPMSG_MAX_FINDINGS && fits(rep->reason_chain, PAL_CPMSG_CHAIN_MAX);
+    for (size_t i = 0; ok && i < rep->n_findings; i++) {
+        const pal_finding *f = &rep->findings[i];
+        ok = fits(f->threat, PAL_CPMSG_THREAT_MAX) && fits(f->chain, PAL_CPMSG_CHAIN_MAX) &&
+             fits(f->matched_by, PAL_CPMSG_BY_MAX);
+    }
+    if (!ok) {
+        cp_log("channel %u: report too large for the wire", w->index);
+        send_error(w, PAL_ELIMIT);
+        return;
+    }
+    pal_cpmsg m = {.type = PAL_CPMSG_RESULT, .id = w->id};
+    pal_cpmsg_result *r = &m.u.result;
+    r->verdict = (uint32_t)rep->verdict;
+    r->reason = (uint32_t)rep->reason;
+    r->flags = rep->sha256_valid ? PAL_CPMSG_RES_SHA_VALID : 0;
+    r->n_findings = (uint32_t)rep->n_findings;
+    r->size = rep->size;
+    r->bytes_read = rep->bytes_read;
+    r->objects_scanned = rep->objects_scanned;
+    if (rep->sha256_valid)
+        memcpy(r->sha256, rep->sha256, 32);
+    if (rep->reason != PAL_UNSCANNABLE_NONE) {
+        r->chain = str_bytes(rep->reason_chain);
+        r->detail = str_bytes(rep->reason_detail);
+        /* human text: cut it rather than fail the scan */
+        if (r->detail.len > PAL_CPMSG_DETAIL_MAX)
+            r->detail.len = PAL_CPMSG_DETAIL_MAX;
+    }
+    cp_worker_send(w, &m);
+    for (size_t i = 0; i < rep->n_findings; i++) {
+        const pal_finding *f = &rep->findings[i];
+        pal_cpmsg fm = {.type = PAL_CPMSG_FINDING, .id = w->id};
+        pal_cpmsg_finding *o = &fm.u.finding;
+        o->index = (uint32_t)i;
+        o->size = f->size;
+        memcpy(o->sha256, f->sha256, 32);
+        o->threat = str_bytes(f->threat);
+        o->chain = str_bytes(f->chain);
+        o->by = str_bytes(f->matched_by);
+        cp_worker_send(w, &fm);
+    }
+}
+
+static void handle_scan(cp_worker *w, const pal_cpmsg *m)
+{
+    const pal_cpmsg_scan *s = &m->u.scan;
+    w->id = m->id;
+    w->size = s->size;
+    w->inl_len = s->data.len;
+    w->inl_status = s->status;
+    w->has_pend = 0;
+    memcpy(w->name, s->name.p, s->name.len);
+    w->name[s->name.len] = '\0';
+    memcpy(w->inl, s->data.p, s->data.len);
+
+#ifdef PAL_CP_SELFTEST
+    if (cp_selftest_trigger(w))
+        return;
+#endif
+    pal_source src = {.size = w->size, .read_at = chan_read_at, .ctx = w};
+    pal_report rep;
+    int rc = pal_scan(w->sc, &src, w->name, w->cancel, &rep);
+    if (rc < 0) {
+        cp_log("channel %u: the engine failed: %s", w->index, pal_strerror(rc));
+        send_error(w, rc);
+        return;
+    }
+    send_report(w, &rep);
+    pal_report_free(&rep);
+}
+
+static void handle_selftest(cp_worker *w, const pal_cpmsg *m)
+{
+    w->id = m->id;
+#ifdef PAL_CP_SELFTEST
+    pal_cpmsg r = {.type = PAL_CPMSG_SELFTEST_RESULT, .id = m->id};
+    r.u.selftest_result.action = m->u.selftest.action;
+    r.u.selftest_result.err = cp_selftest_attack(&m->u.selftest);
+    cp_worker_send(w, &r);
+#else
+    /* the installed binary has no self-tests */
+    send_error(w, PAL_EPERM);
+#endif
+}
+
+void cp_worker_run(cp_worker *w)
+{
+    for (;;) {
+        pal_cpmsg m;
+        cp_worker_recv(w, &m);
+        switch (m.type) {
+        case PAL_CPMSG_SCAN:
+            handle_scan(w, &m);
+            break;
+        case PAL_CPMSG_SELFTEST:
+            handle_selftest(w, &m);
+            break;
+        default:
+            broker_bug(w, "unexpected message outside a request");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/*
+ * chan.h — the content process's side of one channel: the loop of one engine thread that
+ * answers the broker's requests (SCAN, SELFTEST) on its channel, and the pal_source through
+ * which the engine pulls an object's bytes from the broker (inline first chunk, then DATA_REQ
+ * answered by DATA parts or by the slot's shared bulk area).
+ *
+ * The content process never speaks first: every message it sends answers the request in
+ * progress on that channel. A message from the broker this side does not expect is a broker
+ * bug, and the process exits (PAL_CPMSG_EXIT_PROTO); end of file on a channel means the
+ * broker closed it or died, and the process exits quietly.
+ */
+#ifndef PAL_CP_CHAN_H
+#define PAL_CP_CHAN_H
+
+#include <stdint.h>
+
+#include "cpmsg.h"
+#include "engine.h"
+
+typedef struct cp_worker {
+    unsigned index;             /* channel / slot number */
+    int fd;                     /* the channel */
+    pal_scanner *sc;            /* this thread's scanner */
+    const volatile int *cancel; /* the slot's cancel word in the shared control page */
+    const uint8_t *bulk;        /* the slot's shared bulk area, NULL when DATA comes inline */
+    uint8_t *rx;                /* PAL_CPMSG_MAX + 1 */
+    uint8_t *tx;                /* PAL_CPMSG_MAX */
+    char *name;                 /* PAL_CPMSG_NAME_MAX + 1: the object in the current scan */
+    uint8_t *inl;               /* PAL_CPMSG_INLINE_MAX: its first bytes */
+    /* the scan in progress */
+    uint64_t id;
+    uint64_t size;
+    uint32_t inl_len;
+    int32_t inl_status; /* status after the inline bytes (PAL_CPMSG_ST_* or PAL_E*) */
+    uint64_t pend_off;  /* a DATA status still to be returned at this offset */
+    int32_t pend_status;
+    int has_pend;
+} cp_worker;
+
+/* Buffers and scanner; shm is the whole shared mapping (stride bytes per slot). */
+int cp_worker_init(cp_worker *w, unsigned index, pal_engine *eng, const uint8_t *shm,
+                   uint32_t stride, int bulk);
+
+/* Run one scan of an in-memory sample so that whatever the engine sets up lazily on this
+   thread (libarchive readers, iconv, time zone, YARA thread state) exists before the
+   sandbox closes. Returns 0 or a negative PAL_E*. */
+int cp_worker_warmup(cp_worker *w, const uint8_t *sample, size_t len);
+
+/* Receive one message from the broker into w->rx and decode it. Exits the process on end
+   of file, failure or a malformed message. */
+void cp_worker_recv(cp_worker *w, pal_cpmsg *m);
+
+/* Encode and send; exits the process when the broker is gone. */
+void cp_worker_send(cp_worker *w, const pal_cpmsg *m);
+
+/* Serve requests until the broker goes away. Never returns. */
+__attribute__((noreturn)) void cp_worker_run(cp_worker *w);
+
+/* Log one line on stderr (the broker keeps the tail for its events). */
+void cp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
