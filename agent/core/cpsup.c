@@ -1555,6 +1555,8 @@ typedef enum run_result {
     RUN_NOMEM,    /* the broker ran out of memory */
 } run_result;
 
+#define PAL_CPSUP_HINT_MAX 255 /* bytes of name hint the content process sees */
+
 typedef struct scan_ctx {
     pal_cpsup *sup;
     unsigned slot;
@@ -1563,8 +1565,11 @@ typedef struct scan_ctx {
     int fd;
     uint64_t id;
     const pal_source *src;
-    const char *name;
+    const char *name;     /* the object's full name (events, reports) */
     size_t name_len;
+    const char *hint;     /* what the content process is told: the last component, at most
+                             PAL_CPSUP_HINT_MAX bytes; its chains are rooted at it */
+    size_t hint_len;
     const volatile int *cancel;
     volatile int *cancel_word;
     int cancel_sent;
@@ -1574,6 +1579,21 @@ typedef struct scan_ctx {
     char why[320];
     int cp_code;
 } scan_ctx;
+
+/* A chain the content process rooted at the hint, rooted at the object's full name. The
+   caller checked that it starts with the hint. malloc'd or NULL. */
+static char *reroot(const scan_ctx *c, pal_cpmsg_bytes chain)
+{
+    size_t rest = chain.len - c->hint_len;
+    char *out = malloc(c->name_len + rest + 1);
+    if (out) {
+        memcpy(out, c->name, c->name_len);
+        memcpy(out + c->name_len, chain.p + c->hint_len, rest);
+        out[c->name_len + rest] = '\0';
+    }
+    return out;
+}
+
 
 static run_result misbehaved(scan_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -1776,8 +1796,8 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
     pal_cpmsg m = {.type = PAL_CPMSG_SCAN, .id = c->id};
     m.u.scan.size = src->size;
     m.u.scan.status = st;
-    m.u.scan.name.p = (const uint8_t *)c->name;
-    m.u.scan.name.len = (uint32_t)c->name_len;
+    m.u.scan.name.p = (const uint8_t *)c->hint;
+    m.u.scan.name.len = (uint32_t)c->hint_len;
     m.u.scan.data.p = inl;
     m.u.scan.data.len = got;
     if (send_msg(c, &m) != 0)
@@ -1827,7 +1847,7 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
                                   "bytes were read",
                                   (unsigned long long)c->covered, (unsigned long long)src->size);
             if (res->reason != PAL_UNSCANNABLE_NONE &&
-                pal_cpmsg_check_chain(c->name, c->name_len, res->chain) != 0)
+                pal_cpmsg_check_chain(c->hint, c->hint_len, res->chain) != 0)
                 return misbehaved(c, "reason chain not rooted at the object");
             rep->verdict = (pal_verdict)res->verdict;
             rep->reason = (pal_unscannable)res->reason;
@@ -1836,7 +1856,7 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
             rep->sha256_valid = (res->flags & PAL_CPMSG_RES_SHA_VALID) != 0;
             memcpy(rep->sha256, res->sha256, 32);
             if (res->reason != PAL_UNSCANNABLE_NONE) {
-                rep->reason_chain = dup_bytes(res->chain);
+                rep->reason_chain = reroot(c, res->chain);
                 rep->reason_detail = res->detail.len ? dup_detail(res->detail) : NULL;
                 if (rep->reason_chain == NULL || (res->detail.len && rep->reason_detail == NULL))
                     return RUN_NOMEM;
@@ -1861,14 +1881,14 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
             pal_threat t;
             if (pal_sigpkg_find_threat(pkg, threat, &t) != 0)
                 return misbehaved(c, "threat \"%s\" is not in the catalog", threat);
-            if (pal_cpmsg_check_chain(c->name, c->name_len, f->chain) != 0)
+            if (pal_cpmsg_check_chain(c->hint, c->hint_len, f->chain) != 0)
                 return misbehaved(c, "finding chain not rooted at the object");
-            uint64_t max_size = f->chain.len == c->name_len ? src->size : lim->max_object_size;
+            uint64_t max_size = f->chain.len == c->hint_len ? src->size : lim->max_object_size;
             if (f->size > max_size)
                 return misbehaved(c, "finding on an object of %llu bytes (at most %llu)",
                                   (unsigned long long)f->size, (unsigned long long)max_size);
             pal_finding *o = &rep->findings[next];
-            o->chain = dup_bytes(f->chain);
+            o->chain = reroot(c, f->chain);
             o->threat = strdup(t.name);
             o->category = strdup(t.category);
             o->matched_by = dup_bytes(f->by);
@@ -1935,7 +1955,7 @@ int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal_sour
         src->read_at == NULL || name == NULL)
         return PAL_EINVAL;
     size_t name_len = strlen(name);
-    if (name_len == 0 || name_len > PAL_CPMSG_NAME_MAX)
+    if (name_len == 0)
         return PAL_EINVAL;
     int rc = slot_enter(sup, slot);
     if (rc != 0)
@@ -1949,6 +1969,15 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
                         const char *name, size_t name_len, const volatile int *cancel,
                         pal_report *rep, pal_cpsup_outcome *outcome)
 {
+    /* The content process learns no path: only the last component (a format hint), so a
+       compromised one cannot map the file system through the names it is shown. */
+    const char *hint = memrchr(name, '/', name_len);
+    hint = hint && hint[1] ? hint + 1 : name;
+    size_t hint_len = name_len - (size_t)(hint - name);
+    if (hint_len > PAL_CPSUP_HINT_MAX) {
+        hint += hint_len - PAL_CPSUP_HINT_MAX; /* keep the extension */
+        hint_len = PAL_CPSUP_HINT_MAX;
+    }
     pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
     int alone = 0;
     uint64_t failed_gen = 0;
@@ -1968,7 +1997,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
         if (a == ACQ_UNAVAILABLE) {
             char d[800];
             snprintf(d, sizeof(d), "content process unavailable: %s", why);
-            unscannable(rep, PAL_UNSCANNABLE_ENGINE_ERROR, name, d, src->size, 0);
+            unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
             oc = PAL_CPSUP_UNAVAILABLE;
             break;
         }
@@ -1980,6 +2009,8 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
                       .src = src,
                       .name = name,
                       .name_len = name_len,
+                      .hint = hint,
+                      .hint_len = hint_len,
                       .cancel = cancel};
         pal_report_init(rep);
         run_result r = run_scan(&c, rep);
@@ -2007,7 +2038,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
         char d[800];
         if (r == RUN_MISBEHAVED) {
             snprintf(d, sizeof(d), "content process misbehaved: %s", c.why);
-            unscannable(rep, PAL_UNSCANNABLE_ENGINE_ERROR, name, d, src->size, c.served);
+            unscannable(rep, PAL_UNSCANNABLE_CP_MISBEHAVED, name, d, src->size, c.served);
             oc = PAL_CPSUP_MISBEHAVED;
             break;
         }
@@ -2030,7 +2061,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
             continue;
         }
         snprintf(d, sizeof(d), "content process crashed twice on this object (last: %s)", end);
-        unscannable(rep, PAL_UNSCANNABLE_ENGINE_ERROR, name, d, src->size, c.served);
+        unscannable(rep, PAL_UNSCANNABLE_CP_CRASHED, name, d, src->size, c.served);
         oc = PAL_CPSUP_CRASHED;
         break;
     }

@@ -14,6 +14,7 @@
 
 #include "control.h"
 #include "defs.h"
+#include "scanhost.h"
 #include "settings.h"
 #include "slots.h"
 #include "store.h"
@@ -26,6 +27,7 @@ typedef struct pal_daemon_paths {
     const char *policy_dir;
     const char *trusted_keys_dir;
     const char *defs_path;         /* --defs: package offered at start (may be NULL) */
+    const char *cp_binary;         /* palisade-cp (--content-process or the default) */
 } pal_daemon_paths;
 
 /* The quarantine and the signature updater (ops_remediation.c). */
@@ -49,6 +51,7 @@ typedef struct pal_daemon {
     pthread_mutex_t defs_lock;
     pal_defs *defs;                /* in force, or NULL (degraded) */
     pal_slots_ref *slots;          /* in force */
+    pal_scanhost *host;            /* where slots' scans run; owns the content process */
     char defs_error[640];          /* why no package is in force ("" if one is) */
 
     pthread_mutex_t status_lock;
@@ -67,8 +70,11 @@ void pal_daemon_slots_unref(pal_slots_ref *r);
 
 /* Rebuild the engine with the limits now in the settings (after a limit setting changed). */
 int pal_daemon_apply_limits(pal_daemon *d, pal_errbuf *err);
-/* Replace the slot pool with one of the ScanThreads now set. */
+/* Replace the slot pool with one of the ScanThreads now set, and put SandboxMode in force
+   with one content-process channel per slot. */
 int pal_daemon_apply_scan_threads(pal_daemon *d, pal_errbuf *err);
+/* Put SandboxMode in force (start or stop the content process), live. */
+int pal_daemon_apply_sandbox(pal_daemon *d, pal_errbuf *err);
 
 /* Register every control operation of the daemon (ops.c) on srv. */
 int pal_daemon_register_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err);

@@ -70,12 +70,26 @@ static unsigned scan_threads(pal_daemon *d)
     return (unsigned)n;
 }
 
+int pal_daemon_apply_sandbox(pal_daemon *d, pal_errbuf *err)
+{
+    int sandbox = pal_settings_sandbox_enabled(d->settings);
+    pal_slots_ref *slots = pal_daemon_slots(d);
+    pal_defs *defs = pal_daemon_defs(d);
+    int rc = pal_scanhost_apply(d->host, sandbox, pal_slots_count(slots->slots), defs, err);
+    pal_defs_unref(defs);
+    pal_daemon_slots_unref(slots);
+    if (rc == 0)
+        pal_log(PAL_LOG_NOTICE, "sandbox mode %s: scans run %s", sandbox ? "Enabled" : "Disabled",
+                sandbox ? "in the content process" : "in-process in the broker");
+    return rc;
+}
+
 int pal_daemon_apply_scan_threads(pal_daemon *d, pal_errbuf *err)
 {
     pal_slots_ref *r = calloc(1, sizeof(*r));
     if (!r)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
-    int rc = pal_slots_new(scan_threads(d), &r->slots);
+    int rc = pal_slots_new(scan_threads(d), d->host, &r->slots);
     if (rc != 0) {
         free(r);
         return pal_err_set(err, rc, "cannot create scan slots: %s", pal_strerror(rc));
@@ -86,7 +100,7 @@ int pal_daemon_apply_scan_threads(pal_daemon *d, pal_errbuf *err)
     d->slots = r;
     pthread_mutex_unlock(&d->defs_lock);
     pal_daemon_slots_unref(old); /* freed once the scans using it finish */
-    return 0;
+    return pal_daemon_apply_sandbox(d, err);
 }
 
 int pal_daemon_apply_limits(pal_daemon *d, pal_errbuf *err)
@@ -137,6 +151,8 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
         }
     } else if (strcmp(def->name, "ScanThreads") == 0 && d->slots) {
         rc = pal_daemon_apply_scan_threads(d, &err);
+    } else if (strcmp(def->name, "SandboxMode") == 0 && d->slots) {
+        rc = pal_daemon_apply_sandbox(d, &err);
     } else if (strncmp(def->name, "Max", 3) == 0) {
         rc = pal_daemon_apply_limits(d, &err);
     }
@@ -144,6 +160,55 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
         pal_log(PAL_LOG_ERROR, "cannot apply the new %s: %s", def->name, err.msg);
     else
         pal_log(PAL_LOG_INFO, "setting %s is now in force", def->name);
+}
+
+/* Content-process events go to the store (Get-AgentStatus, diagnostics) and the log. */
+static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
+{
+    pal_daemon *d = ctx;
+    char reason[1024];
+    snprintf(reason, sizeof(reason), "%s: %s", pal_cpsup_event_name(ev->kind), ev->detail);
+    pal_cp_event e = {
+        .at = ev->time * 1000,
+        .pid = ev->pid,
+        .exit_code = ev->exit_code,
+        .signal = ev->signal,
+        .reason = reason,
+        /* the record's fields are not const: it is also what a listing returns */
+        .object = ev->object ? strdup(ev->object) : NULL,
+        .stderr_tail = ev->stderr_tail[0] ? strdup(ev->stderr_tail) : NULL,
+    };
+    switch (ev->kind) {
+    case PAL_CPSUP_EV_START: e.kind = PAL_CP_START; break;
+    case PAL_CPSUP_EV_CRASH: e.kind = PAL_CP_CRASH; break;
+    case PAL_CPSUP_EV_EXIT:
+    case PAL_CPSUP_EV_START_FAILED: e.kind = ev->signal ? PAL_CP_SIGNAL : PAL_CP_EXIT; break;
+    default: e.kind = PAL_CP_KILL; break;
+    }
+    pal_errbuf err;
+    if (pal_store_cp_event_insert(d->store, &e, NULL, &err) != 0)
+        pal_log(PAL_LOG_ERROR, "cannot record a content-process event: %s", err.msg);
+    free(e.object);
+    free(e.stderr_tail);
+    pal_log(ev->kind == PAL_CPSUP_EV_START || ev->kind == PAL_CPSUP_EV_STOP ? PAL_LOG_INFO
+                                                                           : PAL_LOG_WARNING,
+            "content process %s (pid %ld): %s%s%s", pal_cpsup_event_name(ev->kind),
+            (long)ev->pid, ev->detail, ev->object ? "; scanning " : "",
+            ev->object ? ev->object : "");
+}
+
+/* The installed palisaded runs the installed palisade-cp; a palisaded run from the build
+   tree runs the palisade-cp built with it. */
+static const char *default_cp_binary(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        if (strcmp(self, PAL_INSTALLED_DAEMON) == 0)
+            return PAL_INSTALLED_CP;
+    }
+    return PAL_BUILD_CP;
 }
 
 /* ---- start-up ------------------------------------------------------------------------ */
@@ -154,6 +219,7 @@ static void usage(FILE *to)
             "usage: palisaded [--foreground] [--state-dir DIR] [--socket PATH]\n"
             "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
             "                 [--log-level error|warning|notice|info|debug]\n"
+            "                 [--content-process PATH]\n"
             "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
             "          --policy-dir " DEFAULT_POLICY_DIR ", --trusted-keys " DEFAULT_TRUSTED_KEYS
             "\n");
@@ -318,6 +384,7 @@ int main(int argc, char **argv)
         {"trusted-keys", required_argument, NULL, 'k'},
         {"defs", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
+        {"content-process", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -335,6 +402,7 @@ int main(int argc, char **argv)
         case 'p': d.paths.policy_dir = optarg; break;
         case 'k': d.paths.trusted_keys_dir = optarg; break;
         case 'd': d.paths.defs_path = optarg; break;
+        case 'c': d.paths.cp_binary = optarg; break;
         case 'l':
             if (parse_level(optarg, &level) != 0) {
                 fprintf(stderr, "palisaded: unknown log level '%s'\n", optarg);
@@ -432,10 +500,26 @@ int main(int argc, char **argv)
                 err.msg);
     }
     load_defs(&d);
-    if (pal_daemon_apply_scan_threads(&d, &err) != 0) {
+    if (!d.paths.cp_binary)
+        d.paths.cp_binary = default_cp_binary();
+    int core_dumps = 0;
+    pal_settings_get_bool(d.settings, "CoreDumpsEnabled", &core_dumps);
+    uint64_t cp_timeout_s = 0;
+    pal_settings_get_uint(d.settings, "ContentProcessTimeoutSeconds", &cp_timeout_s);
+    pal_scanhost_config hcfg = {
+        .cp_binary = d.paths.cp_binary,
+        .core_dumps = core_dumps,
+        .timeout_grace_ms = (uint32_t)(cp_timeout_s * 1000),
+        .on_event = record_cp_event,
+        .event_ctx = &d,
+    };
+    if (pal_scanhost_new(&hcfg, &d.host, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "%s", err.msg);
         goto out;
     }
+    if (pal_daemon_apply_scan_threads(&d, &err) != 0)
+        /* not fatal: the supervisor retries; status and scans say why */
+        pal_log(PAL_LOG_ERROR, "the content process did not start: %s", err.msg);
     /* finishes what a crash left in the quarantine before any client can act */
     if (pal_daemon_remediation_init(&d, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot set up remediation: %s", err.msg);
@@ -522,6 +606,7 @@ out:
     d.ctl = NULL;
     pal_daemon_remediation_free(&d);
     pal_daemon_slots_unref(d.slots);
+    pal_scanhost_free(d.host); /* stops the content process */
     pal_defs_unref(d.defs);
     pal_settings_free(d.settings);
     pal_keyring_free(d.keys);

@@ -88,12 +88,40 @@ static json_t *op_status(pal_ctl_request *req, void *arg)
                             detail ? json_string(detail) : json_null());
     }
     free(detail);
-    /* the engine runs in the broker until the content process exists */
-    json_object_set_new(o, "content_process_pid", json_null());
-    json_object_set_new(o, "content_process_state", json_string("NotRunning"));
-    json_object_set_new(o, "content_process_started_at", json_null());
-    json_object_set_new(o, "content_process_restarts", json_integer(0));
-    json_object_set_new(o, "scan_engine", json_string("InProcess"));
+    pal_scanhost_status hs;
+    pal_scanhost_get_status(d->host, &hs);
+    static const char *const states[] = {"Stopped", "Starting", "Running", "Restarting"};
+    const char *cp_state = "Disabled";
+    if (hs.sandbox)
+        cp_state = !hs.cp_present ? "Unavailable"
+                   : hs.cp.degraded ? "Degraded"
+                                    : states[hs.cp.state <= PAL_CPSUP_RESTARTING ? hs.cp.state : 0];
+    int running = hs.cp_present && hs.cp.pid > 0;
+    json_object_set_new(o, "scan_engine", json_string(hs.sandbox ? "ContentProcess" : "InProcess"));
+    json_object_set_new(o, "content_process_state", json_string(cp_state));
+    json_object_set_new(o, "content_process_pid", running ? json_integer(hs.cp.pid) : json_null());
+    json_object_set_new(o, "content_process_started_at",
+                        running && hs.cp.start_time ? pal_time_json(hs.cp.start_time * 1000)
+                                                    : json_null());
+    json_object_set_new(o, "content_process_restarts",
+                        json_integer(hs.cp_present ? (json_int_t)hs.cp.restarts : 0));
+    if (hs.cp_present) {
+        char steps[256];
+        pal_cpsup_steps_string(hs.cp.sandbox_steps, steps, sizeof(steps));
+        json_object_set_new(o, "content_process_sandbox", json_string(steps));
+        json_object_set_new(o, "content_process_landlock_abi", json_integer(hs.cp.landlock_abi));
+        json_object_set_new(o, "content_process_uid", running ? json_integer(hs.cp.uid)
+                                                             : json_null());
+        json_object_set_new(o, "content_process_crashes", json_integer((json_int_t)hs.cp.crashes));
+        json_object_set_new(o, "content_process_last_exit",
+                            hs.cp.last_exit[0] ? json_string(hs.cp.last_exit) : json_null());
+    }
+    if (hs.sandbox && hs.cp_present && hs.cp.degraded)
+        json_array_append_new(degraded, json_sprintf("content process crash loop: %s",
+                                                     hs.cp.degraded_reason));
+    if (hs.sandbox && hs.last_error[0])
+        json_array_append_new(degraded, json_sprintf("content process cannot start: %s",
+                                                     hs.last_error));
 
     pal_defs *defs = pal_daemon_defs(d);
     if (defs) {

@@ -1,4 +1,4 @@
-/* slots.c — slot pool with in-process scanners (see slots.h). */
+/* slots.c — the slot pool (see slots.h); where a slot's scan runs is scanhost's business. */
 #include "slots.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <time.h>
 
 struct pal_slot {
+    struct pal_slots *owner;
     unsigned index;
     int busy;             /* protected by pal_slots.lock */
     pal_defs *defs;       /* the defs scanner was built for (a reference), owner: the slot */
@@ -18,10 +19,11 @@ struct pal_slots {
     pthread_cond_t freed;
     unsigned count;
     unsigned in_use;      /* protected by lock */
+    pal_scanhost *host;   /* not owned */
     pal_slot *slots;
 };
 
-int pal_slots_new(unsigned count, pal_slots **out)
+int pal_slots_new(unsigned count, pal_scanhost *host, pal_slots **out)
 {
     if (count == 0 || count > 1024)
         return PAL_EINVAL;
@@ -40,8 +42,11 @@ int pal_slots_new(unsigned count, pal_slots **out)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->lock, NULL);
     s->count = count;
-    for (unsigned i = 0; i < count; i++)
+    s->host = host;
+    for (unsigned i = 0; i < count; i++) {
         s->slots[i].index = i;
+        s->slots[i].owner = s;
+    }
     *out = s;
     return 0;
 }
@@ -108,15 +113,6 @@ void pal_slots_release(pal_slots *s, pal_slot *slot)
 int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const char *name,
                   const volatile int *cancel, pal_report *rep)
 {
-    if (slot->defs != defs) {
-        pal_scanner *sc = NULL;
-        int rc = pal_scanner_new(pal_defs_engine(defs), &sc);
-        if (rc != 0)
-            return rc;
-        pal_scanner_free(slot->scanner);
-        pal_defs_unref(slot->defs);
-        slot->scanner = sc;
-        slot->defs = pal_defs_ref(defs);
-    }
-    return pal_scan(slot->scanner, src, name, cancel, rep);
+    return pal_scanhost_scan(slot->owner->host, slot->index, &slot->scanner, &slot->defs, defs,
+                             src, name, cancel, rep);
 }

@@ -11,11 +11,13 @@
 
 #include "defs.h"
 #include "engine.h"
+#include "scanhost.h"
 
 typedef struct pal_slots pal_slots;
 typedef struct pal_slot pal_slot;
 
-int pal_slots_new(unsigned count, pal_slots **out);
+/* host decides where each slot's scans run (in-process or the content process). */
+int pal_slots_new(unsigned count, pal_scanhost *host, pal_slots **out);
 /* All slots must have been released. Accepts NULL. */
 void pal_slots_free(pal_slots *slots);
 unsigned pal_slots_count(const pal_slots *slots);
@@ -25,8 +27,9 @@ pal_slot *pal_slots_acquire(pal_slots *slots, const volatile int *cancel);
 void pal_slots_release(pal_slots *slots, pal_slot *slot);
 
 /*
- * Scan one object on this slot with the engine of defs (the slot keeps a scanner per
- * engine and rebuilds it when defs changes). Same contract as pal_scan.
+ * Scan one object on this slot with the engine of defs: through the content process's
+ * channel of this slot, or in-process with the slot's own scanner (rebuilt when defs
+ * changes). Same contract as pal_scan.
  */
 int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const char *name,
                   const volatile int *cancel, pal_report *rep);

@@ -75,6 +75,9 @@ static const char *const k_reason_names[] = {
     [PAL_UNSCANNABLE_READ_ERROR] = "read-error",
     [PAL_UNSCANNABLE_ENGINE_ERROR] = "engine-error",
     [PAL_UNSCANNABLE_CANCELLED] = "cancelled",
+    [PAL_UNSCANNABLE_CP_MISBEHAVED] = "content-process-misbehaved",
+    [PAL_UNSCANNABLE_CP_CRASHED] = "content-process-crashed",
+    [PAL_UNSCANNABLE_CP_UNAVAILABLE] = "content-process-unavailable",
 };
 
 const char *pal_unscannable_name(pal_unscannable r)

@@ -88,6 +88,10 @@ typedef enum pal_unscannable {
     PAL_UNSCANNABLE_READ_ERROR,     /* "read-error" (source failed or changed size) */
     PAL_UNSCANNABLE_ENGINE_ERROR,   /* "engine-error" (yara/libarchive internal failure) */
     PAL_UNSCANNABLE_CANCELLED,      /* "cancelled" */
+    /* Set by the broker about the content process, never by an engine: */
+    PAL_UNSCANNABLE_CP_MISBEHAVED,  /* "content-process-misbehaved" (killed, restarted) */
+    PAL_UNSCANNABLE_CP_CRASHED,     /* "content-process-crashed" (killed it twice) */
+    PAL_UNSCANNABLE_CP_UNAVAILABLE, /* "content-process-unavailable" (cannot start) */
 } pal_unscannable;
 
 /* Stable kebab-case names listed above; used in JSON and the store. */

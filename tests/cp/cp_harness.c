@@ -889,7 +889,7 @@ static int cmd_misbehave(void)
                rep.reason_detail ? rep.reason_detail : "-");
         CHECK(oc == PAL_CPSUP_MISBEHAVED, "%s: outcome %s", name, pal_cpsup_outcome_name(oc));
         CHECK(rep.verdict == PAL_VERDICT_UNSCANNABLE &&
-                  rep.reason == PAL_UNSCANNABLE_ENGINE_ERROR &&
+                  rep.reason == PAL_UNSCANNABLE_CP_MISBEHAVED &&
                   starts(rep.reason_detail, "content process misbehaved: ") &&
                   strcmp(rep.reason_chain, name) == 0 && rep.n_findings == 0,
               "%s: report", name);
