@@ -710,6 +710,19 @@ out:
 }
 
 /* Spawn an instance for defs and send CONFIG. Supervisor thread, no lock held. */
+/* clone3, or clone(2) where a seccomp filter answers clone3 with ENOSYS (systemd's
+   RestrictNamespaces= does, so that it can inspect clone's flags) — as glibc falls back. */
+static long spawn_clone(struct cp_clone_args *ca, int *pidfd)
+{
+    long pid = syscall(SYS_clone3, ca, sizeof(*ca));
+    if (pid >= 0 || errno != ENOSYS)
+        return pid;
+    /* all signals are blocked and the child execs at once: CLONE_CLEAR_SIGHAND can go */
+    unsigned long flags = (unsigned long)(ca->flags & ~(uint64_t)CLONE_CLEAR_SIGHAND) |
+                          (unsigned long)ca->exit_signal;
+    return syscall(SYS_clone, flags, NULL, pidfd, NULL, 0UL); /* the pidfd lands in parent_tid */
+}
+
 static int spawn(pal_cpsup *sup, pal_defs *defs, cp_inst *in, pal_errbuf *err)
 {
     spawn_plan p;
@@ -783,14 +796,14 @@ static int spawn(pal_cpsup *sup, pal_defs *defs, cp_inst *in, pal_errbuf *err)
     ca.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND | ns;
     ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
     ca.exit_signal = 0; /* a clone child: no SIGCHLD, invisible to waitpid(-1) */
-    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    long pid = spawn_clone(&ca, &pidfd);
     if (pid < 0 && (errno == EPERM || errno == EINVAL || errno == ENOSPC || errno == EUSERS)) {
         /* no namespaces for us on this kernel: the rest of the sandbox still applies, and
            status shows what was applied */
         ns = 0;
         p.userns = 0;
         ca.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
-        pid = syscall(SYS_clone3, &ca, sizeof(ca));
+        pid = spawn_clone(&ca, &pidfd);
     }
     if (pid == 0)
         child_exec(&p);

@@ -197,16 +197,22 @@ static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
             ev->object ? ev->object : "");
 }
 
-/* The installed palisaded runs the installed palisade-cp; a palisaded run from the build
-   tree runs the palisade-cp built with it. */
+/* The installed palisaded runs the installed palisade-cp (sbin/../libexec/palisade/); a
+   palisaded run from the build tree runs the palisade-cp built with it. */
 static const char *default_cp_binary(void)
 {
-    char self[PATH_MAX];
+    static char installed[PATH_MAX];
+    char self[PATH_MAX], candidate[PATH_MAX * 2];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {
         self[n] = '\0';
-        if (strcmp(self, PAL_INSTALLED_DAEMON) == 0)
-            return PAL_INSTALLED_CP;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(candidate, sizeof(candidate), "%s/%s", self, PAL_INSTALLED_CP_REL);
+            if (realpath(candidate, installed) && access(installed, X_OK) == 0)
+                return installed;
+        }
     }
     return PAL_BUILD_CP;
 }
