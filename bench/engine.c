@@ -40,7 +40,7 @@
 #include "fdsource.h"
 #include "sigbuild.h"
 #include "sigpkg.h"
-#include "tree_walk.h"
+#include "walker.h"
 
 #define BENCH_MAX_THREADS 256
 #define BENCH_MAX_RULES_BYTES (64u << 20)
@@ -74,10 +74,10 @@ static double now_seconds(void)
 
 /* ---- the file list ----------------------------------------------------------------------- */
 
-static int list_file(void *ctx, int fd, const char *path, const struct stat *st)
+static int list_file(void *ctx, const pal_walk_file *wf)
 {
     file_list *fl = ctx;
-    close(fd);
+    close(wf->fd);
     if (fl->n == fl->cap) {
         size_t ncap = fl->cap ? fl->cap * 2 : 1024;
         char **p = realloc(fl->paths, ncap * sizeof(*p));
@@ -86,20 +86,21 @@ static int list_file(void *ctx, int fd, const char *path, const struct stat *st)
         fl->paths = p;
         fl->cap = ncap;
     }
-    fl->paths[fl->n] = strdup(path);
+    fl->paths[fl->n] = strdup(wf->path);
     if (!fl->paths[fl->n])
         return PAL_ENOMEM;
     fl->n++;
-    fl->bytes += st->st_size > 0 ? (uint64_t)st->st_size : 0;
+    fl->bytes += wf->st->st_size > 0 ? (uint64_t)wf->st->st_size : 0;
     return 0;
 }
 
-static int list_event(void *ctx, tree_walk_event ev, const char *path, int errnum)
+static void list_skip(void *ctx, const char *path, size_t path_len, pal_skip_reason reason,
+                      int errnum)
 {
     (void)ctx;
-    fprintf(stderr, "palisade-bench-engine: skipping %s (%s%s%s)\n", path, tree_walk_event_name(ev),
-            errnum ? ": " : "", errnum ? strerror(errnum) : "");
-    return 0;
+    (void)path_len;
+    fprintf(stderr, "palisade-bench-engine: skipping %s (%s%s%s)\n", path,
+            pal_skip_reason_name(reason), errnum ? ": " : "", errnum ? strerror(errnum) : "");
 }
 
 static void file_list_free(file_list *fl)
@@ -547,10 +548,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "palisade-bench-engine: engine: %s (%s)\n", err.msg, pal_strerror(rc));
         goto out;
     }
-    static const tree_walk_ops ops = {.file = list_file, .event = list_event};
-    rc = tree_walk(dir, &ops, &fl, &err);
+    const pal_walk_ops ops = {.on_file = list_file, .on_skip = list_skip, .ctx = &fl};
+    const pal_walk_options wopts = {0};
+    rc = pal_walk(dir, &wopts, &ops);
     if (rc < 0) {
-        fprintf(stderr, "palisade-bench-engine: %s\n", err.msg[0] ? err.msg : pal_strerror(rc));
+        fprintf(stderr, "palisade-bench-engine: walking %s: %s\n", dir, pal_strerror(rc));
         goto out;
     }
     if (fl.n == 0) {

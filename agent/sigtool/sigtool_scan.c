@@ -3,10 +3,11 @@
  *
  * A tool for signature authors: it verifies a package, builds the engine in-process (no
  * daemon, no sandbox) and scans the paths given, so that a new rule can be tried on samples
- * and the chain to a detection inside containers can be seen. Trees are walked by
- * tree_walk.c (never following symlinks); each regular file is read with pread on the fd
- * the walker opened. With --threads N the walker feeds a small bounded queue and N workers,
- * each with its own pal_scanner, scan from it.
+ * and the chain to a detection inside containers can be seen. Trees are walked by the
+ * daemon's walker (agent/core/walker.c: never following symlinks, paths of any length);
+ * each regular file is read with pread on the fd the walker opened. With --threads N the
+ * walker feeds a small bounded queue and N workers, each with its own pal_scanner, scan
+ * from it.
  *
  * Output, one line per item (control characters in names are shown as \xNN so that a
  * hostile member name cannot forge a line):
@@ -34,10 +35,12 @@
 
 #include "engine.h"
 #include "sigpkg.h"
-#include "tree_walk.h"
+#include "walker.h"
 
 #define SCAN_MAX_THREADS 64
 #define SCAN_QUEUE_LEN 64
+/* pal_walk counts the root as depth 0: 257 enters 256 directory levels below a root. */
+#define SCAN_MAX_DEPTH 257
 
 enum { EXIT_CLEAN = 0, EXIT_THREATS = 1, EXIT_ERROR = 2 };
 
@@ -66,6 +69,8 @@ typedef struct scan_run {
     const scan_opts *opts;
     pal_engine *eng;
     pal_scanner *inline_scanner; /* threads == 1: the walker scans itself */
+    const char *root;            /* the PATH being walked, to tell its own failures apart */
+    size_t root_len;             /* without trailing slashes, as pal_walk reports it */
 
     pthread_mutex_t qlock; /* protects queue, qhead, qcount, qclosed */
     pthread_cond_t qnonempty, qnonfull;
@@ -388,10 +393,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int on_file(void *ctx, int fd, const char *path, const struct stat *st)
+static int on_file(void *ctx, const pal_walk_file *wf)
 {
     scan_run *run = ctx;
-    uint64_t size = st->st_size > 0 ? (uint64_t)st->st_size : 0;
+    int fd = wf->fd;
+    const char *path = wf->path;
+    uint64_t size = wf->st->st_size > 0 ? (uint64_t)wf->st->st_size : 0;
 
     if (run->inline_scanner) {
         int rc = scan_fd(run, run->inline_scanner, fd, path, size);
@@ -414,30 +421,49 @@ static int on_file(void *ctx, int fd, const char *path, const struct stat *st)
     return is_broken(run) ? PAL_EENGINE : 0;
 }
 
-static int on_event(void *ctx, tree_walk_event ev, const char *path, int errnum)
+static int is_root(const scan_run *run, const char *path, size_t path_len)
+{
+    return path_len == run->root_len && memcmp(path, run->root, path_len) == 0;
+}
+
+static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reason reason,
+                    int errnum)
 {
     scan_run *run = ctx;
 
     pthread_mutex_lock(&run->olock);
-    switch (ev) {
-    case TREE_WALK_SYMLINK:
+    switch (reason) {
+    case PAL_SKIP_SYMLINK:
         run->skipped_symlink++;
         break;
-    case TREE_WALK_SPECIAL:
+    case PAL_SKIP_SPECIAL:
         run->skipped_special++;
         break;
-    case TREE_WALK_TOO_DEEP:
+    case PAL_SKIP_TOO_DEEP:
         emit_unscannable(run, "depth-limit", path, "directory nested too deeply, not entered");
         break;
-    case TREE_WALK_ERROR:
-        emit_unscannable(run, "read-error", path, strerror(errnum));
+    case PAL_SKIP_VANISHED:
+    case PAL_SKIP_UNREADABLE:
+    case PAL_SKIP_ERROR:
+        if (is_root(run, path, path_len)) {
+            /* A PATH that cannot be examined at all is an error of the run (exit 2). */
+            textbuf msg = {0};
+            tb_puts(&msg, path);
+            tb_puts(&msg, ": ");
+            tb_puts(&msg, errnum ? strerror(errnum) : "changed while being opened");
+            emit_error(run, msg.failed ? path : msg.data);
+            free(msg.data);
+        } else {
+            emit_unscannable(run, "read-error", path,
+                             errnum ? strerror(errnum) : "changed while being opened");
+        }
         break;
-    case TREE_WALK_CHANGED:
-        emit_unscannable(run, "read-error", path, "changed while being opened");
+    default:
+        /* exclusions and file-system filtering are not requested by this tool */
+        emit_unscannable(run, "skipped", path, pal_skip_reason_name(reason));
         break;
     }
     pthread_mutex_unlock(&run->olock);
-    return 0;
 }
 
 /* ---- command line ------------------------------------------------------------------------ */
@@ -600,17 +626,22 @@ static void print_summary(scan_run *run, double secs)
 /* Walk every path, feeding the queue or scanning inline. Negative: stop everything. */
 static int walk_paths(scan_run *run, int argc, char **argv, int first)
 {
-    static const tree_walk_ops ops = {.file = on_file, .event = on_event};
+    const pal_walk_ops ops = {.on_file = on_file, .on_skip = on_skip, .ctx = run};
+    const pal_walk_options wopts = {.max_depth = SCAN_MAX_DEPTH};
 
     for (int i = first; i < argc; i++) {
-        pal_errbuf err = {{0}};
-        int rc = tree_walk(argv[i], &ops, run, &err);
-        if (rc == PAL_ENOTFOUND || rc == PAL_EIO || rc == PAL_ERACE) {
+        if (argv[i][0] == '\0') {
             pthread_mutex_lock(&run->olock);
-            emit_error(run, err.msg);
+            emit_error(run, "an empty PATH cannot be scanned");
             pthread_mutex_unlock(&run->olock);
             continue;
         }
+        size_t len = strlen(argv[i]);
+        while (len > 1 && argv[i][len - 1] == '/')
+            len--;
+        run->root = argv[i];
+        run->root_len = len;
+        int rc = pal_walk(argv[i], &wopts, &ops);
         if (rc < 0)
             return rc;
     }
