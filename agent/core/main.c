@@ -395,8 +395,10 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     pal_daemon d = {
-        .paths = {DEFAULT_STATE_DIR, DEFAULT_SOCKET, DEFAULT_POLICY_DIR, DEFAULT_TRUSTED_KEYS,
-                  NULL},
+        .paths = {.state_dir = DEFAULT_STATE_DIR,
+                  .socket_path = DEFAULT_SOCKET,
+                  .policy_dir = DEFAULT_POLICY_DIR,
+                  .trusted_keys_dir = DEFAULT_TRUSTED_KEYS},
     };
     int foreground = 0, opt;
     pal_log_level level = PAL_LOG_INFO;
