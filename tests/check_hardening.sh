@@ -7,6 +7,9 @@
 #                                       skipped, and so are paths relative to BUILD_DIR that
 #                                       match a GLOB: test data that merely is ELF);
 #                                       fails if none is found
+#   check_hardening.sh --list LISTFILE  the files named in LISTFILE, one a line (written by
+#                                       tests/hardening.cmake from the build's targets);
+#                                       fails if it names none or one is missing
 #   check_hardening.sh --files FILE...  exactly these files
 #   check_hardening.sh --self-test CC   compile small programs with CC, each missing one
 #                                       protection, and assert that this script rejects each
@@ -206,6 +209,26 @@ case ${1:-} in
     }
     self_test "$2"
     ;;
+--list)
+    [ $# -eq 2 ] && [ -f "$2" ] || {
+        echo "usage: $0 --list LISTFILE (an existing file)" >&2
+        exit 2
+    }
+    mapfile -t files < <(grep -v '^[[:space:]]*$' "$2")
+    if [ ${#files[@]} -eq 0 ]; then
+        echo "hardening: $2 names no binaries"
+        exit 1
+    fi
+    missing=0
+    for f in "${files[@]}"; do
+        [ -f "$f" ] || {
+            echo "FAIL $f: not built"
+            missing=$((missing + 1))
+        }
+    done
+    [ "$missing" -eq 0 ] || exit 1
+    check_files "${files[@]}"
+    ;;
 --files)
     shift
     [ $# -gt 0 ] || {
@@ -215,7 +238,8 @@ case ${1:-} in
     check_files "$@"
     ;;
 "" | -*)
-    echo "usage: $0 BUILD_DIR [--exclude GLOB]... | --files FILE... | --self-test CC" >&2
+    echo "usage: $0 BUILD_DIR [--exclude GLOB]... | --list LISTFILE | --files FILE... |" \
+        "--self-test CC" >&2
     exit 2
     ;;
 *)
