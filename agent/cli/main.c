@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "diag.h"
 #include "out.h"
 #include "palisade.h"
 #include "remediation.h"
@@ -38,6 +39,8 @@ static const char usage_text[] =
     "  allow add|remove --threat NAME | --sha256 HEX\n"
     "  update PKG [--force]                   install a signature package (--force: older)\n"
     "  update rollback                        back to the previous signature package\n"
+    "  diagnostics                            write a support bundle; prints its path\n"
+    "  events [--limit N]                     content-process events (starts, crashes...)\n"
     "\n"
     "options:\n"
     "  --socket PATH   control socket (default: $PALISADE_SOCKET, else " PALISADE_DEFAULT_SOCKET
@@ -363,6 +366,16 @@ static int cmd_update(cli *c, int argc, char **argv)
     return cli_update(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_diagnostics(cli *c, int argc, char **argv)
+{
+    return cli_diagnostics(&c->h, c->socket, c->json, argc, argv);
+}
+
+static int cmd_events(cli *c, int argc, char **argv)
+{
+    return cli_events(&c->h, c->socket, c->json, argc, argv);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
@@ -370,7 +383,7 @@ static const struct command {
     {"scan", cmd_scan},           {"status", cmd_status}, {"threats", cmd_threats},
     {"scans", cmd_scans},         {"config", cmd_config}, {"sandbox", cmd_sandbox},
     {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine}, {"allow", cmd_allow},
-    {"update", cmd_update},
+    {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
 };
 
 int main(int argc, char **argv)

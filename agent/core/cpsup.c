@@ -1526,7 +1526,16 @@ static void release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, int a
         note_success(sup);
     }
     inst_unref(in);
-    wake(sup); /* a planned stop may have waited for this */
+    /* A planned stop (sandbox off, new definitions, shutdown) waits for the last request
+       to finish: only then is the supervisor's poll worth waking. Waking it after every
+       request would cost the broker a thread wake-up per object. Waiters on the condition
+       (a retry waiting to run alone, pal_cpsup_stop) are told every time. */
+    cp_inst *cur = sup->cur;
+    if (sup->inflight == 0 &&
+        (sup->shutdown || !sup->enabled || (cur != NULL && cur->defs != sup->defs)))
+        wake(sup);
+    else
+        pthread_cond_broadcast(&sup->cond);
     pthread_mutex_unlock(&sup->lock);
 }
 

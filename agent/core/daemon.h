@@ -78,5 +78,10 @@ int pal_daemon_apply_sandbox(pal_daemon *d, pal_errbuf *err);
 
 /* Register every control operation of the daemon (ops.c) on srv. */
 int pal_daemon_register_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err);
+/* The status op's result object (ops.c), also written into the diagnostics bundle; NULL
+   when out of memory. */
+json_t *pal_daemon_status_json(pal_daemon *d);
+/* One scan record as scans.list shows it (ops.c); NULL when out of memory. */
+json_t *pal_daemon_scan_rec_json(const pal_scan_rec *r);
 
 #endif

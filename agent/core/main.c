@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
+#include "ops_diag.h"
 #include "ops_remediation.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/palisade"
@@ -566,6 +567,8 @@ int main(int argc, char **argv)
         pal_daemon_register_ops(&d, d.ctl_status, &err) != 0 ||
         pal_daemon_register_remediation_ops(&d, d.ctl, &err) != 0 ||
         pal_daemon_register_remediation_ops(&d, d.ctl_status, &err) != 0 ||
+        pal_daemon_register_diag_ops(&d, d.ctl, &err) != 0 ||
+        pal_daemon_register_diag_ops(&d, d.ctl_status, &err) != 0 ||
         pal_ctl_server_start(d.ctl, &err) != 0 || pal_ctl_server_start(d.ctl_status, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot start the control socket %s: %s", d.paths.socket_path,
                 err.msg);

@@ -33,7 +33,7 @@ static json_t *time_or_null(int64_t ms)
     return ms > 0 ? pal_time_json(ms) : json_null();
 }
 
-static json_t *scan_rec_json(const pal_scan_rec *r)
+json_t *pal_daemon_scan_rec_json(const pal_scan_rec *r)
 {
     json_t *paths = json_array();
     for (size_t i = 0; paths && i < r->n_paths; i++) {
@@ -63,16 +63,14 @@ static json_t *scan_rec_json(const pal_scan_rec *r)
 
 /* ---- status ----------------------------------------------------------------------------- */
 
-static json_t *op_status(pal_ctl_request *req, void *arg)
+json_t *pal_daemon_status_json(pal_daemon *d)
 {
-    (void)req;
-    pal_daemon *d = arg;
     json_t *o = json_object();
     json_t *degraded = json_array();
     if (!o || !degraded) {
         json_decref(o);
         json_decref(degraded);
-        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
+        return NULL;
     }
     json_object_set_new(o, "agent_version", json_string(PAL_AGENT_VERSION));
     json_object_set_new(o, "pid", json_integer(getpid()));
@@ -167,6 +165,12 @@ static json_t *op_status(pal_ctl_request *req, void *arg)
     json_object_set_new(o, "degraded", degraded);
     json_object_set_new(o, "active_scans", json_integer(atomic_load(&d->active_scans)));
     return o;
+}
+
+static json_t *op_status(pal_ctl_request *req, void *arg)
+{
+    json_t *o = pal_daemon_status_json(arg);
+    return o ? o : pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
 }
 
 /* ---- scans ------------------------------------------------------------------------------ */
@@ -327,7 +331,7 @@ static json_t *op_scans_list(pal_ctl_request *req, void *arg)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++)
-        json_array_append_new(items, scan_rec_json(&recs[i]));
+        json_array_append_new(items, pal_daemon_scan_rec_json(&recs[i]));
     pal_scan_recs_free(recs, n);
     return json_pack("{so}", "items", items ? items : json_array());
 }
