@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  quarantine remove ID                   delete a quarantined file for good\n"
     "  allow list                             allowed threats\n"
     "  allow add|remove --threat NAME | --sha256 HEX\n"
+    "  action list                            per-threat action overrides\n"
+    "  action set THREAT Quarantine|Remove|NoAction | action remove THREAT\n"
     "  update PKG [--force]                   install a signature package (--force: older)\n"
     "  update rollback                        back to the previous signature package\n"
     "  diagnostics                            write a support bundle; prints its path\n"
@@ -361,6 +363,11 @@ static int cmd_allow(cli *c, int argc, char **argv)
     return cli_allow(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_action(cli *c, int argc, char **argv)
+{
+    return cli_action(&c->h, c->socket, c->json, argc, argv);
+}
+
 static int cmd_update(cli *c, int argc, char **argv)
 {
     return cli_update(&c->h, c->socket, c->json, argc, argv);
@@ -384,6 +391,7 @@ static const struct command {
     {"scans", cmd_scans},         {"config", cmd_config}, {"sandbox", cmd_sandbox},
     {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine}, {"allow", cmd_allow},
     {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
+    {"action", cmd_action},
 };
 
 int main(int argc, char **argv)

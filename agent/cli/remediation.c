@@ -239,6 +239,41 @@ int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv
     return EXIT_OK;
 }
 
+/* ---- per-threat action overrides -------------------------------------------------------- */
+
+int cli_action(palisade **h, const char *socket, bool json, int argc, char **argv)
+{
+    static const char usage[] = "usage: action list | action set THREAT Quarantine|Remove|NoAction"
+                                " | action remove THREAT";
+    json_t *res = NULL, *args = NULL;
+    const char *op;
+    if (argc == 1 && strcmp(argv[0], "list") == 0) {
+        op = "threat_action.list";
+    } else if (argc == 3 && strcmp(argv[0], "set") == 0) {
+        op = "threat_action.set";
+        args = json_pack("{ssss}", "threat", argv[1], "action", argv[2]);
+    } else if (argc == 2 && strcmp(argv[0], "remove") == 0) {
+        op = "threat_action.remove";
+        args = json_pack("{ss}", "threat", argv[1]);
+    } else {
+        return out_usage_error("%s", usage);
+    }
+    if (strcmp(op, "threat_action.list") != 0 && !args)
+        return out_usage_error("the threat name is not valid UTF-8");
+    int rc = call(h, socket, op, args, &res);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        out_json(res);
+    } else {
+        static const char *const keys[] = {"threat", "action", "set_at"};
+        static const char *const heads[] = {"THREAT", "ACTION", "SET"};
+        print_table(res, keys, heads, 3);
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
 /* ---- signature updates ------------------------------------------------------------------ */
 
 int cli_update(palisade **h, const char *socket, bool json, int argc, char **argv)

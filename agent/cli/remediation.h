@@ -21,6 +21,8 @@
 
 int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char **argv);
 int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv);
+/* palisade action list | action set THREAT ACTION | action remove THREAT */
+int cli_action(palisade **h, const char *socket, bool json, int argc, char **argv);
 int cli_update(palisade **h, const char *socket, bool json, int argc, char **argv);
 
 #endif

@@ -393,6 +393,97 @@ static json_t *op_allow_remove(pal_ctl_request *req, void *arg)
     return allow_change(req, arg, 0);
 }
 
+/* ---- per-threat action overrides -------------------------------------------------------- */
+
+static json_t *threat_actions_json(pal_ctl_request *req, pal_daemon *d)
+{
+    pal_errbuf err;
+    pal_threat_action *t = NULL;
+    size_t n = 0;
+    if (pal_store_threat_action_list(d->store, &t, &n, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    json_t *items = json_array();
+    for (size_t i = 0; items && i < n; i++) {
+        json_t *o = json_object();
+        if (!o)
+            continue;
+        json_object_set_new(o, "threat", json_string(t[i].threat_name));
+        json_object_set_new(o, "action", json_string(pal_action_name(t[i].action)));
+        json_object_set_new(o, "set_at", pal_time_json(t[i].set_at));
+        json_object_set_new(o, "set_by", t[i].set_by == PAL_UID_DAEMON
+                                             ? json_null()
+                                             : json_integer((json_int_t)t[i].set_by));
+        json_array_append_new(items, o);
+    }
+    pal_threat_actions_free(t, n);
+    return json_pack("{so}", "items", items ? items : json_array());
+}
+
+static json_t *op_threat_action_list(pal_ctl_request *req, void *arg)
+{
+    pal_errbuf err;
+    static const char *const allowed[] = {NULL};
+    if (pal_msg_check_fields(pal_ctl_request_args(req), allowed, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    return threat_actions_json(req, arg);
+}
+
+/* The override wins over the severity's default action for that threat name. */
+static json_t *op_threat_action_set(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"threat", "action", NULL};
+    static const char *const actions[] = {"Quarantine", "Remove", "NoAction", NULL};
+    const char *threat = NULL;
+    int action = -1;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_string(args, "threat", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &threat, &err) !=
+            0 ||
+        pal_msg_get_enum(args, "action", PAL_MSG_REQUIRED, actions, &action, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    pal_defs *defs = pal_daemon_defs(d);
+    if (defs) {
+        pal_threat t;
+        int known = pal_sigpkg_find_threat(pal_defs_package(defs), threat, &t) == 0;
+        pal_defs_unref(defs);
+        if (!known)
+            return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
+                                "'%s' is not a threat name of the signature package in force "
+                                "(threats.list and the package's catalog name them)",
+                                threat);
+    }
+    uid_t uid = pal_ctl_request_uid(req);
+    if (pal_store_threat_action_set(d->store, threat, (pal_action)(action + 1), uid, &err) != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    pal_log(PAL_LOG_NOTICE, "action for threat %s set to %s by uid %u", threat, actions[action],
+            (unsigned)uid);
+    return threat_actions_json(req, d);
+}
+
+static json_t *op_threat_action_remove(pal_ctl_request *req, void *arg)
+{
+    pal_daemon *d = arg;
+    const json_t *args = pal_ctl_request_args(req);
+    static const char *const allowed[] = {"threat", NULL};
+    const char *threat = NULL;
+    pal_errbuf err;
+    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+        pal_msg_get_string(args, "threat", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &threat, &err) !=
+            0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    uid_t uid = pal_ctl_request_uid(req);
+    int rc = pal_store_threat_action_remove(d->store, threat, uid, &err);
+    if (rc == PAL_ENOTFOUND)
+        return pal_ctl_fail(req, PAL_CODE_NOT_FOUND, "threat %s has no action override", threat);
+    if (rc != 0)
+        return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
+    pal_log(PAL_LOG_NOTICE, "action override for threat %s removed by uid %u", threat,
+            (unsigned)uid);
+    return threat_actions_json(req, d);
+}
+
 /* ---- signature updates ------------------------------------------------------------------ */
 
 static json_t *update_json(const pal_update_info *in)
@@ -479,6 +570,9 @@ int pal_daemon_register_remediation_ops(pal_daemon *d, pal_ctl_server *srv, pal_
         {"allow.list", PAL_CTL_ADMIN_ONLY, op_allow_list},
         {"allow.add", PAL_CTL_ADMIN_ONLY, op_allow_add},
         {"allow.remove", PAL_CTL_ADMIN_ONLY, op_allow_remove},
+        {"threat_action.list", PAL_CTL_ADMIN_ONLY, op_threat_action_list},
+        {"threat_action.set", PAL_CTL_ADMIN_ONLY, op_threat_action_set},
+        {"threat_action.remove", PAL_CTL_ADMIN_ONLY, op_threat_action_remove},
         {"update", PAL_CTL_ADMIN_ONLY, op_update},
         {"update.rollback", PAL_CTL_ADMIN_ONLY, op_update_rollback},
     };

@@ -229,6 +229,34 @@ class QuarantineTest(RemediationTest):
         self.assertEqual(rh.db_rows(self.d, "SELECT op, state FROM file_ops"),
                          [("Remove", "Done")])
 
+    def test_per_threat_override_wins_over_the_severity_action(self):
+        path = self.write(os.path.join(self.tree, "o.com"), rh.eicar_variant(8))
+        # the severity says Quarantine (default); the override for this threat says NoAction
+        res = self.c.result("threat_action.set", {"threat": EICAR_THREAT, "action": "NoAction"})
+        self.assertEqual([(i["threat"], i["action"]) for i in res["items"]],
+                         [(EICAR_THREAT, "NoAction")])
+        scan, _ = self.d.scan([path])
+        self.assertEqual([(t["action"], t["action_result"]) for t in scan["threats"]],
+                         [("NoAction", "Success")])
+        self.assertTrue(os.path.exists(path))
+        self.assertEqual(self.error("threat_action.set", {"threat": "Virus:DOS/No_Such_Threat",
+                                                          "action": "Remove"})["code"],
+                         "InvalidValue")
+        self.assertEqual(self.error("threat_action.set", {"threat": EICAR_THREAT,
+                                                          "action": "Delete"})["code"],
+                         "BadRequest")
+        self.assertEqual(rh.db_rows(self.d, "SELECT action FROM audit WHERE action LIKE "
+                                            "'%ThreatAction' ORDER BY id"),
+                         [("SetThreatAction",)])
+        # removed: the severity's action applies again
+        res = self.c.result("threat_action.remove", {"threat": EICAR_THREAT})
+        self.assertEqual(res["items"], [])
+        self.assertEqual(self.error("threat_action.remove", {"threat": EICAR_THREAT})["code"],
+                         "NotFound")
+        scan, _ = self.d.scan([path])
+        self.assertEqual(scan["threats"][0]["action"], "Quarantine")
+        self.assertFalse(os.path.lexists(path))
+
     def test_retention_purge(self):
         old, _, old_item, _ = self.quarantine_one(name="old.com", i=10)
         new, _, new_item, _ = self.quarantine_one(name="new.com", i=11)
@@ -301,6 +329,16 @@ class CliTest(RemediationTest):
         p = self.cli("allow", "remove", "--sha256", "a" * 64, rc=2)
         self.assertIn(b"NotFound", p.stderr)
         self.cli("allow", "add", "--sha256", "xyz", rc=2)
+
+    def test_action_commands(self):
+        self.cli("action", "set", EICAR_THREAT, "Remove")
+        doc = json.loads(self.cli("action", "list", "--json").stdout)
+        self.assertEqual([(i["threat"], i["action"]) for i in doc["items"]],
+                         [(EICAR_THREAT, "Remove")])
+        self.cli("action", "remove", EICAR_THREAT)
+        p = self.cli("action", "remove", EICAR_THREAT, rc=2)
+        self.assertIn(b"NotFound", p.stderr)
+        self.cli("action", "set", EICAR_THREAT, rc=2)
 
     def test_update_commands(self):
         work = self.d.path("pkgs")
