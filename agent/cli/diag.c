@@ -10,42 +10,13 @@
 
 #include "out.h"
 
-/* Connect, run op with args (stolen, may be NULL), parse the result into *res. */
-static int call(palisade **h, const char *socket, const char *op, json_t *args, json_t **res)
-{
-    char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-    json_decref(args);
-    if (!*h && !(*h = palisade_new())) {
-        free(text);
-        fprintf(stderr, "palisade: out of memory\n");
-        return EXIT_ERROR;
-    }
-    if (palisade_connect(*h, socket) != PALISADE_OK) {
-        free(text);
-        return out_error(*h);
-    }
-    char *out = NULL;
-    int prc = palisade_call(*h, op, text, &out);
-    free(text);
-    if (prc != PALISADE_OK)
-        return out_error(*h);
-    json_error_t je;
-    *res = json_loads(out, 0, &je);
-    palisade_free_string(out);
-    if (!*res) {
-        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
-        return EXIT_ERROR;
-    }
-    return EXIT_OK;
-}
-
 int cli_diagnostics(palisade **h, const char *socket, bool json, int argc, char **argv)
 {
     (void)argv;
     if (argc != 0)
         return out_usage_error("diagnostics takes no arguments");
     json_t *res = NULL;
-    int rc = call(h, socket, "diagnostics", NULL, &res);
+    int rc = out_call(h, socket, "diagnostics", NULL, &res);
     if (rc != EXIT_OK)
         return rc;
     if (json) {
@@ -78,7 +49,7 @@ int cli_events(palisade **h, const char *socket, bool json, int argc, char **arg
         return out_usage_error("%s", usage);
     }
     json_t *res = NULL;
-    int rc = call(h, socket, "cp.events", args, &res);
+    int rc = out_call(h, socket, "cp.events", args, &res);
     if (rc != EXIT_OK)
         return rc;
     if (json) {

@@ -72,53 +72,7 @@ static int connect_agent(cli *c)
 /* Call op with args (stolen, may be NULL); *res receives the parsed result. */
 static int call(cli *c, const char *op, json_t *args, json_t **res)
 {
-    int rc = connect_agent(c);
-    if (rc != EXIT_OK) {
-        json_decref(args);
-        return rc;
-    }
-    char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-    json_decref(args);
-    char *out = NULL;
-    int prc = palisade_call(c->h, op, text, &out);
-    free(text);
-    if (prc != PALISADE_OK)
-        return out_error(c->h);
-    json_error_t je;
-    *res = json_loads(out, 0, &je);
-    palisade_free_string(out);
-    if (!*res) {
-        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
-        return EXIT_ERROR;
-    }
-    return EXIT_OK;
-}
-
-/* ---- item lists ------------------------------------------------------------------------- */
-
-/* Print result.items as a table of the given keys (headers upper-cased by the caller). */
-static void print_items(const json_t *res, const char *const *keys, const char *const *headers,
-                        size_t n)
-{
-    const json_t *items = json_object_get(res, "items");
-    if (json_array_size(items) == 0) {
-        puts("(none)");
-        return;
-    }
-    out_table *t = out_table_new(n, headers);
-    size_t i;
-    const json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        char *cells[16] = {0};
-        for (size_t k = 0; k < n && k < 16; k++)
-            cells[k] = out_value(json_object_get(it, keys[k]));
-        out_table_add(t, (const char *const *)cells);
-        for (size_t k = 0; k < n && k < 16; k++)
-            free(cells[k]);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
+    return out_call(&c->h, c->socket, op, args, res);
 }
 
 /* ---- commands --------------------------------------------------------------------------- */
@@ -196,7 +150,7 @@ static int cmd_threats(cli *c, int argc, char **argv)
                                            "action",      "action_result", "path"};
         static const char *const heads[] = {"DETECTED", "THREAT", "SEVERITY",
                                             "ACTION",   "RESULT", "PATH"};
-        print_items(res, keys, heads, 6);
+        out_items(res, keys, heads, 6);
     }
     json_decref(res);
     return EXIT_OK;
@@ -218,7 +172,7 @@ static int cmd_scans(cli *c, int argc, char **argv)
                                            "files_scanned", "threats", "unscannable"};
         static const char *const heads[] = {"ID",    "TYPE",    "STATUS",     "STARTED",
                                             "FILES", "THREATS", "UNSCANNABLE"};
-        print_items(res, keys, heads, 7);
+        out_items(res, keys, heads, 7);
     }
     json_decref(res);
     return EXIT_OK;
@@ -279,7 +233,7 @@ static int cmd_config(cli *c, int argc, char **argv)
         } else {
             static const char *const keys[] = {"name", "value", "source"};
             static const char *const heads[] = {"NAME", "VALUE", "SOURCE"};
-            print_items(res, keys, heads, 3);
+            out_items(res, keys, heads, 3);
         }
         json_decref(res);
         return EXIT_OK;
@@ -347,7 +301,7 @@ static int cmd_exclusion(cli *c, int argc, char **argv)
     } else {
         static const char *const keys[] = {"kind", "value", "source"};
         static const char *const heads[] = {"KIND", "VALUE", "SOURCE"};
-        print_items(res, keys, heads, 3);
+        out_items(res, keys, heads, 3);
     }
     json_decref(res);
     return EXIT_OK;

@@ -226,3 +226,54 @@ void out_fields(const json_t *obj, FILE *f)
         free(s);
     }
 }
+
+int out_call(palisade **h, const char *socket, const char *op, json_t *args, json_t **res)
+{
+    char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
+    json_decref(args);
+    if (!*h && !(*h = palisade_new())) {
+        free(text);
+        fprintf(stderr, "palisade: out of memory\n");
+        return EXIT_ERROR;
+    }
+    if (palisade_connect(*h, socket) != PALISADE_OK) {
+        free(text);
+        return out_error(*h);
+    }
+    char *out = NULL;
+    int prc = palisade_call(*h, op, text, &out);
+    free(text);
+    if (prc != PALISADE_OK)
+        return out_error(*h);
+    json_error_t je;
+    *res = json_loads(out, 0, &je);
+    palisade_free_string(out);
+    if (!*res) {
+        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
+        return EXIT_ERROR;
+    }
+    return EXIT_OK;
+}
+
+void out_items(const json_t *res, const char *const *keys, const char *const *headers, size_t n)
+{
+    const json_t *items = json_object_get(res, "items");
+    if (json_array_size(items) == 0) {
+        puts("(none)");
+        return;
+    }
+    out_table *t = out_table_new(n, headers);
+    size_t i;
+    const json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        char *cells[16] = {0};
+        for (size_t k = 0; k < n && k < 16; k++)
+            cells[k] = out_value(json_object_get(it, keys[k]));
+        out_table_add(t, (const char *const *)cells);
+        for (size_t k = 0; k < n && k < 16; k++)
+            free(cells[k]);
+    }
+    out_table_print(t, stdout);
+    out_table_free(t);
+}

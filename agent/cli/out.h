@@ -17,6 +17,17 @@
 
 #include "palisade.h"
 
+/*
+ * Connect *h (created on first use) to socket, run op with args (stolen, may be NULL) and
+ * parse the result into *res (a new reference). Returns EXIT_OK, or EXIT_ERROR after
+ * printing the agent's error code and message.
+ */
+int out_call(palisade **h, const char *socket, const char *op, json_t *args, json_t **res);
+
+/* Print result.items as a table of the given keys under the given headers, or "(none)". */
+void out_items(const json_t *res, const char *const *keys, const char *const *headers,
+               size_t n);
+
 /* Exit codes of the CLI (DESIGN.md). */
 #define EXIT_OK 0
 #define EXIT_THREATS 1

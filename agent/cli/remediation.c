@@ -13,35 +13,6 @@
 #include "msg.h"
 #include "out.h"
 
-/* Connect, run op with args (stolen, may be NULL), parse the result into *res. */
-static int call(palisade **h, const char *socket, const char *op, json_t *args, json_t **res)
-{
-    char *text = args ? json_dumps(args, JSON_COMPACT) : NULL;
-    json_decref(args);
-    if (!*h && !(*h = palisade_new())) {
-        free(text);
-        fprintf(stderr, "palisade: out of memory\n");
-        return EXIT_ERROR;
-    }
-    if (palisade_connect(*h, socket) != PALISADE_OK) {
-        free(text);
-        return out_error(*h);
-    }
-    char *out = NULL;
-    int prc = palisade_call(*h, op, text, &out);
-    free(text);
-    if (prc != PALISADE_OK)
-        return out_error(*h);
-    json_error_t je;
-    *res = json_loads(out, 0, &je);
-    palisade_free_string(out);
-    if (!*res) {
-        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
-        return EXIT_ERROR;
-    }
-    return EXIT_OK;
-}
-
 /* A path argument for the agent: absolute, and {"b64"} when it is not UTF-8. NULL with a
    message on failure. */
 static json_t *path_arg(const char *p)
@@ -81,30 +52,6 @@ static int parse_id(const char *s, json_int_t *out)
     return 0;
 }
 
-static void print_table(const json_t *res, const char *const *keys, const char *const *heads,
-                        size_t n)
-{
-    const json_t *items = json_object_get(res, "items");
-    if (json_array_size(items) == 0) {
-        puts("(none)");
-        return;
-    }
-    out_table *t = out_table_new(n, heads);
-    size_t i;
-    const json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        char *cells[8] = {0};
-        for (size_t k = 0; k < n && k < 8; k++)
-            cells[k] = out_value(json_object_get(it, keys[k]));
-        out_table_add(t, (const char *const *)cells);
-        for (size_t k = 0; k < n && k < 8; k++)
-            free(cells[k]);
-    }
-    out_table_print(t, stdout);
-    out_table_free(t);
-}
-
 /* prefix, the value as text, suffix */
 static void print_value(const char *prefix, const json_t *v, const char *suffix)
 {
@@ -129,7 +76,7 @@ int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char *
     if (strcmp(verb, "list") == 0) {
         if (argc != 1)
             return out_usage_error("quarantine list takes no arguments");
-        if ((rc = call(h, socket, "quarantine.list", NULL, &res)) != EXIT_OK)
+        if ((rc = out_call(h, socket, "quarantine.list", NULL, &res)) != EXIT_OK)
             return rc;
         if (json) {
             out_json(res);
@@ -137,7 +84,7 @@ int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char *
             static const char *const keys[] = {"id", "quarantined_at", "threat", "size",
                                                "original_path"};
             static const char *const heads[] = {"ID", "QUARANTINED", "THREAT", "SIZE", "PATH"};
-            print_table(res, keys, heads, 5);
+            out_items(res, keys, heads, 5);
         }
         json_decref(res);
         return EXIT_OK;
@@ -147,7 +94,7 @@ int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char *
         if (argc != 2 || parse_id(argv[1], &id) != 0)
             return out_usage_error("usage: quarantine remove ID (a number from quarantine "
                                    "list)");
-        if ((rc = call(h, socket, "quarantine.remove", json_pack("{sI}", "id", id), &res)) !=
+        if ((rc = out_call(h, socket, "quarantine.remove", json_pack("{sI}", "id", id), &res)) !=
             EXIT_OK)
             return rc;
         if (json)
@@ -191,7 +138,7 @@ int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char *
         }
         json_object_set_new(args, "destination", p);
     }
-    if ((rc = call(h, socket, "quarantine.restore", args, &res)) != EXIT_OK)
+    if ((rc = out_call(h, socket, "quarantine.restore", args, &res)) != EXIT_OK)
         return rc;
     if (json) {
         out_json(res);
@@ -214,7 +161,7 @@ int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv
     json_t *res = NULL;
     int rc;
     if (argc == 1 && strcmp(argv[0], "list") == 0) {
-        rc = call(h, socket, "allow.list", NULL, &res);
+        rc = out_call(h, socket, "allow.list", NULL, &res);
     } else if (argc == 3 && (strcmp(argv[0], "add") == 0 || strcmp(argv[0], "remove") == 0) &&
                (strcmp(argv[1], "--threat") == 0 || strcmp(argv[1], "--sha256") == 0)) {
         const char *kind = strcmp(argv[1], "--threat") == 0 ? "ThreatName" : "Sha256";
@@ -222,7 +169,7 @@ int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv
         if (!args)
             return out_usage_error("the value is not valid UTF-8");
         rc =
-            call(h, socket, strcmp(argv[0], "add") == 0 ? "allow.add" : "allow.remove", args, &res);
+            out_call(h, socket, strcmp(argv[0], "add") == 0 ? "allow.add" : "allow.remove", args, &res);
     } else {
         return out_usage_error("%s", usage);
     }
@@ -233,7 +180,7 @@ int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv
     } else {
         static const char *const keys[] = {"kind", "value", "added_at"};
         static const char *const heads[] = {"KIND", "VALUE", "ADDED"};
-        print_table(res, keys, heads, 3);
+        out_items(res, keys, heads, 3);
     }
     json_decref(res);
     return EXIT_OK;
@@ -260,7 +207,7 @@ int cli_action(palisade **h, const char *socket, bool json, int argc, char **arg
     }
     if (strcmp(op, "threat_action.list") != 0 && !args)
         return out_usage_error("the threat name is not valid UTF-8");
-    int rc = call(h, socket, op, args, &res);
+    int rc = out_call(h, socket, op, args, &res);
     if (rc != EXIT_OK)
         return rc;
     if (json) {
@@ -268,7 +215,7 @@ int cli_action(palisade **h, const char *socket, bool json, int argc, char **arg
     } else {
         static const char *const keys[] = {"threat", "action", "set_at"};
         static const char *const heads[] = {"THREAT", "ACTION", "SET"};
-        print_table(res, keys, heads, 3);
+        out_items(res, keys, heads, 3);
     }
     json_decref(res);
     return EXIT_OK;
@@ -305,7 +252,7 @@ int cli_update(palisade **h, const char *socket, bool json, int argc, char **arg
             return EXIT_ERROR;
         op = "update";
     }
-    if ((rc = call(h, socket, op, args, &res)) != EXIT_OK)
+    if ((rc = out_call(h, socket, op, args, &res)) != EXIT_OK)
         return rc;
     if (json) {
         out_json(res);
