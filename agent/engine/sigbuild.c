@@ -126,57 +126,6 @@ static int parse_sha256_hex(const char *s, uint8_t out[32])
     return 0;
 }
 
-/* Read a regular file whole into a NUL-terminated buffer owned by the caller. */
-static int read_file(const char *path, size_t max, char **buf, size_t *len, pal_errbuf *err)
-{
-    int rc;
-    char *data = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return pal_err_set(err, errno == ENOENT ? PAL_ENOTFOUND : PAL_EIO, "%s: %s", path,
-                           strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = pal_err_set(err, PAL_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = pal_err_set(err, PAL_EINVAL, "%s: not a regular file", path);
-        goto out;
-    }
-    if (st.st_size < 0 || (uint64_t)st.st_size > max) {
-        rc = pal_err_set(err, PAL_ELIMIT, "%s: larger than %zu bytes", path, max);
-        goto out;
-    }
-    size_t size = (size_t)st.st_size, got = 0;
-    data = malloc(size + 1);
-    if (!data) {
-        rc = PAL_ENOMEM;
-        goto out;
-    }
-    while (got < size) {
-        ssize_t n = read(fd, data + got, size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = pal_err_set(err, PAL_EIO, "%s: %s", path, strerror(errno));
-            OPENSSL_cleanse(data, size);
-            free(data);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    data[got] = '\0';
-    *buf = data;
-    *len = got;
-    rc = 0;
-out:
-    close(fd);
-    return rc;
-}
-
 static char *join_path(const char *dir, const char *name)
 {
     size_t need = strlen(dir) + 1 + strlen(name) + 1;
@@ -192,7 +141,7 @@ static int load_private_key(const char *path, EVP_PKEY **out, pal_errbuf *err)
 {
     char *pem = NULL;
     size_t len = 0;
-    int rc = read_file(path, KEY_FILE_MAX, &pem, &len, err);
+    int rc = pal_sigfile_read(path, KEY_FILE_MAX, &pem, &len, err);
     if (rc)
         return rc;
     EVP_PKEY *pkey = NULL;
@@ -718,7 +667,7 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
 
     if (!(path = join_path(dir, "catalog.tsv")))
         return PAL_ENOMEM;
-    if ((rc = read_file(path, SOURCE_FILE_MAX, &text, &len, err)))
+    if ((rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err)))
         goto out;
     if ((rc = parse_tsv(b, text, path, catalog_line, err)))
         goto out;
@@ -731,7 +680,7 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
         rc = PAL_ENOMEM;
         goto out;
     }
-    rc = read_file(path, SOURCE_FILE_MAX, &text, &len, err);
+    rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err);
     if (rc == 0)
         rc = parse_tsv(b, text, path, hashes_line, err);
     else if (rc == PAL_ENOTFOUND)
@@ -755,7 +704,7 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
         }
         free(text);
         text = NULL;
-        if ((rc = read_file(path, SOURCE_FILE_MAX, &text, &len, err)))
+        if ((rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err)))
             goto out;
         if (strlen(text) != len) {
             rc = pal_err_set(err, PAL_EFORMAT, "%s: contains a NUL byte", path);

@@ -204,8 +204,7 @@ size_t pal_keyring_count(const pal_keyring *kr)
     return kr ? kr->n : 0;
 }
 
-/* Read a small regular file whole; *buf is NUL-terminated and owned by the caller. */
-static int read_small_file(const char *path, size_t max, char **buf, size_t *len, pal_errbuf *err)
+int pal_sigfile_read(const char *path, size_t max, char **buf, size_t *len, pal_errbuf *err)
 {
     int rc;
     char *data = NULL;
@@ -309,7 +308,7 @@ int pal_keyring_add_pem_file(pal_keyring *kr, const char *path, pal_errbuf *err)
         return pal_err_set(err, PAL_EINVAL, "no keyring or path");
     char *pem = NULL;
     size_t len = 0;
-    int rc = read_small_file(path, KEY_FILE_MAX, &pem, &len, err);
+    int rc = pal_sigfile_read(path, KEY_FILE_MAX, &pem, &len, err);
     if (rc)
         return rc;
     EVP_PKEY *pkey = NULL;

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "pal_error.h"
+
 #define PAL_SIGPKG_MAGIC "PALSIGPK" /* 8 bytes, no NUL in the file */
 #define PAL_SIGPKG_MAGIC_LEN 8
 #define PAL_SIGPKG_FORMAT_VERSION 1
@@ -101,5 +103,13 @@ static inline uint32_t pal_sigpkg_bucket(const uint8_t sha256[32], unsigned bits
                    (uint32_t)sha256[2] << 8 | (uint32_t)sha256[3];
     return top >> (32 - bits);
 }
+
+/*
+ * Read a small regular file (a key, a rule source) whole, for the reader and the builder.
+ * *buf is NUL-terminated after *len bytes, owned by the caller, and wiped (OPENSSL_cleanse)
+ * on failure, since it may hold a private key. Errors: PAL_ENOTFOUND, PAL_EIO, PAL_EINVAL
+ * (not a regular file), PAL_ELIMIT (over max bytes), PAL_ENOMEM; err names the file.
+ */
+int pal_sigfile_read(const char *path, size_t max, char **buf, size_t *len, pal_errbuf *err);
 
 #endif
