@@ -37,10 +37,9 @@ json_t *pal_daemon_scan_rec_json(const pal_scan_rec *r)
 {
     json_t *paths = json_array();
     for (size_t i = 0; paths && i < r->n_paths; i++) {
-        json_t *p = json_object();
-        pal_msg_set_path(p, "path", r->paths[i], strlen(r->paths[i]));
-        json_array_append_new(paths, json_object_get(p, "path") ? json_incref(json_object_get(p, "path")) : json_null());
-        json_decref(p);
+        char *shown = pal_path_display(r->paths[i], strlen(r->paths[i]));
+        json_array_append_new(paths, shown ? json_string(shown) : json_null());
+        free(shown);
     }
     json_t *o = json_object();
     if (!o) {
