@@ -118,10 +118,21 @@ deb_paths() { dpkg-deb --fsys-tarfile "$1" | tar -t | sed -e 's|^\./|/|' -e 's|^
 tgz_paths() { tar -tzf "$1" | sed -e 's|^\./|/|' -e 's|^\([^/]\)|/\1|' -e 's|/$||' | grep -v '^$' | sort -u; }
 
 # A snapshot of every file-system entry named *palisade* where a package puts things.
+# man-db's cache of formatted pages (/var/cache/man/catN/) is left out: it is man-db's, not
+# the package's. man writes a page there whenever someone reads it (here `systemd-analyze
+# verify` reads the unit's Documentation= pages), never shows a cached page whose source is
+# gone, and its daily job deletes pages unread for a week; Debian packages do not touch it.
+# manpage_cache_entries checks what is there instead.
 named_palisade() {
     # (a file another process deletes during the walk makes find complain: not ours)
     { find /etc /usr /var/lib /var/cache /var/log /lib/systemd -xdev -iname '*palisade*' \
-        2>/dev/null || true; } | sort
+        -not -path '/var/cache/man/*' 2>/dev/null || true; } | sort
+}
+
+# Every *palisade* entry in man-db's cache, as "path owner": each must be a formatted copy
+# of a page the package ships (catN/NAME.N.gz for manN/NAME.N.gz), owned by man-db's user.
+manpage_cache_entries() {
+    { find /var/cache/man -xdev -iname '*palisade*' -printf '%p %u\n' 2>/dev/null || true; } | sort
 }
 
 start_daemon() { # LOG
@@ -419,5 +430,17 @@ named_palisade > "$WORK/named.after"
 if ! diff -u "$WORK/named.before" "$WORK/named.after"; then
     fail "file-system entries named *palisade* appeared and stayed"
 fi
+while read -r p owner; do
+    page=${p#/var/cache/man/}
+    section_dir=${page%%/*}
+    grep -qxF "/usr/share/man/man${section_dir#cat}/${page#*/}" "$WORK/dpkg-L.txt" &&
+        [ "$owner" = man ] ||
+        fail "$p ($owner) in man-db's cache is not a formatted copy of a page the package shipped"
+    name=${page#*/}
+    name=${name%.gz}
+    if man -w "${name%.*}" >/dev/null 2>&1; then
+        fail "man still finds ${name%.*} after the purge (man-db's cached $p)"
+    fi
+done < <(manpage_cache_entries)
 ok "dpkg -L: not installed; none of its $(wc -l < "$WORK/dpkg-L.txt") paths and no *palisade* entry is left; what was there before still is"
 say "PASS"
