@@ -78,6 +78,17 @@ static size_t count_entries(const char *dir)
     return n;
 }
 
+/* Where the content of a stored item of format version 2 starts (qstore.h). */
+static uint64_t content_off(const char *stored)
+{
+    uint8_t h[PAL_QUARANTINE_HEADER_SIZE];
+    assert_int_equal(read_file(stored, (char *)h, sizeof(h)), sizeof(h));
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | h[104 + i];
+    return v;
+}
+
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof(*f));
@@ -169,11 +180,12 @@ static void test_round_trip(void **state)
     assert_int_equal(access(p, F_OK), -1);
     pal_quarantine_item it;
     assert_int_equal(pal_store_quarantine_get(f->st, id, &it, NULL), 0);
-    char stored[PATH_MAX], buf[4096];
+    char stored[PATH_MAX], buf[16384];
     pathf(stored, f->qdir, it.storage_name);
     size_t n = read_file(stored, buf, sizeof(buf));
-    assert_int_equal(n, PAL_QUARANTINE_HEADER_SIZE + sizeof(content) - 1);
+    assert_int_equal(n, content_off(stored) + sizeof(content) - 1);
     assert_memory_equal(buf, "PALQUAR\x01", 8);
+    assert_int_equal(buf[8], 2); /* format version 2 */
     assert_null(memmem(buf, n, "malware", 7));
     pal_quarantine_item_clear(&it);
 
@@ -406,7 +418,7 @@ static void test_restore_refusals(void **state)
     pathf(stored, f->qdir, it.storage_name);
     int fd = open(stored, O_WRONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, "Z", 1, PAL_QUARANTINE_HEADER_SIZE + 3), 1);
+    assert_int_equal(pwrite(fd, "Z", 1, (off_t)content_off(stored) + 3), 1);
     close(fd);
     r.force = true;
     assert_int_equal(pal_quarantine_restore(f->q, &r, NULL, &err), PAL_EFORMAT);
