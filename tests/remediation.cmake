@@ -11,6 +11,10 @@
 #                        directory's file system)
 #   remediation.crash    SIGKILL at random moments of >= 200 quarantine/restore operations;
 #                        no file lost, no record without its file, no temporary file left
+#   remediation.space    sparse files quarantined and restored sparse (two 250 MiB archives
+#                        of a few KiB take a few KiB), the item, total and free-space limits
+#                        (the threat stays in place, its action Failed naming the limit),
+#                        the limits set and locked by policy
 #   remediation.update   tampered / truncated / unknown-key packages refused, downgrade only
 #                        when forced, rollback, scanners switched with a scan in flight,
 #                        SIGKILL during updates
@@ -46,7 +50,7 @@ set(_pal_rem_env
     "PYTHONDONTWRITEBYTECODE=1"
     "PYTHONUNBUFFERED=1")
 
-foreach(_pal_rem actions race xdev crash update)
+foreach(_pal_rem actions race xdev crash update space)
   if(_pal_rem STREQUAL "actions")
     set(_pal_rem_file test_remediation.py)
   else()

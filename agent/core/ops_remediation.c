@@ -113,6 +113,20 @@ void pal_daemon_remediation_tick(pal_daemon *d)
 
 /* ---- the scan hook ------------------------------------------------------------------------ */
 
+/* The quarantine's space limits from the settings; a value that cannot be read is the
+   registry's default, never "unlimited". */
+static void space_limits(pal_daemon *d, pal_qspace_limits *l)
+{
+    static const char *const names[] = {"QuarantineMaxItemBytes", "QuarantineMaxTotalBytes",
+                                        "QuarantineMinFreePercent"};
+    uint64_t *dst[] = {&l->max_item, &l->max_total, &l->min_free_percent};
+    for (size_t i = 0; i < 3; i++) {
+        const pal_setting_def *def = pal_setting_find(names[i]);
+        *dst[i] = def ? def->def_uint : 0;
+        pal_settings_get_uint(d->settings, names[i], dst[i]);
+    }
+}
+
 int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detail)
 {
     pal_daemon *d = ctx;
@@ -131,6 +145,9 @@ int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detai
     pal_errbuf err = {{0}};
     int rc;
     char text[64];
+    pal_qspace_limits limits;
+    space_limits(d, &limits);
+    r.limits = &limits;
     if (req->action == PAL_ACTION_QUARANTINE) {
         int64_t id = 0;
         rc = pal_quarantine_file(d->remediation->quarantine, &r, &id, &err);
@@ -410,9 +427,9 @@ static json_t *threat_actions_json(pal_ctl_request *req, pal_daemon *d)
         json_object_set_new(o, "threat", json_string(t[i].threat_name));
         json_object_set_new(o, "action", json_string(pal_action_name(t[i].action)));
         json_object_set_new(o, "set_at", pal_time_json(t[i].set_at));
-        json_object_set_new(o, "set_by", t[i].set_by == PAL_UID_DAEMON
-                                             ? json_null()
-                                             : json_integer((json_int_t)t[i].set_by));
+        json_object_set_new(o, "set_by",
+                            t[i].set_by == PAL_UID_DAEMON ? json_null()
+                                                          : json_integer((json_int_t)t[i].set_by));
         json_array_append_new(items, o);
     }
     pal_threat_actions_free(t, n);
@@ -470,8 +487,7 @@ static json_t *op_threat_action_remove(pal_ctl_request *req, void *arg)
     const char *threat = NULL;
     pal_errbuf err;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
-        pal_msg_get_string(args, "threat", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &threat, &err) !=
-            0)
+        pal_msg_get_string(args, "threat", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &threat, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     uid_t uid = pal_ctl_request_uid(req);
     int rc = pal_store_threat_action_remove(d->store, threat, uid, &err);

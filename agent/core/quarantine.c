@@ -19,17 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "qspace.h"
+#include "qstore.h"
 #include "safepath.h"
 
-#define QMAGIC "PALQUAR\x01"
-#define QVERSION 1u
-#define COPY_CHUNK (256u * 1024u)
 #define STORAGE_SUFFIX ".pq"
 #define TMP_SUFFIX ".tmp"
 #define USER_TMP_QUARANTINE ".palisade-q-"
@@ -62,49 +58,6 @@ static struct timespec ns_ts(int64_t ns)
     return t;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static int random_bytes(uint8_t *b, size_t n)
-{
-    while (n > 0) {
-        ssize_t got = getrandom(b, n, 0);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return PAL_EIO;
-        }
-        b += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
 /* The store's records take char * fields it never writes through. */
 static char *unconst(const char *s)
 {
@@ -113,44 +66,6 @@ static char *unconst(const char *s)
         char *m;
     } u = {.c = s};
     return u.m;
-}
-
-static int write_full(int fd, const void *buf, size_t len, off_t off)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
-static int read_full(int fd, void *buf, size_t len, off_t off, size_t *got)
-{
-    char *p = buf;
-    size_t total = 0;
-    while (total < len) {
-        ssize_t n = pread(fd, p + total, len - total, off + (off_t)total);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            break;
-        total += (size_t)n;
-    }
-    *got = total;
-    return 0;
 }
 
 /* rename without replacing; falls back to link + unlink where RENAME_NOREPLACE is not
@@ -187,168 +102,57 @@ static void storage_tmp_name(const char *storage, char *out, size_t size)
     snprintf(out, size, "%s" TMP_SUFFIX, storage);
 }
 
-/* ---- the transform ---------------------------------------------------------------------- */
+/* ---- the stored items (qstore.h) --------------------------------------------------------- */
 
-typedef struct qheader {
-    uint64_t size;
-    uint8_t key[32];
-    uint8_t iv[16];
-    uint8_t sha256[32];
-} qheader;
-
-static void header_encode(const qheader *h, uint8_t out[PAL_QUARANTINE_HEADER_SIZE])
-{
-    memset(out, 0, PAL_QUARANTINE_HEADER_SIZE);
-    memcpy(out, QMAGIC, 8);
-    put_le32(out + 8, QVERSION);
-    put_le32(out + 12, PAL_QUARANTINE_HEADER_SIZE);
-    put_le64(out + 16, h->size);
-    memcpy(out + 24, h->key, 32);
-    memcpy(out + 56, h->iv, 16);
-    memcpy(out + 72, h->sha256, 32);
-}
-
-static int header_decode(const uint8_t in[PAL_QUARANTINE_HEADER_SIZE], qheader *h)
-{
-    if (memcmp(in, QMAGIC, 8) != 0 || get_le32(in + 8) != QVERSION ||
-        get_le32(in + 12) != PAL_QUARANTINE_HEADER_SIZE)
-        return PAL_EFORMAT;
-    h->size = get_le64(in + 16);
-    memcpy(h->key, in + 24, 32);
-    memcpy(h->iv, in + 56, 16);
-    memcpy(h->sha256, in + 72, 32);
-    return 0;
-}
-
-/*
- * Stream in (from in_off) through ChaCha20 into out (at out_off; out < 0: nowhere), hashing
- * the plain side: what is read when hash_input, what is produced otherwise. Reads until EOF
- * or max bytes. *moved is the byte count.
- */
-typedef struct xfer {
-    int in;
-    off_t in_off;
-    int out;
-    off_t out_off;
-    const uint8_t *key, *iv;
-    int hash_input;
-    uint64_t max;
-} xfer;
-
-static int xfer_run(const xfer *x, uint8_t sha[32], uint64_t *moved, pal_errbuf *err)
-{
-    int rc = 0;
-    unsigned char *ibuf = malloc(COPY_CHUNK), *obuf = malloc(COPY_CHUNK);
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    EVP_MD_CTX *m = EVP_MD_CTX_new();
-    if (!ibuf || !obuf || !c || !m) {
-        rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (EVP_EncryptInit_ex(c, EVP_chacha20(), NULL, x->key, x->iv) != 1 ||
-        EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1) {
-        rc = pal_err_set(err, PAL_EENGINE, "cannot set up the quarantine transform");
-        goto out;
-    }
-    uint64_t done = 0;
-    while (done < x->max) {
-        size_t want = COPY_CHUNK;
-        if (x->max - done < want)
-            want = (size_t)(x->max - done);
-        size_t got = 0;
-        int e = read_full(x->in, ibuf, want, x->in_off + (off_t)done, &got);
-        if (e != 0) {
-            rc = pal_err_set(err, PAL_EIO, "read failed: %s", strerror(-e));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        int outl = 0;
-        if (EVP_EncryptUpdate(c, obuf, &outl, ibuf, (int)got) != 1 || (size_t)outl != got) {
-            rc = pal_err_set(err, PAL_EENGINE, "quarantine transform failed");
-            goto out;
-        }
-        if (EVP_DigestUpdate(m, x->hash_input ? ibuf : obuf, got) != 1) {
-            rc = pal_err_set(err, PAL_EENGINE, "SHA-256 failed");
-            goto out;
-        }
-        if (x->out >= 0) {
-            e = write_full(x->out, obuf, got, x->out_off + (off_t)done);
-            if (e != 0) {
-                rc = pal_err_set(err, PAL_EIO, "write failed: %s", strerror(-e));
-                goto out;
-            }
-        }
-        done += got;
-        if (got < want)
-            break;
-    }
-    unsigned int mdlen = 0;
-    if (EVP_DigestFinal_ex(m, sha, &mdlen) != 1 || mdlen != 32) {
-        rc = pal_err_set(err, PAL_EENGINE, "SHA-256 failed");
-        goto out;
-    }
-    *moved = done;
-out:
-    EVP_MD_CTX_free(m);
-    EVP_CIPHER_CTX_free(c);
-    free(ibuf);
-    free(obuf);
-    return rc;
-}
-
-/* Open a stored item and check its header and content against the record. On 0, *fd is
-   the open storage file (content at PAL_QUARANTINE_HEADER_SIZE) and *h its header. */
-static int storage_verify(pal_quarantine *q, const pal_quarantine_item *rec, int *fd, qheader *h,
-                          pal_errbuf *err)
+/* Open a stored item and check its header, map and content against the record. On 0, *fd
+   is the open storage file and *it its header and map. */
+static int storage_verify(pal_quarantine *q, const pal_quarantine_item *rec, int *fd,
+                          pal_qstore_item *it, pal_errbuf *err)
 {
     int sfd = openat(q->dirfd, rec->storage_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
     if (sfd < 0)
         return pal_err_set(err, PAL_EFORMAT, "the stored file of quarantine item %lld is %s",
                            (long long)rec->id, errno == ENOENT ? "missing" : strerror(errno));
-    uint8_t raw[PAL_QUARANTINE_HEADER_SIZE];
-    size_t got = 0;
     struct stat st;
+    pal_errbuf why;
     int rc = 0;
-    if (fstat(sfd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        read_full(sfd, raw, sizeof(raw), 0, &got) != 0 || got != sizeof(raw) ||
-        header_decode(raw, h) != 0) {
-        rc = pal_err_set(err, PAL_EFORMAT,
-                         "the stored file of quarantine item %lld has no valid header",
+    if (fstat(sfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = pal_err_set(err, PAL_EFORMAT, "the stored file of quarantine item %lld is not a file",
                          (long long)rec->id);
         goto fail;
     }
-    if (h->size != rec->size || (uint64_t)st.st_size != h->size + PAL_QUARANTINE_HEADER_SIZE) {
-        rc = pal_err_set(err, PAL_EFORMAT,
-                         "the stored file of quarantine item %lld has %lld bytes, its record "
-                         "says %llu",
-                         (long long)rec->id, (long long)st.st_size - PAL_QUARANTINE_HEADER_SIZE,
-                         (unsigned long long)rec->size);
+    if ((rc = pal_qstore_open(sfd, (uint64_t)st.st_size, it, &why)) != 0) {
+        rc = pal_err_set(err, rc, "the stored file of quarantine item %lld is damaged: %s",
+                         (long long)rec->id, why.msg);
         goto fail;
     }
+    if (it->map.size != rec->size) {
+        rc = pal_err_set(err, PAL_EFORMAT,
+                         "the stored file of quarantine item %lld has %llu bytes, its record "
+                         "says %llu",
+                         (long long)rec->id, (unsigned long long)it->map.size,
+                         (unsigned long long)rec->size);
+        goto fail_item;
+    }
     uint8_t sha[32];
-    uint64_t moved = 0;
-    xfer x = {.in = sfd,
-              .in_off = PAL_QUARANTINE_HEADER_SIZE,
-              .out = -1,
-              .key = h->key,
-              .iv = h->iv,
-              .hash_input = 0,
-              .max = h->size};
-    rc = xfer_run(&x, sha, &moved, err);
-    if (rc != 0)
-        goto fail;
+    if ((rc = pal_qstore_decode(sfd, it, -1, sha, &why)) != 0) {
+        rc = pal_err_set(err, rc, "the stored file of quarantine item %lld is damaged: %s",
+                         (long long)rec->id, why.msg);
+        goto fail_item;
+    }
     char hex[65];
     pal_store_sha256_hex(sha, hex);
-    if (moved != h->size || memcmp(sha, h->sha256, 32) != 0 || strcmp(hex, rec->sha256) != 0) {
+    if (memcmp(sha, it->sha256, 32) != 0 || strcmp(hex, rec->sha256) != 0) {
         rc = pal_err_set(err, PAL_EFORMAT,
                          "the stored content of quarantine item %lld does not match its "
                          "SHA-256 %s (got %s): it is damaged and was not restored",
                          (long long)rec->id, rec->sha256, hex);
-        goto fail;
+        goto fail_item;
     }
     *fd = sfd;
     return 0;
+fail_item:
+    pal_qstore_item_clear(it);
 fail:
     close(sfd);
     return rc;
@@ -361,18 +165,9 @@ static int hash_entry(int dirfd, const char *name, struct stat *st, uint8_t sha[
     if (fd < 0)
         return PAL_ENOTFOUND;
     int rc = PAL_ENOTFOUND;
-    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode)) {
-        /* a plain SHA-256: the transform is irrelevant to what is hashed on input */
-        static const uint8_t zero_key[32], zero_iv[16];
-        uint64_t moved = 0;
-        xfer x = {.in = fd,
-                  .out = -1,
-                  .key = zero_key,
-                  .iv = zero_iv,
-                  .hash_input = 1,
-                  .max = UINT64_MAX};
-        rc = xfer_run(&x, sha, &moved, NULL);
-    }
+    uint64_t size = 0;
+    if (fstat(fd, st) == 0 && S_ISREG(st->st_mode))
+        rc = pal_qstore_hash_fd(fd, sha, &size, NULL);
     close(fd);
     return rc;
 }
@@ -611,6 +406,13 @@ static int unlink_taken(taken *t, const char *path, pal_errbuf *err)
 
 /* ---- quarantine ------------------------------------------------------------------------- */
 
+/* A quarantine refused by a limit (qspace.h): the file stays, and the message says so. */
+static void limit_refused(pal_errbuf *err, const char *path)
+{
+    pal_errbuf why = *err;
+    pal_err_set(err, PAL_ELIMIT, "%s; %s was left in place", why.msg, path ? path : "the file");
+}
+
 int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item_id,
                         pal_errbuf *err)
 {
@@ -625,42 +427,48 @@ int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item
     storage_tmp_name(storage, stmp, sizeof(stmp));
 
     pthread_mutex_lock(&q->lock);
+    /* a file that cannot fit by its scanned allocation is refused before it is touched */
+    int rc;
+    if (r->limits && r->scanned &&
+        (rc = pal_qspace_check(
+             q->dirfd, r->limits,
+             (uint64_t)r->scanned->st_blocks * 512u + pal_qspace_block_size(q->dirfd), err)) != 0) {
+        limit_refused(err, r->path);
+        pthread_mutex_unlock(&q->lock);
+        return rc;
+    }
     taken t;
-    int rc = take(q, r, PAL_FILEOP_QUARANTINE, storage, USER_TMP_QUARANTINE, &t, err);
+    rc = take(q, r, PAL_FILEOP_QUARANTINE, storage, USER_TMP_QUARANTINE, &t, err);
     if (rc != 0) {
         pthread_mutex_unlock(&q->lock);
         return rc;
     }
     int stored = 0; /* 1: stmp exists, 2: storage exists */
     int64_t id = 0;
-    qheader h = {.size = 0};
-    int sfd = openat(q->dirfd, stmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int sfd = -1;
+    pal_qstore_map map = {0};
+    pal_errbuf why;
+    uint64_t blk = pal_qspace_block_size(q->dirfd);
+    if ((rc = pal_qstore_map_fd(t.fd, (uint64_t)t.st.st_size, &map, &why)) != 0) {
+        pal_err_set(err, rc, "cannot copy %s into the quarantine: %s", r->path, why.msg);
+        goto undo;
+    }
+    /* the exact space, now that the data extents are known */
+    if (r->limits && (rc = pal_qspace_check(q->dirfd, r->limits, pal_qstore_stored_bytes(&map, blk),
+                                            err)) != 0) {
+        limit_refused(err, r->path);
+        goto undo;
+    }
+    sfd = openat(q->dirfd, stmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (sfd < 0) {
         rc = pal_err_set(err, PAL_EIO, "cannot create a file in the quarantine directory: %s",
                          strerror(errno));
         goto undo;
     }
     stored = 1;
-    uint8_t raw[PAL_QUARANTINE_HEADER_SIZE] = {0};
-    if (random_bytes(h.key, sizeof(h.key)) != 0 || random_bytes(h.iv, sizeof(h.iv)) != 0) {
-        rc = pal_err_set(err, PAL_EIO, "no random bytes for the transform key");
-        goto undo;
-    }
-    int e = write_full(sfd, raw, sizeof(raw), 0);
-    if (e != 0) {
-        rc = pal_err_set(err, PAL_EIO, "cannot write to the quarantine: %s", strerror(-e));
-        goto undo;
-    }
+    uint8_t sha[32];
     uint64_t moved = 0;
-    xfer x = {.in = t.fd,
-              .out = sfd,
-              .out_off = PAL_QUARANTINE_HEADER_SIZE,
-              .key = h.key,
-              .iv = h.iv,
-              .hash_input = 1,
-              .max = UINT64_MAX};
-    pal_errbuf why;
-    if ((rc = xfer_run(&x, h.sha256, &moved, &why)) != 0) {
+    if ((rc = pal_qstore_write(t.fd, &map, sfd, blk, sha, &moved, &why)) != 0) {
         pal_err_set(err, rc, "cannot copy %s into the quarantine: %s", r->path, why.msg);
         goto undo;
     }
@@ -671,18 +479,14 @@ int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item
                          r->path);
         goto undo;
     }
-    if (r->sha256 && memcmp(r->sha256, h.sha256, 32) != 0) {
+    if (r->sha256 && memcmp(r->sha256, sha, 32) != 0) {
         rc = pal_err_set(err, PAL_ERACE,
                          "the content of %s changed since the scan (SHA-256 differs); nothing "
                          "was done",
                          r->path);
         goto undo;
     }
-    h.size = moved;
-    header_encode(&h, raw);
-    e = write_full(sfd, raw, sizeof(raw), 0);
-    if (e == 0 && fsync(sfd) != 0)
-        e = -errno;
+    int e = fsync(sfd) == 0 ? 0 : -errno;
     if (e == 0 && close(sfd) != 0)
         e = -errno;
     sfd = -1;
@@ -713,9 +517,10 @@ int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item
         .size = moved,
         .storage_name = storage,
     };
-    pal_store_sha256_hex(h.sha256, item.sha256);
+    pal_store_sha256_hex(sha, item.sha256);
     if ((rc = pal_store_quarantine_insert(q->store, &item, &id, err)) != 0)
         goto undo;
+    pal_qstore_map_clear(&map);
     close(t.fd);
     t.fd = -1;
     if ((rc = unlink_taken(&t, r->path, err)) != 0) {
@@ -745,6 +550,7 @@ int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item
     return 0;
 
 undo:
+    pal_qstore_map_clear(&map);
     if (sfd >= 0)
         close(sfd);
     if (stored)
@@ -770,16 +576,9 @@ int pal_quarantine_delete_file(pal_quarantine *q, const pal_qfile_req *r, pal_er
         return rc;
     }
     if (r->sha256) {
-        static const uint8_t zero_key[32], zero_iv[16];
         uint8_t sha[32];
         uint64_t moved = 0;
-        xfer x = {.in = t.fd,
-                  .out = -1,
-                  .key = zero_key,
-                  .iv = zero_iv,
-                  .hash_input = 1,
-                  .max = UINT64_MAX};
-        rc = xfer_run(&x, sha, &moved, err);
+        rc = pal_qstore_hash_fd(t.fd, sha, &moved, err);
         if (rc == 0 && memcmp(sha, r->sha256, 32) != 0)
             rc = pal_err_set(err, PAL_ERACE,
                              "the content of %s changed since the scan (SHA-256 differs); "
@@ -865,6 +664,7 @@ int pal_quarantine_restore(pal_quarantine *q, const pal_restore_req *r, pal_rest
     char tmp[NAME_BUF] = "";
     char *dest = NULL;
     bool allowed = false;
+    pal_qstore_item it = {0};
     if ((rc = pal_store_quarantine_get(q->store, r->id, &rec, err)) != 0)
         goto out;
     const char *want = r->dest ? r->dest : rec.original_path;
@@ -874,8 +674,7 @@ int pal_quarantine_restore(pal_quarantine *q, const pal_restore_req *r, pal_rest
                          "reasonable length");
         goto out;
     }
-    qheader h;
-    if ((rc = storage_verify(q, &rec, &sfd, &h, err)) != 0)
+    if ((rc = storage_verify(q, &rec, &sfd, &it, err)) != 0)
         goto out;
     if ((rc = restore_target(&rec, want, r->dest != NULL, &sp, &dest, err)) != 0)
         goto out;
@@ -922,21 +721,14 @@ int pal_quarantine_restore(pal_quarantine *q, const pal_restore_req *r, pal_rest
         rc = pal_err_set(err, PAL_EIO, "cannot create a file beside %s: %s", dest, strerror(errno));
         goto fail_journal;
     }
+    /* the extents are written, the holes stay holes: sparse as the original was */
     uint8_t sha[32];
-    uint64_t moved = 0;
     pal_errbuf why;
-    xfer x = {.in = sfd,
-              .in_off = PAL_QUARANTINE_HEADER_SIZE,
-              .out = tfd,
-              .key = h.key,
-              .iv = h.iv,
-              .hash_input = 0,
-              .max = h.size};
-    if ((rc = xfer_run(&x, sha, &moved, &why)) != 0) {
+    if ((rc = pal_qstore_decode(sfd, &it, tfd, sha, &why)) != 0) {
         pal_err_set(err, rc, "cannot write %s: %s", dest, why.msg);
         goto fail_tmp;
     }
-    if (moved != h.size || memcmp(sha, h.sha256, 32) != 0) {
+    if (memcmp(sha, it.sha256, 32) != 0) {
         rc = pal_err_set(err, PAL_EFORMAT,
                          "the stored content of quarantine item %lld changed while it was "
                          "restored; nothing was restored",
@@ -1010,6 +802,7 @@ fail_tmp:
 fail_journal:
     journal_end(q, op_id, PAL_FILEOP_FAILED, err->msg);
 out:
+    pal_qstore_item_clear(&it);
     if (sfd >= 0)
         close(sfd);
     free(dest);

@@ -4,24 +4,24 @@
  *
  * The quarantine directory (<state>/quarantine, 0700, owned by the daemon's user) holds one
  * file per item (0600), named by a random storage name. Its content is transformed so that
- * it is neither runnable nor recognisable by other scanners where it sits: a header, then
- * the original bytes XORed with a ChaCha20 keystream under a random per-item key. The
- * header (all integers little-endian):
+ * it is neither runnable nor recognisable by other scanners where it sits, and a sparse
+ * file stays sparse: qstore.h has the format (a 128-byte header, a map of the original's
+ * data extents, then the transformed extents at their offsets with the holes left as holes;
+ * items of the older, dense format version 1 are still verified and restored). The
+ * SHA-256, computed by the broker while copying, is also in the store's record and is
+ * checked before anything is restored. A restore writes the extents and leaves the holes,
+ * so the restored file is as sparse as the original was.
  *
- *   offset size meaning
- *   0      8    magic "PALQUAR\x01"
- *   8      4    format version, 1
- *   12     4    header size, 128
- *   16     8    content size (bytes of the original)
- *   24     32   ChaCha20 key
- *   56     16   ChaCha20 IV (counter and nonce)
- *   72     32   SHA-256 of the original content
- *   104    24   zero
- *   128    size transformed content
- *
- * The key is not a secret (it sits beside the data); the transform only keeps the bytes
- * inert. The SHA-256, computed by the broker while copying, is also in the store's record
- * and is checked before anything is restored.
+ * Space: a quarantine never fills the disk. When the request carries limits (qspace.h:
+ * QuarantineMaxItemBytes, QuarantineMaxTotalBytes, QuarantineMinFreePercent, counted in
+ * allocated bytes, not apparent sizes), an item that would pass one is refused before
+ * anything is written to the quarantine: pal_quarantine_file fails with PAL_ELIMIT and a
+ * message "quarantine limit: <what> > <setting> <value>; <path> was left in place". The
+ * file stays where it is, untouched (byte-identical, same inode), so the detection's
+ * action fails and the threat stays an unremediated one for the administrator to handle
+ * (raise the limit and scan again, or remove the file). The check is made twice: on the
+ * scanned allocation (st_blocks) before the file is touched, and on the exact data extents
+ * once it is held; a refusal at the second puts the file back under its name.
  *
  * Race safety: every action on a user's file goes through safepath.h (component-wise
  * O_NOFOLLOW resolution to a verified parent fd), checks that the file is still the inode
@@ -53,9 +53,11 @@
 #include <sys/types.h>
 
 #include "pal_error.h"
+#include "qspace.h"
+#include "qstore.h"
 #include "store.h"
 
-#define PAL_QUARANTINE_HEADER_SIZE 128
+#define PAL_QUARANTINE_HEADER_SIZE PAL_QSTORE_HEADER_SIZE
 
 typedef struct pal_quarantine pal_quarantine;
 
@@ -69,18 +71,20 @@ void pal_quarantine_free(pal_quarantine *q); /* accepts NULL */
 
 /* One file a scan asked to remediate. */
 typedef struct pal_qfile_req {
-    const char *path;           /* absolute, raw bytes, NUL-terminated */
-    const struct stat *scanned; /* identity at scan time: dev, ino, size, mtime */
-    int64_t detection_id;       /* 0 = none */
-    const char *threat;         /* required for a quarantine */
-    const uint8_t *sha256;      /* of the whole file at scan time, NULL when unknown */
+    const char *path;                /* absolute, raw bytes, NUL-terminated */
+    const struct stat *scanned;      /* identity at scan time: dev, ino, size, mtime */
+    int64_t detection_id;            /* 0 = none */
+    const char *threat;              /* required for a quarantine */
+    const uint8_t *sha256;           /* of the whole file at scan time, NULL when unknown */
+    const pal_qspace_limits *limits; /* quarantine: the space limits; NULL: none */
 } pal_qfile_req;
 
 /*
  * Take the file out of place into the quarantine. On 0, *item_id is the new item.
  * PAL_ERACE (the path or the file changed since the scan: a symlink on the way, another
  * inode, other size/mtime/content; nothing was changed), PAL_ENOTFOUND (a directory on the
- * way is gone), PAL_EINVAL (bad path), PAL_EIO (copy or system failure; rolled back),
+ * way is gone), PAL_EINVAL (bad path), PAL_EIO (copy or system failure, e.g. the disk
+ * filled anyway; rolled back), PAL_ELIMIT (a space limit: nothing was changed, see "Space" above),
  * store errors.
  */
 int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item_id,

@@ -228,6 +228,30 @@ static const pal_setting_def registry[] = {
      .max = 3650,
      .def_uint = 90,
      .description = "Days a quarantined file is kept before it is deleted; 0 = forever."},
+    {.name = "QuarantineMaxItemBytes",
+     .type = PAL_SETTING_UINT,
+     .min = 64ULL << 10,
+     .max = 1ULL << 40,
+     .def_uint = 512ULL << 20,
+     .description = "Disk space (allocated bytes: a sparse file counts what it really "
+                    "takes) one quarantined file may take. A larger threat is not "
+                    "quarantined: it stays in place and its action is reported Failed."},
+    {.name = "QuarantineMaxTotalBytes",
+     .type = PAL_SETTING_UINT,
+     .min = 1ULL << 20,
+     .max = 1ULL << 50,
+     .def_uint = 4ULL << 30,
+     .description = "Disk space (allocated bytes) the whole quarantine may take. A threat "
+                    "that would pass it is not quarantined: it stays in place and its "
+                    "action is reported Failed."},
+    {.name = "QuarantineMinFreePercent",
+     .type = PAL_SETTING_UINT,
+     .min = 0,
+     .max = 90,
+     .def_uint = 5,
+     .description = "Percent of the quarantine's file system kept available: a threat "
+                    "whose copy would leave less is not quarantined; it stays in place and "
+                    "its action is reported Failed."},
     {.name = "AdminGroup",
      .type = PAL_SETTING_STRING,
      .def_str = "palisade-admin",

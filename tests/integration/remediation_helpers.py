@@ -124,6 +124,15 @@ def quarantine_dir(d):
     return os.path.join(d.state_dir, "quarantine")
 
 
+def stored_content_offset(stored):
+    """Where the content of a stored item starts (agent/core/qstore.h): 128 in format
+    version 1, the header's content offset in version 2."""
+    with open(stored, "rb") as f:
+        h = f.read(HEADER_SIZE)
+    version = int.from_bytes(h[8:12], "little")
+    return HEADER_SIZE if version == 1 else int.from_bytes(h[104:112], "little")
+
+
 def db_rows(d, sql, args=()):
     """Read the daemon's database (read-only; WAL lets it run beside the daemon)."""
     con = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.state_dir, "palisade.db"),

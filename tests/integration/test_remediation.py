@@ -68,8 +68,9 @@ class QuarantineTest(RemediationTest):
         with open(p, "rb") as f:
             stored = f.read()
         self.assertEqual(stored[:8], rh.QUARANTINE_MAGIC)
-        self.assertEqual(len(stored), rh.HEADER_SIZE + len(before["data"]))
-        body = stored[rh.HEADER_SIZE:]
+        off = rh.stored_content_offset(p)
+        self.assertEqual(len(stored), off + len(before["data"]))
+        body = stored[off:]
         self.assertNotEqual(body, before["data"])
         self.assertNotIn(harness.eicar()[:20], stored)
         # another scanner (here: the agent itself) does not recognise what sits there
@@ -137,10 +138,11 @@ class QuarantineTest(RemediationTest):
         qdir = rh.quarantine_dir(self.d)
         (name,) = os.listdir(qdir)
         p = os.path.join(qdir, name)
+        off = rh.stored_content_offset(p)
         with open(p, "r+b") as f:
-            f.seek(rh.HEADER_SIZE + 10)
+            f.seek(off + 10)
             b = f.read(1)
-            f.seek(rh.HEADER_SIZE + 10)
+            f.seek(off + 10)
             f.write(bytes([b[0] ^ 0x01]))
         err = self.error("quarantine.restore", {"id": item["id"]})
         self.assertEqual(err["code"], "Refused", err)

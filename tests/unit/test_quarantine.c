@@ -1,7 +1,9 @@
 /*
  * test_quarantine.c — the quarantine module on a real store and directory: a round trip,
- * refusals of a changed file, and the start-up reconciliation of every crash point, built
- * deterministically (the journal row and the files exactly as a crash there leaves them).
+ * refusals of a changed file, the start-up reconciliation of every crash point, built
+ * deterministically (the journal row and the files exactly as a crash there leaves them),
+ * sparse files kept sparse both ways, items of the older format version 1 restored, and
+ * the space limits (qspace.h) refusing with the file left in place.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -76,6 +78,17 @@ static size_t count_entries(const char *dir)
         n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
     closedir(d);
     return n;
+}
+
+/* Where the content of a stored item of format version 2 starts (qstore.h). */
+static uint64_t content_off(const char *stored)
+{
+    uint8_t h[PAL_QUARANTINE_HEADER_SIZE];
+    assert_int_equal(read_file(stored, (char *)h, sizeof(h)), sizeof(h));
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | h[104 + i];
+    return v;
 }
 
 static int setup(void **state)
@@ -169,11 +182,12 @@ static void test_round_trip(void **state)
     assert_int_equal(access(p, F_OK), -1);
     pal_quarantine_item it;
     assert_int_equal(pal_store_quarantine_get(f->st, id, &it, NULL), 0);
-    char stored[PATH_MAX], buf[4096];
+    char stored[PATH_MAX], buf[16384];
     pathf(stored, f->qdir, it.storage_name);
     size_t n = read_file(stored, buf, sizeof(buf));
-    assert_int_equal(n, PAL_QUARANTINE_HEADER_SIZE + sizeof(content) - 1);
+    assert_int_equal(n, content_off(stored) + sizeof(content) - 1);
     assert_memory_equal(buf, "PALQUAR\x01", 8);
+    assert_int_equal(buf[8], 2); /* format version 2 */
     assert_null(memmem(buf, n, "malware", 7));
     pal_quarantine_item_clear(&it);
 
@@ -406,7 +420,7 @@ static void test_restore_refusals(void **state)
     pathf(stored, f->qdir, it.storage_name);
     int fd = open(stored, O_WRONLY | O_CLOEXEC);
     assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, "Z", 1, PAL_QUARANTINE_HEADER_SIZE + 3), 1);
+    assert_int_equal(pwrite(fd, "Z", 1, (off_t)content_off(stored) + 3), 1);
     close(fd);
     r.force = true;
     assert_int_equal(pal_quarantine_restore(f->q, &r, NULL, &err), PAL_EFORMAT);
@@ -415,8 +429,218 @@ static void test_restore_refusals(void **state)
     assert_int_equal(read_file(p, buf, sizeof(buf)), 3);
     assert_int_equal(count_entries(f->user), 1);
     pal_quarantine_item_clear(&it);
+    /* a damaged extent map: refused as damaged, nothing written */
+    fd = open(stored, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    static const uint8_t huge[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    assert_int_equal(pwrite(fd, huge, 8, PAL_QUARANTINE_HEADER_SIZE + 8), 8); /* a length */
+    close(fd);
+    assert_int_equal(pal_quarantine_restore(f->q, &r, NULL, &err), PAL_EFORMAT);
+    assert_non_null(strstr(err.msg, "extent map"));
+    assert_int_equal(read_file(p, buf, sizeof(buf)), 3);
+    assert_int_equal(count_entries(f->user), 1);
     r.id = 424242;
     assert_int_equal(pal_quarantine_restore(f->q, &r, NULL, &err), PAL_ENOTFOUND);
+}
+
+/* A sparse file: quarantined into a sparse item, restored sparse and identical. */
+static void test_sparse_round_trip(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX];
+    pathf(p, f->user, "sparse.img");
+    const off_t size = 64 << 20, second = 40 << 20;
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, size), 0);
+    assert_int_equal(pwrite(fd, content, sizeof(content) - 1, 0), (ssize_t)sizeof(content) - 1);
+    assert_int_equal(pwrite(fd, content, sizeof(content) - 1, second),
+                     (ssize_t)sizeof(content) - 1);
+    close(fd);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    if ((uint64_t)st.st_blocks * 512 > (1 << 20))
+        skip(); /* no holes on this file system */
+    pal_qspace_limits lim = {.max_item = 64 << 10, .max_total = 1 << 20};
+    pal_qfile_req r = {.path = p, .scanned = &st, .threat = "Test:Unit/Q", .limits = &lim};
+    int64_t id = 0;
+    pal_errbuf err;
+    assert_int_equal(pal_quarantine_file(f->q, &r, &id, &err), 0);
+    pal_quarantine_item it;
+    assert_int_equal(pal_store_quarantine_get(f->st, id, &it, NULL), 0);
+    char stored[PATH_MAX];
+    pathf(stored, f->qdir, it.storage_name);
+    pal_quarantine_item_clear(&it);
+    struct stat sst;
+    assert_int_equal(stat(stored, &sst), 0);
+    assert_int_equal((uint64_t)sst.st_size, content_off(stored) + (uint64_t)size);
+    assert_true((uint64_t)sst.st_blocks * 512 <= (64 << 10));
+    /* holes filled with zeros (a backup copied without --sparse): the map, not the holes
+       of the stored file, says what is data, so the item still decodes and restores sparse */
+    fd = open(stored, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    static const char zero[65536];
+    assert_int_equal(pwrite(fd, zero, sizeof(zero), (off_t)content_off(stored) + (10 << 20)),
+                     (ssize_t)sizeof(zero));
+    close(fd);
+
+    pal_restore_req rr = {.id = id, .uid = PAL_UID_DAEMON};
+    assert_int_equal(pal_quarantine_restore(f->q, &rr, NULL, &err), 0);
+    struct stat rst;
+    assert_int_equal(stat(p, &rst), 0);
+    assert_int_equal(rst.st_size, size);
+    assert_true((uint64_t)rst.st_blocks * 512 <= (64 << 10));
+    fd = open(p, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char buf[sizeof(content)];
+    assert_int_equal(pread(fd, buf, sizeof(content) - 1, second), (ssize_t)sizeof(content) - 1);
+    assert_memory_equal(buf, content, sizeof(content) - 1);
+    assert_int_equal(pread(fd, buf, sizeof(content) - 1, 0), (ssize_t)sizeof(content) - 1);
+    assert_memory_equal(buf, content, sizeof(content) - 1);
+    /* the holes are holes again, the zeros written into the item above included: the next
+       data after the first block is the second write */
+    off_t next = lseek(fd, 1 << 20, SEEK_DATA);
+    assert_int_equal(next, second);
+    close(fd);
+}
+
+/* An item written by the dense format version 1 (before sparse items) is still restored. */
+static void test_version1_item_is_restored(void **state)
+{
+    fx *f = *state;
+    size_t len = 600 << 10; /* more than one copy chunk: the stream continues across */
+    uint8_t *plain = malloc(len), *enc = malloc(len);
+    assert_non_null(plain);
+    assert_non_null(enc);
+    for (size_t i = 0; i < len; i++)
+        plain[i] = (uint8_t)(i * 7 + (i >> 9));
+    uint8_t key[32], iv[16], sha[32];
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)(i + 1);
+    for (int i = 0; i < 16; i++)
+        iv[i] = (uint8_t)(0xA0 + i);
+    sha256_of(plain, len, sha);
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int outl = 0;
+    assert_int_equal(EVP_EncryptInit_ex(c, EVP_chacha20(), NULL, key, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, enc, &outl, plain, (int)len), 1);
+    EVP_CIPHER_CTX_free(c);
+    uint8_t h[PAL_QUARANTINE_HEADER_SIZE] = {0};
+    memcpy(h, "PALQUAR\x01", 8);
+    h[8] = 1;    /* version 1 */
+    h[12] = 128; /* header size */
+    for (int i = 0; i < 8; i++)
+        h[16 + i] = (uint8_t)((uint64_t)len >> (8 * i));
+    memcpy(h + 24, key, 32);
+    memcpy(h + 56, iv, 16);
+    memcpy(h + 72, sha, 32);
+    char stored[PATH_MAX], orig[PATH_MAX];
+    pathf(stored, f->qdir, "0123456789abcdef0123456789abcdef.pq");
+    int fd = open(stored, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+    assert_int_equal(write(fd, enc, len), (ssize_t)len);
+    close(fd);
+    pathf(orig, f->user, "v1.bin");
+    pal_quarantine_item it = {.threat_name = (char *)(uintptr_t) "Test:Unit/Q",
+                              .original_path = orig,
+                              .owner = getuid(),
+                              .group = getgid(),
+                              .mode = S_IFREG | 0640,
+                              .mtime_ns = 1500000000LL * 1000000000LL,
+                              .atime_ns = 1500000000LL * 1000000000LL,
+                              .size = len,
+                              .storage_name =
+                                  (char *)(uintptr_t) "0123456789abcdef0123456789abcdef.pq"};
+    pal_store_sha256_hex(sha, it.sha256);
+    int64_t id = 0;
+    assert_int_equal(pal_store_quarantine_insert(f->st, &it, &id, NULL), 0);
+    pal_restore_req r = {.id = id, .uid = PAL_UID_DAEMON};
+    pal_errbuf err;
+    assert_int_equal(pal_quarantine_restore(f->q, &r, NULL, &err), 0);
+    uint8_t *back = malloc(len + 1);
+    assert_non_null(back);
+    assert_int_equal(read_file(orig, (char *)back, len + 1), len);
+    assert_memory_equal(back, plain, len);
+    assert_int_equal(count_entries(f->qdir), 0);
+    free(back);
+    free(plain);
+    free(enc);
+}
+
+/* Space limits: refused with the limit named, the file left in place, nothing stored. */
+static void test_space_limits(void **state)
+{
+    fx *f = *state;
+    char p[PATH_MAX];
+    pathf(p, f->user, "big.bin");
+    size_t len = 200 << 10;
+    char *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (char)(i * 13 + 5);
+    write_file(p, data, len);
+    free(data);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    pal_qspace_limits lim = {.max_item = 64 << 10, .max_total = 1ULL << 40};
+    pal_qfile_req r = {.path = p, .scanned = &st, .threat = "Test:Unit/Q", .limits = &lim};
+    int64_t id = 0;
+    pal_errbuf err;
+    /* by the scanned allocation: refused before the file is touched */
+    assert_int_equal(pal_quarantine_file(f->q, &r, &id, &err), PAL_ELIMIT);
+    assert_non_null(strstr(err.msg, "quarantine limit: item "));
+    assert_non_null(strstr(err.msg, "> QuarantineMaxItemBytes 64.0 KiB (65536 bytes)"));
+    assert_non_null(strstr(err.msg, "was left in place"));
+    pal_fileop *ops = NULL;
+    size_t n = 9;
+    assert_int_equal(pal_store_fileop_list(f->st, PAL_FILEOP_FAILED, 0, &ops, &n, NULL), 0);
+    assert_int_equal(n, 0);
+    pal_fileops_free(ops, n);
+    /* a scanned allocation that understates: the exact check refuses and puts it back */
+    struct stat lie = st;
+    lie.st_blocks = 0;
+    r.scanned = &lie;
+    assert_int_equal(pal_quarantine_file(f->q, &r, &id, &err), PAL_ELIMIT);
+    assert_non_null(strstr(err.msg, "QuarantineMaxItemBytes"));
+    struct stat now;
+    assert_int_equal(stat(p, &now), 0);
+    assert_true(now.st_ino == st.st_ino && now.st_size == st.st_size);
+    assert_int_equal(count_entries(f->user), 1);
+    assert_int_equal(count_entries(f->qdir), 0);
+    assert_int_equal(pal_store_fileop_list(f->st, PAL_FILEOP_FAILED, 0, &ops, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(ops[0].detail, "QuarantineMaxItemBytes"));
+    pal_fileops_free(ops, n);
+    /* the free-space reserve */
+    r.scanned = &st;
+    lim.max_item = 1ULL << 40;
+    lim.min_free_percent = 100;
+    assert_int_equal(pal_quarantine_file(f->q, &r, &id, &err), PAL_ELIMIT);
+    assert_non_null(strstr(err.msg, "QuarantineMinFreePercent 100%"));
+    /* the total: what is in the quarantine counts by its allocation */
+    lim.min_free_percent = 0;
+    int64_t first = quarantine(f, "small.bin", NULL);
+    assert_true(first > 0);
+    uint64_t used = 0;
+    int qfd = open(f->qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(qfd >= 0);
+    assert_int_equal(pal_qspace_used(qfd, &used, NULL), 0);
+    close(qfd);
+    assert_true(used > 0 && used <= (64 << 10));
+    lim.max_total = used + 4096; /* the next item needs at least two blocks */
+    pathf(p, f->user, "small2.bin");
+    write_file(p, content, sizeof(content) - 1);
+    assert_int_equal(stat(p, &st), 0);
+    r.path = p;
+    assert_int_equal(pal_quarantine_file(f->q, &r, &id, &err), PAL_ELIMIT);
+    assert_non_null(strstr(err.msg, "in quarantine + item"));
+    assert_non_null(strstr(err.msg, "QuarantineMaxTotalBytes"));
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(count_entries(f->qdir), 1);
+    lim.max_total += 64 << 10;
+    assert_int_equal(pal_quarantine_file(f->q, &r, &id, &err), 0);
+    assert_int_equal(count_entries(f->qdir), 2);
 }
 
 int main(void)
@@ -432,6 +656,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconcile_completes_a_restore, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_and_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sparse_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_version1_item_is_restored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_space_limits, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

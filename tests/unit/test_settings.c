@@ -201,6 +201,9 @@ static void test_registry(void **state)
                                            "ExclusionExtension",
                                            "ScanCacheEnabled",
                                            "QuarantineRetentionDays",
+                                           "QuarantineMaxItemBytes",
+                                           "QuarantineMaxTotalBytes",
+                                           "QuarantineMinFreePercent",
                                            "AdminGroup",
                                            "CoreDumpsEnabled",
                                            "ContentProcessTimeoutSeconds"};
@@ -238,6 +241,9 @@ static void test_defaults(void **state)
     expect(f, "ScanCacheEnabled", "true", PAL_SOURCE_DEFAULT);
     expect(f, "CoreDumpsEnabled", "false", PAL_SOURCE_DEFAULT);
     expect(f, "QuarantineRetentionDays", "90", PAL_SOURCE_DEFAULT);
+    expect(f, "QuarantineMaxItemBytes", "536870912", PAL_SOURCE_DEFAULT);
+    expect(f, "QuarantineMaxTotalBytes", "4294967296", PAL_SOURCE_DEFAULT);
+    expect(f, "QuarantineMinFreePercent", "5", PAL_SOURCE_DEFAULT);
     expect(f, "ContentProcessTimeoutSeconds", "60", PAL_SOURCE_DEFAULT);
     expect(f, "AdminGroup", "\"palisade-admin\"", PAL_SOURCE_DEFAULT);
     expect(f, "ExclusionPath", "[]", PAL_SOURCE_DEFAULT);
