@@ -558,6 +558,7 @@ $script:KnownPreferences = [ordered]@{
     ScanCacheEnabled             = @('true', 'false')
     QuarantineRetentionDays      = $null
     AdminGroup                   = $null
+    ClientIdleTimeoutSeconds     = $null
     CoreDumpsEnabled             = @('true', 'false')
     ContentProcessTimeoutSeconds = $null
 }
