@@ -11,9 +11,13 @@
  * give its user. The database is the administrator's word, so removing a user from the
  * group takes effect at that user's next request, on connections already open too.
  *
- * Cost: no cache. With the files backend a check reads /etc/passwd and /etc/group (about
- * 30 µs here, bench in tests/unit/test_control.c's comment); nscd/sssd cache the
- * network backends themselves. A cache here would only delay a removal.
+ * Cost, measured on Debian 12 (nsswitch "files systemd", 20,000 checks): 49 µs for a
+ * primary-group member, 101 µs for a non-member (getgrouplist reads /etc/group), 863 µs
+ * when the group is in no file and nss-systemd is asked over varlink. Paid only on the
+ * control socket (the status socket is never admin; uid 0 is decided without a lookup),
+ * whose 0660 mode admits only the admin group, by that connection's own thread: cheap
+ * beside a request's JSON and store work. So no cache: one would only delay a removal by
+ * its TTL. nscd/sssd cache the network backends themselves.
  *
  * Thread-safe (the NSS _r calls); no logging; nothing allocated is kept.
  */
