@@ -6,9 +6,15 @@ hello and status, and nothing else, whoever they are. Behind the file modes, the
 own SO_PEERCRED check gives a non-admin on the control socket hello and status only. A
 member of the admin group (setting AdminGroup) may do everything.
 
+The sockets under abuse (PROTOCOL.md "Limits"): one user holding every connection it can
+to the status socket is capped per uid while other users are served, and its idle
+connections are closed; a user taken out of the admin group is refused on the connection it
+opened as a member; a flood of malformed frames is rate-limited in the log and summarised.
+
 The unprivileged user is `nobody`; its primary group `nogroup` serves as the admin group
-when a test needs one. The only thing created on the system is a temporary group
-`palisade-admin` (the default admin group) when it does not exist, removed afterwards."""
+when a test needs one. Created on the system, and removed afterwards: a group
+`palisade-admin` (the default admin group) when it does not exist, and for the abuse tests
+throw-away system users and groups named pal10<letter><pid> (useradd/groupadd)."""
 import grp
 import json
 import os
