@@ -22,7 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "frame.h"
+#include "peerlimit.h"
 
 #ifndef PAL_VERSION
 #define PAL_VERSION "0.1.0"
@@ -34,11 +36,13 @@
 #define DEFAULT_HELLO_MS 10000
 #define DEFAULT_STALL_MS 10000
 #define DEFAULT_WRITE_MS 30000
+#define DEFAULT_IDLE_MS 60000
+#define DEFAULT_MAX_PER_UID 16u
+#define LOG_BURST 10u /* lines about one uid per LOG_WINDOW_MS, then a summary */
+#define LOG_WINDOW_MS 5000
 #define REFUSE_WRITE_MS 200 /* the accept thread never waits long on a refused client */
 #define OP_NAME_MAX 64
 #define GROUP_NAME_MAX 256
-#define NSS_BUF_MAX (1u << 20) /* largest passwd/group record buffer we grow to */
-#define MAX_GROUPS 65536       /* supplementary groups looked at per user */
 #define ERR_CODE_MAX 32
 #define ERR_MSG_MAX 1024
 
@@ -72,29 +76,31 @@ struct pal_ctl_request {
 
 struct conn {
     pal_ctl_server *srv;
-    int fd;                /* closed only after every worker is joined */
-    pthread_t thread;      /* the reader */
-    struct ucred cred;     /* SO_PEERCRED, read once */
-    bool helloed;          /* (reader thread) */
-    bool admin;            /* (reader thread) cached answer of the admin check */
-    unsigned admin_gen;    /* (reader thread) generation the cache belongs to, 0: none */
-    pthread_mutex_t mu;    /* protects reqs, n_active, finished flags */
-    pal_ctl_request *reqs; /* (mu) requests in flight plus finished, unjoined workers */
-    unsigned n_active;     /* (mu) streaming requests not finished */
-    pthread_mutex_t wmu;   /* serialises frames on fd; protects dead */
-    bool dead;             /* (wmu) nothing more may be sent: a write failed, or ProtocolError */
-    bool done;             /* (srv->mu) the reader has finished; join and free */
-    conn *next;            /* (srv->mu) */
+    int fd;                  /* closed only after every worker is joined */
+    pthread_t thread;        /* the reader */
+    struct ucred cred;       /* SO_PEERCRED, read once, by the accept thread */
+    bool helloed;            /* (reader thread) */
+    _Atomic int64_t last_ms; /* pal_mono_ms of the last frame in or response out (idle) */
+    pthread_mutex_t mu;      /* protects reqs, n_active, finished flags */
+    pal_ctl_request *reqs;   /* (mu) requests in flight plus finished, unjoined workers */
+    unsigned n_active;       /* (mu) streaming requests not finished */
+    pthread_mutex_t wmu;     /* serialises frames on fd; protects dead */
+    bool dead;               /* (wmu) nothing more may be sent: a write failed, or ProtocolError */
+    bool done;               /* (srv->mu) the reader has finished; join and free */
+    conn *next;              /* (srv->mu) */
 };
 
 struct pal_ctl_server {
     char *socket_path;
     char *agent_version;
     mode_t socket_mode;
-    bool read_only;          /* status socket: no connection is ever admin */
+    bool read_only; /* status socket: no connection is ever admin */
     unsigned max_connections;
     unsigned max_streaming;
+    unsigned max_per_uid, max_per_root;
     int hello_ms, stall_ms, write_ms;
+    atomic_int idle_ms;      /* pal_ctl_server_set_idle_timeout may change it at any time */
+    pal_peer_log *log_limit; /* lines a peer can cause, per uid */
     pal_ctl_log_fn log;
     void *log_arg;
 
@@ -103,9 +109,9 @@ struct pal_ctl_server {
 
     pthread_mutex_t mu;      /* protects everything below that says (mu) */
     char *admin_group;       /* (mu) */
-    atomic_uint admin_gen;   /* bumped on every change of admin_group; starts at 1 */
     conn *conns;             /* (mu) */
     unsigned n_conns;        /* (mu) connections whose reader is still running */
+    pal_peer_count *per_uid; /* (mu) those connections by peer uid */
     bool started;            /* (mu) */
     bool stopping;           /* (mu) */
     bool stopped;            /* (mu) */
@@ -161,97 +167,65 @@ static int cond_init_mono(pthread_cond_t *cv)
     return rc;
 }
 
+/*
+ * A line a peer can cause as often as it likes (a protocol error, a refused or idle
+ * connection): rate-limited per uid (peerlimit.h), with a summary of what was held back
+ * once the uid's window has ended.
+ */
+static void peer_log(pal_ctl_server *s, uid_t uid, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void log_summary(pal_ctl_server *s, const pal_peer_summary *sum)
+{
+    if (sum->uid == (uid_t)-1)
+        srv_log(s, LOG_NOTICE,
+                "control: suppressed %llu more log lines about connections of other users "
+                "in the last %d s (protocol errors, refused or idle connections)",
+                (unsigned long long)sum->suppressed, LOG_WINDOW_MS / 1000);
+    else
+        srv_log(s, LOG_NOTICE,
+                "control: suppressed %llu more log lines about connections of uid %ld in the "
+                "last %d s (protocol errors, refused or idle connections)",
+                (unsigned long long)sum->suppressed, (long)sum->uid, LOG_WINDOW_MS / 1000);
+}
+
+static void peer_log(pal_ctl_server *s, uid_t uid, int level, const char *fmt, ...)
+{
+    if (!s->log)
+        return;
+    pal_peer_summary sum;
+    bool have_sum;
+    bool ok = pal_peer_log_admit(s->log_limit, uid, pal_mono_ms(), &sum, &have_sum);
+    if (have_sum)
+        log_summary(s, &sum);
+    if (!ok)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    s->log(s->log_arg, level, buf);
+}
+
+/* Log the summaries of ended windows; returns the next time to call again (-1: none). */
+static int64_t flush_peer_logs(pal_ctl_server *s)
+{
+    pal_peer_summary sums[16];
+    size_t n;
+    int64_t next = pal_peer_log_flush(s->log_limit, pal_mono_ms(), sums, 16, &n);
+    for (size_t i = 0; i < n; i++)
+        log_summary(s, &sums[i]);
+    return next;
+}
+
 /* ---- admin check ------------------------------------------------------------------------ */
 
-/* getpwuid_r / getgrnam_r with a buffer that grows on ERANGE, up to NSS_BUF_MAX. */
-static char *nss_buf_grow(char *buf, size_t *size)
-{
-    size_t n = *size ? *size * 2 : 4096;
-    if (n > NSS_BUF_MAX) {
-        free(buf);
-        return NULL;
-    }
-    char *nb = realloc(buf, n);
-    if (!nb) {
-        free(buf);
-        return NULL;
-    }
-    *size = n;
-    return nb;
-}
-
-static bool lookup_group(const char *name, gid_t *gid)
-{
-    struct group gr, *res = NULL;
-    char *buf = NULL;
-    size_t size = 0;
-    int rc;
-    do {
-        buf = nss_buf_grow(buf, &size);
-        if (!buf)
-            return false;
-        rc = getgrnam_r(name, &gr, buf, size, &res);
-    } while (rc == ERANGE);
-    bool found = rc == 0 && res;
-    if (found)
-        *gid = gr.gr_gid;
-    free(buf);
-    return found;
-}
-
 /*
- * Root, or the admin group as the primary or a supplementary group of uid's passwd entry
- * (resolved here, never taken from the peer: its current groups are its own business).
+ * Asked for every request, never cached: a user taken out of the admin group loses its
+ * rights at its next request, on a connection opened before too (access.h says what
+ * grants them and why the peer's own groups do not).
  */
-static bool uid_is_admin(uid_t uid, const char *group)
-{
-    if (uid == 0)
-        return true;
-    gid_t admin_gid;
-    if (!lookup_group(group, &admin_gid))
-        return false;
-
-    struct passwd pw, *res = NULL;
-    char *buf = NULL;
-    size_t size = 0;
-    int rc;
-    do {
-        buf = nss_buf_grow(buf, &size);
-        if (!buf)
-            return false;
-        rc = getpwuid_r(uid, &pw, buf, size, &res);
-    } while (rc == ERANGE);
-    bool admin = false;
-    if (rc != 0 || !res)
-        goto out;
-    if (pw.pw_gid == admin_gid) {
-        admin = true;
-        goto out;
-    }
-    int n = 64;
-    gid_t *groups = NULL;
-    for (;;) {
-        gid_t *ng = realloc(groups, (size_t)n * sizeof(*groups));
-        if (!ng)
-            break;
-        groups = ng;
-        int want = n;
-        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &want) >= 0) {
-            for (int i = 0; i < want && !admin; i++)
-                admin = groups[i] == admin_gid;
-            break;
-        }
-        if (want <= n || want > MAX_GROUPS)
-            break; /* nothing sensible to retry with */
-        n = want;
-    }
-    free(groups);
-out:
-    free(buf);
-    return admin;
-}
-
-/* Reader thread only: cached per connection until the admin group changes. */
 static bool conn_is_admin(conn *c)
 {
     pal_ctl_server *s = c->srv;
@@ -259,16 +233,11 @@ static bool conn_is_admin(conn *c)
         return false;
     if (c->cred.uid == 0)
         return true;
-    unsigned gen = atomic_load(&s->admin_gen);
-    if (c->admin_gen == gen)
-        return c->admin;
     char group[GROUP_NAME_MAX];
     pthread_mutex_lock(&s->mu);
     snprintf(group, sizeof(group), "%s", s->admin_group);
     pthread_mutex_unlock(&s->mu);
-    c->admin = uid_is_admin(c->cred.uid, group);
-    c->admin_gen = gen;
-    return c->admin;
+    return pal_access_uid_in_group(c->cred.uid, group);
 }
 
 /* ---- sending ---------------------------------------------------------------------------- */
@@ -288,10 +257,10 @@ static int conn_write(conn *c, const char *buf, size_t len)
             c->dead = true;
             shutdown(c->fd, SHUT_RDWR);
             if (rc == PAL_ETIMEOUT)
-                srv_log(s, LOG_NOTICE,
-                        "control: client pid %ld uid %ld did not read for %d ms; "
-                        "disconnecting it",
-                        (long)c->cred.pid, (long)c->cred.uid, s->write_ms);
+                peer_log(s, c->cred.uid, LOG_NOTICE,
+                         "control: client pid %ld uid %ld did not read for %d ms; "
+                         "disconnecting it",
+                         (long)c->cred.pid, (long)c->cred.uid, s->write_ms);
             rc = PAL_EIO;
         }
     }
@@ -341,8 +310,8 @@ static void send_error(conn *c, json_int_t id, const char *code, const char *fmt
 /* ProtocolError to the peer and a line in the daemon's log; the caller then closes. */
 static void protocol_error(conn *c, json_int_t id, const char *what)
 {
-    srv_log(c->srv, LOG_NOTICE, "control: protocol error from pid %ld uid %ld: %s",
-            (long)c->cred.pid, (long)c->cred.uid, what);
+    peer_log(c->srv, c->cred.uid, LOG_NOTICE, "control: protocol error from pid %ld uid %ld: %s",
+             (long)c->cred.pid, (long)c->cred.uid, what);
     send_error(c, id, PAL_CODE_PROTOCOL_ERROR, "%s", what);
     /* Nothing may follow the ProtocolError: results of cancelled requests are dropped. */
     pthread_mutex_lock(&c->wmu);
@@ -536,12 +505,15 @@ static void request_finish(pal_ctl_request *r, json_t *result)
         msg = pal_msg_error(r->id, r->code, r->message);
     }
     conn *c = r->c;
+    /* Activity before the count drops, so that the reader never sees an idle moment. */
+    atomic_store(&c->last_ms, pal_mono_ms());
     pthread_mutex_lock(&c->mu);
     r->finished = true;
     if (r->threaded)
         c->n_active--;
     pthread_mutex_unlock(&c->mu);
     conn_send(c, msg);
+    atomic_store(&c->last_ms, pal_mono_ms()); /* the idle time counts from the response */
 }
 
 static void *worker_main(void *arg)
@@ -763,18 +735,38 @@ out:
 
 /* ---- connections ------------------------------------------------------------------------ */
 
+/* Idle: nothing in flight and no frame in or response out for idle_ms. Reader thread. */
+static bool conn_idle(conn *c)
+{
+    pthread_mutex_lock(&c->mu);
+    unsigned active = c->n_active;
+    pthread_mutex_unlock(&c->mu);
+    int64_t idle_for = pal_mono_ms() - atomic_load(&c->last_ms);
+    return active == 0 && idle_for >= atomic_load(&c->srv->idle_ms);
+}
+
+/*
+ * Close a connection that said hello and then went quiet: its slot is worth more to the
+ * next client. Busy (not ProtocolError: it broke no rule), then close.
+ */
+static void idle_close(conn *c)
+{
+    pal_ctl_server *s = c->srv;
+    int idle_s = (atomic_load(&s->idle_ms) + 999) / 1000;
+    peer_log(s, c->cred.uid, LOG_INFO,
+             "control: closing the connection of pid %ld uid %ld: idle for %d s", (long)c->cred.pid,
+             (long)c->cred.uid, idle_s);
+    send_error(c, -1, PAL_CODE_BUSY,
+               "connection closed after %d s without a request (idle timeout); reconnect to go "
+               "on",
+               idle_s);
+}
+
 static void *conn_main(void *arg)
 {
     conn *c = arg;
     pal_ctl_server *s = c->srv;
-    pal_frame_reader *rd = NULL;
-    socklen_t clen = sizeof(c->cred);
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &clen) < 0 ||
-        clen != sizeof(c->cred)) {
-        srv_log(s, LOG_WARNING, "control: SO_PEERCRED failed: %s", strerror(errno));
-        goto out;
-    }
-    rd = pal_frame_reader_new(PAL_FRAME_MAX_REQUEST);
+    pal_frame_reader *rd = pal_frame_reader_new(PAL_FRAME_MAX_REQUEST);
     if (!rd) {
         send_error(c, -1, PAL_CODE_INTERNAL, "out of memory");
         goto out;
@@ -782,11 +774,24 @@ static void *conn_main(void *arg)
     int64_t hello_deadline = pal_mono_ms() + s->hello_ms;
     for (;;) {
         reap_requests(c, false);
-        int rc =
-            pal_frame_recv(rd, c->fd, c->helloed ? -1 : hello_deadline, s->stall_ms, s->wake[0]);
+        /* Before hello: the hello deadline. After: the idle deadline, except while a frame
+           is arriving (then only the stall limit applies, which the reader keeps). */
+        int64_t deadline = hello_deadline;
+        if (c->helloed)
+            deadline = pal_frame_reader_in_frame(rd)
+                           ? -1
+                           : atomic_load(&c->last_ms) + atomic_load(&s->idle_ms);
+        int rc = pal_frame_recv(rd, c->fd, deadline, s->stall_ms, s->wake[0]);
+        if (rc == PAL_ETIMEOUT && c->helloed) {
+            if (pal_frame_reader_in_frame(rd) && deadline >= 0)
+                continue; /* the idle deadline fell inside a frame: wait for the frame */
+            if (!pal_frame_reader_in_frame(rd) && !conn_idle(c))
+                continue; /* a request in flight, or activity since: not idle */
+        }
         if (rc == PAL_FRAME_READY) {
             char *payload;
             size_t len;
+            atomic_store(&c->last_ms, pal_mono_ms());
             pal_frame_reader_take(rd, &payload, &len);
             bool keep = conn_dispatch(c, payload, len);
             free(payload);
@@ -797,11 +802,15 @@ static void *conn_main(void *arg)
         char m[160];
         switch (rc) {
         case PAL_ETIMEOUT:
-            if (pal_frame_reader_in_frame(rd))
+            if (pal_frame_reader_in_frame(rd)) {
                 snprintf(m, sizeof(m), "incomplete frame: not all %zu bytes arrived within %d ms",
                          pal_frame_reader_announced(rd), s->stall_ms);
-            else
+            } else if (c->helloed) {
+                idle_close(c);
+                break;
+            } else {
                 snprintf(m, sizeof(m), "no hello within %d ms", s->hello_ms);
+            }
             protocol_error(c, -1, m);
             break;
         case PAL_ELIMIT:
@@ -826,6 +835,7 @@ out:
     pthread_mutex_lock(&s->mu);
     c->done = true;
     s->n_conns--;
+    pal_peer_count_give(s->per_uid, c->cred.uid);
     pthread_mutex_unlock(&s->mu);
     /* Every writer is joined: nobody can use fd any more. */
     close(c->fd);
@@ -876,34 +886,64 @@ static void reap_conns(pal_ctl_server *s)
     }
 }
 
+/*
+ * Take the connection on, or refuse it with Busy: first the uid's own cap (so that one user
+ * can never hold the whole table), then the table's.
+ */
 static void accept_one(pal_ctl_server *s, int fd)
 {
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || clen != sizeof(cred)) {
+        srv_log(s, LOG_WARNING, "control: SO_PEERCRED failed: %s", strerror(errno));
+        close(fd);
+        return;
+    }
+    unsigned limit = cred.uid == 0 ? s->max_per_root : s->max_per_uid;
+    unsigned held = 0;
     pthread_mutex_lock(&s->mu);
     bool full = s->n_conns >= s->max_connections;
+    bool user_full = false;
+    if (!full && !pal_peer_count_take(s->per_uid, cred.uid, limit, &held))
+        user_full = true;
+    if (!full && !user_full)
+        s->n_conns++;
     pthread_mutex_unlock(&s->mu);
-    if (full) {
-        char m[128];
-        snprintf(m, sizeof(m), "too many connections to palisaded (%u); try again later",
-                 s->max_connections);
-        srv_log(s, LOG_WARNING, "control: %s", m);
+    if (full || user_full) {
+        char m[192];
+        if (user_full)
+            snprintf(m, sizeof(m),
+                     "too many connections from uid %ld to this socket (%u; the per-user limit "
+                     "is %u); close some and try again",
+                     (long)cred.uid, held, limit);
+        else
+            snprintf(m, sizeof(m), "too many connections to palisaded (%u); try again later",
+                     s->max_connections);
+        peer_log(s, cred.uid, LOG_WARNING, "control: refused pid %ld uid %ld: %s", (long)cred.pid,
+                 (long)cred.uid, m);
         refuse(fd, PAL_CODE_BUSY, m);
         close(fd);
         return;
     }
     conn *c = calloc(1, sizeof(*c));
     if (!c) {
+        pthread_mutex_lock(&s->mu);
+        s->n_conns--;
+        pal_peer_count_give(s->per_uid, cred.uid);
+        pthread_mutex_unlock(&s->mu);
         refuse(fd, PAL_CODE_INTERNAL, "out of memory");
         close(fd);
         return;
     }
     c->srv = s;
     c->fd = fd;
+    c->cred = cred;
+    atomic_init(&c->last_ms, pal_mono_ms());
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wmu, NULL);
     pthread_mutex_lock(&s->mu);
     c->next = s->conns;
     s->conns = c;
-    s->n_conns++;
     pthread_mutex_unlock(&s->mu);
     if (spawn(&c->thread, conn_main, c) != 0) {
         pthread_mutex_lock(&s->mu);
@@ -914,6 +954,7 @@ static void accept_one(pal_ctl_server *s, int fd)
             }
         }
         s->n_conns--;
+        pal_peer_count_give(s->per_uid, cred.uid);
         pthread_mutex_unlock(&s->mu);
         refuse(fd, PAL_CODE_BUSY, "palisaded cannot start a thread for this connection");
         conn_free(c);
@@ -926,12 +967,21 @@ static void *accept_main(void *arg)
     int backoff = -1;
     for (;;) {
         reap_conns(s);
+        /* The summaries of suppressed log lines are due when their windows end. */
+        int64_t due = flush_peer_logs(s);
+        int timeout = backoff;
+        if (due >= 0) {
+            int64_t left = due - pal_mono_ms();
+            int t = left < 1 ? 1 : left > 60000 ? 60000 : (int)left;
+            if (timeout < 0 || t < timeout)
+                timeout = t;
+        }
         struct pollfd pfd[3] = {
             {.fd = s->listen_fd, .events = POLLIN},
             {.fd = s->wake[0], .events = POLLIN},
             {.fd = s->reap[0], .events = POLLIN},
         };
-        int n = poll(pfd, 3, backoff);
+        int n = poll(pfd, 3, timeout);
         backoff = -1;
         if (n < 0 && errno != EINTR)
             backoff = 100;
@@ -984,7 +1034,8 @@ int pal_ctl_server_new(const pal_ctl_config *cfg, pal_ctl_server **out, pal_errb
     const char *group = cfg->admin_group ? cfg->admin_group : DEFAULT_ADMIN_GROUP;
     if (!group_name_ok(group))
         return pal_err_set(err, PAL_EINVAL, "control: bad admin group name");
-    if (cfg->hello_timeout_ms < 0 || cfg->stall_timeout_ms < 0 || cfg->write_timeout_ms < 0)
+    if (cfg->hello_timeout_ms < 0 || cfg->stall_timeout_ms < 0 || cfg->write_timeout_ms < 0 ||
+        cfg->idle_timeout_ms < 0)
         return pal_err_set(err, PAL_EINVAL, "control: negative timeout");
     pal_ctl_server *s = calloc(1, sizeof(*s));
     if (!s)
@@ -993,7 +1044,6 @@ int pal_ctl_server_new(const pal_ctl_config *cfg, pal_ctl_server **out, pal_errb
     s->wake[0] = s->wake[1] = s->reap[0] = s->reap[1] = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->stop_mu, NULL);
-    atomic_init(&s->admin_gen, 1);
     s->socket_path = xstrdup(cfg->socket_path);
     s->agent_version = xstrdup(cfg->agent_version ? cfg->agent_version : PAL_VERSION);
     s->admin_group = xstrdup(group);
@@ -1004,13 +1054,24 @@ int pal_ctl_server_new(const pal_ctl_config *cfg, pal_ctl_server **out, pal_errb
     s->hello_ms = cfg->hello_timeout_ms ? cfg->hello_timeout_ms : DEFAULT_HELLO_MS;
     s->stall_ms = cfg->stall_timeout_ms ? cfg->stall_timeout_ms : DEFAULT_STALL_MS;
     s->write_ms = cfg->write_timeout_ms ? cfg->write_timeout_ms : DEFAULT_WRITE_MS;
+    atomic_init(&s->idle_ms, cfg->idle_timeout_ms ? cfg->idle_timeout_ms : DEFAULT_IDLE_MS);
+    s->max_per_uid = cfg->max_per_uid ? cfg->max_per_uid : DEFAULT_MAX_PER_UID;
+    s->max_per_root = cfg->max_per_root ? cfg->max_per_root : s->max_connections / 2;
+    /* Never one uid for the whole table, and never fewer than one connection per uid. */
+    if (s->max_per_uid >= s->max_connections)
+        s->max_per_uid = s->max_connections > 1 ? s->max_connections - 1 : 1;
+    if (s->max_per_root >= s->max_connections || s->max_per_root == 0)
+        s->max_per_root = s->max_connections > 1 ? s->max_connections - 1 : 1;
+    s->per_uid = pal_peer_count_new(s->max_connections);
+    s->log_limit = pal_peer_log_new(LOG_BURST, LOG_WINDOW_MS);
     s->log = cfg->log;
     s->log_arg = cfg->log_arg;
     /* The built-in cancel sits in the table like any op (admin only, PROTOCOL.md). */
     s->ops = calloc(1, sizeof(*s->ops));
     if (s->ops)
         s->ops[0].name = xstrdup("cancel");
-    if (!s->socket_path || !s->agent_version || !s->admin_group || !s->ops || !s->ops[0].name) {
+    if (!s->socket_path || !s->agent_version || !s->admin_group || !s->ops || !s->ops[0].name ||
+        !s->per_uid || !s->log_limit) {
         pal_ctl_server_free(s);
         return pal_err_set(err, PAL_ENOMEM, "control: out of memory");
     }
@@ -1074,7 +1135,7 @@ int pal_ctl_server_register(pal_ctl_server *s, const pal_ctl_op *ops, size_t n, 
 static int socket_chgrp(pal_ctl_server *s, const char *group, pal_errbuf *err)
 {
     gid_t gid;
-    if (!lookup_group(group, &gid))
+    if (!pal_access_group_gid(group, &gid))
         return 0; /* root-only until the group exists (PROTOCOL.md: "when it exists") */
     if (lchown(s->socket_path, (uid_t)-1, gid) < 0)
         return pal_err_set(err, PAL_EIO, "control: chgrp %s to %s: %s", s->socket_path, group,
@@ -1196,10 +1257,17 @@ int pal_ctl_server_set_admin_group(pal_ctl_server *s, const char *group, pal_err
     pthread_mutex_lock(&s->mu);
     free(s->admin_group);
     s->admin_group = copy;
-    atomic_fetch_add(&s->admin_gen, 1);
     bool live = s->started && !s->stopping;
     pthread_mutex_unlock(&s->mu);
     return live ? socket_chgrp(s, group, err) : 0;
+}
+
+int pal_ctl_server_set_idle_timeout(pal_ctl_server *s, int idle_timeout_ms)
+{
+    if (idle_timeout_ms <= 0)
+        return PAL_EINVAL;
+    atomic_store(&s->idle_ms, idle_timeout_ms);
+    return 0;
 }
 
 unsigned pal_ctl_server_connections(pal_ctl_server *s)
@@ -1230,6 +1298,13 @@ void pal_ctl_server_stop(pal_ctl_server *s)
     struct stat st;
     if (lstat(s->socket_path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino)
         unlink(s->socket_path);
+
+    /* What was held back is said now, rather than lost with the server. */
+    pal_peer_summary sums[16];
+    size_t n;
+    while (pal_peer_log_flush(s->log_limit, INT64_MAX / 2, sums, 16, &n) >= 0 || n > 0)
+        for (size_t i = 0; i < n; i++)
+            log_summary(s, &sums[i]);
 
     /* The list is ours now: only the (joined) accept thread ever changed it. */
     for (conn *c = s->conns; c; c = c->next)
@@ -1263,6 +1338,8 @@ void pal_ctl_server_free(pal_ctl_server *s)
     free(s->socket_path);
     free(s->agent_version);
     free(s->admin_group);
+    pal_peer_count_free(s->per_uid);
+    pal_peer_log_free(s->log_limit);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->stop_mu);
     free(s);

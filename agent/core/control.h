@@ -7,6 +7,13 @@
  * knows no operation but the built-in `hello` and `cancel`: the daemon registers the rest
  * as a table of {name, flags, handler}, in the manner of OpenSSH's monitor dispatch table.
  *
+ * Abuse by a local user (PROTOCOL.md "Limits"): connections per uid are capped below the
+ * table's size (peerlimit.h); a connection idle after hello is closed; the lines a peer can
+ * make the daemon log (protocol errors, refused and idle connections) are rate-limited per
+ * uid, 10 per 5 s, then one summary line with the count held back; and the admin check is
+ * made for every request against the group database (access.h), never cached, so that
+ * taking a user out of the admin group takes effect on its open connections.
+ *
  * Threads: one accept thread; one reader thread per connection, which also runs the
  * ordinary (short) handlers inline, one request at a time; one worker thread per request of
  * a PAL_CTL_STREAMING op, so that the connection can still receive `cancel` and other
@@ -78,12 +85,20 @@ typedef struct pal_ctl_config {
     bool read_only;            /* the status socket: nobody is admin here, not even root,
                                   so every PAL_CTL_ADMIN_ONLY op gets AccessDenied */
     unsigned max_connections;  /* 0: 128; beyond it a client gets Busy and a close */
+    unsigned max_per_uid;      /* 0: 16; connections one uid may hold on this socket at
+                                  once; beyond it Busy ("per-user limit") and a close */
+    unsigned max_per_root;     /* 0: max_connections / 2; the same for uid 0. Both are
+                                  capped at max_connections - 1: no uid takes every slot */
     unsigned max_streaming;    /* per connection, 0: 16; beyond it the request gets Busy */
     int hello_timeout_ms;      /* 0: 10000; no hello by then: ProtocolError, close */
     int stall_timeout_ms;      /* 0: 10000; a frame not complete this long after its first
                                   byte: ProtocolError, close */
     int write_timeout_ms;      /* 0: 30000; a client that does not read its responses for
                                   this long is disconnected (its requests cancelled) */
+    int idle_timeout_ms;       /* 0: 60000; after hello, a connection with nothing in flight
+                                  that sends no frame for this long (counted from its last
+                                  frame or response) gets Busy and a close (setting
+                                  ClientIdleTimeoutSeconds) */
     pal_ctl_log_fn log;        /* optional */
     void *log_arg;
 } pal_ctl_config;
@@ -110,9 +125,9 @@ int pal_ctl_server_register(pal_ctl_server *s, const pal_ctl_op *ops, size_t n, 
 int pal_ctl_server_start(pal_ctl_server *s, pal_errbuf *err);
 
 /*
- * Change the admin group (setting AdminGroup) at run time: membership is re-resolved for
- * every connection on its next request, and the socket's group follows. Returns 0, or
- * PAL_EIO when the group exists but the socket could not be chgrp'd (the name is changed
+ * Change the admin group (setting AdminGroup) at run time: membership is resolved for every
+ * request anyway (access.h), so the change is in force at once; the socket's group follows. Returns
+ * 0, or PAL_EIO when the group exists but the socket could not be chgrp'd (the name is changed
  * regardless), PAL_EINVAL, PAL_ENOMEM.
  */
 int pal_ctl_server_set_admin_group(pal_ctl_server *s, const char *group, pal_errbuf *err);
@@ -127,6 +142,10 @@ void pal_ctl_server_stop(pal_ctl_server *s);
 
 /* Stops the server if needed, then frees it. Accepts NULL. */
 void pal_ctl_server_free(pal_ctl_server *s);
+
+/* Change the idle timeout (ClientIdleTimeoutSeconds) at run time; connections pick it up
+   when they next wake, at the latest after the old timeout. PAL_EINVAL unless > 0. */
+int pal_ctl_server_set_idle_timeout(pal_ctl_server *s, int idle_timeout_ms);
 
 /* Connections currently open (for status and tests). */
 unsigned pal_ctl_server_connections(pal_ctl_server *s);

@@ -139,6 +139,22 @@ int pal_daemon_apply_limits(pal_daemon *d, pal_errbuf *err)
     }
 }
 
+/* ClientIdleTimeoutSeconds to both control sockets (cfg: at start, before they exist). */
+static int apply_idle_timeout(pal_daemon *d, pal_ctl_config *cfg)
+{
+    uint64_t secs = 60;
+    pal_settings_get_uint(d->settings, "ClientIdleTimeoutSeconds", &secs);
+    int ms = secs > 86400 ? 86400000 : (int)secs * 1000;
+    if (cfg) {
+        cfg->idle_timeout_ms = ms;
+        return 0;
+    }
+    pal_ctl_server_set_idle_timeout(d->ctl, ms);
+    if (d->ctl_status)
+        pal_ctl_server_set_idle_timeout(d->ctl_status, ms);
+    return 0;
+}
+
 static void on_setting_change(void *ctx, const pal_setting_def *def)
 {
     pal_daemon *d = ctx;
@@ -150,6 +166,8 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
             rc = pal_ctl_server_set_admin_group(d->ctl, group, &err);
             free(group);
         }
+    } else if (strcmp(def->name, "ClientIdleTimeoutSeconds") == 0 && d->ctl) {
+        rc = apply_idle_timeout(d, NULL);
     } else if (strcmp(def->name, "ScanThreads") == 0 && d->slots) {
         rc = pal_daemon_apply_scan_threads(d, &err);
     } else if (strcmp(def->name, "SandboxMode") == 0 && d->slots) {
@@ -553,6 +571,7 @@ int main(int argc, char **argv)
         .agent_version = PAL_AGENT_VERSION,
         .log = ctl_log,
     };
+    apply_idle_timeout(&d, &ccfg);
     char status_path[PATH_MAX];
     snprintf(status_path, sizeof(status_path), "%s.status", d.paths.socket_path);
     pal_ctl_config scfg = ccfg;

@@ -258,6 +258,13 @@ static const pal_setting_def registry[] = {
      .check_item = check_group,
      .description = "Members of this group may manage the agent over the control socket, "
                     "like root."},
+    {.name = "ClientIdleTimeoutSeconds",
+     .type = PAL_SETTING_UINT,
+     .min = 1,
+     .max = 86400,
+     .def_uint = 60,
+     .description = "Seconds a control-socket connection may stay open after its hello with "
+                    "no request in flight and no frame sent, before the agent closes it."},
     {.name = "CoreDumpsEnabled",
      .type = PAL_SETTING_BOOL,
      .def_bool = 0,

@@ -561,6 +561,7 @@ $script:KnownPreferences = [ordered]@{
     QuarantineMaxTotalBytes      = $null
     QuarantineMinFreePercent     = $null
     AdminGroup                   = $null
+    ClientIdleTimeoutSeconds     = $null
     CoreDumpsEnabled             = @('true', 'false')
     ContentProcessTimeoutSeconds = $null
 }

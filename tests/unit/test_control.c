@@ -31,6 +31,7 @@
 #include "frame.h"
 #include "msg.h"
 #include "palisade.h"
+#include "peerlimit.h"
 
 #define SAFETY_MS 20000 /* bound on every wait; reached only when something is broken */
 #define TEST_VERSION "9.9.9-test"
@@ -204,7 +205,7 @@ static int setup(void **state)
 
 static int setup_few(void **state)
 {
-    return setup_with(state, 3);
+    return setup_with(state, 4); /* uid 0 may hold 2 of them (max_connections / 2) */
 }
 
 static int teardown(void **state)
@@ -909,15 +910,15 @@ static void test_slow_reader(void **state)
 
 static void test_max_connections(void **state)
 {
-    fixture *fx = *state; /* max_connections 3, the bystander holds one */
+    fixture *fx = *state; /* max_connections 4, root may hold 2, the bystander holds one */
     int a = raw_connect(fx->path);
     raw_hello(a);
-    int b = raw_connect(fx->path);
-    raw_hello(b);
+    /* One uid never takes the whole table: the third of uid 0's is refused at once. */
     int c = raw_connect(fx->path);
-    expect_error(c, -1, "Busy", "too many connections");
+    expect_error(c, -1, "Busy", "the per-user limit is 2");
     expect_closed(c);
     bystander_ok(fx);
+    assert_int_equal(pal_ctl_server_connections(fx->srv), 2);
     close(a);
     /* The slot frees once the server has seen a's close. */
     bool ok = false;
@@ -932,7 +933,175 @@ static void test_max_connections(void **state)
         palisade_close(h);
     }
     assert_true(ok);
-    close(b);
+}
+
+/* Log lines the server hands the daemon, for the rate-limit test. */
+typedef struct log_capture {
+    pthread_mutex_t mu;
+    int protocol_errors; /* "protocol error" lines */
+    int summaries;       /* "suppressed N" lines */
+    unsigned long long suppressed;
+} log_capture;
+
+static void capture_log(void *arg, int level, const char *msg)
+{
+    (void)level;
+    log_capture *lc = arg;
+    pthread_mutex_lock(&lc->mu);
+    if (strstr(msg, "protocol error from"))
+        lc->protocol_errors++;
+    const char *p = strstr(msg, "suppressed ");
+    if (p) {
+        lc->summaries++;
+        lc->suppressed += strtoull(p + strlen("suppressed "), NULL, 10);
+    }
+    pthread_mutex_unlock(&lc->mu);
+}
+
+static void test_protocol_errors_rate_limited(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    make_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/log.sock", dir);
+    log_capture lc = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    pal_ctl_config cfg;
+    test_config(&cfg, path);
+    cfg.log = capture_log;
+    cfg.log_arg = &lc;
+    pal_ctl_server *s = start_server(&cfg);
+    enum { N = 200 };
+    for (int i = 0; i < N; i++) {
+        int fd = raw_connect(path);
+        raw_send(fd, "[1]"); /* not an object: ProtocolError, one log line's worth */
+        expect_error(fd, -1, "ProtocolError", "");
+        expect_closed(fd);
+    }
+    /* 10 lines per uid and 5 s window; the rest is counted, and said at the latest at stop. */
+    pal_ctl_server_free(s);
+    assert_int_equal(rmdir(dir), 0);
+    assert_true(lc.protocol_errors >= 10);
+    assert_true(lc.protocol_errors <= 10 * (1 + N / 10)); /* one burst per window at most */
+    assert_true(lc.summaries >= 1);
+    assert_int_equal((unsigned long long)lc.protocol_errors + lc.suppressed, N);
+}
+
+static void test_idle_after_hello(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    make_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/idle.sock", dir);
+    pal_ctl_config cfg;
+    test_config(&cfg, path);
+    cfg.idle_timeout_ms = 300;
+    pal_ctl_server *s = start_server(&cfg);
+
+    /* Says hello, then nothing: Busy naming the idle timeout, then closed. */
+    int idle = raw_connect(path);
+    raw_hello(idle);
+    /* A request in flight is not idle: a stream of 40 ticks, ~2 ms apart, then more. */
+    int busy = raw_connect(path);
+    raw_hello(busy);
+    raw_send(busy, "{\"id\":1,\"op\":\"stream\",\"args\":{\"count\":250}}");
+    expect_error(idle, -1, "Busy", "idle timeout");
+    expect_closed(idle);
+    json_t *m = expect_result(busy, 1);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(m, "result"), "status")),
+                        "Completed");
+    json_decref(m);
+    /* ... and the idle time counts from the response: the next request is served. */
+    raw_send(busy, "{\"id\":2,\"op\":\"status\"}");
+    json_decref(expect_result(busy, 2));
+    expect_error(busy, -1, "Busy", "idle timeout");
+    expect_closed(busy);
+
+    /* Changed at run time: a longer timeout keeps a quiet connection open past 300 ms. */
+    assert_int_equal(pal_ctl_server_set_idle_timeout(s, SAFETY_MS), 0);
+    assert_int_equal(pal_ctl_server_set_idle_timeout(s, 0), PAL_EINVAL);
+    int later = raw_connect(path);
+    raw_hello(later);
+    struct timespec ts = {0, 600 * 1000000L};
+    nanosleep(&ts, NULL);
+    raw_send(later, "{\"id\":1,\"op\":\"status\"}");
+    json_decref(expect_result(later, 1));
+    close(later);
+    pal_ctl_server_free(s);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- peerlimit.c on its own ------------------------------------------------------------------ */
+
+static void test_peer_count(void **state)
+{
+    (void)state;
+    pal_peer_count *t = pal_peer_count_new(3);
+    assert_non_null(t);
+    unsigned held = 99;
+    assert_true(pal_peer_count_take(t, 1000, 2, &held));
+    assert_int_equal(held, 0);
+    assert_true(pal_peer_count_take(t, 1000, 2, &held));
+    assert_false(pal_peer_count_take(t, 1000, 2, &held));
+    assert_int_equal(held, 2);
+    assert_true(pal_peer_count_take(t, 1001, 2, NULL));
+    assert_true(pal_peer_count_take(t, 1002, 2, NULL));
+    assert_false(pal_peer_count_take(t, 1003, 2, NULL)); /* 3 uids in a table of 3 */
+    pal_peer_count_give(t, 1000);
+    assert_int_equal(pal_peer_count_held(t, 1000), 1);
+    pal_peer_count_give(t, 1001); /* its last: the slot is free again */
+    assert_int_equal(pal_peer_count_held(t, 1001), 0);
+    assert_true(pal_peer_count_take(t, 1003, 2, NULL));
+    assert_false(pal_peer_count_take(t, 1004, 0, NULL));
+    pal_peer_count_give(t, 4242); /* not held: ignored */
+    pal_peer_count_free(t);
+    assert_null(pal_peer_count_new(0));
+    pal_peer_count_free(NULL);
+}
+
+static void test_peer_log(void **state)
+{
+    (void)state;
+    pal_peer_log *l = pal_peer_log_new(3, 1000);
+    assert_non_null(l);
+    pal_peer_summary sum, out[PAL_PEER_LOG_SLOTS + 1];
+    bool have;
+    size_t n;
+    int logged = 0;
+    for (int i = 0; i < 100; i++) {
+        logged += pal_peer_log_admit(l, 7, 10 + i, &sum, &have);
+        assert_false(have);
+    }
+    assert_int_equal(logged, 3);
+    /* Another uid has its own window. */
+    assert_true(pal_peer_log_admit(l, 8, 50, &sum, &have));
+    /* Before the window ends: nothing to say, and the timer is its end. */
+    assert_int_equal(pal_peer_log_flush(l, 500, out, 4, &n), 1010);
+    assert_int_equal(n, 0);
+    /* At its end: one summary of 97. uid 8 suppressed nothing: no summary, no timer. */
+    assert_int_equal(pal_peer_log_flush(l, 1010, out, 4, &n), -1);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].uid, 7);
+    assert_int_equal(out[0].suppressed, 97);
+    /* A new window: 3 more lines; the summary of a window that ended comes with the next
+       line of that uid when no flush ran in between. */
+    for (int i = 0; i < 5; i++)
+        pal_peer_log_admit(l, 7, 2000, &sum, &have);
+    assert_true(pal_peer_log_admit(l, 7, 3500, &sum, &have));
+    assert_true(have);
+    assert_int_equal(sum.suppressed, 2);
+    /* More uids than slots: the rest share one window, reported as uid -1. */
+    for (uid_t u = 100; u < 100 + 2 * PAL_PEER_LOG_SLOTS; u++)
+        for (int i = 0; i < 4; i++)
+            pal_peer_log_admit(l, u, 4000, &sum, &have);
+    assert_int_equal(pal_peer_log_flush(l, 9000, out, PAL_PEER_LOG_SLOTS + 1, &n), -1);
+    assert_int_equal(n, PAL_PEER_LOG_SLOTS); /* 63 slots (uid 7 holds one) + the shared one */
+    bool others = false;
+    for (size_t i = 0; i < n; i++)
+        others |= out[i].uid == (uid_t)-1;
+    assert_true(others);
+    pal_peer_log_free(l);
+    assert_null(pal_peer_log_new(0, 10));
+    pal_peer_log_free(NULL);
 }
 
 static void test_shutdown(void **state)
@@ -1222,6 +1391,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, setup_few, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
+        cmocka_unit_test(test_protocol_errors_rate_limited),
+        cmocka_unit_test(test_idle_after_hello),
+        cmocka_unit_test(test_peer_count),
+        cmocka_unit_test(test_peer_log),
         cmocka_unit_test(test_socket_setup),
         cmocka_unit_test(test_unprivileged),
     };
