@@ -180,11 +180,19 @@ static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
         .stderr_tail = ev->stderr_tail[0] ? strdup(ev->stderr_tail) : NULL,
     };
     switch (ev->kind) {
-    case PAL_CPSUP_EV_START: e.kind = PAL_CP_START; break;
-    case PAL_CPSUP_EV_CRASH: e.kind = PAL_CP_CRASH; break;
+    case PAL_CPSUP_EV_START:
+        e.kind = PAL_CP_START;
+        break;
+    case PAL_CPSUP_EV_CRASH:
+        e.kind = PAL_CP_CRASH;
+        break;
     case PAL_CPSUP_EV_EXIT:
-    case PAL_CPSUP_EV_START_FAILED: e.kind = ev->signal ? PAL_CP_SIGNAL : PAL_CP_EXIT; break;
-    default: e.kind = PAL_CP_KILL; break;
+    case PAL_CPSUP_EV_START_FAILED:
+        e.kind = ev->signal ? PAL_CP_SIGNAL : PAL_CP_EXIT;
+        break;
+    default:
+        e.kind = PAL_CP_KILL;
+        break;
     }
     pal_errbuf err;
     if (pal_store_cp_event_insert(d->store, &e, NULL, &err) != 0)
@@ -192,10 +200,9 @@ static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
     free(e.object);
     free(e.stderr_tail);
     pal_log(ev->kind == PAL_CPSUP_EV_START || ev->kind == PAL_CPSUP_EV_STOP ? PAL_LOG_INFO
-                                                                           : PAL_LOG_WARNING,
-            "content process %s (pid %ld): %s%s%s", pal_cpsup_event_name(ev->kind),
-            (long)ev->pid, ev->detail, ev->object ? "; scanning " : "",
-            ev->object ? ev->object : "");
+                                                                            : PAL_LOG_WARNING,
+            "content process %s (pid %ld): %s%s%s", pal_cpsup_event_name(ev->kind), (long)ev->pid,
+            ev->detail, ev->object ? "; scanning " : "", ev->object ? ev->object : "");
 }
 
 /* The installed palisaded runs the installed palisade-cp (sbin/../libexec/palisade/); a
@@ -222,14 +229,13 @@ static const char *default_cp_binary(void)
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: palisaded [--foreground] [--state-dir DIR] [--socket PATH]\n"
-            "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
-            "                 [--log-level error|warning|notice|info|debug]\n"
-            "                 [--content-process PATH]\n"
-            "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
-            "          --policy-dir " DEFAULT_POLICY_DIR ", --trusted-keys " DEFAULT_TRUSTED_KEYS
-            "\n");
+    fprintf(to, "usage: palisaded [--foreground] [--state-dir DIR] [--socket PATH]\n"
+                "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
+                "                 [--log-level error|warning|notice|info|debug]\n"
+                "                 [--content-process PATH] [--content-process-user NAME|-]\n"
+                "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
+                "          --policy-dir " DEFAULT_POLICY_DIR
+                ", --trusted-keys " DEFAULT_TRUSTED_KEYS "\n");
 }
 
 static int ensure_dir(const char *path, mode_t mode, int must_be_private)
@@ -297,8 +303,7 @@ static void load_defs(pal_daemon *d)
     }
     if (d->paths.defs_path) {
         if (pal_defs_load(d->paths.defs_path, d->keys, &lim, &offered, &err) != 0) {
-            pal_log(PAL_LOG_ERROR, "signature package %s refused: %s", d->paths.defs_path,
-                    err.msg);
+            pal_log(PAL_LOG_ERROR, "signature package %s refused: %s", d->paths.defs_path, err.msg);
             snprintf(d->defs_error, sizeof(d->defs_error), "%s", err.msg);
         }
     }
@@ -328,8 +333,8 @@ static void load_defs(pal_daemon *d)
     if (have) {
         d->defs = have;
         d->defs_error[0] = '\0';
-        pal_log(PAL_LOG_INFO, "signature package %s version %llu in force",
-                pal_defs_path(have), (unsigned long long)pal_defs_info(have)->version);
+        pal_log(PAL_LOG_INFO, "signature package %s version %llu in force", pal_defs_path(have),
+                (unsigned long long)pal_defs_info(have)->version);
         pal_store_cache_clear_other_versions(d->store, pal_defs_info(have)->version, NULL);
     } else {
         if (!d->defs_error[0])
@@ -369,9 +374,12 @@ static void notify_systemd(const char *state)
 
 static int parse_level(const char *s, pal_log_level *out)
 {
-    static const struct { const char *n; pal_log_level l; } levels[] = {
+    static const struct {
+        const char *n;
+        pal_log_level l;
+    } levels[] = {
         {"error", PAL_LOG_ERROR}, {"warning", PAL_LOG_WARNING}, {"notice", PAL_LOG_NOTICE},
-        {"info", PAL_LOG_INFO}, {"debug", PAL_LOG_DEBUG},
+        {"info", PAL_LOG_INFO},   {"debug", PAL_LOG_DEBUG},
     };
     for (size_t i = 0; i < sizeof(levels) / sizeof(*levels); i++)
         if (strcmp(s, levels[i].n) == 0) {
@@ -392,6 +400,7 @@ int main(int argc, char **argv)
         {"defs", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"content-process", required_argument, NULL, 'c'},
+        {"content-process-user", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -402,24 +411,47 @@ int main(int argc, char **argv)
                   .trusted_keys_dir = DEFAULT_TRUSTED_KEYS},
     };
     int foreground = 0, opt;
+    /* the dedicated account, else a dynamic uid (cpident.h); "-": a dynamic uid always */
+    const char *cp_account = "palisade-cp";
     pal_log_level level = PAL_LOG_INFO;
     while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'f': foreground = 1; break;
-        case 's': d.paths.state_dir = optarg; break;
-        case 'S': d.paths.socket_path = optarg; break;
-        case 'p': d.paths.policy_dir = optarg; break;
-        case 'k': d.paths.trusted_keys_dir = optarg; break;
-        case 'd': d.paths.defs_path = optarg; break;
-        case 'c': d.paths.cp_binary = optarg; break;
+        case 'f':
+            foreground = 1;
+            break;
+        case 's':
+            d.paths.state_dir = optarg;
+            break;
+        case 'S':
+            d.paths.socket_path = optarg;
+            break;
+        case 'p':
+            d.paths.policy_dir = optarg;
+            break;
+        case 'k':
+            d.paths.trusted_keys_dir = optarg;
+            break;
+        case 'd':
+            d.paths.defs_path = optarg;
+            break;
+        case 'c':
+            d.paths.cp_binary = optarg;
+            break;
+        case 'u':
+            cp_account = strcmp(optarg, "-") == 0 ? NULL : optarg;
+            break;
         case 'l':
             if (parse_level(optarg, &level) != 0) {
                 fprintf(stderr, "palisaded: unknown log level '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -429,8 +461,7 @@ int main(int argc, char **argv)
 
     /* systemd's journal reads stderr; elsewhere a background daemon logs to syslog */
     int under_systemd = getenv("INVOCATION_ID") || getenv("JOURNAL_STREAM");
-    pal_log_init("palisaded", foreground || under_systemd, !foreground && !under_systemd,
-                 level);
+    pal_log_init("palisaded", foreground || under_systemd, !foreground && !under_systemd, level);
     if (!foreground && !under_systemd && daemon(0, 0) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot go to the background: %m");
         return 1;
@@ -517,6 +548,7 @@ int main(int argc, char **argv)
     pal_settings_get_uint(d.settings, "ContentProcessTimeoutSeconds", &cp_timeout_s);
     pal_scanhost_config hcfg = {
         .cp_binary = d.paths.cp_binary,
+        .cp_account = cp_account,
         .core_dumps = core_dumps,
         .timeout_grace_ms = (uint32_t)(cp_timeout_s * 1000),
         .on_event = record_cp_event,
@@ -574,9 +606,8 @@ int main(int argc, char **argv)
                 err.msg);
         goto out;
     }
-    pal_log(PAL_LOG_NOTICE, "palisaded %s ready on %s (state %s, %u scan slots)",
-            PAL_AGENT_VERSION, d.paths.socket_path, d.paths.state_dir,
-            pal_slots_count(d.slots->slots));
+    pal_log(PAL_LOG_NOTICE, "palisaded %s ready on %s (state %s, %u scan slots)", PAL_AGENT_VERSION,
+            d.paths.socket_path, d.paths.state_dir, pal_slots_count(d.slots->slots));
     notify_systemd("READY=1\nSTATUS=ready");
 
     for (;;) {

@@ -8,14 +8,15 @@
 #include <string.h>
 
 struct pal_scanhost {
-    pthread_rwlock_t mode_lock;  /* scans hold it for reading; apply takes it for writing */
-    int sandbox;                 /* (mode_lock) */
-    unsigned channels;           /* (mode_lock) channels of sup */
-    pal_cpsup *sup;              /* (mode_lock) NULL when the sandbox is off */
-    pal_scanhost_config cfg;     /* cfg.cp_binary points to cp_binary */
-    char *cp_binary;             /* owned copy */
+    pthread_rwlock_t mode_lock; /* scans hold it for reading; apply takes it for writing */
+    int sandbox;                /* (mode_lock) */
+    unsigned channels;          /* (mode_lock) channels of sup */
+    pal_cpsup *sup;             /* (mode_lock) NULL when the sandbox is off */
+    pal_scanhost_config cfg;    /* cfg.cp_binary points to cp_binary */
+    char *cp_binary;            /* owned copy */
+    char *cp_account;           /* owned copy, or NULL */
     pthread_mutex_t err_lock;
-    char last_error[512];        /* (err_lock) */
+    char last_error[512]; /* (err_lock) */
 };
 
 int pal_scanhost_new(const pal_scanhost_config *cfg, pal_scanhost **out, pal_errbuf *err)
@@ -30,6 +31,13 @@ int pal_scanhost_new(const pal_scanhost_config *cfg, pal_scanhost **out, pal_err
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
     }
     h->cfg.cp_binary = h->cp_binary;
+    h->cp_account = cfg->cp_account ? strdup(cfg->cp_account) : NULL;
+    if (cfg->cp_account && !h->cp_account) {
+        free(h->cp_binary);
+        free(h);
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    }
+    h->cfg.cp_account = h->cp_account;
     /* a switch must not starve behind a stream of file scans */
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -49,6 +57,7 @@ void pal_scanhost_free(pal_scanhost *h)
     pthread_rwlock_destroy(&h->mode_lock);
     pthread_mutex_destroy(&h->err_lock);
     free(h->cp_binary);
+    free(h->cp_account);
     free(h);
 }
 
@@ -65,15 +74,14 @@ static int start_cp(pal_scanhost *h, unsigned slots, pal_defs *defs, pal_errbuf 
     pal_cpsup_config cc;
     pal_cpsup_config_default(&cc);
     cc.binary = h->cfg.cp_binary;
+    cc.account = h->cfg.cp_account;
     cc.channels = slots;
     cc.core_dumps = h->cfg.core_dumps;
     if (h->cfg.timeout_grace_ms)
         cc.timeout_grace_ms = h->cfg.timeout_grace_ms;
     cc.on_event = h->cfg.on_event;
     cc.event_ctx = h->cfg.event_ctx;
-    int rc = pal_cpsup_resolve_user(&cc.uid, &cc.gid, err);
-    if (rc == 0)
-        rc = pal_cpsup_new(&cc, &h->sup, err);
+    int rc = pal_cpsup_new(&cc, &h->sup, err);
     if (rc != 0)
         return rc;
     h->channels = slots;
@@ -119,9 +127,9 @@ static void unavailable(pal_report *rep, const char *name, const char *why, uint
     rep->size = size;
 }
 
-int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc,
-                      pal_defs **inproc_defs, pal_defs *defs, const pal_source *src,
-                      const char *name, const volatile int *cancel, pal_report *rep)
+int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_defs **inproc_defs,
+                      pal_defs *defs, const pal_source *src, const char *name,
+                      const volatile int *cancel, pal_report *rep)
 {
     int rc;
     pthread_rwlock_rdlock(&h->mode_lock);
