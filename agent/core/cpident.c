@@ -326,11 +326,15 @@ static int thread_priority(pid_t tid, int *nice, int *policy, int *rtprio)
     if (n == -1 && errno != 0)
         return -1;
     int p = sched_getscheduler(tid);
-    struct sched_param sp;
-    if (p < 0 || sched_getparam(tid, &sp) != 0)
+    if (p < 0)
+        return -1;
+    p &= ~SCHED_RESET_ON_FORK;
+    struct sched_param sp = {.sched_priority = 0};
+    /* only the real-time policies have a static priority other than 0 */
+    if ((p == SCHED_FIFO || p == SCHED_RR) && sched_getparam(tid, &sp) != 0)
         return -1;
     *nice = n;
-    *policy = p & ~SCHED_RESET_ON_FORK;
+    *policy = p;
     *rtprio = sp.sched_priority;
     return 0;
 }
@@ -338,6 +342,7 @@ static int thread_priority(pid_t tid, int *nice, int *policy, int *rtprio)
 void pal_cpident_guard_init(pal_cpident_guard *g)
 {
     memset(g, 0, sizeof(*g));
+    g->limits_fd = -1;
     for (int r = 0; r < PAL_CPIDENT_NLIMITS; r++)
         if (getrlimit((__rlimit_resource_t)r, &g->lim[r]) != 0)
             g->lim[r].rlim_cur = g->lim[r].rlim_max = RLIM_INFINITY;
@@ -382,13 +387,24 @@ static void show(char *buf, size_t len, rlim_t v)
         snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
+void pal_cpident_guard_release(pal_cpident_guard *g)
+{
+    if (g != NULL && g->limits_fd >= 0) {
+        close(g->limits_fd);
+        g->limits_fd = -1;
+    }
+}
+
 /* Its limits, from /proc/<pid>/limits, against the expected ones. */
 static int check_limits(const pal_cpident_guard *g, pal_errbuf *err)
 {
     char path[64], text[4096];
     snprintf(path, sizeof(path), "/proc/%d/limits", (int)g->pid);
-    if (read_small(path, text, sizeof(text)) <= 0)
+    /* one pread from 0 gives the whole file (about 1.3 KiB): it is generated afresh */
+    ssize_t n = pread(g->limits_fd, text, sizeof(text) - 1, 0);
+    if (n <= 0)
         return pal_err_set(err, PAL_EIO, "cannot read %s: %m", path);
+    text[n] = '\0';
     /* a header line, then one row per resource: a 25-column name, soft, hard, units */
     const char *line = strchr(text, '\n');
     for (int r = 0; r < PAL_CPIDENT_NLIMITS; r++) {
@@ -453,6 +469,13 @@ int pal_cpident_guard_arm(pal_cpident_guard *g, pid_t pid, pal_errbuf *err)
     closedir(dir);
     if (rc == 0 && g->ntids == 0)
         rc = pal_err_set(err, PAL_EIO, "%s lists no thread", path);
+    if (rc == 0) {
+        pal_cpident_guard_release(g);
+        snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+        g->limits_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (g->limits_fd < 0)
+            rc = pal_err_set(err, PAL_EIO, "cannot open %s: %m", path);
+    }
     if (rc == 0)
         rc = pal_cpident_guard_check(g, err);
     return rc;

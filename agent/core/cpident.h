@@ -99,10 +99,15 @@ typedef struct pal_cpident_guard {
     int nice, policy, rtprio;               /* expected, of every thread */
     pid_t tids[PAL_CPIDENT_MAX_TASKS];      /* its threads, from READY on */
     unsigned ntids;
+    int limits_fd; /* /proc/<pid>/limits, open from READY on: re-read with pread, half the
+                      cost of opening it per object, and bound to that process */
 } pal_cpident_guard;
 
 /* In the thread that spawns the content process, just before: what it will inherit. */
 void pal_cpident_guard_init(pal_cpident_guard *g);
+
+/* Close what pal_cpident_guard_arm opened. Accepts a guard that was only initialised. */
+void pal_cpident_guard_release(pal_cpident_guard *g);
 
 /* The content process sets resource (an RLIMIT_*) to value, soft and hard. */
 void pal_cpident_guard_expect(pal_cpident_guard *g, int resource, rlim_t value);
@@ -112,7 +117,9 @@ void pal_cpident_guard_expect(pal_cpident_guard *g, int resource, rlim_t value);
 int pal_cpident_guard_arm(pal_cpident_guard *g, pid_t pid, pal_errbuf *err);
 
 /* Before an object: 0 if everything still holds, else PAL_EPERM with err as above (or
-   PAL_EIO when it cannot be read, e.g. a thread is gone). Read-only on g. */
+   PAL_EIO when it cannot be read, e.g. a thread is gone). Read-only on g: callers on
+   several threads may check one guard at once. About 2 system calls per thread and one
+   read of /proc/<pid>/limits. */
 int pal_cpident_guard_check(const pal_cpident_guard *g, pal_errbuf *err);
 
 /* "RLIMIT_AS", ... ("RLIMIT_?" out of range). */

@@ -379,6 +379,7 @@ static void inst_free(cp_inst *in)
     close_fd(&in->err_fd);
     if (in->shm != NULL)
         munmap(in->shm, in->shm_size);
+    pal_cpident_guard_release(&in->guard);
     pal_defs_unref(in->defs);
     free(in->kill_object);
     free(in);
@@ -1093,6 +1094,7 @@ static void start_instance(pal_cpsup *sup)
     for (unsigned i = 0; i < in->k; i++)
         in->chan[i] = -1;
     in->pidfd = in->err_fd = -1;
+    in->guard.limits_fd = -1;
     in->refs = 1;
     in->gen = ++sup->gen;
     in->defs = pal_defs_ref(sup->defs);
