@@ -510,8 +510,10 @@ static int note_failure(pal_cpsup *sup, const cp_inst *in, ev_buf *eb)
     if (!sup->degraded && sup->consecutive >= sup->cfg.degraded_after) {
         sup->degraded = 1;
         snprintf(sup->degraded_reason, sizeof(sup->degraded_reason),
-                 "content process crash loop: %u consecutive failures%s", sup->consecutive,
-                 sup->last_fail_start ? " to start" : "");
+                 "content process crash loop: %u consecutive failures%s%.160s%s", sup->consecutive,
+                 sup->last_fail_start ? " to start (last: " : "",
+                 sup->last_fail_start ? sup->last_start_error : "",
+                 sup->last_fail_start ? ")" : "");
         ev_init(eb, PAL_CPSUP_EV_DEGRADED, in);
         snprintf(eb->detail, sizeof(eb->detail), "%s; restarting with backoff up to %u ms",
                  sup->degraded_reason, sup->cfg.backoff_max_ms);

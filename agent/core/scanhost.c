@@ -178,9 +178,13 @@ void pal_scanhost_get_status(pal_scanhost *h, pal_scanhost_status *out)
         pal_cpsup_get_status(h->sup, &out->cp);
     }
     pthread_rwlock_unlock(&h->mode_lock);
-    pthread_mutex_lock(&h->err_lock);
-    snprintf(out->last_error, sizeof(out->last_error), "%s", h->last_error);
-    pthread_mutex_unlock(&h->err_lock);
+    /* a start failure is history once the supervisor's retries brought an instance up
+       (e.g. the administrator fixed the account it refused) */
+    if (!(out->cp_present && out->cp.pid > 0)) {
+        pthread_mutex_lock(&h->err_lock);
+        snprintf(out->last_error, sizeof(out->last_error), "%s", h->last_error);
+        pthread_mutex_unlock(&h->err_lock);
+    }
 }
 
 pal_cpsup *pal_scanhost_cpsup(pal_scanhost *h)

@@ -320,6 +320,21 @@ class DedicatedAccount(Identity, DaemonTest):
         self.assertIn(reason, u["detail"])
         starts = [e for e in cp_events(self.d) if e["kind"] == "Start"]
         self.assertEqual(starts, [])
+        failed = [e for e in cp_events(self.d) if reason in (e["reason"] or "")]
+        self.assertTrue(failed, "the refusal is recorded as a content-process event")
+
+        # the administrator removes the account: the supervisor's next attempt takes a
+        # dynamic uid, and once a scan went through, status is clean again
+        acct.delete()
+        # (the crash-loop flag stays until a request is answered: not Running yet)
+        st = wait_for(lambda: (lambda st: st if st["content_process_pid"] else None)(
+            status(self.d)), what="a content process after the fix")
+        self.assertTrue(DYN_FIRST <= st["content_process_uid"] <= DYN_LAST)
+        self.assertFalse([r for r in st["degraded"] if "cannot start" in r], st["degraded"])
+        self.scan_finds_eicar("fixed")
+        st = status(self.d)
+        self.assertEqual(st["degraded"], [])
+        self.assertEqual(st["content_process_state"], "Running")
 
 
 if __name__ == "__main__":
