@@ -1,8 +1,9 @@
 # The content process (agent/cp/) and its supervisor (agent/core/cpsup.c), driven end to end
 # by tests/cp/cp_harness.c, which plays the broker with the real palisade-cp-selftest (and
 # palisade-cp where the installed build is meant). One CTest test per scenario; see the
-# harness's header comment. The tests run as root (the content process drops to palisade-cp
-# or nobody) and as any other user (user namespace; cp.nonroot does that from root).
+# harness's header comment. The tests run as root (the content process drops to a dynamic
+# uid of its own, agent/core/cpident.h) and as any other user (user namespace; cp.nonroot
+# does that from root).
 if(TARGET palisade-cp-selftest)
   find_package(Threads REQUIRED)
   add_executable(cp_harness ${CMAKE_CURRENT_SOURCE_DIR}/cp/cp_harness.c

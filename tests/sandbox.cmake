@@ -30,3 +30,14 @@ set_tests_properties(integration.sandbox PROPERTIES
   ENVIRONMENT "PAL_SOURCE_DIR=${CMAKE_SOURCE_DIR};PAL_BINARY_DIR=${CMAKE_BINARY_DIR};PAL_PALISADED=$<TARGET_FILE:palisaded>;PAL_CLI=$<TARGET_FILE:palisade_cli>;PAL_DEFS_PACKAGE=${_pal_sbx_pkg};PAL_TRUSTED_KEYS_DIR=${_pal_sbx_keys};PAL_CP_SELFTEST=$<TARGET_FILE:palisade-cp-selftest>;PAL_SANITIZE=${_pal_sbx_sanitize};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
   LABELS "integration;sandbox"
   TIMEOUT 900)
+
+# The content process's own uid and its limits, attacked as another daemon would
+# (tests/integration/test_cp_identity.py): nobody can neither signal nor prlimit it, a
+# changed limit or priority is noticed before the next object, a dedicated account is used
+# only when nothing else runs under it, one with nobody's uid is refused. Root only.
+add_test(NAME integration.cp_identity
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cp_identity.py)
+set_tests_properties(integration.cp_identity PROPERTIES
+  ENVIRONMENT "PAL_SOURCE_DIR=${CMAKE_SOURCE_DIR};PAL_BINARY_DIR=${CMAKE_BINARY_DIR};PAL_PALISADED=$<TARGET_FILE:palisaded>;PAL_CLI=$<TARGET_FILE:palisade_cli>;PAL_DEFS_PACKAGE=${_pal_sbx_pkg};PAL_TRUSTED_KEYS_DIR=${_pal_sbx_keys};PYTHONDONTWRITEBYTECODE=1;PYTHONUNBUFFERED=1"
+  LABELS "integration;sandbox"
+  TIMEOUT 600)

@@ -16,11 +16,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <libgen.h>
 #include <poll.h>
 #include <pthread.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -37,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cpident.h"
 #include "cpmsg.h"
 
 #ifndef CLONE_PIDFD
@@ -94,6 +93,8 @@ const char *pal_cpsup_event_name(pal_cpsup_event_kind k)
         return "kill-misbehaved";
     case PAL_CPSUP_EV_KILL_TIMEOUT:
         return "kill-timeout";
+    case PAL_CPSUP_EV_KILL_TAMPERED:
+        return "kill-tampered";
     case PAL_CPSUP_EV_STOP:
         return "stop";
     case PAL_CPSUP_EV_DEGRADED:
@@ -179,8 +180,7 @@ void pal_cpsup_config_default(pal_cpsup_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->channels = 1;
-    cfg->uid = 65534;
-    cfg->gid = 65534;
+    cfg->account = "palisade-cp";
     cfg->timeout_grace_ms = 5000;
     cfg->start_timeout_ms = 10000;
     cfg->start_wait_ms = 60000;
@@ -189,22 +189,6 @@ void pal_cpsup_config_default(pal_cpsup_config *cfg)
     cfg->degraded_after = 5;
     cfg->rlimit_cpu_s = 24 * 3600;
     cfg->bulk_shm = 1;
-}
-
-int pal_cpsup_resolve_user(uid_t *uid, gid_t *gid, pal_errbuf *err)
-{
-    static const char *const k_users[] = {"palisade-cp", "nobody"};
-    for (size_t i = 0; i < sizeof(k_users) / sizeof(k_users[0]); i++) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        if (getpwnam_r(k_users[i], &pw, buf, sizeof(buf), &res) == 0 && res != NULL &&
-            res->pw_uid != 0 && res->pw_gid != 0) {
-            *uid = res->pw_uid;
-            *gid = res->pw_gid;
-            return 0;
-        }
-    }
-    return pal_err_set(err, PAL_ENOTFOUND, "neither user palisade-cp nor nobody exists");
 }
 
 int pal_cpsup_default_binary(char *buf, size_t len, pal_errbuf *err)
@@ -317,7 +301,10 @@ typedef struct cp_inst {
     uint32_t steps; /* sandbox steps (broker's and its own) */
     int id_mode;
     pal_cpmsg_ready hello;
-    uid_t uid; /* from /proc/<pid>/status */
+    pal_cpident ident;       /* who it was started as (chosen at spawn) */
+    pal_cpident_guard guard; /* its limits and priority; immutable once ready */
+    uint64_t rlimit_as;      /* the address-space limit it was told to set */
+    uid_t uid;               /* from /proc/<pid>/status */
     gid_t gid;
     int ready, planned; /* sup->lock */
     int reaped;         /* exit status collected: unusable; sup->lock */
@@ -341,6 +328,8 @@ typedef struct cp_slot {
 struct pal_cpsup {
     pal_cpsup_config cfg;
     char *binary;
+    char *account;     /* cfg.account, copied (NULL: dynamic uids only) */
+    int avoid_account; /* supervisor thread: a start lost the account's uid to a race */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* any change of the state below */
     pthread_t thread;
@@ -388,6 +377,7 @@ static void inst_free(cp_inst *in)
     close_fd(&in->err_fd);
     if (in->shm != NULL)
         munmap(in->shm, in->shm_size);
+    pal_cpident_guard_release(&in->guard);
     pal_defs_unref(in->defs);
     free(in->kill_object);
     free(in);
@@ -518,8 +508,10 @@ static int note_failure(pal_cpsup *sup, const cp_inst *in, ev_buf *eb)
     if (!sup->degraded && sup->consecutive >= sup->cfg.degraded_after) {
         sup->degraded = 1;
         snprintf(sup->degraded_reason, sizeof(sup->degraded_reason),
-                 "content process crash loop: %u consecutive failures%s", sup->consecutive,
-                 sup->last_fail_start ? " to start" : "");
+                 "content process crash loop: %u consecutive failures%s%.160s%s", sup->consecutive,
+                 sup->last_fail_start ? " to start (last: " : "",
+                 sup->last_fail_start ? sup->last_start_error : "",
+                 sup->last_fail_start ? ")" : "");
         ev_init(eb, PAL_CPSUP_EV_DEGRADED, in);
         snprintf(eb->detail, sizeof(eb->detail), "%s; restarting with backoff up to %u ms",
                  sup->degraded_reason, sup->cfg.backoff_max_ms);
@@ -786,6 +778,8 @@ static int spawn(pal_cpsup *sup, pal_defs *defs, cp_inst *in, pal_errbuf *err)
         snprintf(p.gid_map, sizeof(p.gid_map), "0 %u 1\n", (unsigned)getegid());
     }
 
+    /* what the child inherits from this thread and this process */
+    pal_cpident_guard_init(&in->guard);
     /* no handler of ours may run in the child before exec */
     sigset_t all, old;
     sigfillset(&all);
@@ -836,12 +830,13 @@ static int spawn(pal_cpsup *sup, pal_defs *defs, cp_inst *in, pal_errbuf *err)
                (sup->cfg.core_dumps ? PAL_CPMSG_CFG_CORE : 0) |
                ((ns & CLONE_NEWNS) ? PAL_CPMSG_CFG_MOUNT_NS : 0);
     c->id_mode = (uint32_t)in->id_mode;
-    c->uid = (uint32_t)sup->cfg.uid;
-    c->gid = (uint32_t)sup->cfg.gid;
+    c->uid = (uint32_t)in->ident.uid;
+    c->gid = (uint32_t)in->ident.gid;
     c->shm_size = in->shm_size;
     c->shm_stride = in->stride;
     c->fail_step = sup->cfg.fail_step;
     c->rlimit_as = address_space_limit(lim, k, pal_defs_info(defs)->file_size, in->shm_size);
+    in->rlimit_as = c->rlimit_as;
     c->rlimit_cpu = sup->cfg.rlimit_cpu_s;
     c->max_depth = lim->max_depth;
     c->max_ratio = lim->max_ratio;
@@ -849,6 +844,17 @@ static int spawn(pal_cpsup *sup, pal_defs *defs, cp_inst *in, pal_errbuf *err)
     c->max_expanded_bytes = lim->max_expanded_bytes;
     c->max_object_size = lim->max_object_size;
     c->max_scan_ms = lim->max_scan_ms;
+    /* what it sets for itself (cp_sb_rlimits, cp_sb_nproc); RLIMIT_AS once READY says
+       whether this is a sanitizer build, which leaves it alone */
+    pal_cpident_guard *g = &in->guard;
+    pal_cpident_guard_expect(g, RLIMIT_NOFILE, 0);
+    pal_cpident_guard_expect(g, RLIMIT_FSIZE, 0);
+    pal_cpident_guard_expect(g, RLIMIT_MEMLOCK, 0);
+    pal_cpident_guard_expect(g, RLIMIT_MSGQUEUE, 0);
+    pal_cpident_guard_expect(g, RLIMIT_NPROC, 0);
+    pal_cpident_guard_expect(g, RLIMIT_CORE, sup->cfg.core_dumps ? RLIM_INFINITY : 0);
+    if (c->rlimit_cpu != 0)
+        pal_cpident_guard_expect(g, RLIMIT_CPU, (rlim_t)c->rlimit_cpu);
     uint8_t buf[256];
     size_t len = pal_cpmsg_encode(&m, buf, sizeof(buf));
     if (len == 0 || send(in->chan[0], buf, len, MSG_NOSIGNAL) != (ssize_t)len) {
@@ -959,6 +965,35 @@ static int verify_from_outside(cp_inst *in, pal_errbuf *err)
     return 0;
 }
 
+/*
+ * The identity it runs under is the one chosen for it, and no other process has that uid
+ * (PAL_EEXIST: another broker may have chosen it at the same moment); its limits and
+ * priority are what the broker set (cpident.h). Lock not held.
+ */
+static int verify_identity(cp_inst *in, pal_errbuf *err)
+{
+    if (in->ident.kind != PAL_CPIDENT_BROKER) {
+        if (in->uid != in->ident.uid || in->gid != in->ident.gid)
+            return pal_err_set(err, PAL_EPERM, "runs as uid %u gid %u instead of %u/%u",
+                               (unsigned)in->uid, (unsigned)in->gid, (unsigned)in->ident.uid,
+                               (unsigned)in->ident.gid);
+        pid_t other;
+        char comm[32];
+        int rc = pal_cpident_find_user(in->uid,
+                                       in->ident.kind == PAL_CPIDENT_DYNAMIC ? in->gid : (gid_t)-1,
+                                       in->pid, &other, comm, sizeof(comm), err);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            return pal_err_set(err, PAL_EEXIST, "uid %u is shared with pid %d (%s)",
+                               (unsigned)in->uid, (int)other, comm);
+    }
+    if (!(in->hello.build_flags & PAL_CPMSG_BUILD_SANITIZE)) {
+        pal_cpident_guard_expect(&in->guard, RLIMIT_AS, (rlim_t)in->rlimit_as);
+    }
+    return pal_cpident_guard_arm(&in->guard, in->pid, err);
+}
+
 /* Wait for READY (or death, or the start timeout). Supervisor thread, no lock. 0 or code. */
 static int wait_ready(pal_cpsup *sup, cp_inst *in, pal_errbuf *err)
 {
@@ -1036,6 +1071,8 @@ static int wait_ready(pal_cpsup *sup, cp_inst *in, pal_errbuf *err)
         in->hello = m.u.ready;
         in->steps |= own;
         rc = verify_from_outside(in, err);
+        if (rc == 0)
+            rc = verify_identity(in, err);
         break;
     }
     free(buf);
@@ -1057,6 +1094,7 @@ static void start_instance(pal_cpsup *sup)
     for (unsigned i = 0; i < in->k; i++)
         in->chan[i] = -1;
     in->pidfd = in->err_fd = -1;
+    in->guard.limits_fd = -1;
     in->refs = 1;
     in->gen = ++sup->gen;
     in->defs = pal_defs_ref(sup->defs);
@@ -1065,9 +1103,14 @@ static void start_instance(pal_cpsup *sup)
     pthread_cond_broadcast(&sup->cond);
     pthread_mutex_unlock(&sup->lock);
 
-    rc = spawn(sup, in->defs, in, &err);
+    /* Chosen again for every instance: the processes on the machine change. */
+    rc = pal_cpident_choose(sup->account, sup->avoid_account, &in->ident, &err);
+    if (rc == 0)
+        rc = spawn(sup, in->defs, in, &err);
     if (rc == 0)
         rc = wait_ready(sup, in, &err);
+    if (rc == PAL_EEXIST && in->ident.kind == PAL_CPIDENT_ACCOUNT)
+        sup->avoid_account = 1; /* lost a race for it: the next attempt takes a dynamic uid */
     if (rc != 0 && in->pidfd >= 0) {
         syscall(SYS_pidfd_send_signal, in->pidfd, SIGKILL, NULL, 0);
         reap(in);
@@ -1080,8 +1123,8 @@ static void start_instance(pal_cpsup *sup)
         char steps[512];
         pal_cpsup_steps_string(in->steps, steps, sizeof(steps));
         snprintf(eb.detail, sizeof(eb.detail),
-                 "running as uid %u gid %u, landlock ABI %d%s; sandbox: %s", (unsigned)in->uid,
-                 (unsigned)in->gid, in->hello.landlock_abi,
+                 "running as uid %u gid %u (%.200s), landlock ABI %d%s; sandbox: %.300s",
+                 (unsigned)in->uid, (unsigned)in->gid, in->ident.why, in->hello.landlock_abi,
                  (in->hello.build_flags & PAL_CPMSG_BUILD_SELFTEST) ? ", self-test build" : "",
                  steps);
         /* recorded before anyone can use it */
@@ -1169,6 +1212,9 @@ static void instance_ended(pal_cpsup *sup)
     case PAL_CPSUP_EV_KILL_TIMEOUT:
         sup->st.kills_timeout++;
         break;
+    case PAL_CPSUP_EV_KILL_TAMPERED:
+        sup->st.kills_tampered++;
+        break;
     default:
         break;
     }
@@ -1249,8 +1295,6 @@ int pal_cpsup_new(const pal_cpsup_config *cfg, pal_cpsup **out, pal_errbuf *err)
     if (cfg->channels == 0 || cfg->channels > PAL_CPMSG_MAX_CHANNELS)
         return pal_err_set(err, PAL_EINVAL, "%u channels (1..%u)", cfg->channels,
                            PAL_CPMSG_MAX_CHANNELS);
-    if (geteuid() == 0 && (cfg->uid == 0 || cfg->gid == 0))
-        return pal_err_set(err, PAL_EINVAL, "the content process may not run as root");
     if (cfg->start_timeout_ms == 0 || cfg->degraded_after == 0 || cfg->backoff_base_ms == 0 ||
         cfg->backoff_max_ms < cfg->backoff_base_ms)
         return pal_err_set(err, PAL_EINVAL, "timeouts and backoff must be positive");
@@ -1263,9 +1307,12 @@ int pal_cpsup_new(const pal_cpsup_config *cfg, pal_cpsup **out, pal_errbuf *err)
     sup->wake_fd = -1;
     sup->binary = strdup(cfg->binary);
     sup->cfg.binary = sup->binary;
+    sup->account = cfg->account != NULL && cfg->account[0] != '\0' ? strdup(cfg->account) : NULL;
+    sup->cfg.account = sup->account;
     sup->slots = calloc(cfg->channels, sizeof(cp_slot));
     int rc = 0;
-    if (sup->binary == NULL || sup->slots == NULL) {
+    if (sup->binary == NULL || sup->slots == NULL ||
+        (sup->account == NULL && cfg->account != NULL && cfg->account[0] != '\0')) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto fail;
     }
@@ -1328,6 +1375,7 @@ void pal_cpsup_free(pal_cpsup *sup)
     pal_defs_unref(sup->defs);
     pal_defs_unref(sup->retired);
     free(sup->binary);
+    free(sup->account);
     free(sup);
 }
 
@@ -1426,6 +1474,7 @@ void pal_cpsup_get_status(pal_cpsup *sup, pal_cpsup_status *out)
         out->landlock_abi = in->hello.landlock_abi;
         out->uid = in->uid;
         out->gid = in->gid;
+        snprintf(out->identity, sizeof(out->identity), "%s", in->ident.why);
         out->selftest_build = (in->hello.build_flags & PAL_CPMSG_BUILD_SELFTEST) != 0;
         out->package_version = in->hello.package_version;
     } else {
@@ -1435,6 +1484,7 @@ void pal_cpsup_get_status(pal_cpsup *sup, pal_cpsup_status *out)
         out->landlock_abi = 0;
         out->uid = 0;
         out->gid = 0;
+        out->identity[0] = '\0';
         out->selftest_build = 0;
         out->package_version = 0;
     }
@@ -1577,6 +1627,7 @@ typedef enum run_result {
     RUN_NOMEM,    /* the broker ran out of memory */
 } run_result;
 
+#define TAMPER_RETRIES 3       /* instances one object waits for when each is tampered with */
 #define PAL_CPSUP_HINT_MAX 255 /* bytes of name hint the content process sees */
 
 typedef struct scan_ctx {
@@ -1587,10 +1638,10 @@ typedef struct scan_ctx {
     int fd;
     uint64_t id;
     const pal_source *src;
-    const char *name;     /* the object's full name (events, reports) */
+    const char *name; /* the object's full name (events, reports) */
     size_t name_len;
-    const char *hint;     /* what the content process is told: the last component, at most
-                             PAL_CPSUP_HINT_MAX bytes; its chains are rooted at it */
+    const char *hint; /* what the content process is told: the last component, at most
+                         PAL_CPSUP_HINT_MAX bytes; its chains are rooted at it */
     size_t hint_len;
     const volatile int *cancel;
     volatile int *cancel_word;
@@ -1615,7 +1666,6 @@ static char *reroot(const scan_ctx *c, pal_cpmsg_bytes chain)
     }
     return out;
 }
-
 
 static run_result misbehaved(scan_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -2001,7 +2051,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
         hint_len = PAL_CPSUP_HINT_MAX;
     }
     pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-    int alone = 0;
+    int alone = 0, tampered = 0;
     uint64_t failed_gen = 0;
     char why[700];
     int rc = 0;
@@ -2019,6 +2069,26 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal
         if (a == ACQ_UNAVAILABLE) {
             char d[800];
             snprintf(d, sizeof(d), "content process unavailable: %s", why);
+            unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
+            oc = PAL_CPSUP_UNAVAILABLE;
+            break;
+        }
+        /* Its limits and priority are still the ones the broker set: a process that changed
+           them (only root can, its uid being its own) would make this object fail for a
+           reason that is not the object's. */
+        pal_errbuf terr;
+        if (pal_cpident_guard_check(&in->guard, &terr) != 0) {
+            kill_instance(sup, in, PAL_CPSUP_EV_KILL_TAMPERED, NULL, terr.msg);
+            kill_and_wait(sup, in);
+            release(sup, slot, in, alone, 0);
+            in = NULL;
+            if (++tampered < TAMPER_RETRIES)
+                continue;
+            char d[800];
+            snprintf(d, sizeof(d),
+                     "content process unavailable: %d instances in a row were "
+                     "tampered with (last: %s)",
+                     tampered, terr.msg);
             unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
             oc = PAL_CPSUP_UNAVAILABLE;
             break;

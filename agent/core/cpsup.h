@@ -13,6 +13,16 @@
  * The spawning thread lives as long as the content process because PR_SET_PDEATHSIG fires
  * when the *thread* that created a process exits.
  *
+ * Identity (cpident.h): each instance runs under a uid that no other process and no other
+ * account has — the dedicated account (config.account, "palisade-cp") when it exists and is
+ * free, else a dynamic uid picked at spawn — so that nothing else can signal it or change
+ * its limits. An account that shares its uid (nobody's, root's, another account's) is
+ * refused: the instance does not start, scans through it are unscannable ("content process
+ * unavailable: ..."), and the reason is the start failure's (status, events). Before every
+ * object, its resource limits and the priority of its threads are compared with what the
+ * broker set; a difference kills it (event kill-tampered, detail "limits changed: ...") and
+ * the object goes to the next instance.
+ *
  * Scans: pal_cpsup_scan sends SCAN with the first chunk inline, answers the engine's data
  * requests with reads on the caller's pal_source (inline DATA parts or the slot's shared bulk
  * area), and checks every message (agent/ipc/cpmsg.h): type allowed in the scan's state,
@@ -63,10 +73,12 @@ typedef enum pal_cpsup_event_kind {
     PAL_CPSUP_EV_KILL_TIMEOUT,    /* killed for not answering in time */
     PAL_CPSUP_EV_STOP,            /* stopped on purpose: sandbox off, new definitions, free */
     PAL_CPSUP_EV_DEGRADED,        /* consecutive failures reached the crash-loop threshold */
+    PAL_CPSUP_EV_KILL_TAMPERED,   /* killed because its limits or priority were changed
+                                     (detail: "limits changed: RLIMIT_AS is ...") */
 } pal_cpsup_event_kind;
 
 /* "start", "start-failed", "exit", "crash", "kill-misbehaved", "kill-timeout", "stop",
-   "degraded" */
+   "degraded", "kill-tampered" */
 const char *pal_cpsup_event_name(pal_cpsup_event_kind k);
 
 typedef struct pal_cpsup_event {
@@ -87,8 +99,8 @@ typedef void (*pal_cpsup_event_fn)(void *ctx, const pal_cpsup_event *ev);
 typedef struct pal_cpsup_config {
     const char *binary;        /* absolute path of palisade-cp (copied) */
     unsigned channels;         /* K, one per scan slot: 1 .. 64 */
-    uid_t uid;                 /* identity the content process drops to when the broker */
-    gid_t gid;                 /*   is root (pal_cpsup_resolve_user); never 0 */
+    const char *account;       /* the dedicated account it drops to when the broker is root
+                                  (copied); NULL or "": a dynamic uid always (cpident.h) */
     uint32_t timeout_grace_ms; /* per-object timeout = the engine's max_scan_ms + this */
     uint32_t start_timeout_ms; /* READY must arrive within this */
     uint32_t start_wait_ms;    /* how long a scan waits for an instance to come up */
@@ -106,12 +118,9 @@ typedef struct pal_cpsup_config {
     void *event_ctx;
 } pal_cpsup_config;
 
-/* Defaults: channels 1, uid/gid 65534, grace 5 s, start timeout 10 s, start wait 60 s,
+/* Defaults: channels 1, account "palisade-cp", grace 5 s, start timeout 10 s, start wait 60 s,
    backoff 100 ms .. 30 s, degraded after 5, CPU 24 h, no core dumps, bulk_shm 1. */
 void pal_cpsup_config_default(pal_cpsup_config *cfg);
-
-/* The user "palisade-cp", else "nobody". 0, or PAL_ENOTFOUND (err says so). */
-int pal_cpsup_resolve_user(uid_t *uid, gid_t *gid, pal_errbuf *err);
 
 /* <directory of /proc/self/exe>/palisade-cp: the content process next to the daemon. */
 int pal_cpsup_default_binary(char *buf, size_t len, pal_errbuf *err);
@@ -201,6 +210,7 @@ typedef struct pal_cpsup_status {
     uint64_t starts;     /* instances that became READY */
     uint64_t restarts;   /* restarts after a failure (crash, exit, kill, start) */
     uint64_t crashes, exits, kills_misbehaved, kills_timeout, start_failures;
+    uint64_t kills_tampered;       /* killed because its limits or priority changed */
     unsigned consecutive_failures; /* since the last request answered properly */
     int degraded;                  /* crash loop */
     char degraded_reason[256];     /* "" unless degraded */
@@ -208,6 +218,9 @@ typedef struct pal_cpsup_status {
     int landlock_abi;              /* 0: no Landlock */
     uid_t uid;                     /* of the running instance, as the broker sees it */
     gid_t gid;
+    char identity[320];       /* how its uid was chosen: "account palisade-cp (uid
+                                 998)", "dynamic uid 1879048200 (no account
+                                 palisade-cp)", ...; "" when none runs */
     int selftest_build;       /* the running binary accepts self-tests */
     uint64_t package_version; /* the package the running instance mapped */
     char last_exit[256];      /* how the last instance ended; "" if none did */

@@ -244,7 +244,7 @@ static void usage(FILE *to)
             "usage: palisaded [--foreground] [--state-dir DIR] [--socket PATH]\n"
             "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
             "                 [--log-level error|warning|notice|info|debug]\n"
-            "                 [--content-process PATH]\n"
+            "                 [--content-process PATH] [--content-process-user NAME|-]\n"
             "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
             "          --policy-dir " DEFAULT_POLICY_DIR ", --trusted-keys " DEFAULT_TRUSTED_KEYS
             "\n");
@@ -410,6 +410,7 @@ int main(int argc, char **argv)
         {"defs", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, 'l'},
         {"content-process", required_argument, NULL, 'c'},
+        {"content-process-user", required_argument, NULL, 'u'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -420,6 +421,8 @@ int main(int argc, char **argv)
                   .trusted_keys_dir = DEFAULT_TRUSTED_KEYS},
     };
     int foreground = 0, opt;
+    /* the dedicated account, else a dynamic uid (cpident.h); "-": a dynamic uid always */
+    const char *cp_account = "palisade-cp";
     pal_log_level level = PAL_LOG_INFO;
     while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (opt) {
@@ -430,6 +433,7 @@ int main(int argc, char **argv)
         case 'k': d.paths.trusted_keys_dir = optarg; break;
         case 'd': d.paths.defs_path = optarg; break;
         case 'c': d.paths.cp_binary = optarg; break;
+        case 'u': cp_account = strcmp(optarg, "-") == 0 ? NULL : optarg; break;
         case 'l':
             if (parse_level(optarg, &level) != 0) {
                 fprintf(stderr, "palisaded: unknown log level '%s'\n", optarg);
@@ -535,6 +539,7 @@ int main(int argc, char **argv)
     pal_settings_get_uint(d.settings, "ContentProcessTimeoutSeconds", &cp_timeout_s);
     pal_scanhost_config hcfg = {
         .cp_binary = d.paths.cp_binary,
+        .cp_account = cp_account,
         .core_dumps = core_dumps,
         .timeout_grace_ms = (uint32_t)(cp_timeout_s * 1000),
         .on_event = record_cp_event,

@@ -109,6 +109,8 @@ json_t *pal_daemon_status_json(pal_daemon *d)
         json_object_set_new(o, "content_process_landlock_abi", json_integer(hs.cp.landlock_abi));
         json_object_set_new(o, "content_process_uid", running ? json_integer(hs.cp.uid)
                                                              : json_null());
+        json_object_set_new(o, "content_process_identity",
+                            running ? json_string(hs.cp.identity) : json_null());
         json_object_set_new(o, "content_process_crashes", json_integer((json_int_t)hs.cp.crashes));
         json_object_set_new(o, "content_process_last_exit",
                             hs.cp.last_exit[0] ? json_string(hs.cp.last_exit) : json_null());

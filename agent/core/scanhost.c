@@ -14,6 +14,7 @@ struct pal_scanhost {
     pal_cpsup *sup;              /* (mode_lock) NULL when the sandbox is off */
     pal_scanhost_config cfg;     /* cfg.cp_binary points to cp_binary */
     char *cp_binary;             /* owned copy */
+    char *cp_account;            /* owned copy, or NULL */
     pthread_mutex_t err_lock;
     char last_error[512];        /* (err_lock) */
 };
@@ -30,6 +31,13 @@ int pal_scanhost_new(const pal_scanhost_config *cfg, pal_scanhost **out, pal_err
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
     }
     h->cfg.cp_binary = h->cp_binary;
+    h->cp_account = cfg->cp_account ? strdup(cfg->cp_account) : NULL;
+    if (cfg->cp_account && !h->cp_account) {
+        free(h->cp_binary);
+        free(h);
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    }
+    h->cfg.cp_account = h->cp_account;
     /* a switch must not starve behind a stream of file scans */
     pthread_rwlockattr_t ra;
     pthread_rwlockattr_init(&ra);
@@ -49,6 +57,7 @@ void pal_scanhost_free(pal_scanhost *h)
     pthread_rwlock_destroy(&h->mode_lock);
     pthread_mutex_destroy(&h->err_lock);
     free(h->cp_binary);
+    free(h->cp_account);
     free(h);
 }
 
@@ -65,15 +74,14 @@ static int start_cp(pal_scanhost *h, unsigned slots, pal_defs *defs, pal_errbuf 
     pal_cpsup_config cc;
     pal_cpsup_config_default(&cc);
     cc.binary = h->cfg.cp_binary;
+    cc.account = h->cfg.cp_account;
     cc.channels = slots;
     cc.core_dumps = h->cfg.core_dumps;
     if (h->cfg.timeout_grace_ms)
         cc.timeout_grace_ms = h->cfg.timeout_grace_ms;
     cc.on_event = h->cfg.on_event;
     cc.event_ctx = h->cfg.event_ctx;
-    int rc = pal_cpsup_resolve_user(&cc.uid, &cc.gid, err);
-    if (rc == 0)
-        rc = pal_cpsup_new(&cc, &h->sup, err);
+    int rc = pal_cpsup_new(&cc, &h->sup, err);
     if (rc != 0)
         return rc;
     h->channels = slots;
@@ -170,9 +178,13 @@ void pal_scanhost_get_status(pal_scanhost *h, pal_scanhost_status *out)
         pal_cpsup_get_status(h->sup, &out->cp);
     }
     pthread_rwlock_unlock(&h->mode_lock);
-    pthread_mutex_lock(&h->err_lock);
-    snprintf(out->last_error, sizeof(out->last_error), "%s", h->last_error);
-    pthread_mutex_unlock(&h->err_lock);
+    /* a start failure is history once the supervisor's retries brought an instance up
+       (e.g. the administrator fixed the account it refused) */
+    if (!(out->cp_present && out->cp.pid > 0)) {
+        pthread_mutex_lock(&h->err_lock);
+        snprintf(out->last_error, sizeof(out->last_error), "%s", h->last_error);
+        pthread_mutex_unlock(&h->err_lock);
+    }
 }
 
 pal_cpsup *pal_scanhost_cpsup(pal_scanhost *h)

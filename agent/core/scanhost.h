@@ -21,6 +21,7 @@ typedef struct pal_scanhost pal_scanhost;
 
 typedef struct pal_scanhost_config {
     const char *cp_binary;           /* palisade-cp to run (copied) */
+    const char *cp_account;          /* its dedicated account; NULL: dynamic uids (copied) */
     int core_dumps;                  /* setting CoreDumpsEnabled */
     uint32_t timeout_grace_ms;       /* per-object timeout beyond the engine's own limit */
     pal_cpsup_event_fn on_event;     /* content-process events (record them) */

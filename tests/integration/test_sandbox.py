@@ -264,6 +264,10 @@ class SeenFromOutside(DaemonTest):
         self.assertNotIn(0, uids)
         self.assertNotIn(0, gids)
         self.assertEqual(uids[0], st["content_process_uid"])
+        # a uid of its own, never nobody's (test_cp_identity.py attacks it)
+        self.assertNotIn(65534, uids)
+        self.assertTrue(st["content_process_identity"].startswith(("account ", "dynamic uid ")),
+                        st["content_process_identity"])
         self.assertEqual(ps["Seccomp"], "2")
         # it holds no file: its stderr pipe and one channel per slot, nothing else
         fd_dir = "/proc/%d/fd" % pid
