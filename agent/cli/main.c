@@ -39,7 +39,7 @@ static const char usage_text[] =
     "  allow add|remove --threat NAME | --sha256 HEX\n"
     "  action list                            per-threat action overrides\n"
     "  action set THREAT Quarantine|Remove|NoAction | action remove THREAT\n"
-    "  update PKG [--force]                   install a signature package (--force: older)\n"
+    "  update PKG [--force]                   install a signature package (--force: older/same)\n"
     "  update rollback                        back to the previous signature package\n"
     "  diagnostics                            write a support bundle; prints its path\n"
     "  events [--limit N]                     content-process events (starts, crashes...)\n"

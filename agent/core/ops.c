@@ -152,6 +152,9 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     pal_scan_recs_free(recs, n);
 
+    for (size_t i = 0; i < d->n_keys_problems; i++)
+        json_array_append_new(degraded, json_sprintf("trusted keys: %s", d->keys_problems[i]));
+
     pal_errbuf pe;
     if (pal_settings_policy_error(d->settings, &pe)) {
         json_object_set_new(o, "policy_error", json_string(pe.msg));

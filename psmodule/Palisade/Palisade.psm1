@@ -1936,7 +1936,10 @@ function Update-Signature {
     agent copies the file, verifies its Ed25519 signature against its trusted keys and its
     structure before anything uses it, and refuses a package that fails any check (a
     SecurityError that says which check); the package in force then stays. A package older
-    than the one in force is refused unless -Force is given. An accepted package takes
+    than the one in force is refused unless -Force is given, and so is one of the very
+    version in force (a ResourceExists error): installing it again would only replace the
+    package kept for -Rollback. A file over 1 GiB is refused before anything is copied. An
+    accepted package takes
     effect for the next file scanned, without a restart, and the one it replaces is kept
     for -Rollback.
 
@@ -1947,7 +1950,7 @@ function Update-Signature {
     The package file (palisade-defs.sig), absolute or relative to the current location.
 
     .PARAMETER Force
-    Install the package even if its version is lower than the one in force.
+    Install the package even if its version is lower than, or the same as, the one in force.
 
     .PARAMETER Rollback
     Put the package that was in force before the last update back in force.
