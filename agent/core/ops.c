@@ -495,20 +495,17 @@ static json_t *exclusions_json(pal_daemon *d)
     json_t *items = json_array();
     static const char *const kinds[] = {"Path", "Extension"};
     for (size_t k = 0; items && k < 2; k++) {
-        json_t *v = NULL;
-        pal_setting_source src;
-        if (pal_settings_get(d->settings, exclusion_setting(kinds[k]), &v, &src, NULL, NULL) != 0)
+        /* each entry with its own origin: policy entries stand beside local ones */
+        json_t *entries = NULL;
+        if (pal_settings_get_entries(d->settings, exclusion_setting(kinds[k]), &entries, NULL) != 0)
             continue;
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) {
-            json_t *o = json_object();
-            json_object_set_new(o, "kind", json_string(kinds[k]));
-            json_object_set(o, "value", e);
-            json_object_set_new(o, "source", json_string(pal_setting_source_name(src)));
-            json_array_append_new(items, o);
+        json_array_foreach(entries, i, e) {
+            json_object_set_new(e, "kind", json_string(kinds[k]));
+            json_array_append(items, e);
         }
-        json_decref(v);
+        json_decref(entries);
     }
     return json_pack("{so}", "items", items ? items : json_array());
 }
