@@ -497,6 +497,17 @@ function ConvertTo-Preference([System.Collections.IDictionary]$Item) {
         AllowedValues = [string[]]@(Get-Field $Item 'allowed_values' | Where-Object { $null -ne $_ })
         Minimum       = ConvertTo-NullableLong (Get-Field $Item 'min')
         Maximum       = ConvertTo-NullableLong (Get-Field $Item 'max')
+        # a list setting: each entry in effect with where it comes from (policy file or local)
+        Entries       = @(Get-Field $Item 'entries' | Where-Object { $null -ne $_ } | ForEach-Object { ConvertTo-PreferenceEntry $_ })
+    }
+}
+
+function ConvertTo-PreferenceEntry([System.Collections.IDictionary]$Item) {
+    [pscustomobject]@{
+        PSTypeName = 'Palisade.PreferenceEntry'
+        Value      = [string](Get-Field $Item 'value')
+        Source     = [string](Get-Field $Item 'source')
+        File       = [string](Get-Field $Item 'file')
     }
 }
 
@@ -520,6 +531,7 @@ function ConvertTo-Exclusion([System.Collections.IDictionary]$Item) {
         Kind       = [string](Get-Field $Item 'kind')
         Value      = [string](Get-Field $Item 'value')
         Source     = [string](Get-Field $Item 'source')
+        File       = [string](Get-Field $Item 'file')
     }
 }
 
@@ -555,6 +567,7 @@ $script:KnownPreferences = [ordered]@{
     SevereThreatDefaultAction    = @('Quarantine', 'Remove', 'NoAction')
     ExclusionPath                = $null
     ExclusionExtension           = $null
+    ExclusionsMergePolicy        = @('Merge', 'AdminOnly')
     ScanCacheEnabled             = @('true', 'false')
     QuarantineRetentionDays      = $null
     AdminGroup                   = $null
@@ -1558,6 +1571,12 @@ function Get-AgentPreference {
     values or range. A Policy or Environment value wins over a preference and cannot be
     changed with Set-AgentPreference.
 
+    A list setting (ExclusionPath, ExclusionExtension) is the exception: its policy entries
+    stand beside the local ones unless policy sets ExclusionsMergePolicy to AdminOnly, and
+    its Entries property lists each entry in effect with its Source (Policy or Preference)
+    and, for a policy entry, the policy File. ExclusionsMergePolicy can be set only by
+    policy.
+
     .PARAMETER Name
     Only these settings; wildcards are allowed. A name without wildcards that matches no
     setting is an ObjectNotFound error.
@@ -1576,6 +1595,11 @@ function Get-AgentPreference {
     PS> (Get-AgentPreference -Name ScanThreads).Maximum
 
     The largest value ScanThreads takes.
+
+    .EXAMPLE
+    PS> (Get-AgentPreference -Name ExclusionPath).Entries
+
+    Each excluded path with its Source (Policy or Preference) and policy File.
 
     .OUTPUTS
     Palisade.Preference
@@ -1803,8 +1827,12 @@ function Add-AgentExclusion {
     Add-AgentExclusion adds entries to the agent's ExclusionPath or ExclusionExtension
     preference. An excluded directory excludes everything below it; * and ? in a path are
     wildcards for the agent. Relative paths are resolved against the current location.
-    Exclusions set by policy stay in force beside these. An entry that is already there is a
-    ResourceExists error.
+    Exclusions set by policy stay in force beside these (each listed entry says its Source,
+    Policy or Preference, and the policy File), unless policy sets ExclusionsMergePolicy to
+    AdminOnly: then only the policy's exclusions apply and adding or removing a local one is
+    a PolicyLocked error naming that file. An entry that is already there (locally or from
+    policy) is a ResourceExists error; removing an entry that comes from policy is a
+    PolicyLocked error.
 
     Requires root or membership in the agent's admin group.
 

@@ -177,10 +177,12 @@ Describe 'Remove-QuarantineItem' {
 Describe 'Update-Signature' {
     It 'refuses the version already in force without -Force (ResourceExists)' {
         $before = (Get-AgentStatus).SignatureVersion
-        Update-Signature -Path (Get-TestEnv 'PAL_DEFS_PACKAGE') -ErrorVariable ev -ErrorAction SilentlyContinue
-        $ev[0].CategoryInfo.Category | Should -Be 'ResourceExists'
-        $ev[0].FullyQualifiedErrorId | Should -Be 'Exists,Update-Signature'
-        $ev[0].Exception.Message | Should -Match 'already in force'
+        $e = $null
+        try { Update-Signature -Path (Get-TestEnv 'PAL_DEFS_PACKAGE') } catch { $e = $_ }
+        $e | Should -Not -BeNullOrEmpty
+        $e.CategoryInfo.Category | Should -Be 'ResourceExists'
+        $e.FullyQualifiedErrorId | Should -Be 'Exists,Update-Signature'
+        $e.Exception.Message | Should -Match 'already in force'
         (Get-AgentStatus).SignatureVersion | Should -Be $before
     }
 
