@@ -502,8 +502,10 @@ static json_t *exclusions_json(pal_daemon *d)
         size_t i;
         json_t *e;
         json_array_foreach(entries, i, e) {
-            json_object_set_new(e, "kind", json_string(kinds[k]));
-            json_array_append(items, e);
+            json_t *o = json_pack("{ss}", "kind", kinds[k]);
+            if (o && json_object_update(o, e) == 0)
+                json_array_append(items, o);
+            json_decref(o);
         }
         json_decref(entries);
     }
