@@ -187,6 +187,19 @@ class UpdateTest(RemediationTest):
         self.assertEqual(events, [])
         self.assertEqual(self.defs_leftovers(), [])
         self.assertEqual(self.version(), 5)
+        # the copy itself is bounded by the size fstat gave: a file with more content than
+        # that (as if it grew while copied; /proc reports 0 bytes) is refused, not copied
+        watch = DirWatch(self.defs_dir)
+        try:
+            err = self.error("update", {"path": "/proc/self/status"})
+            events = watch.events()
+        finally:
+            watch.close()
+        self.assertEqual(err["code"], "Refused", err)
+        self.assertIn("grew past 0 bytes", err["message"])
+        self.assertEqual(self.defs_leftovers(), [])
+        self.assertTrue(events, "the bounded copy should have started (a temporary)")
+        self.assertEqual(self.version(), 5)
         # a package of a sane size still installs
         self.assertEqual(self.c.result("update", {"path": Packages.v6})["signature_version"], 6)
 
