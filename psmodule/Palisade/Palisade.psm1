@@ -1660,7 +1660,10 @@ function Set-AgentPreference {
     effect at once. The agent validates the value: a value it does not allow is an
     InvalidArgument error that lists the allowed values or the range. A setting managed by
     a policy file or forced by the agent's environment cannot be changed (PermissionDenied,
-    naming the file or variable).
+    naming the file or variable). A list setting is the exception: the value replaces its
+    local entries, and the policy's entries stay in force beside them, unless policy sets
+    ExclusionsMergePolicy to AdminOnly (then PermissionDenied). ExclusionsMergePolicy
+    itself can be set only by policy.
 
     -Value is converted to the setting's type first: a number for integer settings, $true
     or $false (or 'true'/'false', 1/0) for switches, a list of strings for list settings.
@@ -1896,7 +1899,8 @@ function Remove-AgentExclusion {
     .DESCRIPTION
     Remove-AgentExclusion removes entries from the agent's ExclusionPath or
     ExclusionExtension preference. An entry that is not there is an ObjectNotFound error.
-    Exclusions set by policy cannot be removed here.
+    Exclusions set by policy cannot be removed here (PermissionDenied naming the policy
+    file), nor can local ones while policy sets ExclusionsMergePolicy to AdminOnly.
 
     Requires root or membership in the agent's admin group.
 
