@@ -39,7 +39,7 @@ static const char usage_text[] =
     "  allow add|remove --threat NAME | --sha256 HEX\n"
     "  action list                            per-threat action overrides\n"
     "  action set THREAT Quarantine|Remove|NoAction | action remove THREAT\n"
-    "  update PKG [--force]                   install a signature package (--force: older)\n"
+    "  update PKG [--force]                   install a signature package (--force: older/same)\n"
     "  update rollback                        back to the previous signature package\n"
     "  diagnostics                            write a support bundle; prints its path\n"
     "  events [--limit N]                     content-process events (starts, crashes...)\n"
@@ -192,6 +192,24 @@ static void print_setting(const json_t *item)
     free(det);
 }
 
+/* `config get NAME`: the fields, and a list setting's entries as a table saying where each
+   comes from (policy file or local preference). */
+static void print_setting_fields(json_t *item)
+{
+    json_t *entries = json_incref(json_object_get(item, "entries"));
+    json_object_del(item, "entries");
+    out_fields(item, stdout);
+    if (entries) {
+        static const char *const keys[] = {"value", "source", "file"};
+        static const char *const heads[] = {"ENTRY", "SOURCE", "FILE"};
+        json_t *wrap = json_pack("{sO}", "items", entries);
+        if (wrap)
+            out_items(wrap, keys, heads, 3);
+        json_decref(wrap);
+    }
+    json_decref(entries);
+}
+
 /* VALUE of `config set`: JSON when it parses (numbers, true, arrays...), else a string. */
 static json_t *parse_value(const char *text)
 {
@@ -229,7 +247,7 @@ static int cmd_config(cli *c, int argc, char **argv)
         if (c->json) {
             out_json(res);
         } else if (argc == 2) {
-            out_fields(res, stdout);
+            print_setting_fields(res);
         } else {
             static const char *const keys[] = {"name", "value", "source"};
             static const char *const heads[] = {"NAME", "VALUE", "SOURCE"};
@@ -299,9 +317,9 @@ static int cmd_exclusion(cli *c, int argc, char **argv)
     if (c->json) {
         out_json(res);
     } else {
-        static const char *const keys[] = {"kind", "value", "source"};
-        static const char *const heads[] = {"KIND", "VALUE", "SOURCE"};
-        out_items(res, keys, heads, 3);
+        static const char *const keys[] = {"kind", "value", "source", "file"};
+        static const char *const heads[] = {"KIND", "VALUE", "SOURCE", "FILE"};
+        out_items(res, keys, heads, 4);
     }
     json_decref(res);
     return EXIT_OK;

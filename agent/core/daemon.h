@@ -44,6 +44,8 @@ typedef struct pal_daemon {
     pal_store *store;
     pal_settings *settings;
     pal_keyring *keys;
+    char **keys_problems;          /* immutable after start: what --trusted-keys refused */
+    size_t n_keys_problems;
     pal_ctl_server *ctl;           /* the control socket, 0660, admin group */
     pal_ctl_server *ctl_status;    /* the read-only status socket beside it, 0666 */
     int64_t started_at;            /* ms */

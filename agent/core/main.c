@@ -27,6 +27,7 @@
 #include "msg.h"
 #include "ops_diag.h"
 #include "ops_remediation.h"
+#include "trustkeys.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/palisade"
 #define DEFAULT_SOCKET "/run/palisade/palisaded.sock"
@@ -525,11 +526,16 @@ int main(int argc, char **argv)
 
     if (pal_keyring_new(&d.keys) != 0)
         goto out;
-    if (pal_keyring_load_dir(d.keys, d.paths.trusted_keys_dir, &err) != 0) {
+    /* vetted like the policy directory (trustkeys.h); refused keys are reported, the daemon
+       still starts */
+    if (pal_trustkeys_load(d.keys, d.paths.trusted_keys_dir, geteuid() == 0, &d.keys_problems,
+                           &d.n_keys_problems, &err) != 0) {
         snprintf(d.defs_error, sizeof(d.defs_error), "no trusted key: %s", err.msg);
         pal_log(PAL_LOG_ERROR, "cannot load trusted keys from %s: %s", d.paths.trusted_keys_dir,
                 err.msg);
     }
+    for (size_t i = 0; i < d.n_keys_problems; i++)
+        pal_log(PAL_LOG_WARNING, "%s", d.keys_problems[i]);
     load_defs(&d);
     if (!d.paths.cp_binary)
         d.paths.cp_binary = default_cp_binary();
@@ -645,6 +651,7 @@ out:
     pal_defs_unref(d.defs);
     pal_settings_free(d.settings);
     pal_keyring_free(d.keys);
+    pal_strlist_free(d.keys_problems, d.n_keys_problems);
     pal_store_close(d.store);
     if (lock_fd >= 0)
         close(lock_fd);

@@ -154,6 +154,9 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     pal_scan_recs_free(recs, n);
 
+    for (size_t i = 0; i < d->n_keys_problems; i++)
+        json_array_append_new(degraded, json_sprintf("trusted keys: %s", d->keys_problems[i]));
+
     pal_errbuf pe;
     if (pal_settings_policy_error(d->settings, &pe)) {
         json_object_set_new(o, "policy_error", json_string(pe.msg));
@@ -494,20 +497,19 @@ static json_t *exclusions_json(pal_daemon *d)
     json_t *items = json_array();
     static const char *const kinds[] = {"Path", "Extension"};
     for (size_t k = 0; items && k < 2; k++) {
-        json_t *v = NULL;
-        pal_setting_source src;
-        if (pal_settings_get(d->settings, exclusion_setting(kinds[k]), &v, &src, NULL, NULL) != 0)
+        /* each entry with its own origin: policy entries stand beside local ones */
+        json_t *entries = NULL;
+        if (pal_settings_get_entries(d->settings, exclusion_setting(kinds[k]), &entries, NULL) != 0)
             continue;
         size_t i;
         json_t *e;
-        json_array_foreach(v, i, e) {
-            json_t *o = json_object();
-            json_object_set_new(o, "kind", json_string(kinds[k]));
-            json_object_set(o, "value", e);
-            json_object_set_new(o, "source", json_string(pal_setting_source_name(src)));
-            json_array_append_new(items, o);
+        json_array_foreach(entries, i, e) {
+            json_t *o = json_pack("{ss}", "kind", kinds[k]);
+            if (o && json_object_update(o, e) == 0)
+                json_array_append(items, o);
+            json_decref(o);
         }
-        json_decref(v);
+        json_decref(entries);
     }
     return json_pack("{so}", "items", items ? items : json_array());
 }

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "trustfile.h"
+
 void pal_policy_files_clear(pal_policy_files *pf)
 {
     if (!pf)
@@ -32,19 +34,6 @@ static int is_policy_name(const char *name)
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Root-owned and writable by nobody but root (a group-writable file is fine only when the
-   group is root's). Returns a description of the problem or NULL. */
-static const char *ownership_problem(const struct stat *sb)
-{
-    if (sb->st_uid != 0)
-        return "not owned by root";
-    if (sb->st_mode & S_IWOTH)
-        return "writable by others";
-    if ((sb->st_mode & S_IWGRP) && sb->st_gid != 0)
-        return "writable by a group other than root";
-    return NULL;
 }
 
 static int read_one(int dfd, const char *dir, const char *name, int check_owner,
@@ -73,7 +62,7 @@ static int read_one(int dfd, const char *dir, const char *name, int check_owner,
         ret = pal_err_set(err, PAL_EFORMAT, "policy file %s is not a regular file", path);
         goto out;
     }
-    const char *why = check_owner ? ownership_problem(&sb) : NULL;
+    const char *why = check_owner ? pal_trustfile_problem(&sb) : NULL;
     if (why) {
         ret = pal_err_set(err, PAL_EPERM,
                           "policy file %s is %s (uid %u, mode %04o); it must be owned by root "
@@ -164,7 +153,7 @@ int pal_policy_read_dir(const char *dir, int check_owner, pal_policy_files *out,
         close(dfd);
         goto out;
     }
-    const char *why = check_owner ? ownership_problem(&sb) : NULL;
+    const char *why = check_owner ? pal_trustfile_problem(&sb) : NULL;
     if (why) {
         ret = pal_err_set(err, PAL_EPERM,
                           "policy directory %s is %s (uid %u, mode %04o); it must be owned by "

@@ -5,7 +5,8 @@
  * each a JSON object mapping setting names to values. This module finds them (in byte-wise
  * sorted order of their names, skipping hidden files), checks that they can be trusted
  * (when the daemon runs as root: the directory and every file owned by root and writable by
- * nobody else; regular files only; at most PAL_POLICY_MAX_FILES files of at most
+ * nobody else, the rule of trustfile.h shared with the trusted keys; regular files only; at
+ * most PAL_POLICY_MAX_FILES files of at most
  * PAL_POLICY_MAX_BYTES each) and parses them. What the names and values mean is settings.c's
  * business. A missing directory is an empty policy, not an error.
  *

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "listmerge.h"
 #include "policy.h"
 
 #define META_LAST_GOOD_POLICY "policy.last_good"
@@ -138,6 +139,7 @@ static int check_group(const pal_setting_def *def, const char *in, char *out, si
 
 static const char *const sandbox_values[] = {"Enabled", "Disabled", NULL};
 static const char *const action_values[] = {"Quarantine", "Remove", "NoAction", NULL};
+static const char *const merge_values[] = {"Merge", "AdminOnly", NULL};
 
 #define ACTION_SETTING(nm, sev)                                                                    \
     {                                                                                              \
@@ -217,6 +219,15 @@ static const pal_setting_def registry[] = {
      .type = PAL_SETTING_STRLIST,
      .check_item = check_extension,
      .description = "File name extensions not scanned, e.g. \"log\" or \".iso\"."},
+    {.name = "ExclusionsMergePolicy",
+     .type = PAL_SETTING_ENUM,
+     .values = merge_values,
+     .def_str = "Merge",
+     .policy_only = 1,
+     .description = "How the policy's entries of a list setting (ExclusionPath, "
+                    "ExclusionExtension) combine with the local ones: Merge (both apply; local "
+                    "entries stay editable) or AdminOnly (only the policy's entries apply; "
+                    "local ones are locked). Can be set only by policy."},
     {.name = "ScanCacheEnabled",
      .type = PAL_SETTING_BOOL,
      .def_bool = 1,
@@ -519,6 +530,7 @@ struct pal_settings {
     json_t *pref[N_SETTINGS];      /* lock; NULL = no preference */
     json_t *policy[N_SETTINGS];    /* lock; NULL = not managed */
     char *policy_file[N_SETTINGS]; /* lock; the file that manages it */
+    json_t *merged[N_SETTINGS];    /* lock; a list with policy and local entries: their union */
     char **policy_files;           /* lock; the files in force */
     size_t n_policy_files;         /* lock */
     char *policy_error;            /* lock; last load failure or NULL */
@@ -540,6 +552,15 @@ static char *dup_msg(const char *m)
     return m ? strdup(m) : NULL;
 }
 
+/* The policy file that sets ExclusionsMergePolicy to AdminOnly, or NULL (Merge: list
+   settings merge their policy and local entries); lock held. */
+static const char *admin_only_file(const pal_settings *s)
+{
+    int m = find_index("ExclusionsMergePolicy");
+    const char *v = m < 0 ? NULL : json_string_value(s->policy[m]);
+    return v && strcmp(v, "AdminOnly") == 0 ? s->policy_file[m] : NULL;
+}
+
 /* The effective layer of setting i; lock held (read). */
 static json_t *effective(const pal_settings *s, size_t i, pal_setting_source *src,
                          const char **detail)
@@ -548,6 +569,20 @@ static json_t *effective(const pal_settings *s, size_t i, pal_setting_source *sr
         *src = PAL_SOURCE_ENVIRONMENT;
         *detail = s->env_detail;
         return s->env[i];
+    }
+    if (registry[i].type == PAL_SETTING_STRLIST) {
+        /* listmerge.h: Merge takes the union, AdminOnly the policy's entries alone */
+        const char *admin = admin_only_file(s);
+        if (admin && !s->policy[i]) {
+            *src = PAL_SOURCE_POLICY;
+            *detail = admin;
+            return s->defaults[i];
+        }
+        if (!admin && s->policy[i] && s->merged[i]) {
+            *src = PAL_SOURCE_POLICY;
+            *detail = s->policy_file[i];
+            return s->merged[i];
+        }
     }
     if (s->policy[i]) {
         *src = PAL_SOURCE_POLICY;
@@ -606,10 +641,35 @@ static int locked_by(const pal_settings *s, size_t i, pal_errbuf *err)
         return pal_err_set(err, PAL_EPERM,
                            "%s is forced by the environment variable %s of palisaded",
                            registry[i].name, s->env_detail);
+    if (registry[i].policy_only)
+        return pal_err_set(err, PAL_EPERM,
+                           "%s can be set only in a policy file, not as a local preference",
+                           registry[i].name);
+    if (registry[i].type == PAL_SETTING_STRLIST) {
+        /* policy entries stand beside local ones unless policy says AdminOnly */
+        const char *admin = admin_only_file(s);
+        if (admin)
+            return pal_err_set(err, PAL_EPERM,
+                               "%s: local entries do not apply because policy file %s sets "
+                               "ExclusionsMergePolicy to AdminOnly",
+                               registry[i].name, admin);
+        return 0;
+    }
     if (s->policy[i])
         return pal_err_set(err, PAL_EPERM, "%s is managed by policy file %s", registry[i].name,
                            s->policy_file[i]);
     return 0;
+}
+
+/* Recompute the union of list setting i's policy and local entries; wrlock held. Out of
+   memory leaves none, and the policy's entries apply alone (effective()). */
+static void remerge(pal_settings *s, size_t i)
+{
+    if (registry[i].type != PAL_SETTING_STRLIST)
+        return;
+    json_decref(s->merged[i]);
+    s->merged[i] =
+        s->policy[i] && s->pref[i] ? pal_listmerge_union(s->policy[i], s->pref[i]) : NULL;
 }
 
 /* Take norm (a reference) as the preference slot of i; an empty list counts as none. */
@@ -621,6 +681,7 @@ static void set_slot(pal_settings *s, size_t i, json_t *norm)
         norm = NULL;
     }
     s->pref[i] = norm;
+    remerge(s, i);
 }
 
 /* The stored list of an exclusion-backed setting as a JSON array (NULL when empty). */
@@ -887,6 +948,7 @@ static void install_policy(pal_settings *s, policy_set *p)
         free(s->policy_file[i]);
         s->policy[i] = p->value[i];
         s->policy_file[i] = p->file[i];
+        remerge(s, i);
     }
     pal_strlist_free(s->policy_files, s->n_policy_files);
     s->policy_files = p->files;
@@ -957,6 +1019,7 @@ void pal_settings_free(pal_settings *s)
         json_decref(s->env[i]);
         json_decref(s->pref[i]);
         json_decref(s->policy[i]);
+        json_decref(s->merged[i]);
         free(s->policy_file[i]);
     }
     pal_strlist_free(s->policy_files, s->n_policy_files);
@@ -1129,6 +1192,32 @@ int pal_settings_get(pal_settings *s, const char *name, json_t **value, pal_sett
     return 0;
 }
 
+/* The entries in effect of list setting i with their origins (listmerge.h); lock held. */
+static json_t *entries_locked(const pal_settings *s, size_t i)
+{
+    if (s->env[i])
+        return pal_listmerge_entries(s->env[i], "Environment", NULL, NULL, NULL, 1);
+    return pal_listmerge_entries(s->policy[i], "Policy", s->policy_file[i], s->pref[i],
+                                 "Preference", admin_only_file(s) != NULL);
+}
+
+int pal_settings_get_entries(pal_settings *s, const char *name, json_t **out, pal_errbuf *err)
+{
+    shown sh;
+    int i = find_index(name);
+    if (i < 0)
+        return pal_err_set(err, PAL_ENOTFOUND, "unknown setting %s", printable(name, &sh));
+    if (registry[i].type != PAL_SETTING_STRLIST || !out)
+        return pal_err_set(err, PAL_EINVAL, "%s is not a list setting", registry[i].name);
+    rdlock(s);
+    json_t *e = entries_locked(s, (size_t)i);
+    unlock(s);
+    if (!e)
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    *out = e;
+    return 0;
+}
+
 /* Persist a validated value of setting i as uid; wrlock held. */
 static int persist(pal_settings *s, size_t i, const json_t *norm, uid_t uid, pal_errbuf *err)
 {
@@ -1253,6 +1342,19 @@ static int change_item(pal_settings *s, const char *name, const char *item, int 
         ret = pal_err_set(err, PAL_EEXIST, "%s already contains %s", def->name, v);
         goto fail;
     }
+    /* an entry from policy is in effect already, and can be removed only where it is set */
+    int from_policy = pos == json_array_size(cur) && pal_listmerge_contains(s->policy[i], norm);
+    if (add && from_policy) {
+        ret = pal_err_set(err, PAL_EEXIST, "%s already contains %s (from policy file %s)",
+                          def->name, v, s->policy_file[i]);
+        goto fail;
+    }
+    if (!add && from_policy) {
+        ret = pal_err_set(err, PAL_EPERM,
+                          "%s entry %s comes from policy file %s; it can be removed only there",
+                          def->name, v, s->policy_file[i]);
+        goto fail;
+    }
     if (!add && pos == json_array_size(cur)) {
         ret = pal_err_set(err, PAL_ENOTFOUND, "%s does not contain %s", def->name, v);
         goto fail;
@@ -1312,6 +1414,7 @@ void pal_setting_values_free(pal_setting_value *v, size_t n)
         return;
     for (size_t i = 0; i < n; i++) {
         json_decref(v[i].value);
+        json_decref(v[i].entries);
         free(v[i].source_detail);
     }
     free(v);
@@ -1329,6 +1432,8 @@ int pal_settings_list(pal_settings *s, pal_setting_value **out, size_t *n)
         vals[i].def = &registry[i];
         vals[i].value = json_deep_copy(effective(s, i, &vals[i].source, &d));
         vals[i].source_detail = dup_msg(d);
+        if (registry[i].type == PAL_SETTING_STRLIST && !(vals[i].entries = entries_locked(s, i)))
+            ret = PAL_ENOMEM;
         if (!vals[i].value || (d && !vals[i].source_detail))
             ret = PAL_ENOMEM;
     }
@@ -1361,6 +1466,8 @@ static json_t *def_json(const pal_setting_value *v)
     } else if (def->type == PAL_SETTING_UINT) {
         bad |= json_object_set_new(o, "min", json_integer((json_int_t)def->min));
         bad |= json_object_set_new(o, "max", json_integer((json_int_t)def->max));
+    } else if (def->type == PAL_SETTING_STRLIST && v->entries) {
+        bad |= json_object_set(o, "entries", v->entries);
     }
     if (bad) {
         json_decref(o);

@@ -17,8 +17,12 @@
  *                policy stays in force, even across a restart (it is kept in the store).
  *   Preference   set over the control socket, stored in SQLite with an audit row.
  *   Default      from the registry.
- * A list setting (ExclusionPath, ExclusionExtension) managed by policy is replaced by the
- * policy's list, not merged with local preferences.
+ * A list setting (ExclusionPath, ExclusionExtension, any STRLIST) is the exception: by
+ * default its policy entries stand beside the local (preference) ones, which stay editable;
+ * a policy that sets ExclusionsMergePolicy to AdminOnly makes the policy's entries the only
+ * ones in effect and locks the local ones (listmerge.h has the rule). Every listing of a
+ * list says where each entry comes from (pal_settings_get_entries). ExclusionsMergePolicy
+ * itself can be set only by policy (as in mdatp, where it is a managed-only setting).
  *
  * Values travel as JSON (jansson): uint as a JSON integer, bool as true/false, enum and
  * string as a string (enum values match case-insensitively and come back in their canonical
@@ -68,6 +72,7 @@ typedef struct pal_setting_def {
        NULL = any non-empty string without control characters. */
     int (*check_item)(const struct pal_setting_def *def, const char *in, char *out, size_t outsz,
                       pal_errbuf *err);
+    int policy_only; /* only the policy layer may set it: a preference is refused (PAL_EPERM) */
 } pal_setting_def;
 
 /* The whole table, in listing order. */
@@ -152,6 +157,13 @@ int pal_settings_policy_files(pal_settings *s, char ***paths, size_t *n);
  */
 int pal_settings_get(pal_settings *s, const char *name, json_t **value, pal_setting_source *source,
                      char **detail, pal_errbuf *err);
+/*
+ * The entries in effect of list setting name, each with its origin: *out a new array of
+ * {"value": item, "source": "Policy"|"Preference"|"Environment", "file": the policy file or
+ * null}, in the order of the effective value. PAL_ENOTFOUND (unknown), PAL_EINVAL (not a
+ * list), PAL_ENOMEM.
+ */
+int pal_settings_get_entries(pal_settings *s, const char *name, json_t **out, pal_errbuf *err);
 
 /*
  * Set the preference layer of name, as uid. Errors: PAL_ENOTFOUND (unknown setting),
@@ -165,9 +177,12 @@ int pal_settings_set_preference(pal_settings *s, const char *name, const json_t 
 /* Remove the preference (back to the default). Locked settings fail as above;
    PAL_ENOTFOUND when there is no preference. */
 int pal_settings_reset_preference(pal_settings *s, const char *name, uid_t uid, pal_errbuf *err);
-/* Add or remove one item of a list setting (Add-/Remove-AgentExclusion). The item is
-   validated and normalised like a set. PAL_EEXIST / PAL_ENOTFOUND when already there /
-   absent; PAL_EINVAL when name is not a list setting. */
+/* Add or remove one item of a list setting's local (preference) entries
+   (Add-/Remove-AgentExclusion). The item is validated and normalised like a set.
+   PAL_EEXIST when already in effect (locally or from policy: the message names the file);
+   PAL_ENOTFOUND when absent; PAL_EPERM when removing an entry that comes from policy (the
+   message names the file) or when ExclusionsMergePolicy is AdminOnly; PAL_EINVAL when name
+   is not a list setting. */
 int pal_settings_add_item(pal_settings *s, const char *name, const char *item, uid_t uid,
                           pal_errbuf *err);
 int pal_settings_remove_item(pal_settings *s, const char *name, const char *item, uid_t uid,
@@ -180,6 +195,7 @@ typedef struct pal_setting_value {
     json_t *value; /* owned reference */
     pal_setting_source source;
     char *source_detail; /* owned or NULL */
+    json_t *entries;     /* owned; list settings: pal_settings_get_entries' array, else NULL */
 } pal_setting_value;
 
 /* Every setting in registry order with its effective value and source. */
@@ -188,7 +204,8 @@ void pal_setting_values_free(pal_setting_value *v, size_t n);
 /*
  * The listing as a JSON array for the control protocol, one object per setting with the
  * snake_case keys name, value, source, source_detail (null unless Policy or Environment),
- * type, default, description, and allowed_values (enum) or min and max (uint).
+ * type, default, description, and allowed_values (enum) or min and max (uint) or entries
+ * (list: [{value, source, file}] as pal_settings_get_entries).
  */
 int pal_settings_list_json(pal_settings *s, json_t **out);
 

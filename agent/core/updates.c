@@ -28,8 +28,8 @@ struct pal_updater {
     char dir[PATH_MAX];
 };
 
-/* Copy src (from offset 0 to EOF, at most max bytes) into a new temporary file of the defs
-   directory, fsync'd. name receives its name. */
+/* Copy src (from offset 0 to EOF, at most max bytes: more is PAL_ELIMIT) into a new
+   temporary file of the defs directory, fsync'd. name receives its name. */
 static int copy_to_temp(pal_updater *u, int src, const char *prefix, char name[64], uint64_t max,
                         pal_errbuf *err)
 {
@@ -58,8 +58,9 @@ static int copy_to_temp(pal_updater *u, int src, const char *prefix, char name[6
         if (n == 0)
             break;
         if (off + (uint64_t)n > max) {
-            rc = pal_err_set(err, PAL_ELIMIT, "the package is larger than %llu bytes",
-                             (unsigned long long)max);
+            rc =
+                pal_err_set(err, PAL_ELIMIT, "the package grew past %llu bytes while it was copied",
+                            (unsigned long long)max);
             goto fail;
         }
         for (ssize_t w = 0; w < n;) {
@@ -210,6 +211,15 @@ static int install_temp(pal_updater *u, const char *tmp, const char *what, bool 
     const pal_sigpkg_info *ni = pal_defs_info(next);
     cur = pal_daemon_defs(d);
     uint64_t cur_version = cur ? pal_defs_info(cur)->version : 0;
+    /* the same version again changes nothing a client can see but throws away the
+       rollback package (previous.sig becomes the one in force): refused unless forced */
+    if (cur && ni->version == cur_version && !force) {
+        rc = pal_err_set(err, PAL_EEXIST,
+                         "package %s has version %llu, the version already in force "
+                         "(force installs it again)",
+                         what, (unsigned long long)ni->version);
+        goto fail;
+    }
     if (cur && ni->version < cur_version && !force) {
         rc = pal_err_set(err, PAL_ESTATE,
                          "package %s has version %llu, lower than version %llu in force "
@@ -285,9 +295,18 @@ int pal_updater_install(pal_updater *u, const char *path, bool force, uid_t uid,
         close(fd);
         return pal_err_set(err, PAL_EINVAL, "%s is not a regular file", path);
     }
+    /* Refuse an oversized package before a byte is copied; then copy no more than the size
+       seen here, so a file that grows while it is copied is refused too (copy_to_temp). */
+    if (st.st_size < 0 || (uint64_t)st.st_size > PAL_SIGPKG_MAX_SIZE) {
+        close(fd);
+        return pal_err_set(err, PAL_ELIMIT,
+                           "package %s refused: it is %lld bytes; a signature package is at "
+                           "most %llu bytes",
+                           path, (long long)st.st_size, (unsigned long long)PAL_SIGPKG_MAX_SIZE);
+    }
     pthread_mutex_lock(&u->lock);
     char tmp[64];
-    int rc = copy_to_temp(u, fd, INCOMING_PREFIX, tmp, PAL_SIGPKG_MAX_SIZE, err);
+    int rc = copy_to_temp(u, fd, INCOMING_PREFIX, tmp, (uint64_t)st.st_size, err);
     close(fd);
     if (rc == PAL_ELIMIT) {
         pal_errbuf why = err ? *err : (pal_errbuf){{0}};

@@ -13,7 +13,8 @@
  * Install: the broker opens the package itself and copies it into a temporary file in the
  * defs directory, so the bytes verified are the bytes installed (a user cannot swap the
  * file between check and use). That copy is verified (Ed25519 signature, structure) and an
- * engine is built on it; a version lower than the one in force is refused unless forced;
+ * engine is built on it; a version lower than the one in force, or the same version, is
+ * refused unless forced;
  * the package in force is copied to previous.sig (temporary, fsync, rename); the new one is
  * fsync'd, renamed over current.sig and the directory fsync'd. Every rename is atomic, so at
  * any instant current.sig is a complete, verified package: a SIGKILL anywhere leaves the
@@ -53,10 +54,12 @@ int pal_updater_fallback(pal_updater *u, pal_errbuf *err);
 
 /*
  * Install the package at path. uid is recorded in the audit row. On 0, *out (may be NULL)
- * describes the switch. Errors: PAL_ENOTFOUND (no such file), PAL_EINVAL (not a regular
- * file), PAL_ESIGNATURE / PAL_EUNKNOWNKEY / PAL_EFORMAT / PAL_EVERSION / PAL_ELIMIT (refused
+ * describes the switch. A file larger than PAL_SIGPKG_MAX_SIZE (fstat of the opened file)
+ * is refused before anything is copied, and the copy stops at that fstat size. Errors:
+ * PAL_ENOTFOUND (no such file), PAL_EINVAL (not a regular file), PAL_ELIMIT (too large, or
+ * grew while copied), PAL_ESIGNATURE / PAL_EUNKNOWNKEY / PAL_EFORMAT / PAL_EVERSION (refused
  * by the verifier: err has its reason), PAL_ESTATE (a lower version than the one in force,
- * without force), PAL_EIO, PAL_ENOMEM.
+ * without force), PAL_EEXIST (the version in force, without force), PAL_EIO, PAL_ENOMEM.
  */
 int pal_updater_install(pal_updater *u, const char *path, bool force, uid_t uid,
                         pal_update_info *out, pal_errbuf *err);

@@ -302,6 +302,31 @@ static int keyring_add_pkey(pal_keyring *kr, EVP_PKEY *pkey, const char *what, p
     return 0;
 }
 
+int pal_keyring_add_pem(pal_keyring *kr, const char *pem, size_t len, const char *what,
+                        pal_errbuf *err)
+{
+    if (!kr || !pem || !what)
+        return pal_err_set(err, PAL_EINVAL, "no keyring or key");
+    if (len > KEY_FILE_MAX)
+        return pal_err_set(err, PAL_ELIMIT, "%s: larger than %d bytes", what, KEY_FILE_MAX);
+    int rc;
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = BIO_new_mem_buf(pem, (int)len); /* len <= KEY_FILE_MAX fits an int */
+    if (!bio)
+        return PAL_ENOMEM;
+    pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    if (!pkey) {
+        ERR_clear_error();
+        rc = pal_err_set(err, PAL_EFORMAT, "%s: not a PEM public key (SubjectPublicKeyInfo)", what);
+        goto out;
+    }
+    rc = keyring_add_pkey(kr, pkey, what, err);
+out:
+    EVP_PKEY_free(pkey);
+    BIO_free(bio);
+    return rc;
+}
+
 int pal_keyring_add_pem_file(pal_keyring *kr, const char *path, pal_errbuf *err)
 {
     if (!kr || !path)
@@ -311,22 +336,7 @@ int pal_keyring_add_pem_file(pal_keyring *kr, const char *path, pal_errbuf *err)
     int rc = pal_sigfile_read(path, KEY_FILE_MAX, &pem, &len, err);
     if (rc)
         return rc;
-    EVP_PKEY *pkey = NULL;
-    BIO *bio = BIO_new_mem_buf(pem, (int)len); /* len <= KEY_FILE_MAX fits an int */
-    if (!bio) {
-        rc = PAL_ENOMEM;
-        goto out;
-    }
-    pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-    if (!pkey) {
-        ERR_clear_error();
-        rc = pal_err_set(err, PAL_EFORMAT, "%s: not a PEM public key (SubjectPublicKeyInfo)", path);
-        goto out;
-    }
-    rc = keyring_add_pkey(kr, pkey, path, err);
-out:
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
+    rc = pal_keyring_add_pem(kr, pem, len, path, err);
     free(pem);
     return rc;
 }

@@ -52,6 +52,10 @@ int pal_keyring_new(pal_keyring **out);
 void pal_keyring_free(pal_keyring *kr);
 /* Add a PEM (SubjectPublicKeyInfo) Ed25519 public key file. */
 int pal_keyring_add_pem_file(pal_keyring *kr, const char *path, pal_errbuf *err);
+/* Add a PEM public key already read into memory (len bytes at pem, at most 64 KiB); what
+   names its origin in messages. For a caller that opened and vetted the file itself. */
+int pal_keyring_add_pem(pal_keyring *kr, const char *pem, size_t len, const char *what,
+                        pal_errbuf *err);
 /* Add every *.pub file of dir. A directory with no usable key is an error (PAL_ENOTFOUND). */
 int pal_keyring_load_dir(pal_keyring *kr, const char *dir, pal_errbuf *err);
 size_t pal_keyring_count(const pal_keyring *kr);

@@ -497,6 +497,17 @@ function ConvertTo-Preference([System.Collections.IDictionary]$Item) {
         AllowedValues = [string[]]@(Get-Field $Item 'allowed_values' | Where-Object { $null -ne $_ })
         Minimum       = ConvertTo-NullableLong (Get-Field $Item 'min')
         Maximum       = ConvertTo-NullableLong (Get-Field $Item 'max')
+        # a list setting: each entry in effect with where it comes from (policy file or local)
+        Entries       = @(Get-Field $Item 'entries' | Where-Object { $null -ne $_ } | ForEach-Object { ConvertTo-PreferenceEntry $_ })
+    }
+}
+
+function ConvertTo-PreferenceEntry([System.Collections.IDictionary]$Item) {
+    [pscustomobject]@{
+        PSTypeName = 'Palisade.PreferenceEntry'
+        Value      = [string](Get-Field $Item 'value')
+        Source     = [string](Get-Field $Item 'source')
+        File       = [string](Get-Field $Item 'file')
     }
 }
 
@@ -520,6 +531,7 @@ function ConvertTo-Exclusion([System.Collections.IDictionary]$Item) {
         Kind       = [string](Get-Field $Item 'kind')
         Value      = [string](Get-Field $Item 'value')
         Source     = [string](Get-Field $Item 'source')
+        File       = [string](Get-Field $Item 'file')
     }
 }
 
@@ -555,6 +567,7 @@ $script:KnownPreferences = [ordered]@{
     SevereThreatDefaultAction    = @('Quarantine', 'Remove', 'NoAction')
     ExclusionPath                = $null
     ExclusionExtension           = $null
+    ExclusionsMergePolicy        = @('Merge', 'AdminOnly')
     ScanCacheEnabled             = @('true', 'false')
     QuarantineRetentionDays      = $null
     QuarantineMaxItemBytes       = $null
@@ -1562,6 +1575,12 @@ function Get-AgentPreference {
     values or range. A Policy or Environment value wins over a preference and cannot be
     changed with Set-AgentPreference.
 
+    A list setting (ExclusionPath, ExclusionExtension) is the exception: its policy entries
+    stand beside the local ones unless policy sets ExclusionsMergePolicy to AdminOnly, and
+    its Entries property lists each entry in effect with its Source (Policy or Preference)
+    and, for a policy entry, the policy File. ExclusionsMergePolicy can be set only by
+    policy.
+
     .PARAMETER Name
     Only these settings; wildcards are allowed. A name without wildcards that matches no
     setting is an ObjectNotFound error.
@@ -1580,6 +1599,11 @@ function Get-AgentPreference {
     PS> (Get-AgentPreference -Name ScanThreads).Maximum
 
     The largest value ScanThreads takes.
+
+    .EXAMPLE
+    PS> (Get-AgentPreference -Name ExclusionPath).Entries
+
+    Each excluded path with its Source (Policy or Preference) and policy File.
 
     .OUTPUTS
     Palisade.Preference
@@ -1640,7 +1664,10 @@ function Set-AgentPreference {
     effect at once. The agent validates the value: a value it does not allow is an
     InvalidArgument error that lists the allowed values or the range. A setting managed by
     a policy file or forced by the agent's environment cannot be changed (PermissionDenied,
-    naming the file or variable).
+    naming the file or variable). A list setting is the exception: the value replaces its
+    local entries, and the policy's entries stay in force beside them, unless policy sets
+    ExclusionsMergePolicy to AdminOnly (then PermissionDenied). ExclusionsMergePolicy
+    itself can be set only by policy.
 
     -Value is converted to the setting's type first: a number for integer settings, $true
     or $false (or 'true'/'false', 1/0) for switches, a list of strings for list settings.
@@ -1807,8 +1834,12 @@ function Add-AgentExclusion {
     Add-AgentExclusion adds entries to the agent's ExclusionPath or ExclusionExtension
     preference. An excluded directory excludes everything below it; * and ? in a path are
     wildcards for the agent. Relative paths are resolved against the current location.
-    Exclusions set by policy stay in force beside these. An entry that is already there is a
-    ResourceExists error.
+    Exclusions set by policy stay in force beside these (each listed entry says its Source,
+    Policy or Preference, and the policy File), unless policy sets ExclusionsMergePolicy to
+    AdminOnly: then only the policy's exclusions apply and adding or removing a local one is
+    a PolicyLocked error naming that file. An entry that is already there (locally or from
+    policy) is a ResourceExists error; removing an entry that comes from policy is a
+    PolicyLocked error.
 
     Requires root or membership in the agent's admin group.
 
@@ -1872,7 +1903,8 @@ function Remove-AgentExclusion {
     .DESCRIPTION
     Remove-AgentExclusion removes entries from the agent's ExclusionPath or
     ExclusionExtension preference. An entry that is not there is an ObjectNotFound error.
-    Exclusions set by policy cannot be removed here.
+    Exclusions set by policy cannot be removed here (PermissionDenied naming the policy
+    file), nor can local ones while policy sets ExclusionsMergePolicy to AdminOnly.
 
     Requires root or membership in the agent's admin group.
 
@@ -1940,7 +1972,10 @@ function Update-Signature {
     agent copies the file, verifies its Ed25519 signature against its trusted keys and its
     structure before anything uses it, and refuses a package that fails any check (a
     SecurityError that says which check); the package in force then stays. A package older
-    than the one in force is refused unless -Force is given. An accepted package takes
+    than the one in force is refused unless -Force is given, and so is one of the very
+    version in force (a ResourceExists error): installing it again would only replace the
+    package kept for -Rollback. A file over 1 GiB is refused before anything is copied. An
+    accepted package takes
     effect for the next file scanned, without a restart, and the one it replaces is kept
     for -Rollback.
 
@@ -1951,7 +1986,7 @@ function Update-Signature {
     The package file (palisade-defs.sig), absolute or relative to the current location.
 
     .PARAMETER Force
-    Install the package even if its version is lower than the one in force.
+    Install the package even if its version is lower than, or the same as, the one in force.
 
     .PARAMETER Rollback
     Put the package that was in force before the last update back in force.

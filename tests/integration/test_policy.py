@@ -3,7 +3,9 @@
 what it sets (the refusal names the file), a bad policy is reported in status as
 policy_error and degraded while the last good policy stays in force (across SIGHUP and
 across a restart), SIGHUP with a fixed file clears it, and MP_FORCE_USE_SANDBOX in the
-daemon's environment overrides both policy and preference."""
+daemon's environment overrides both policy and preference. A list setting's policy entries
+stand beside the local ones (a scan skips both) unless policy sets ExclusionsMergePolicy
+to AdminOnly, and every exclusion listing names each entry's source and file."""
 import os
 import signal
 
@@ -37,11 +39,16 @@ class PolicyLock(DaemonTest):
             resp = c.call("config.set", {"name": "SandboxMode", "value": "Enabled"})
             self.assertEqual(resp["error"]["code"], "PolicyLocked")
             self.assertIn(self.site, resp["error"]["message"])
-            resp = c.call("exclusion.add", {"kind": "Path", "value": "/opt/other"})
-            self.assertEqual(resp["error"]["code"], "PolicyLocked")
+            # a list's policy entries stand beside local ones (ExclusionsMergePolicy Merge)
+            c.result("exclusion.add", {"kind": "Path", "value": "/opt/other"})
             items = c.result("exclusion.list")["items"]
-            self.assertEqual(items, [{"kind": "Path", "value": "/srv/build",
-                                      "source": "Policy"}])
+            self.assertEqual(items, [
+                {"kind": "Path", "value": "/srv/build", "source": "Policy", "file": self.site},
+                {"kind": "Path", "value": "/opt/other", "source": "Preference", "file": None}])
+            # but a policy entry is removed only in its file
+            resp = c.call("exclusion.remove", {"kind": "Path", "value": "/srv/build"})
+            self.assertEqual(resp["error"]["code"], "PolicyLocked")
+            self.assertIn(self.site, resp["error"]["message"])
             # what policy does not manage stays settable
             self.assertEqual(c.result("config.set", {"name": "ScanThreads", "value": 1})
                              ["value"], 1)
@@ -132,6 +139,102 @@ class PolicyLock(DaemonTest):
         p = self.d.cli("sandbox", "enable")
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"PolicyLocked", p.stderr)
+
+
+class ExclusionMerge(DaemonTest):
+    """Issue 10 item 9: with ExclusionPath in policy, the ten local exclusions still apply
+    (Merge, the default); AdminOnly in policy makes the policy's the only ones."""
+
+    def setUp(self):
+        super().setUp()
+        self.d.keep_threats()
+        self.tree = self.d.path("tree")
+        self.local = [os.path.join(self.tree, "local%d" % k) for k in range(10)]
+        self.managed = os.path.join(self.tree, "policy-excl")
+        self.plain = os.path.join(self.tree, "plain")
+        for d in self.local + [self.managed, self.plain]:
+            os.makedirs(d)
+            with open(os.path.join(d, "eicar.com"), "wb") as f:
+                f.write(harness.eicar())
+
+    def threats(self):
+        res, _ = self.d.scan([self.tree])
+        return sorted(os.path.dirname(t["path"]) for t in res["threats"])
+
+    def reload(self, c, name, value, until):
+        self.d.write_policy(name, value)
+        self.d.signal(signal.SIGHUP)
+        wait_for(lambda: until(c.result("config.get", {"name": "ExclusionPath"})),
+                 what="the policy reloaded")
+
+    def test_policy_entries_merge_with_local_ones_unless_admin_only(self):
+        for d in self.local:
+            p = self.d.cli("exclusion", "add", "--path", d)
+            self.assertEqual(p.returncode, 0, p)
+        self.assertEqual(len(self.threats()), 2)    # policy-excl and plain
+        with self.d.client() as c:
+            self.reload(c, SITE, {"ExclusionPath": [self.managed]},
+                        lambda item: self.managed in item["value"])
+            site = os.path.join(self.d.policy_dir, SITE)
+            # Merge: the scan skips all eleven
+            self.assertEqual(self.threats(), [self.plain])
+            items = c.result("exclusion.list")["items"]
+            self.assertEqual(len(items), 11)
+            self.assertEqual(items[0], {"kind": "Path", "value": self.managed,
+                                        "source": "Policy", "file": site})
+            self.assertEqual({(i["source"], i["file"]) for i in items[1:]},
+                             {("Preference", None)})
+            # exclusion add works beside the policy's entry
+            p = self.d.cli("exclusion", "add", "--path", self.plain)
+            self.assertEqual(p.returncode, 0, p)
+            self.assertEqual(self.threats(), [])
+            # the listings name each entry's origin: CLI table, config get, JSON
+            text = self.d.cli("exclusion", "list").stdout.decode()
+            self.assertIn("SOURCE", text)
+            self.assertIn("FILE", text)
+            row = [l for l in text.splitlines() if self.managed in l][0]
+            self.assertIn("Policy", row)
+            self.assertIn(site, row)
+            row = [l for l in text.splitlines() if self.local[0] in l][0]
+            self.assertIn("Preference", row)
+            item = self.d.cli_json("config", "get", "ExclusionPath")
+            self.assertEqual(len(item["entries"]), 12)
+            self.assertEqual(item["entries"][0]["file"], site)
+            text = self.d.cli("config", "get", "ExclusionPath").stdout.decode()
+            self.assertIn("ENTRY", text)
+            self.assertIn(site, text)
+            # a policy entry cannot be removed locally; a local one can
+            p = self.d.cli("exclusion", "remove", "--path", self.managed)
+            self.assertEqual(p.returncode, 2, p)
+            self.assertIn(b"PolicyLocked", p.stderr)
+            self.assertIn(site.encode(), p.stderr)
+            self.assertEqual(self.d.cli("exclusion", "remove", "--path", self.plain).returncode,
+                             0)
+            # ExclusionsMergePolicy is managed-only
+            resp = c.call("config.set", {"name": "ExclusionsMergePolicy", "value": "AdminOnly"})
+            self.assertEqual(resp["error"]["code"], "PolicyLocked", resp)
+
+            # AdminOnly: only the policy's entry applies; local ones are locked
+            merge = os.path.join(self.d.policy_dir, "20-merge.json")
+            self.reload(c, "20-merge.json", {"ExclusionsMergePolicy": "AdminOnly"},
+                        lambda item: item["value"] == [self.managed])
+            self.assertEqual(self.threats(), sorted(self.local + [self.plain]))
+            items = c.result("exclusion.list")["items"]
+            self.assertEqual([(i["value"], i["source"]) for i in items],
+                             [(self.managed, "Policy")])
+            p = self.d.cli("exclusion", "add", "--path", self.plain)
+            self.assertEqual(p.returncode, 2, p)
+            self.assertIn(b"PolicyLocked", p.stderr)
+            self.assertIn(merge.encode(), p.stderr)
+            resp = c.call("exclusion.remove", {"kind": "Path", "value": self.local[0]})
+            self.assertEqual(resp["error"]["code"], "PolicyLocked", resp)
+
+            # the policy goes back to Merge: the local entries, kept, apply again
+            os.unlink(merge)
+            self.d.signal(signal.SIGHUP)
+            wait_for(lambda: len(c.result("config.get", {"name": "ExclusionPath"})["value"])
+                     == 11, what="Merge again")
+            self.assertEqual(self.threats(), [self.plain])
 
 
 class BadPolicyFromTheStart(DaemonTest):

@@ -5,8 +5,15 @@ stays; a lower version is refused unless forced; the previous package is kept fo
 rollback (which swaps back and forth); the scanners switch to the new package without a
 restart and the scan cache is emptied; a scan held in flight across an update completes;
 and a SIGKILL at random moments of updates always leaves a valid, verified package in
-force after the restart, with no temporary file left."""
+force after the restart, with no temporary file left. The same version as the one in force is
+refused unless forced; a file over the size limit is refused before anything is created
+in the defs directory (inotify shows no event). The trusted-keys directory is vetted like
+the policy directory: one owned by a user or writable by others trusts no key, a key file
+writable by others, owned by a user or reached through a symlink is skipped, and status
+names the path and the problem."""
+import ctypes
 import os
+import pwd
 import random
 import shutil
 import signal
@@ -39,6 +46,7 @@ class Packages:
         foreign = rh.new_key(os.path.join(cls.dir, "foreign"))
         cls.unknown = rh.build_package(os.path.join(cls.dir, "unknown-key.sig"), 9,
                                        key=foreign, workdir=cls.dir)
+        cls.foreign_pub = os.path.join(cls.dir, "foreign.pub")
         with open(cls.v6, "rb") as f:
             data = bytearray(f.read())
         cls.size = len(data)
@@ -139,6 +147,62 @@ class UpdateTest(RemediationTest):
         self.restart()
         self.assertEqual(self.version(), 6)
 
+    def test_same_version_is_refused_unless_forced(self):
+        # the daemon started with v5 in force; v5 again would only throw away previous.sig
+        self.c.result("update", {"path": Packages.v6})
+        self.c.result("update", {"path": Packages.v5, "force": True})
+        err = self.error("update", {"path": Packages.v5})
+        self.assertEqual(err["code"], "Exists", err)
+        self.assertIn("already in force", err["message"])
+        self.assertEqual(read(os.path.join(self.defs_dir, "previous.sig")), read(Packages.v6))
+        p = self.d.cli("update", Packages.v5)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn(b"already in force", p.stderr)
+        self.assertEqual(read(os.path.join(self.defs_dir, "previous.sig")), read(Packages.v6))
+        # forced: accepted, and the same version is in force
+        res = self.c.result("update", {"path": Packages.v5, "force": True})
+        self.assertEqual((res["signature_version"], res["previous_version"]), (5, 5))
+        p = self.d.cli("update", Packages.v5, "--force")
+        self.assertEqual(p.returncode, 0, p)
+        self.assertEqual(self.version(), 5)
+        self.assertEqual(self.defs_leftovers(), [])
+
+    def test_oversized_package_is_refused_before_a_byte_is_copied(self):
+        big = self.d.path("big.sig")
+        with open(big, "wb") as f:
+            f.truncate((1 << 30) + 1)       # sparse: 1 GiB + 1 byte, no disk used
+        with open(Packages.v6, "rb") as f:  # a real package's bytes at the start
+            head = f.read()
+        with open(big, "r+b") as f:
+            f.write(head)
+        watch = DirWatch(self.defs_dir)
+        try:
+            err = self.error("update", {"path": big})
+            events = watch.events()
+        finally:
+            watch.close()
+        self.assertEqual(err["code"], "Refused", err)
+        self.assertIn("1073741825 bytes", err["message"])
+        # nothing was created (let alone written) in the defs directory
+        self.assertEqual(events, [])
+        self.assertEqual(self.defs_leftovers(), [])
+        self.assertEqual(self.version(), 5)
+        # the copy itself is bounded by the size fstat gave: a file with more content than
+        # that (as if it grew while copied; /proc reports 0 bytes) is refused, not copied
+        watch = DirWatch(self.defs_dir)
+        try:
+            err = self.error("update", {"path": "/proc/self/status"})
+            events = watch.events()
+        finally:
+            watch.close()
+        self.assertEqual(err["code"], "Refused", err)
+        self.assertIn("grew past 0 bytes", err["message"])
+        self.assertEqual(self.defs_leftovers(), [])
+        self.assertTrue(events, "the bounded copy should have started (a temporary)")
+        self.assertEqual(self.version(), 5)
+        # a package of a sane size still installs
+        self.assertEqual(self.c.result("update", {"path": Packages.v6})["signature_version"], 6)
+
     def test_rollback_without_previous(self):
         err = self.error("update.rollback")
         self.assertEqual(err["code"], "NotFound", err)
@@ -214,6 +278,160 @@ class UpdateTest(RemediationTest):
             self.assertEqual([t["action_result"] for t in res["threats"]], ["Success"])
         print("update-kill-loop: seed=%d kills=%d (%d inside an install) versions in force "
               "after restart %r" % (seed, KILL_ROUNDS, mid_install, versions_seen), flush=True)
+
+
+class DirWatch:
+    """inotify on one directory: every entry created, written, moved in or deleted."""
+    IN_MODIFY, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x2, 0x80, 0x100, 0x200
+    IN_NONBLOCK = 0o4000
+
+    def __init__(self, path):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(self.IN_NONBLOCK)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        mask = self.IN_MODIFY | self.IN_MOVED_TO | self.IN_CREATE | self.IN_DELETE
+        if self.libc.inotify_add_watch(self.fd, path.encode(), mask) < 0:
+            raise OSError(ctypes.get_errno(), "inotify_add_watch")
+
+    def events(self):
+        out = []
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return out
+        off = 0
+        while off < len(data):
+            _, mask, _, length = __import__("struct").unpack_from("iIII", data, off)
+            name = data[off + 16: off + 16 + length].rstrip(b"\0").decode()
+            out.append((hex(mask), name))
+            off += 16 + length
+        return out
+
+    def close(self):
+        os.close(self.fd)
+
+
+class TrustedKeysTest(rh.RemediationTest):
+    """--trusted-keys vetted like the policy directory: the administrator's keys directory
+    as an attacker would leave it. Each test builds its own directory holding the build's
+    key, and starts the daemon on it with the attacker's package offered by --defs."""
+
+    def setUp(self):
+        self.base = os.path.realpath(__import__("tempfile").mkdtemp(prefix="pal-keys."))
+        os.chmod(self.base, 0o755)
+        self.addCleanup(shutil.rmtree, self.base, ignore_errors=True)
+        self.keys = os.path.join(self.base, "trusted-keys")
+        os.mkdir(self.keys, 0o755)
+        for n in os.listdir(harness.trusted_keys()):
+            shutil.copy(os.path.join(harness.trusted_keys(), n), self.keys)
+            os.chmod(os.path.join(self.keys, n), 0o644)
+        self.nobody = pwd.getpwnam(rh.NOBODY)
+
+    def start(self, defs=None):
+        self.daemon_kwargs = {"keys_dir": self.keys, "defs_path": defs or Packages.unknown}
+        super().setUp()
+
+    def status(self):
+        return self.c.result("status")
+
+    def attacker_key(self, name="attacker.pub"):
+        dst = os.path.join(self.keys, name)
+        shutil.copy(Packages.foreign_pub, dst)
+        return dst
+
+    def test_control_a_vetted_directory_with_the_attackers_key_trusts_it(self):
+        # what the attack would achieve if nothing were vetted: the test below can fail
+        self.attacker_key()
+        self.start()
+        self.assertEqual(self.status()["signature_version"], 9)
+        self.assertEqual([r for r in self.status()["degraded"] if "trusted keys" in r], [])
+
+    def test_directory_owned_by_a_user_and_world_writable_is_not_trusted(self):
+        self.attacker_key()
+        os.chown(self.keys, self.nobody.pw_uid, self.nobody.pw_gid)
+        os.chmod(self.keys, 0o777)
+        self.start()
+        st = self.status()
+        self.assertIsNone(st["signature_version"], st)
+        reasons = [r for r in st["degraded"] if r.startswith("trusted keys:")]
+        self.assertEqual(len(reasons), 1, st["degraded"])
+        self.assertIn(self.keys, reasons[0])
+        self.assertIn("not owned by root (uid %d, mode 0777)" % self.nobody.pw_uid, reasons[0])
+        self.assertIn("no key from it is trusted", reasons[0])
+        # neither the attacker's package nor the real one verifies: no key is trusted
+        err = self.error("update", {"path": Packages.unknown})
+        self.assertEqual(err["code"], "Refused", err)
+        self.assertIn("unknown key", err["message"])
+        err = self.error("update", {"path": Packages.v6})
+        self.assertEqual(err["code"], "Refused", err)
+        self.assertIsNone(self.status()["signature_version"])
+        self.assertFalse(os.path.exists(os.path.join(self.d.state_dir, "defs", "current.sig")))
+
+    def test_root_owned_directory_writable_by_others_is_not_trusted(self):
+        self.attacker_key()
+        os.chmod(self.keys, 0o757)
+        self.start()
+        st = self.status()
+        self.assertIsNone(st["signature_version"], st)
+        self.assertTrue(any("writable by others" in r and self.keys in r
+                            for r in st["degraded"]), st["degraded"])
+
+    def test_key_file_writable_by_others_is_skipped_and_reported(self):
+        bad = self.attacker_key()
+        os.chmod(bad, 0o666)
+        self.start()
+        st = self.status()
+        self.assertIsNone(st["signature_version"], st)   # the attacker's --defs: refused
+        reasons = [r for r in st["degraded"] if r.startswith("trusted keys:")]
+        self.assertEqual(len(reasons), 1, st["degraded"])
+        self.assertIn(bad, reasons[0])
+        self.assertIn("writable by others", reasons[0])
+        self.assertIn("mode 0666", reasons[0])
+        err = self.error("update", {"path": Packages.unknown})
+        self.assertIn("unknown key", err["message"])
+        # the other, vetted key is still trusted
+        self.assertEqual(self.c.result("update", {"path": Packages.v6})["signature_version"], 6)
+
+    def test_key_file_owned_by_a_user_is_skipped(self):
+        bad = self.attacker_key()
+        os.chown(bad, self.nobody.pw_uid, self.nobody.pw_gid)
+        os.chmod(bad, 0o644)
+        self.start()
+        st = self.status()
+        self.assertIsNone(st["signature_version"], st)
+        self.assertTrue(any(bad in r and "not owned by root" in r for r in st["degraded"]),
+                        st["degraded"])
+
+    def test_symlinked_key_is_refused(self):
+        # the link points at a key the attacker owns, outside the vetted directory
+        theirs = os.path.join(self.base, "theirs")
+        os.mkdir(theirs, 0o755)
+        os.chown(theirs, self.nobody.pw_uid, self.nobody.pw_gid)
+        target = os.path.join(theirs, "k.pub")
+        shutil.copy(Packages.foreign_pub, target)
+        os.chown(target, self.nobody.pw_uid, self.nobody.pw_gid)
+        link = os.path.join(self.keys, "attacker.pub")
+        os.symlink(target, link)
+        self.start()
+        st = self.status()
+        self.assertIsNone(st["signature_version"], st)
+        self.assertTrue(any(link in r and "symbolic link" in r for r in st["degraded"]),
+                        st["degraded"])
+        err = self.error("update", {"path": Packages.unknown})
+        self.assertIn("unknown key", err["message"])
+        self.assertEqual(self.c.result("update", {"path": Packages.v6})["signature_version"], 6)
+
+    def test_symlinked_directory_is_refused(self):
+        self.attacker_key()
+        link = os.path.join(self.base, "keys-link")
+        os.symlink(self.keys, link)
+        self.keys = link
+        self.start()
+        st = self.status()
+        self.assertIsNone(st["signature_version"], st)
+        self.assertTrue(any(link in r and "symbolic link" in r for r in st["degraded"]),
+                        st["degraded"])
 
 
 if __name__ == "__main__":

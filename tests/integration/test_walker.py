@@ -183,7 +183,7 @@ class Exclusions(DaemonTest):
         })
         r = self.d.cli_json("exclusion", "add", "--path", os.path.join(root, "skipdir"))
         self.assertIn({"kind": "Path", "value": os.path.join(root, "skipdir"),
-                       "source": "Preference"}, r["items"])
+                       "source": "Preference", "file": None}, r["items"])
         self.d.cli_json("exclusion", "add", "--extension", ".log")
         listed = self.d.cli_json("exclusion", "list")["items"]
         self.assertEqual(sorted((i["kind"], i["value"]) for i in listed),

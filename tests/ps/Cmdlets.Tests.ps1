@@ -472,6 +472,41 @@ Describe 'Agent exclusions' {
         Add-AgentExclusion -Extension 'never' -WhatIf
         (Get-AgentPreference -Name ExclusionExtension).Value | Should -Not -Contain 'never'
     }
+
+    Context 'with exclusions in policy' {
+        BeforeAll {
+            $script:Managed = New-TestDaemon -Policy @{ site = @{ ExclusionPath = @('/srv/policy-excl') } }
+            $script:SiteFile = Join-Path $Managed.PolicyDir 'site.json'
+        }
+        AfterAll { Stop-TestDaemon $Managed }
+        BeforeEach { $env:PALISADE_SOCKET = $Managed.Socket }
+        AfterEach { $env:PALISADE_SOCKET = $D.Socket }
+
+        It 'a local exclusion stands beside the policy one, and each says its Source and File' {
+            $list = @(Add-AgentExclusion -Path '/srv/local-excl' -PassThru)
+            $list.Count | Should -Be 2
+            $list[0].Value | Should -Be '/srv/policy-excl'
+            $list[0].Source | Should -Be 'Policy'
+            $list[0].File | Should -Be $SiteFile
+            $list[1].Value | Should -Be '/srv/local-excl'
+            $list[1].Source | Should -Be 'Preference'
+            $list[1].File | Should -BeNullOrEmpty
+            $p = Get-AgentPreference -Name ExclusionPath
+            $p.Value | Should -Be @('/srv/policy-excl', '/srv/local-excl')
+            $p.Entries[0].PSTypeNames[0] | Should -Be 'Palisade.PreferenceEntry'
+            @($p.Entries | ForEach-Object Source) | Should -Be @('Policy', 'Preference')
+            $p.Entries[0].File | Should -Be $SiteFile
+            # a policy entry is removed only in its file; the merge policy only by policy
+            $e = $null
+            try { Remove-AgentExclusion -Path '/srv/policy-excl' } catch { $e = $_ }
+            $e.FullyQualifiedErrorId | Should -Be 'PolicyLocked,Remove-AgentExclusion'
+            $e.Exception.Message | Should -Match ([regex]::Escape($SiteFile))
+            $e = $null
+            try { Set-AgentPreference -Name ExclusionsMergePolicy -Value AdminOnly } catch { $e = $_ }
+            $e.FullyQualifiedErrorId | Should -Be 'PolicyLocked,Set-AgentPreference'
+            (Get-AgentPreference -Name ExclusionPath).Value | Should -Contain '/srv/policy-excl'
+        }
+    }
 }
 
 Describe 'When the agent is not running' {

@@ -175,8 +175,20 @@ Describe 'Remove-QuarantineItem' {
 }
 
 Describe 'Update-Signature' {
+    It 'refuses the version already in force without -Force (ResourceExists)' {
+        $before = (Get-AgentStatus).SignatureVersion
+        $e = $null
+        try { Update-Signature -Path (Get-TestEnv 'PAL_DEFS_PACKAGE') } catch { $e = $_ }
+        $e | Should -Not -BeNullOrEmpty
+        $e.CategoryInfo.Category | Should -Be 'ResourceExists'
+        $e.FullyQualifiedErrorId | Should -Be 'Exists,Update-Signature'
+        $e.Exception.Message | Should -Match 'already in force'
+        (Get-AgentStatus).SignatureVersion | Should -Be $before
+    }
+
     It 'installs a verified package and reports the version in force' {
-        $u = Update-Signature -Path (Get-TestEnv 'PAL_DEFS_PACKAGE')
+        # the daemon started with this very package: -Force installs the same version again
+        $u = Update-Signature -Path (Get-TestEnv 'PAL_DEFS_PACKAGE') -Force
         $u.PSTypeNames[0] | Should -Be 'Palisade.SignatureUpdate'
         $u.Version | Should -BeOfType [long]
         $u.Version | Should -Be (Get-AgentStatus).SignatureVersion

@@ -199,6 +199,7 @@ static void test_registry(void **state)
                                            "SevereThreatDefaultAction",
                                            "ExclusionPath",
                                            "ExclusionExtension",
+                                           "ExclusionsMergePolicy",
                                            "ScanCacheEnabled",
                                            "QuarantineRetentionDays",
                                            "QuarantineMaxItemBytes",
@@ -480,8 +481,10 @@ static void test_policy_overrides_and_locks(void **state)
     snprintf(want, sizeof(want), "SandboxMode is managed by policy file %s", site);
     expect_set_fails(f, "SandboxMode", "\"Disabled\"", PAL_EPERM, want);
     assert_int_equal(pal_settings_reset_preference(f->s, "SandboxMode", 0, &err), PAL_EPERM);
-    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/home", 0, &err), PAL_EPERM);
-    assert_non_null(strstr(err.msg, site));
+    /* a list's policy entries stand beside local ones (ExclusionsMergePolicy Merge) */
+    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/home", 0, &err), 0);
+    expect(f, "ExclusionPath", "[\"/srv/build\",\"/home\"]", PAL_SOURCE_POLICY);
+    assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/home", 0, &err), 0);
     expect(f, "ExclusionPath", "[\"/srv/build\"]", PAL_SOURCE_POLICY);
 
     char **files;
@@ -497,6 +500,152 @@ static void test_policy_overrides_and_locks(void **state)
     expect(f, "SandboxMode", "\"Disabled\"", PAL_SOURCE_PREFERENCE);
     expect(f, "ExclusionPath", "[]", PAL_SOURCE_DEFAULT);
     assert_int_equal(set(f, "SandboxMode", "\"Enabled\"", 0, &err), 0);
+}
+
+/* Entries of list setting name as "value@source" separated by spaces (policy file paths
+   are checked separately). */
+static char *entries_text(fx *f, const char *name)
+{
+    json_t *e = NULL;
+    pal_errbuf err = {{0}};
+    int rc = pal_settings_get_entries(f->s, name, &e, &err);
+    if (rc)
+        fail_msg("get_entries %s = %d: %s", name, rc, err.msg);
+    static char buf[1024];
+    size_t o = 0;
+    buf[0] = '\0';
+    size_t i;
+    json_t *it;
+    json_array_foreach(e, i, it)
+    {
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s@%s", i ? " " : "",
+                              json_string_value(json_object_get(it, "value")),
+                              json_string_value(json_object_get(it, "source")));
+        const json_t *file = json_object_get(it, "file");
+        const char *src = json_string_value(json_object_get(it, "source"));
+        /* a policy entry names its file, a local one has none */
+        assert_true(strcmp(src, "Policy") == 0 ? json_is_string(file) : json_is_null(file));
+    }
+    json_decref(e);
+    return buf;
+}
+
+static void test_list_merge_policy(void **state)
+{
+    fx *f = *state;
+    make(f, NULL);
+    pal_errbuf err = {{0}};
+    char site[320], merge[320];
+    /* ten local exclusions, then a policy with one */
+    for (int k = 0; k < 10; k++) {
+        char item[64];
+        snprintf(item, sizeof(item), "/srv/local%d", k);
+        assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", item, 0, &err), 0);
+    }
+    assert_int_equal(pal_settings_add_item(f->s, "ExclusionExtension", "log", 0, &err), 0);
+    write_policy(f, "10-site.json", "{\"ExclusionPath\": [\"/srv/policy-excl\", \"/srv/local3\"]}",
+                 site);
+    memset(f->changes, 0, sizeof(f->changes));
+    assert_int_equal(pal_settings_reload_policy(f->s, &err), 0);
+    assert_int_equal(changes_of(f, "ExclusionPath"), 1);
+
+    /* Merge (the default): the walker's getter sees all eleven, the policy's first */
+    char **list;
+    size_t n;
+    assert_int_equal(pal_settings_get_strlist(f->s, "ExclusionPath", &list, &n), 0);
+    assert_int_equal(n, 11);
+    assert_string_equal(list[0], "/srv/policy-excl");
+    assert_string_equal(list[1], "/srv/local3");
+    assert_string_equal(list[10], "/srv/local9");
+    pal_strlist_free(list, n);
+    const char *t = entries_text(f, "ExclusionPath");
+    assert_non_null(strstr(t, "/srv/policy-excl@Policy /srv/local3@Policy /srv/local0@Preference"));
+    assert_non_null(strstr(t, "/srv/local9@Preference"));
+    json_t *e = NULL;
+    assert_int_equal(pal_settings_get_entries(f->s, "ExclusionPath", &e, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(e, 0), "file")), site);
+    json_decref(e);
+    assert_string_equal(entries_text(f, "ExclusionExtension"), "log@Preference");
+    assert_int_equal(pal_settings_get_entries(f->s, "ScanThreads", &e, &err), PAL_EINVAL);
+
+    /* local entries stay editable; a policy entry is removed only in its file */
+    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/srv/new", 0, &err), 0);
+    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/srv/policy-excl", 0, &err),
+                     PAL_EEXIST);
+    assert_non_null(strstr(err.msg, site));
+    assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/policy-excl", 0, &err),
+                     PAL_EPERM);
+    assert_non_null(strstr(err.msg, "comes from policy file"));
+    assert_non_null(strstr(err.msg, site));
+    /* in both layers: the local copy goes, the entry stays in effect through policy */
+    assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/local3", 0, &err), 0);
+    assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/local3", 0, &err),
+                     PAL_EPERM);
+    assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/none", 0, &err),
+                     PAL_ENOTFOUND);
+    assert_int_equal(pal_settings_get_strlist(f->s, "ExclusionPath", &list, &n), 0);
+    assert_int_equal(n, 12); /* policy 2 + local0..9 but local3 + /srv/new */
+    pal_strlist_free(list, n);
+
+    /* the merge policy is managed-only */
+    expect_set_fails(f, "ExclusionsMergePolicy", "\"AdminOnly\"", PAL_EPERM,
+                     "only in a policy file");
+    expect(f, "ExclusionsMergePolicy", "\"Merge\"", PAL_SOURCE_DEFAULT);
+
+    /* AdminOnly: only the policy's entries apply, local ones are locked but kept */
+    write_policy(f, "20-merge.json", "{\"ExclusionsMergePolicy\": \"adminonly\"}", merge);
+    memset(f->changes, 0, sizeof(f->changes));
+    assert_int_equal(pal_settings_reload_policy(f->s, &err), 0);
+    assert_int_equal(changes_of(f, "ExclusionPath"), 1);
+    assert_int_equal(changes_of(f, "ExclusionExtension"), 1);
+    expect(f, "ExclusionsMergePolicy", "\"AdminOnly\"", PAL_SOURCE_POLICY);
+    expect(f, "ExclusionPath", "[\"/srv/policy-excl\",\"/srv/local3\"]", PAL_SOURCE_POLICY);
+    pal_setting_source src;
+    char *detail = NULL;
+    char *v = get(f, "ExclusionExtension", &src, &detail);
+    assert_string_equal(v, "[]"); /* policy sets none: none applies */
+    assert_int_equal(src, PAL_SOURCE_POLICY);
+    assert_string_equal(detail, merge);
+    free(v);
+    free(detail);
+    assert_string_equal(entries_text(f, "ExclusionPath"),
+                        "/srv/policy-excl@Policy /srv/local3@Policy");
+    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/srv/more", 0, &err), PAL_EPERM);
+    assert_non_null(strstr(err.msg, "AdminOnly"));
+    assert_non_null(strstr(err.msg, merge));
+    assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/new", 0, &err),
+                     PAL_EPERM);
+    expect_set_fails(f, "ExclusionExtension", "[\"iso\"]", PAL_EPERM, "AdminOnly");
+
+    /* back to Merge (and across a restart): the local entries were kept */
+    assert_int_equal(unlink(merge), 0);
+    assert_int_equal(pal_settings_reload_policy(f->s, &err), 0);
+    restart(f, NULL);
+    assert_int_equal(pal_settings_get_strlist(f->s, "ExclusionPath", &list, &n), 0);
+    assert_int_equal(n, 12);
+    pal_strlist_free(list, n);
+    assert_string_equal(entries_text(f, "ExclusionExtension"), "log@Preference");
+
+    /* the listing carries the entries of every list setting */
+    json_t *arr;
+    assert_int_equal(pal_settings_list_json(f->s, &arr), 0);
+    size_t i;
+    json_t *o;
+    int lists = 0;
+    json_array_foreach(arr, i, o)
+    {
+        const json_t *ent = json_object_get(o, "entries");
+        if (strcmp(json_string_value(json_object_get(o, "type")), "list") == 0) {
+            assert_true(json_is_array(ent));
+            lists++;
+        } else {
+            assert_null(ent);
+        }
+        if (strcmp(json_string_value(json_object_get(o, "name")), "ExclusionPath") == 0)
+            assert_int_equal(json_array_size(ent), 12);
+    }
+    assert_true(lists >= 2);
+    json_decref(arr);
 }
 
 static void test_policy_order(void **state)
@@ -880,6 +1029,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_overrides_and_locks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_merge_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_rejected_keeps_last_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_ownership, setup, teardown),
