@@ -419,6 +419,8 @@ int pal_walk_reason(pal_walk *w, pal_unscannable r, const char *chain, const cha
     pal_report *rep = w->rep;
     if (rep->reason != PAL_UNSCANNABLE_NONE)
         return 0;
+    if (w->damage_is_guess > 0 && r == PAL_UNSCANNABLE_CORRUPT)
+        return 0;
     char *c = strdup(chain);
     char *d = detail != NULL ? strdup(detail) : NULL;
     if (c == NULL || (detail != NULL && d == NULL)) {
@@ -536,7 +538,7 @@ static int match_yara(pal_scanner *sc, const uint8_t *data, size_t len, const ch
 }
 
 int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *chain, unsigned depth,
-                    int complete)
+                    unsigned flags)
 {
     pal_scanner *sc = w->sc;
     uint8_t sha[32];
@@ -549,7 +551,7 @@ int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *ch
     sc->cur_sha = NULL;
     sc->cur_size = len;
 
-    if (complete) {
+    if (flags & PAL_OBJ_COMPLETE) {
         unsigned int md_len = 0;
         if (EVP_DigestInit_ex(sc->md, sc->eng->sha256, NULL) != 1 ||
             EVP_DigestUpdate(sc->md, data, len) != 1 ||
@@ -576,6 +578,8 @@ int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *ch
     rc = match_yara(sc, data, len, chain);
     if (rc < 0 || w->stopped)
         return rc;
+    if (flags & PAL_OBJ_DATA_ONLY)
+        return 0;
     /* expand.c may reuse the deeper buffers and scan other chains: nothing above refers
        to cur_* after this point. */
     return pal_expand(w, data, len, chain, depth);
@@ -724,7 +728,7 @@ int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const vol
     rep->size = size;
     int rc = read_top(w, src, name, size, &got);
     if (rc == 0 && !w->stopped && (got > 0 || got == size))
-        rc = pal_walk_object(w, w->bufs[0].data, got, name, 0, got == size);
+        rc = pal_walk_object(w, w->bufs[0].data, got, name, 0, got == size ? PAL_OBJ_COMPLETE : 0);
     sc->cur_chain = NULL;
     trim_buffers(sc);
 

@@ -98,29 +98,29 @@ typedef enum pal_unscannable {
 const char *pal_unscannable_name(pal_unscannable r);
 
 typedef struct pal_finding {
-    char *chain;               /* "name" or "name->member->member" (owned) */
-    char *threat;              /* catalog name (owned copy) */
-    char *category;            /* (owned copy) */
+    char *chain;    /* "name" or "name->member->member" (owned) */
+    char *threat;   /* catalog name (owned copy) */
+    char *category; /* (owned copy) */
     pal_severity severity;
     pal_action default_action;
     uint32_t threat_id;
-    char *matched_by;          /* "sha256" or "yara:<rule identifier>" (owned) */
-    uint8_t sha256[32];        /* of the object that matched (member for containers) */
-    uint64_t size;             /* of that object */
+    char *matched_by;   /* "sha256" or "yara:<rule identifier>" (owned) */
+    uint8_t sha256[32]; /* of the object that matched (member for containers) */
+    uint64_t size;      /* of that object */
 } pal_finding;
 
 typedef struct pal_report {
     pal_verdict verdict;
-    pal_finding *findings;     /* one per distinct (chain, threat); at most 10000 kept */
+    pal_finding *findings; /* one per distinct (chain, threat); at most 10000 kept */
     size_t n_findings;
-    pal_unscannable reason;    /* first reason met, NONE when everything was examined */
-    char *reason_chain;        /* where it happened (owned, NULL when NONE) */
-    char *reason_detail;       /* human detail, e.g. libarchive's message (owned or NULL) */
-    int sha256_valid;          /* the whole top-level object was read */
-    uint8_t sha256[32];        /* of the top-level object */
-    uint64_t size;             /* bytes of the top-level object */
-    uint64_t bytes_read;       /* bytes pulled from the source */
-    uint64_t objects_scanned;  /* top-level + members matched */
+    pal_unscannable reason;   /* first reason met, NONE when everything was examined */
+    char *reason_chain;       /* where it happened (owned, NULL when NONE) */
+    char *reason_detail;      /* human detail, e.g. libarchive's message (owned or NULL) */
+    int sha256_valid;         /* the whole top-level object was read */
+    uint8_t sha256[32];       /* of the top-level object */
+    uint64_t size;            /* bytes of the top-level object */
+    uint64_t bytes_read;      /* bytes pulled from the source */
+    uint64_t objects_scanned; /* top-level + members matched */
 } pal_report;
 
 void pal_report_init(pal_report *rep);
@@ -151,7 +151,7 @@ void pal_scanner_free(pal_scanner *sc);
  * Returns 0 with *rep filled (rep is initialised by the call; free it with pal_report_free)
  * or a negative code when the engine itself is broken (out of memory); then *rep is empty.
  */
-int pal_scan(pal_scanner *sc, const pal_source *src, const char *name,
-             const volatile int *cancel, pal_report *rep);
+int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const volatile int *cancel,
+             pal_report *rep);
 
 #endif

@@ -20,6 +20,17 @@
  *     archive_read_support_filter_all: those fork and exec an external program. A file that
  *     starts with the magic of one of those three is reported unscannable instead.
  *
+ * Strong evidence and weak guesses. Most readers identify their input by a magic number
+ * and a header that must be consistent (zip, 7z, tar's checksum, ar's "!<arch>", gzip, xz,
+ * zstd...). A few accept arbitrary-looking bytes: lzma-alone has no magic at all (any
+ * object that starts with a zero byte and a plausible dictionary size is "lzma"), uu
+ * bids on a "begin" line in text, binary cpio on two bytes. When one of those weak guesses
+ * fails to decode, the object simply is not a container: its bytes have been matched as
+ * plain data already, so nothing is unexamined and no reason is recorded. A strongly
+ * identified container that fails stays unscannable (corrupt, truncated). An ar archive's
+ * own tables (the GNU "/" symbol table, "//" long names, BSD "__.SYMDEF") are matched as
+ * data and never offered to the readers: the container says what they are.
+ *
  * Every limit hit, encrypted member, data error or truncation becomes a reason in the
  * report (the first one wins; the walk goes on where it safely can so that later threats
  * are still found). When a member is cut short, the rest of it would have to be skipped by
@@ -336,6 +347,63 @@ static const char *external_only_format(const uint8_t *data, size_t len)
     return NULL;
 }
 
+/*
+ * Data that starts with the magic number of a compression filter this engine may use: when
+ * such a stream fails to decode, it is a damaged stream. Without one, the filter that bid
+ * was a weak guess (lzma-alone, uu).
+ */
+static int compressed_magic(const uint8_t *data, size_t len)
+{
+    static const struct {
+        const char *magic;
+        size_t len;
+    } k_magic[] = {
+        {"\x1f\x8b", 2}, /* gzip */
+        {"\x1f\x9d", 2}, /* compress */
+        {"BZh", 3},      /* bzip2 */
+        {"\xfd"
+         "7zXZ\x00",
+         6},                     /* xz */
+        {"\x28\xb5\x2f\xfd", 4}, /* zstd */
+        {"\x04\x22\x4d\x18", 4}, /* lz4 */
+        {"\x02\x21\x4c\x18", 4}, /* lz4, legacy frame */
+        {"LZIP", 4},             /* lzip */
+        {"\xed\xab\xee\xdb", 4}, /* rpm */
+    };
+    for (size_t i = 0; i < sizeof(k_magic) / sizeof(k_magic[0]); i++)
+        if (len >= k_magic[i].len && memcmp(data, k_magic[i].magic, k_magic[i].len) == 0)
+            return 1;
+    return 0;
+}
+
+/* The outermost filter of an open reader bid without a magic number (see the top comment). */
+static int weak_filter(struct archive *a)
+{
+    if (archive_filter_count(a) < 2)
+        return 0;
+    int code = archive_filter_code(a, 0);
+    return code == ARCHIVE_FILTER_LZMA || code == ARCHIVE_FILTER_UU;
+}
+
+/* A format that bid on two bytes: failing at its first header means it never was one. */
+static int weak_format(struct archive *a)
+{
+    int f = archive_format(a);
+    return f == ARCHIVE_FORMAT_CPIO_BIN_LE || f == ARCHIVE_FORMAT_CPIO_BIN_BE;
+}
+
+/* An ar archive's own index tables, by the names the GNU, BSD and SysV tools give them. */
+static int ar_table_member(struct archive *a, const char *name)
+{
+    static const char *const k_tables[] = {"/", "//", "/SYM64/", "ARFILENAMES/"};
+    if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_AR || name == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(k_tables) / sizeof(k_tables[0]); i++)
+        if (strcmp(name, k_tables[i]) == 0)
+            return 1;
+    return strncmp(name, "__.SYMDEF", 9) == 0;
+}
+
 /* Skipping the unread rest of a member is a pointer move in memory (see the top comment). */
 static int skip_is_cheap(struct archive *a)
 {
@@ -544,8 +612,9 @@ static int expand_members(pal_walk *w, struct archive *a, const uint8_t *data, s
             break;
         if (r == ARCHIVE_FATAL) {
             pal_unscannable why = error_reason(a, NULL);
-            if (why == PAL_UNSCANNABLE_CORRUPT && !seen_entry && looks_executable(data, len))
-                break; /* a self-extractor probe that found a stray signature */
+            if (why == PAL_UNSCANNABLE_CORRUPT && !seen_entry &&
+                (looks_executable(data, len) || weak_format(a)))
+                break; /* a self-extractor probe that found a stray signature, or a guess */
             rc = archive_reason(w, a, why, chain);
             break;
         }
@@ -612,9 +681,11 @@ static int expand_members(pal_walk *w, struct archive *a, const uint8_t *data, s
 
         /* Whatever was extracted is matched, even a fragment: a threat in it is real. */
         int is_file = archive_entry_filetype(e) == AE_IFREG;
+        unsigned flags = status == MEMBER_DONE ? PAL_OBJ_COMPLETE : 0;
+        if (!raw && ar_table_member(a, archive_entry_pathname(e)))
+            flags |= PAL_OBJ_DATA_ONLY;
         if (status != MEMBER_STOPPED && (used > 0 || (is_file && status == MEMBER_DONE)))
-            rc = pal_walk_object(w, w->bufs[depth + 1].data, used, mchain, depth + 1,
-                                 status == MEMBER_DONE);
+            rc = pal_walk_object(w, w->bufs[depth + 1].data, used, mchain, depth + 1, flags);
         free(mchain);
         if (rc < 0)
             break;
@@ -653,10 +724,79 @@ static int open_raw(pal_walk *w, const uint8_t *data, size_t len, const char *ch
     return 0;
 }
 
+/*
+ * Whether the bare stream in data, opened with a weak filter, decodes: read it through the
+ * raw format, discarding the output, to its end or for WEAK_CHECK_BYTES. A decoding error
+ * means the guess was wrong; a stream that decodes that far is taken for what it claims.
+ * *decodes is set when the check could be made; a stop (cancel, time) leaves the walk
+ * stopped.
+ */
+#define WEAK_CHECK_BYTES (16U * 1024U * 1024U)
+
+static int weak_stream_decodes(pal_walk *w, const uint8_t *data, size_t len, const char *chain,
+                               int *decodes)
+{
+    enum { SINK_BYTES = 64 * 1024 };
+    uint8_t *sink = malloc(SINK_BYTES);
+    struct archive *a = sink != NULL ? new_reader(w->sup, 1) : NULL;
+    if (a == NULL) {
+        free(sink);
+        return PAL_ENOMEM;
+    }
+    struct archive_entry *e;
+    int ok = archive_read_open_memory(a, data, len) >= ARCHIVE_WARN && archive_errno(a) == 0;
+    int r = ok ? archive_read_next_header(a, &e) : ARCHIVE_FATAL;
+    ok = r == ARCHIVE_OK || r == ARCHIVE_WARN || r == ARCHIVE_EOF;
+    uint64_t total = 0;
+    while (ok && r != ARCHIVE_EOF && total < WEAK_CHECK_BYTES) {
+        if (pal_walk_should_stop(w, chain))
+            break;
+        la_ssize_t n = archive_read_data(a, sink, SINK_BYTES);
+        if (n == 0)
+            break;
+        if (n < 0)
+            ok = 0;
+        else
+            total += (uint64_t)n;
+    }
+    int nomem = archive_errno(a) == ENOMEM;
+    archive_read_free(a);
+    free(sink);
+    if (nomem)
+        return PAL_ENOMEM;
+    *decodes = ok;
+    return 0;
+}
+
+/* Expand the members of the open reader a (which it frees), see pal_expand. */
+static int expand_opened(pal_walk *w, struct archive *a, const uint8_t *data, size_t len,
+                         const char *chain, unsigned depth, int raw)
+{
+    int no_entries = 0;
+    int rc = expand_members(w, a, data, len, chain, depth, raw, &no_entries);
+    /*
+     * A compressed stream whose content a format bid on but which yielded no entry: the
+     * decompressed bytes have not been examined (tar bids on a leading block of zeros,
+     * whatever follows). Read it as a bare compressed stream as well, so that they are;
+     * a reason the format met stays recorded.
+     */
+    if (rc == 0 && no_entries && !raw && archive_filter_count(a) > 1) {
+        archive_read_free(a);
+        rc = open_raw(w, data, len, chain, &a);
+        if (rc < 0 || a == NULL)
+            return rc;
+        rc = expand_members(w, a, data, len, chain, depth, 1, &no_entries);
+    }
+    archive_read_free(a);
+    return rc;
+}
+
 int pal_expand(pal_walk *w, const uint8_t *data, size_t len, const char *chain, unsigned depth)
 {
     static const uint8_t nothing[1];
     int raw = 0;
+    int guess = 0; /* a weak guess that does not decode (see the top comment) */
+    int decodes = 0;
     int rc;
 
     if (len == 0)
@@ -686,17 +826,23 @@ int pal_expand(pal_walk *w, const uint8_t *data, size_t len, const char *chain, 
          *   1 filter ("none")  nothing recognised: not a container;
          *   more               a compression filter but no format: a bare compressed stream;
          *   0                  a filter recognised the stream, failed to decode its start and
-         *                      libarchive tore the chain down: a damaged compressed stream.
+         *                      libarchive tore the chain down: a damaged compressed stream,
+         *                      or, without a compression magic, a weak guess that failed
+         *                      before yielding a byte (not a container).
          */
         int nfilters = archive_filter_count(a);
-        if (archive_errno(a) == ENOMEM || nfilters == 0) {
-            rc = archive_reason(w, a,
-                                archive_errno(a) == ENOMEM ? PAL_UNSCANNABLE_ENGINE_ERROR
-                                                           : PAL_UNSCANNABLE_CORRUPT,
-                                chain);
+        int nomem = archive_errno(a) == ENOMEM;
+        if (nfilters == 0 && !nomem && !compressed_magic(data, len)) {
+            archive_read_free(a);
+            return 0;
+        }
+        if (nomem || nfilters == 0) {
+            rc = archive_reason(
+                w, a, nomem ? PAL_UNSCANNABLE_ENGINE_ERROR : PAL_UNSCANNABLE_CORRUPT, chain);
             archive_read_free(a);
             return rc;
         }
+        int weak = weak_filter(a);
         archive_read_free(a);
         if (nfilters == 1) {
             const char *ext = external_only_format(data, len);
@@ -707,26 +853,30 @@ int pal_expand(pal_walk *w, const uint8_t *data, size_t len, const char *chain, 
                               "program, which the engine never runs",
                               ext);
         }
+        if (weak) {
+            rc = weak_stream_decodes(w, data, len, chain, &decodes);
+            if (rc < 0 || w->stopped)
+                return rc;
+            guess = !decodes;
+        }
+        w->damage_is_guess += (unsigned)guess;
         rc = open_raw(w, data, len, chain, &a);
-        if (rc < 0 || a == NULL)
+        if (rc < 0 || a == NULL) {
+            w->damage_is_guess -= (unsigned)guess;
             return rc;
+        }
         raw = 1;
-    }
-    int no_entries = 0;
-    rc = expand_members(w, a, data, len, chain, depth, raw, &no_entries);
-    /*
-     * A compressed stream whose content a format bid on but which yielded no entry: the
-     * decompressed bytes have not been examined (tar bids on a leading block of zeros,
-     * whatever follows). Read it as a bare compressed stream as well, so that they are;
-     * a reason the format met stays recorded.
-     */
-    if (rc == 0 && no_entries && !raw && archive_filter_count(a) > 1) {
-        archive_read_free(a);
-        rc = open_raw(w, data, len, chain, &a);
-        if (rc < 0 || a == NULL)
+    } else if (weak_filter(a)) {
+        rc = weak_stream_decodes(w, data, len, chain, &decodes);
+        if (rc < 0 || w->stopped) {
+            archive_read_free(a);
             return rc;
-        rc = expand_members(w, a, data, len, chain, depth, 1, &no_entries);
+        }
+        guess = !decodes;
+        w->damage_is_guess += (unsigned)guess;
     }
-    archive_read_free(a);
+    /* What a failed guess yields is still matched: a threat in it is real. */
+    rc = expand_opened(w, a, data, len, chain, depth, raw);
+    w->damage_is_guess -= (unsigned)guess;
     return rc;
 }

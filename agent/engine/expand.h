@@ -61,6 +61,8 @@ typedef struct pal_walk {
     uint64_t expanded;             /* bytes extracted from containers so far */
     int stopped;                   /* cancelled or timed out: unwind without more work */
     int budget_hit;                /* expanded-bytes budget used up: extract nothing more */
+    unsigned damage_is_guess;      /* > 0: inside a weak guess that does not decode, where
+                                      damage is no reason (expand.c's top comment) */
     int nomem;                     /* an allocation failed: unwind, pal_scan says PAL_ENOMEM */
     pal_walk_buf *bufs;            /* bufs[d] holds the member being scanned at depth d */
 } pal_walk;
@@ -82,13 +84,19 @@ int pal_walk_reason(pal_walk *w, pal_unscannable r, const char *chain, const cha
    but never beyond limit. */
 int pal_walk_reserve(pal_walk *w, unsigned depth, size_t need, size_t limit);
 
-/*
- * Match one object (hash + YARA), then expand it if it is a container. complete is 0 when
- * the object was cut short (limit, corruption): it is still matched by YARA, but not by
- * its hash, which would be the hash of a fragment.
- */
+/* How pal_walk_object treats one object (flags, or-ed). */
+enum {
+    /* The object is whole. Without it the object was cut short (limit, corruption): it is
+       still matched by YARA, but not by its hash, which would be the hash of a fragment. */
+    PAL_OBJ_COMPLETE = 1U << 0,
+    /* The container said what the object is, and it is not a container (an ar archive's
+       symbol and name tables): match it, never offer it to the container readers. */
+    PAL_OBJ_DATA_ONLY = 1U << 1,
+};
+
+/* Match one object (hash + YARA), then expand it if it is a container. */
 int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *chain, unsigned depth,
-                    int complete);
+                    unsigned flags);
 
 /*
  * Called by pal_walk_object: if data is a container (or a bare compressed stream), expand

@@ -36,8 +36,7 @@ int pal_sigbuild_add_sha256(pal_sigbuild *b, const uint8_t sha256[32], const cha
  * warnings (e.g. a string that slows down scanning) fail like errors; `include` is refused;
  * no external variables are defined. After a failed source the builder only accepts free.
  */
-int pal_sigbuild_add_rules(pal_sigbuild *b, const char *source, const char *name,
-                           pal_errbuf *err);
+int pal_sigbuild_add_rules(pal_sigbuild *b, const char *source, const char *name, pal_errbuf *err);
 /* Read catalog.tsv, hashes.tsv (optional) and every *.yar of dir. */
 int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err);
 

@@ -90,13 +90,13 @@ void pal_sigpkg_free(pal_sigpkg *pkg); /* accepts NULL; unmaps */
 
 typedef struct pal_sigpkg_info {
     uint32_t format_version;
-    uint64_t version;          /* monotonically increasing package version */
-    uint64_t created;          /* unix seconds */
+    uint64_t version; /* monotonically increasing package version */
+    uint64_t created; /* unix seconds */
     uint8_t key_id[PAL_KEY_ID_LEN];
-    uint32_t threat_count;     /* catalog entries */
-    uint32_t hash_count;       /* SHA-256 signatures */
-    uint32_t rule_count;       /* YARA rules */
-    uint64_t file_size;        /* whole file including the signature */
+    uint32_t threat_count; /* catalog entries */
+    uint32_t hash_count;   /* SHA-256 signatures */
+    uint32_t rule_count;   /* YARA rules */
+    uint64_t file_size;    /* whole file including the signature */
     uint64_t catalog_bytes, strings_bytes, hash_bytes, yara_bytes;
 } pal_sigpkg_info;
 
@@ -104,9 +104,9 @@ void pal_sigpkg_get_info(const pal_sigpkg *pkg, pal_sigpkg_info *out);
 
 /* One catalog entry; the strings point into the mapping and live as long as pkg. */
 typedef struct pal_threat {
-    uint32_t id;               /* index in the catalog */
-    const char *name;          /* "Virus:DOS/EICAR_Test_File" */
-    const char *category;      /* "Virus", "Trojan", "TestFile", ... */
+    uint32_t id;          /* index in the catalog */
+    const char *name;     /* "Virus:DOS/EICAR_Test_File" */
+    const char *category; /* "Virus", "Trojan", "TestFile", ... */
     pal_severity severity;
     pal_action default_action;
 } pal_threat;
@@ -122,10 +122,10 @@ int pal_sigpkg_lookup_sha256(const pal_sigpkg *pkg, const uint8_t sha256[32], ui
 typedef struct pal_sigpkg_layout {
     uint64_t catalog_off, catalog_len;
     uint64_t strings_off, strings_len;
-    uint64_t hash_off, hash_len;   /* bucket index followed by the sorted entries */
+    uint64_t hash_off, hash_len; /* bucket index followed by the sorted entries */
     uint64_t yara_off, yara_len;
-    uint64_t body_len;             /* bytes covered by the signature (= file size - 64) */
-    uint32_t hash_bucket_bits;     /* the index has 2^bits buckets */
+    uint64_t body_len;         /* bytes covered by the signature (= file size - 64) */
+    uint32_t hash_bucket_bits; /* the index has 2^bits buckets */
 } pal_sigpkg_layout;
 
 void pal_sigpkg_get_layout(const pal_sigpkg *pkg, pal_sigpkg_layout *out);

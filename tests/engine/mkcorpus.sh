@@ -254,8 +254,72 @@ expect bigmember.zip size unscannable size-limit "bigmember.zip->big.txt" -
 head -c 8192 rnd.bin > "$C/toolarge.bin"
 expect toolarge.bin size unscannable size-limit toolarge.bin -
 
-# ---- truncated and corrupt ---------------------------------------------------------------
 cut_half() { py 'import sys; b=open(sys.argv[1],"rb").read(); open(sys.argv[2],"wb").write(b[:len(b)//2])' "$1" "$2"; }
+
+# ---- valid files that only look like something else -------------------------------------
+# Shapes a Full scan of a real system meets: each is valid, so none may be unscannable.
+# TABLE is how a GNU ar symbol table starts (big-endian symbol count 8, then offsets): as
+# data it is a plausible lzma-alone header (properties 0, a 512 KiB dictionary), the guess
+# libarchive's raw lzma reader makes about any object that starts with zeros.
+TABLE='\x00\x00\x00\x08\x00\x00\x00\xdc\x00\x00\x06\xc8\x00\x00\x11\x8c\x00\x00\x1a\x38'
+# a static library with a GNU symbol table and long names, built by the real tools
+cat > lib8.c <<'CSRC'
+int pal_f1(void) { return 1; } int pal_f2(void) { return 2; } int pal_f3(void) { return 3; }
+int pal_f4(void) { return 4; } int pal_f5(void) { return 5; } int pal_f6(void) { return 6; }
+int pal_f7(void) { return 7; } int pal_f8(void) { return 8; }
+CSRC
+cc -c -o a-rather-long-object-name.o lib8.c
+cp eicar.com eicar-member-with-a-long-name.com
+ar rcs "$C/libgnu.a" a-rather-long-object-name.o eicar-member-with-a-long-name.com
+[ "$(head -c 72 "$C/libgnu.a" | tail -c 4 | od -An -tx1 | tr -d ' ')" = 00000008 ] ||
+    { echo "mkcorpus: libgnu.a's symbol table does not start as expected" >&2; exit 1; }
+expect libgnu.a default threat none - "libgnu.a->eicar-member-with-a-long-name.com"
+# the same shapes written byte by byte: a GNU table that is the lzma guess, a BSD
+# __.SYMDEF, and a 64-bit /SYM64/ table, each followed by a real member
+py '
+import sys
+def member(name, data):
+    h = b"%-16s%-12d%-6d%-6d%-8s%-10d`\n" % (name, 0, 0, 0, b"100644", len(data))
+    return h + data + (b"\n" if len(data) % 2 else b"")
+table = bytes.fromhex(sys.argv[1].replace("\\x", "")) + b"\0" * 200
+eicar = open("eicar.com", "rb").read()
+for out, tname in (("gnu-table.a", b"/"), ("bsd-table.a", b"__.SYMDEF SORTED"),
+                   ("sym64-table.a", b"/SYM64/")):
+    open(sys.argv[2] + "/" + out, "wb").write(b"!<arch>\n" + member(tname, table) +
+                                            member(b"eicar.com/", eicar))' "$TABLE" "$C"
+for f in gnu-table.a bsd-table.a sym64-table.a; do
+    expect "$f" default threat none - "$f->eicar.com"
+done
+# a thin archive names its members, which live beside it: nothing to expand, nothing wrong
+ar rcsT "$C/libthin.a" a-rather-long-object-name.o eicar.com
+expect libthin.a default clean none - -
+# jar members that start with zeros (an Eclipse parser table, the JDK's thai_dict), stored
+# and deflated, next to EICAR so that the archive is certainly read to its end
+for m in stored deflated; do
+    py '
+import sys, zipfile
+comp = zipfile.ZIP_STORED if sys.argv[2] == "stored" else zipfile.ZIP_DEFLATED
+with zipfile.ZipFile(sys.argv[3], "w", comp) as z:
+    head = bytes.fromhex(sys.argv[1].replace("\\x", ""))
+    z.writestr("org/eclipse/parser16.rsc", head + bytes(range(256)) * 8)
+    z.writestr("classes/thai_dict", b"\0\0\0\x01" + b"\0" * 100 + b"abc" * 500)
+    z.write("eicar.com")' "$TABLE" "$m" "$C/zero-start-$m.jar"
+    expect "zero-start-$m.jar" default threat none - "zero-start-$m.jar->eicar.com"
+done
+# a zip with data in front: a .jmod's 4-byte header, and a self-extractor's program
+zip -q -X pre.zip eicar.com readme.txt
+{ printf 'JM\001\000'; cat pre.zip; } > "$C/prefixed.jmod"
+expect prefixed.jmod default threat none - "prefixed.jmod->eicar.com"
+{ head -c 20000 /bin/true; cat pre.zip; } > "$C/sfx.bin"
+expect sfx.bin default threat none - "sfx.bin->eicar.com"
+
+# lzma-alone has no magic, so a .lzma that fails to decode cannot be told from any other
+# object that starts with a zero byte: it is no container, and no reason is recorded. What
+# it does decode is still matched: EICAR at its start is found.
+cat eicar-pad.txt b64.txt | lzma -c > t.lzma; cut_half t.lzma "$C/trunc.lzma"
+expect trunc.lzma default threat none - "trunc.lzma->trunc"
+
+# ---- truncated and corrupt ---------------------------------------------------------------
 # 4 KiB of noise in the middle. (A few flipped bits can leave a deflate stream decodable;
 # libarchive 3.6 does not check the gzip CRC, so such damage would go unnoticed there.)
 flip_mid() { py '
