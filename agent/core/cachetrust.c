@@ -94,18 +94,28 @@ static int64_t ts_ns(const struct timespec *t)
     return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
 }
 
+static int root_only(const struct stat *st)
+{
+    return st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/* Both stamps strictly older than the window; a time in the future (utimes) is not. */
+static int stamps_settled(const pal_cachetrust *ct, const struct stat *st, int64_t read_start_ns)
+{
+    int64_t limit = read_start_ns - ct->window_ns;
+    return ct->writeback && ts_ns(&st->st_mtim) < limit && ts_ns(&st->st_ctim) < limit;
+}
+
 pal_cachetrust_why pal_cachetrust_decide(const pal_cachetrust *ct, const struct stat *st,
                                          long fs_type, int64_t read_start_ns)
 {
-    if (st->st_uid == 0 && (st->st_mode & (S_IWGRP | S_IWOTH)) == 0)
+    if (root_only(st))
         return PAL_CACHETRUST_ROOT_ONLY;
     if (!pal_cachetrust_fs_suitable(fs_type))
         return PAL_CACHETRUST_FS_UNSUITED;
     if (!ct->writeback)
         return PAL_CACHETRUST_NO_WRITEBACK;
-    /* strictly older than the window; a time in the future (set by utimes) is recent */
-    int64_t limit = read_start_ns - ct->window_ns;
-    if (ts_ns(&st->st_mtim) >= limit || ts_ns(&st->st_ctim) >= limit)
+    if (!stamps_settled(ct, st, read_start_ns))
         return PAL_CACHETRUST_RECENT;
     return PAL_CACHETRUST_SETTLED;
 }
@@ -116,15 +126,20 @@ pal_cachetrust_why pal_cachetrust_before_read(const pal_cachetrust *ct, int fd,
     struct timespec now;
     if (clock_gettime(CLOCK_REALTIME, &now) != 0)
         return PAL_CACHETRUST_NO_WRITEBACK; /* cannot happen; never trust what we can't time */
+    int64_t read_start_ns = ts_ns(&now);
+    /* the system's own files, unchanged for a while: no system call at all */
+    if (root_only(st) && stamps_settled(ct, st, read_start_ns))
+        return PAL_CACHETRUST_ROOT_ONLY;
     struct statfs sfs;
     long fs_type = fstatfs(fd, &sfs) == 0 ? (long)sfs.f_type : 0;
-    pal_cachetrust_why why = pal_cachetrust_decide(ct, st, fs_type, ts_ns(&now));
+    pal_cachetrust_why why = pal_cachetrust_decide(ct, st, fs_type, read_start_ns);
     if (pal_cachetrust_ok(why) && pal_cachetrust_fs_suitable(fs_type)) {
         /*
          * Write back and wait for whatever is dirty now, so every page is write-protected
          * before the read: a later write through a mapping then faults and stamps the file.
-         * Required under (b); under (a) it narrows the chown-after-open risk. A clean file
-         * (the usual case) costs one look at the mapping's dirty tags.
+         * Required under (b). Under (a) it narrows the chown-after-open risk for a file
+         * changed within the window (a chown or chmod stamps ctime). A clean file, the
+         * usual case, costs one look at the mapping's dirty tags.
          */
         unsigned flags =
             SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;

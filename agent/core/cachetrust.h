@@ -63,11 +63,13 @@
  * Residual risks (accepted, written here so they stay visible):
  *  - A write fd or writable MAP_SHARED mapping opened while a user could write the file
  *    survives a later chown to root or chmod go-w (permissions are checked at open), and
- *    rule (a) then trusts the file. On a file system of the list the broker forces the
- *    pages clean before the read under (a) as well, so a later write through the old
- *    mapping faults and changes the key (unless it lands within one timestamp tick of the
- *    chown); on tmpfs and the rest it does not. It takes an administrator's chown or chmod
- *    of a file that a user holds open for writing.
+ *    rule (a) then trusts the file. On a file system of the list, for a file whose ctime
+ *    is within the window (the chown or chmod stamped it), the broker forces the pages
+ *    clean before the read under (a) as well, so a later write through the old mapping
+ *    faults and changes the key (unless it lands within one timestamp tick of the chown);
+ *    for an older file it relies on the flusher having cleaned them; on tmpfs and the
+ *    rest nothing cleans them. It takes an administrator's chown or chmod of a file that
+ *    a user holds open for writing.
  *  - A non-root process with CAP_DAC_OVERRIDE or CAP_FOWNER counts as root here.
  *  - The cache key has no inode generation: an inode number freed and reused for a new file
  *    of the same size within one timestamp tick of the cached ctime would match. The new
@@ -126,11 +128,12 @@ pal_cachetrust_why pal_cachetrust_decide(const pal_cachetrust *ct, const struct 
 /*
  * Called before the file behind fd (read-only is enough) is read, with st its fstat at
  * open: takes the read's start time, decides, and on a file system of the list writes back
- * the file's dirty pages and waits for them (required under rule (b): a failure turns the
- * decision into PAL_CACHETRUST_SYNC_FAILED). Returns the decision; a clean verdict of the
- * read that
- * follows may be cached only if it is PAL_CACHETRUST_ROOT_ONLY or PAL_CACHETRUST_SETTLED
- * (pal_cachetrust_ok) and the file's identity is unchanged after the read.
+ * the file's dirty pages and waits for them (always under rule (b), where a failure turns
+ * the decision into PAL_CACHETRUST_SYNC_FAILED; under (a) only for a file changed within
+ * the window: an older root-only file costs no system call). Returns the decision; a clean
+ * verdict of the read that follows may be cached only if it is PAL_CACHETRUST_ROOT_ONLY or
+ * PAL_CACHETRUST_SETTLED (pal_cachetrust_ok) and the file's identity is unchanged after
+ * the read.
  */
 pal_cachetrust_why pal_cachetrust_before_read(const pal_cachetrust *ct, int fd,
                                               const struct stat *st);
