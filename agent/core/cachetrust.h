@@ -70,14 +70,22 @@
  *    for an older file it relies on the flusher having cleaned them; on tmpfs and the
  *    rest nothing cleans them. It takes an administrator's chown or chmod of a file that
  *    a user holds open for writing.
- *  - A non-root process with CAP_DAC_OVERRIDE or CAP_FOWNER counts as root here.
+ *  - A non-root process with CAP_DAC_OVERRIDE or CAP_FOWNER counts as root here, and so
+ *    does a member of the group that owns the block devices (`disk`): a raw write to the
+ *    device changes blocks under the file system, no timestamp involved.
+ *  - A file system whose medium a user can write elsewhere (a USB stick mounted for the
+ *    user, an image file the user owns mounted through a loop device) is the user's in
+ *    every field: owner, mode, size and both timestamps can be forged offline, and the
+ *    device number comes back when it is mounted again. Neither rule helps there. The fix
+ *    belongs to the key: add the mount's never-reused id (statx STATX_MNT_ID_UNIQUE,
+ *    Linux 6.8) so that every entry dies with the mount it was made on.
  *  - The cache key has no inode generation: an inode number freed and reused for a new file
  *    of the same size within one timestamp tick of the cached ctime would match. The new
  *    file's ctime is the time of its creation, so under (b) this needs a clock step back
  *    (only root can set the clock); under (a) the cached file must have been scanned within
  *    one tick of its last change, and root must have created it.
  *  - Entries written by a version of the broker without these rules stay until the
- *    signature package changes or the cache is cleared.
+ *    signature package changes (a migration emptying scan_cache would drop them).
  *
  * Real-time protection must use the same decision (pal_cachetrust_before_read) before it
  * reads a file whose verdict it wants to cache.
