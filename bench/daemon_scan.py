@@ -5,6 +5,7 @@ read and scanned) and a cached rescan of the unchanged tree (every file is a cac
 content is read), and prints files/s and MB/s for both and the ratio between them.
 
     bench/daemon_scan.py [--build-dir DIR] [--tree DIR] [--via protocol|cli] [--rescans N]
+                         [--sandbox MODE] [--owner USER]
 
 --build-dir  a build tree (default $BUILD_DIR, else build/default, built by scripts/build
              when it is the default); palisaded, the palisade CLI, the starter signature
@@ -19,6 +20,15 @@ content is read), and prints files/s and MB/s for both and the ratio between the
 --sandbox    Enabled or Disabled: set SandboxMode first (default: leave the daemon's
              default); the header says where the engine ran (status scan_engine,
              content_process_state).
+--owner      scan a copy of the tree owned by USER (default tree build/bench-daemon-tree-USER)
+             instead of the root-owned one. The scan cache admits a file that a user can
+             write only once its mtime and ctime are older than the kernel's writeback
+             window (agent/core/cachetrust.h: dirty_expire + dirty_writeback + 10 s), so
+             the benchmark first waits until the copy is that old; then the first scan
+             also pays for the broker's forced writeback check of every file.
+
+The cached rescan needs a tree the cache admits: the root-owned tree is generated 0644
+(nobody but root can write it: admitted at once), the --owner copy after the wait.
 
 The tree (version 1, deterministic): 4,797 small files of mixed text and binary (200 B to
 64 KiB), 100 tar.gz and 100 zip containers of 10 members each, and three 16 MiB files
@@ -53,6 +63,7 @@ def generate_tree(root):
     if os.path.exists(marker):
         return
     print("daemon_scan: generating %s" % root, file=sys.stderr)
+    os.umask(0o022)     # 0644 files owned by root: the scan cache admits them at once
     if os.path.exists(root):
         subprocess.run(["rm", "-rf", "--", root], check=True)
     os.makedirs(os.path.dirname(root), exist_ok=True)
@@ -104,6 +115,44 @@ def generate_tree(root):
     write("large/random.bin", binary(16 * MIB))
     write("large/mixed.img", b"".join(text(MIB // 2) + binary(MIB // 2) for _ in range(16)))
     open(marker, "w").close()
+
+
+def own_tree(root, user):
+    """chown -R root to user, once (the ctimes then stay as they were)."""
+    import pwd
+    pw = pwd.getpwnam(user)
+    marker = "%s.owned-v%d" % (root, TREE_VERSION)
+    if os.path.exists(marker):
+        return
+    for dirpath, dirs, names in os.walk(root):
+        for n in dirs + names:
+            os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid)
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+    open(marker, "w").close()
+
+
+def wait_until_trusted(root):
+    """Wait until every file's mtime and ctime is older than the scan cache's trust window
+    for files a user can write (agent/core/cachetrust.h)."""
+    vm = {}
+    for name in ("dirty_expire_centisecs", "dirty_writeback_centisecs"):
+        with open(os.path.join("/proc/sys/vm", name)) as f:
+            vm[name] = int(f.read())
+    if vm["dirty_writeback_centisecs"] == 0:
+        print("daemon_scan: WARNING: periodic writeback is off: the cache admits no "
+              "user-owned file", file=sys.stderr)
+        return
+    window = (vm["dirty_expire_centisecs"] + vm["dirty_writeback_centisecs"]) / 100 + 10
+    newest = 0
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            st = os.stat(os.path.join(dirpath, n))
+            newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+    wait = newest / 1e9 + window + 1 - time.time()
+    if wait > 0:
+        print("daemon_scan: waiting %.0f s until the tree is older than the cache's trust "
+              "window (%.0f s)" % (wait, window), file=sys.stderr)
+        time.sleep(wait)
 
 
 def tree_totals(root):
@@ -162,7 +211,10 @@ def main():
     ap.add_argument("--via", choices=("protocol", "cli"), default="protocol")
     ap.add_argument("--rescans", type=int, default=5)
     ap.add_argument("--sandbox", choices=("Enabled", "Disabled"))
+    ap.add_argument("--owner", metavar="USER")
     args = ap.parse_args()
+    if args.owner and args.tree == ap.get_default("tree"):
+        args.tree += "-" + args.owner
 
     build = os.path.abspath(args.build_dir)
     if build == os.path.join(ROOT, "build", "default"):
@@ -181,6 +233,9 @@ def main():
 
     tree = os.path.abspath(args.tree)
     generate_tree(tree)
+    if args.owner:
+        own_tree(tree, args.owner)
+        wait_until_trusted(tree)
     n_files, n_bytes = tree_totals(tree)
     scan = scan_protocol if args.via == "protocol" else scan_cli
 
@@ -200,8 +255,8 @@ def main():
                   % " ".join(f.read().split()[:3]))
         print("daemon:   %s (ScanThreads %s: %s)"
               % (paths["PAL_PALISADED"], slots, "one per core" if slots == 0 else "set"))
-        print("tree:     %s (v%d): %d files, %.1f MB" % (tree, TREE_VERSION, n_files,
-                                                         n_bytes / 1e6))
+        print("tree:     %s (v%d): %d files, %.1f MB, owner %s" % (
+            tree, TREE_VERSION, n_files, n_bytes / 1e6, args.owner or "root"))
         print("engine:   SandboxMode %s, scan_engine %s, content_process_state %s"
               % (st.get("sandbox_mode"), st.get("scan_engine", "n/a"),
                  st.get("content_process_state")))

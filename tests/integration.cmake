@@ -42,7 +42,7 @@ set(_pal_integ_env
     "PYTHONDONTWRITEBYTECODE=1"
     "PYTHONUNBUFFERED=1")
 
-foreach(_pal_integ protocol access walker scan policy lifecycle)
+foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

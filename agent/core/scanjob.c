@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cachetrust.h"
 #include "fdsource.h"
 #include "msg.h"
 #include "scanpaths.h"
@@ -34,6 +35,7 @@ typedef struct job {
     const pal_scanjob_req *req;
     int64_t scan_id;
     int cache_enabled;
+    pal_cachetrust trust;               /* writeback sysctls as the scan started */
     pal_action sev_action[5];           /* indexed by pal_severity */
 
     pthread_mutex_t lock;               /* protects everything below */
@@ -383,6 +385,10 @@ static void scan_item(job *j, const work_item *it)
         }
     }
 
+    /* decided, and the file's pages made clean, before a byte is read (cachetrust.h) */
+    int may_cache = j->cache_enabled &&
+                    pal_cachetrust_ok(pal_cachetrust_before_read(&j->trust, it->fd, &it->st));
+
     pal_slot *slot = pal_slots_acquire(env->slots, j->req->cancel);
     if (!slot) {
         pal_defs_unref(defs);
@@ -421,7 +427,7 @@ static void scan_item(job *j, const work_item *it)
         add_unscannable(j, rep.reason_chain ? rep.reason_chain : it->path,
                         pal_unscannable_name(rep.reason), rep.reason_detail);
 
-    if (j->cache_enabled && rep.verdict == PAL_VERDICT_CLEAN) {
+    if (may_cache && rep.verdict == PAL_VERDICT_CLEAN) {
         /* only what was examined as it still is may be trusted next time */
         struct stat now;
         if (fstat(it->fd, &now) == 0 && same_identity(&now, &it->st))
@@ -495,6 +501,8 @@ static int load_settings(job *j)
     if (pal_settings_get_bool(j->env->settings, "ScanCacheEnabled", &enabled) != 0)
         enabled = 1;
     j->cache_enabled = enabled;
+    if (enabled)
+        pal_cachetrust_init(&j->trust, NULL); /* once per scan, not per file */
     for (int sev = PAL_SEV_LOW; sev <= PAL_SEV_SEVERE; sev++) {
         char *v = NULL;
         pal_action a = PAL_ACTION_QUARANTINE;

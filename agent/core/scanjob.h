@@ -6,7 +6,9 @@
  * scans, and for every finding records the detection in the store *before* any action,
  * decides the action (allowed list, per-threat override, per-severity setting) and hands
  * the file to the remediation hook. Clean, fully examined files whose identity did not
- * change during the scan enter the cache.
+ * change during the scan enter the cache, if cachetrust.h says their key can stand for
+ * their content (nobody but root can write them, or they are old enough on a file system
+ * that writes pages back).
  *
  * The scan is recorded as it starts (Running) and closed with its totals and outcome
  * (Completed, Cancelled, Failed); the result JSON follows agent/ipc/PROTOCOL.md (scan.start).

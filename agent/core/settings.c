@@ -232,7 +232,11 @@ static const pal_setting_def registry[] = {
      .type = PAL_SETTING_BOOL,
      .def_bool = 1,
      .description = "Skip a file whose device, inode, size, mtime and ctime are unchanged "
-                    "since a clean verdict under the same signature version."},
+                    "since a clean verdict under the same signature version. Only files "
+                    "that nobody but root can write, or whose mtime and ctime are older "
+                    "than the kernel's writeback window (vm.dirty_expire_centisecs + "
+                    "vm.dirty_writeback_centisecs + 10 s) on a local disk file system, "
+                    "are cached."},
     {.name = "QuarantineRetentionDays",
      .type = PAL_SETTING_UINT,
      .min = 0,
