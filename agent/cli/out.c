@@ -58,6 +58,14 @@ char *out_text(const json_t *obj, const char *key)
     return s ? s : strdup("?");
 }
 
+char *out_path(const json_t *obj, const char *key)
+{
+    char *raw = out_text(obj, key);
+    char *safe = out_safe(raw ? raw : "?");
+    free(raw);
+    return safe;
+}
+
 char *out_value(const json_t *v)
 {
     json_t *o = json_object();

@@ -52,6 +52,9 @@ char *out_value(const json_t *v);
    out_value without the escaping. malloc'd; NULL only when out of memory. */
 char *out_text(const json_t *obj, const char *key);
 
+/* out_text made terminal-safe: a path the agent sent, for people. malloc'd. */
+char *out_path(const json_t *obj, const char *key);
+
 /* Bytes as "56.7 MB" (decimal units, as in file managers). */
 void out_bytes(uint64_t bytes, char *buf, size_t size);
 

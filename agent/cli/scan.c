@@ -98,9 +98,7 @@ static void draw_progress(const json_t *data)
              (long long)int_field(data, "unscannable_so_far"));
     size_t width = terminal_width() - 1; /* never touch the last column: no wrap */
     size_t used = out_width(prefix);
-    char *raw = out_text(data, "current_path");
-    char *path = out_safe(raw ? raw : "?");
-    free(raw);
+    char *path = out_path(data, "current_path");
     const char *shown = "";
     const char *ellipsis = "";
     if (used < width && path) {

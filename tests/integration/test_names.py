@@ -168,6 +168,17 @@ class Names(DaemonTest):
         for shown in SHOWN.values():
             self.assertIn(shown, p.stdout)
 
+        # restoring one: the confirmation shows where, escaped; the file is back exactly
+        for n in (ESC_NAME, RAW_NAME):
+            item = [i for i in q["items"]
+                    if raw_path(i, "original_path") == os.path.join(self.root, n)][0]
+            p = self.d.cli("quarantine", "restore", str(item["id"]), "--allow")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assert_inert(p.stdout, "restore")
+            self.assertIn(b"restored to " + self.root + b"/" + SHOWN[n], p.stdout)
+            with open(os.path.join(self.root, n), "rb") as f:
+                self.assertEqual(f.read(), EICAR)
+
         with open(self.d.logs[-1], "rb") as f:
             log = f.read()
         self.assert_inert(log, "daemon log")
