@@ -327,12 +327,29 @@ function Get-PathBytes([System.Collections.IDictionary]$Item, [string]$Key) {
     return , [System.Text.Encoding]::UTF8.GetBytes([string]$s)
 }
 
-# Adds <Property>Bytes (exact bytes, for scripts) and Display<Property> (for people) to an
-# object built from agent item $Item, whose $Key holds a path.
-function Add-PalisadeNameProperty($Object, [string]$Property, [System.Collections.IDictionary]$Item, [string]$Key) {
-    $bytes = Get-PathBytes $Item $Key
-    $Object.PSObject.Properties.Add([psnoteproperty]::new("${Property}Bytes", $bytes))
-    $Object.PSObject.Properties.Add([psnoteproperty]::new("Display$Property", (ConvertTo-PalisadeDisplay $bytes)))
+# For each (Property, key) pair, adds <Property>Bytes (exact bytes, for scripts) and
+# Display<Property> (for people) to an object built from agent item $Item, whose key holds a
+# path. One call per object, Get-PathBytes and ConvertTo-PalisadeDisplay inlined: this runs
+# for each of up to 100,000 detections, and a PowerShell function call is not cheap.
+function Add-PalisadeNameProperty($Object, [System.Collections.IDictionary]$Item, [string[]]$Pairs) {
+    for ($i = 0; $i + 1 -lt $Pairs.Count; $i += 2) {
+        $key = $Pairs[$i + 1]
+        $bytes = $null
+        $shown = $null
+        if ($null -ne $Item) {
+            $b64 = $Item["${key}_b64"]
+            if ($b64) {
+                $bytes = [Convert]::FromBase64String([string]$b64)
+                $shown = ConvertTo-PalisadeDisplay $bytes
+            } elseif ($null -ne $Item[$key]) {
+                $text = [string]$Item[$key]
+                $bytes = [System.Text.Encoding]::UTF8.GetBytes($text)
+                $shown = $script:DisplayPattern.Replace($text, $script:DisplayEvaluator)
+            }
+        }
+        $Object.PSObject.Properties.Add([psnoteproperty]::new($Pairs[$i] + 'Bytes', $bytes))
+        $Object.PSObject.Properties.Add([psnoteproperty]::new('Display' + $Pairs[$i], $shown))
+    }
 }
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -551,8 +568,7 @@ function ConvertTo-ThreatDetection([System.Collections.IDictionary]$Item) {
         FilePath     = [string](Get-Field $Item 'file')
         ActionDetail = [string](Get-Field $Item 'action_detail')
     }
-    Add-PalisadeNameProperty $o 'Path' $Item 'path'
-    Add-PalisadeNameProperty $o 'FilePath' $Item 'file'
+    Add-PalisadeNameProperty $o $Item 'Path', 'path', 'FilePath', 'file'
     return $o
 }
 
@@ -571,7 +587,7 @@ function ConvertTo-QuarantineItem([System.Collections.IDictionary]$Item) {
         Mode          = if ($null -ne (Get-Field $Item 'mode')) { [Convert]::ToString([long](Get-Field $Item 'mode'), 8).PadLeft(4, '0') } else { $null }
         LastWriteTime = ConvertFrom-PalisadeTime (Get-Field $Item 'mtime')
     }
-    Add-PalisadeNameProperty $o 'OriginalPath' $Item 'original_path'
+    Add-PalisadeNameProperty $o $Item 'OriginalPath', 'original_path'
     return $o
 }
 
@@ -1028,7 +1044,7 @@ function ConvertTo-ScanResult([System.Collections.IDictionary]$Result) {
                 Reason     = [string](Get-Field $_ 'reason')
                 Detail     = [string](Get-Field $_ 'detail')
             }
-            Add-PalisadeNameProperty $u 'Path' $_ 'path'
+            Add-PalisadeNameProperty $u $_ 'Path', 'path'
             $u
         })
     $skipped = [ordered]@{}
@@ -1496,7 +1512,7 @@ function Restore-QuarantineItem {
                     Sha256       = [string](Get-Field $res 'sha256')
                     Allowed      = [bool](Get-Field $res 'allowed')
                 }
-                Add-PalisadeNameProperty $restored 'RestoredPath' $res 'path'
+                Add-PalisadeNameProperty $restored $res 'RestoredPath', 'path'
                 $PSCmdlet.WriteObject($restored)
             }
         }
