@@ -34,6 +34,17 @@ size_t out_width(const char *s)
     return w;
 }
 
+/* A JSON value as exact text: strings as they are, null as "-", others compact JSON. */
+static char *value_text(const json_t *v)
+{
+    if (!v || json_is_null(v))
+        return strdup("-");
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    return s ? s : strdup("?");
+}
+
 char *out_text(const json_t *obj, const char *key)
 {
     char b64key[80];
@@ -49,13 +60,7 @@ char *out_text(const json_t *obj, const char *key)
             free(raw);
         }
     }
-    const json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return strdup("-");
-    if (json_is_string(v))
-        return strdup(json_string_value(v));
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    return s ? s : strdup("?");
+    return value_text(json_object_get(obj, key));
 }
 
 char *out_path(const json_t *obj, const char *key)
@@ -68,13 +73,7 @@ char *out_path(const json_t *obj, const char *key)
 
 char *out_value(const json_t *v)
 {
-    json_t *o = json_object();
-    if (!o || json_object_set(o, "v", v ? (json_t *)(uintptr_t)v : json_null()) < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    char *text = out_text(o, "v");
-    json_decref(o);
+    char *text = value_text(v);
     char *safe = out_safe(text ? text : "?");
     free(text);
     return safe;
