@@ -72,7 +72,7 @@ int cli_events(palisade **h, const char *socket, bool json, int argc, char **arg
         {
             char *cells[NCOLS] = {0};
             for (size_t k = 0; k < NCOLS; k++)
-                cells[k] = out_value(json_object_get(it, keys[k]));
+                cells[k] = out_text(it, keys[k]);
             out_table_add(t, (const char *const *)cells);
             for (size_t k = 0; k < NCOLS; k++)
                 free(cells[k]);

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "display.h"
+#include "msg.h"
+
 void out_json(const json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -15,66 +18,11 @@ void out_json(const json_t *v)
     }
 }
 
-/* Length of the UTF-8 sequence starting with byte c (1 for anything malformed). */
-static size_t seq_len(unsigned char c)
-{
-    if (c >= 0xF0 && c < 0xF5)
-        return 4;
-    if (c >= 0xE0)
-        return c < 0xF0 ? 3 : 1;
-    if (c >= 0xC2)
-        return 2;
-    return 1;
-}
-
-/* Code point of a well-formed sequence of n bytes, or -1. */
-static long decode(const unsigned char *p, size_t n)
-{
-    long cp;
-    if (n == 1)
-        return p[0] < 0x80 ? p[0] : -1;
-    cp = p[0] & (0xFF >> (n + 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return -1;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    return cp;
-}
-
-static int unsafe_cp(long cp)
-{
-    return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0) || (cp >= 0x202A && cp <= 0x202E) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
 char *out_safe(const char *s)
 {
     if (!s)
         s = "-";
-    size_t len = strlen(s);
-    char *out = malloc(len + 1);
-    if (!out)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0, o = 0;
-    while (i < len) {
-        size_t n = seq_len(p[i]);
-        long cp = i + n <= len ? decode(p + i, n) : -1;
-        if (cp < 0) {
-            out[o++] = '?';
-            i++;
-        } else if (unsafe_cp(cp)) {
-            out[o++] = '?';
-            i += n;
-        } else {
-            memcpy(out + o, p + i, n);
-            o += n;
-            i += n;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    return pal_display(s, strlen(s));
 }
 
 size_t out_width(const char *s)
@@ -86,15 +34,48 @@ size_t out_width(const char *s)
     return w;
 }
 
-char *out_value(const json_t *v)
+/* A JSON value as exact text: strings as they are, null as "-", others compact JSON. */
+static char *value_text(const json_t *v)
 {
     if (!v || json_is_null(v))
-        return out_safe("-");
+        return strdup("-");
     if (json_is_string(v))
-        return out_safe(json_string_value(v));
+        return strdup(json_string_value(v));
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *safe = out_safe(s ? s : "?");
-    free(s);
+    return s ? s : strdup("?");
+}
+
+char *out_text(const json_t *obj, const char *key)
+{
+    char b64key[80];
+    int n = snprintf(b64key, sizeof(b64key), "%s_b64", key);
+    const json_t *b = n > 0 && (size_t)n < sizeof(b64key) ? json_object_get(obj, b64key) : NULL;
+    if (json_is_string(b)) {
+        unsigned char *raw;
+        size_t len;
+        /* a path that is not UTF-8: its exact bytes, never NUL (msg.h) */
+        if (pal_b64_decode(json_string_value(b), json_string_length(b), &raw, &len) == 0) {
+            if (!memchr(raw, '\0', len))
+                return (char *)raw;
+            free(raw);
+        }
+    }
+    return value_text(json_object_get(obj, key));
+}
+
+char *out_path(const json_t *obj, const char *key)
+{
+    char *raw = out_text(obj, key);
+    char *safe = out_safe(raw ? raw : "?");
+    free(raw);
+    return safe;
+}
+
+char *out_value(const json_t *v)
+{
+    char *text = value_text(v);
+    char *safe = out_safe(text ? text : "?");
+    free(text);
     return safe;
 }
 
@@ -220,7 +201,9 @@ void out_fields(const json_t *obj, FILE *f)
     json_object_foreach((json_t *)(uintptr_t)obj, key, v)
     {
         char *k = out_safe(key);
-        char *s = out_value(v);
+        char *raw = out_text(obj, key);
+        char *s = out_safe(raw ? raw : "?");
+        free(raw);
         fprintf(f, "%s:%*s %s\n", k ? k : "?", (int)(w - strlen(key)), "", s ? s : "?");
         free(k);
         free(s);
@@ -269,7 +252,7 @@ void out_items(const json_t *res, const char *const *keys, const char *const *he
     {
         char *cells[16] = {0};
         for (size_t k = 0; k < n && k < 16; k++)
-            cells[k] = out_value(json_object_get(it, keys[k]));
+            cells[k] = out_text(it, keys[k]);
         out_table_add(t, (const char *const *)cells);
         for (size_t k = 0; k < n && k < 16; k++)
             free(cells[k]);

@@ -3,8 +3,10 @@
  * summaries for people, and terminal-safe text.
  *
  * Everything the agent reports may contain attacker-chosen bytes (file names): text bound
- * for a terminal goes through out_safe, which replaces control characters (C0, DEL, C1,
- * bidi overrides) so a crafted name can neither move the cursor nor hide itself.
+ * for a terminal goes through out_safe, which writes it in the display form of display.h
+ * (control characters, C1, bidi controls and bytes that are not UTF-8 escaped as \e, \u009b,
+ * \u202e, \xff...) so a crafted name can neither move the cursor nor hide itself, and two
+ * different names never look the same. JSON output keeps the exact bytes (path, path_b64).
  */
 #ifndef PAL_CLI_OUT_H
 #define PAL_CLI_OUT_H
@@ -25,8 +27,7 @@
 int out_call(palisade **h, const char *socket, const char *op, json_t *args, json_t **res);
 
 /* Print result.items as a table of the given keys under the given headers, or "(none)". */
-void out_items(const json_t *res, const char *const *keys, const char *const *headers,
-               size_t n);
+void out_items(const json_t *res, const char *const *keys, const char *const *headers, size_t n);
 
 /* Exit codes of the CLI (DESIGN.md). */
 #define EXIT_OK 0
@@ -45,6 +46,14 @@ size_t out_width(const char *s);
 /* A JSON value as table text: strings as they are, null as "-", others compact JSON.
    malloc'd and terminal-safe. */
 char *out_value(const json_t *v);
+
+/* obj[key] as exact text, NOT terminal-safe (table cells and out_safe take it): the raw
+   bytes of obj[key "_b64"] when the agent sent one (a path that is not UTF-8), else as
+   out_value without the escaping. malloc'd; NULL only when out of memory. */
+char *out_text(const json_t *obj, const char *key);
+
+/* out_text made terminal-safe: a path the agent sent, for people. malloc'd. */
+char *out_path(const json_t *obj, const char *key);
 
 /* Bytes as "56.7 MB" (decimal units, as in file managers). */
 void out_bytes(uint64_t bytes, char *buf, size_t size);

@@ -143,10 +143,12 @@ int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char *
     if (json) {
         out_json(res);
     } else {
-        print_value("restored to ", json_object_get(res, "path"),
-                    json_is_true(json_object_get(res, "allowed"))
-                        ? " (its SHA-256 is allowed: scans will not quarantine it again)\n"
-                        : "\n");
+        char *shown = out_path(res, "path"); /* from the exact bytes, even when not UTF-8 */
+        printf("restored to %s%s", shown ? shown : "-",
+               json_is_true(json_object_get(res, "allowed"))
+                   ? " (its SHA-256 is allowed: scans will not quarantine it again)\n"
+                   : "\n");
+        free(shown);
     }
     json_decref(res);
     return EXIT_OK;

@@ -98,7 +98,7 @@ static void draw_progress(const json_t *data)
              (long long)int_field(data, "unscannable_so_far"));
     size_t width = terminal_width() - 1; /* never touch the last column: no wrap */
     size_t used = out_width(prefix);
-    char *path = out_safe(json_string_value(json_object_get(data, "current_path")));
+    char *path = out_path(data, "current_path");
     const char *shown = "";
     const char *ellipsis = "";
     if (used < width && path) {
@@ -176,14 +176,16 @@ static void text_report(const json_t *res)
         out_table *t = out_table_new(5, h);
         json_array_foreach(threats, i, it)
         {
+            char *path = out_text(it, "path"); /* exact bytes; the table shows them safely */
             const char *row[5] = {
                 json_string_value(json_object_get(it, "threat")),
                 json_string_value(json_object_get(it, "severity")),
                 json_string_value(json_object_get(it, "action")),
                 json_string_value(json_object_get(it, "action_result")),
-                json_string_value(json_object_get(it, "path")),
+                path,
             };
             out_table_add(t, row);
+            free(path);
         }
         out_table_print(t, stdout);
         out_table_free(t);
@@ -194,12 +196,14 @@ static void text_report(const json_t *res)
         out_table *t = out_table_new(3, h);
         json_array_foreach(unscannable, i, it)
         {
+            char *path = out_text(it, "path");
             const char *row[3] = {
                 json_string_value(json_object_get(it, "reason")),
-                json_string_value(json_object_get(it, "path")),
+                path,
                 json_string_value(json_object_get(it, "detail")),
             };
             out_table_add(t, row);
+            free(path);
         }
         out_table_print(t, stdout);
         fputc('\n', stdout);

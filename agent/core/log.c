@@ -1,6 +1,8 @@
 /* log.c — leveled logging to stderr and syslog with a ring of recent lines (see log.h). */
 #include "log.h"
 
+#include "display.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,15 +51,15 @@ void pal_log_init(const char *ident, int to_stderr, int to_syslog, pal_log_level
 
 void pal_log(pal_log_level level, const char *fmt, ...)
 {
-    char msg[LINE_MAX_LEN - 64];
+    char raw[LINE_MAX_LEN - 64], msg[LINE_MAX_LEN - 64];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int rlen = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
-    /* control characters (a hostile file name, say) must not forge log lines */
-    for (char *p = msg; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    /* A hostile file name must neither forge log lines nor drive the terminal or journal
+       viewer of whoever reads them: the whole line is shown in the display form. */
+    size_t n = rlen < 0 ? 0 : (size_t)rlen < sizeof(raw) ? (size_t)rlen : sizeof(raw) - 1;
+    pal_display_buf(raw, n, msg, sizeof(msg));
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "display.h"
 #include "listmerge.h"
 #include "policy.h"
 
@@ -23,24 +24,20 @@
 
 /* ---- item checks ----------------------------------------------------------------------- */
 
-/* Text from a client or a file, made safe to put in a log line: control characters become
-   '?' and at most 100 bytes are kept. */
+/* Text from a client or a file, made safe to put in a log line: at most 100 bytes of it in
+   the display form (display.h). */
 typedef struct shown {
-    char s[112];
+    char s[100 * PAL_DISPLAY_MAX_RATIO + 4];
 } shown;
 
 static const char *printable(const char *in, shown *b)
 {
-    size_t o = 0;
     if (!in)
         in = "(null)";
-    for (; *in && o < 100; in++)
-        b->s[o++] = ((unsigned char)*in < 0x20 || *in == 0x7f) ? '?' : *in;
-    if (*in) {
-        memcpy(b->s + o, "...", 3);
-        o += 3;
-    }
-    b->s[o] = '\0';
+    size_t len = strlen(in), keep = len < 100 ? len : 100;
+    size_t done = pal_display_buf(in, keep, b->s, sizeof(b->s) - 3);
+    if (done < len)
+        memcpy(b->s + strlen(b->s), "...", 4);
     return b->s;
 }
 

@@ -44,6 +44,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,8 +142,28 @@ static int probe_table(const support_entry *tab, unsigned n, uint32_t *mask)
     return 0;
 }
 
+/*
+ * libarchive converts member names to the charset of the calling thread's LC_CTYPE. In the C
+ * locale (the content process has no other, and the daemon sets none) every non-ASCII name
+ * an archive declares as UTF-8 or UTF-16 (zip's flag bit 11, 7z, Joliet, rar) fails to
+ * convert and comes back NULL, so "счёт-1.com" and "发票.com" both became "?". Expansion
+ * therefore runs with a thread-local C.UTF-8 LC_CTYPE (uselocale: the process locale is left
+ * alone). Names with no declared charset (legacy zip code pages, tar) are not converted at
+ * all: they stay their raw bytes. The locale is made once, by pal_expand_probe, i.e. when an
+ * engine is created — in the content process before its sandbox closes, because newlocale
+ * reads /usr/lib/locale (libc-bin, always installed). Process lifetime; never freed.
+ */
+static locale_t g_names_locale = (locale_t)0;
+static pthread_once_t g_names_once = PTHREAD_ONCE_INIT;
+
+static void make_names_locale(void)
+{
+    g_names_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
 int pal_expand_probe(pal_expand_support *out)
 {
+    pthread_once(&g_names_once, make_names_locale);
     pal_expand_support s;
     int rc = probe_table(k_formats, N_FORMATS, &s.formats);
     if (rc == 0)
@@ -217,9 +239,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 }
 
 /*
- * parent + "->" + name, where name is made printable valid UTF-8: control characters
- * (C0, DEL, C1) and bytes that are not well-formed UTF-8 become '?', and it is cut at
- * NAME_MAX_BYTES. Member names are attacker-chosen and end up in JSON, logs and the store.
+ * parent + "->" + name, with the member name's bytes exactly as the archive gives them (a
+ * legacy code-page name stays its bytes, control characters stay): the chain is raw bytes
+ * like a file path, so that distinct members stay distinct findings; every view escapes it
+ * (agent/util/display.h) and JSON carries it as path + path_b64. It is cut at
+ * NAME_MAX_BYTES, before a UTF-8 character that would not fit whole, and "..." marks the
+ * cut. A missing or empty name is "?".
  */
 static char *member_chain(const char *parent, const char *name)
 {
@@ -227,8 +252,20 @@ static char *member_chain(const char *parent, const char *name)
         name = "?";
     size_t plen = strlen(parent);
     size_t nlen = strlen(name);
-    size_t keep = nlen < NAME_MAX_BYTES ? nlen : NAME_MAX_BYTES;
-    /* parent, "->", at most keep bytes (replacements never lengthen), "...", NUL */
+    size_t keep = nlen;
+    if (nlen > NAME_MAX_BYTES) {
+        const unsigned char *s = (const unsigned char *)name;
+        size_t i = 0;
+        while (i < NAME_MAX_BYTES) {
+            size_t len = utf8_seq(s + i, nlen - i);
+            if (len == 0)
+                len = 1; /* a byte that is not UTF-8 stands for itself */
+            if (i + len > NAME_MAX_BYTES)
+                break;
+            i += len;
+        }
+        keep = i;
+    }
     char *out = malloc(plen + 2 + keep + 3 + 1);
     if (out == NULL)
         return NULL;
@@ -236,28 +273,9 @@ static char *member_chain(const char *parent, const char *name)
     char *p = out + plen;
     *p++ = '-';
     *p++ = '>';
-    const unsigned char *s = (const unsigned char *)name;
-    size_t i = 0;
-    while (i < keep) {
-        size_t len = utf8_seq(s + i, nlen - i);
-        if (len == 0 || i + len > keep) {
-            if (len != 0)
-                break; /* a whole character would not fit: cut before it */
-            *p++ = '?';
-            i++;
-            continue;
-        }
-        int control = (len == 1 && (s[i] < 0x20 || s[i] == 0x7F)) ||
-                      (len == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
-        if (control) {
-            *p++ = '?';
-        } else {
-            memcpy(p, s + i, len);
-            p += len;
-        }
-        i += len;
-    }
-    if (i < nlen) {
+    memcpy(p, name, keep);
+    p += keep;
+    if (keep < nlen) {
         memcpy(p, "...", 3);
         p += 3;
     }
@@ -791,7 +809,21 @@ static int expand_opened(pal_walk *w, struct archive *a, const uint8_t *data, si
     return rc;
 }
 
+static int expand_object(pal_walk *w, const uint8_t *data, size_t len, const char *chain,
+                         unsigned depth);
+
 int pal_expand(pal_walk *w, const uint8_t *data, size_t len, const char *chain, unsigned depth)
+{
+    /* names in UTF-8, whatever the process locale (see make_names_locale) */
+    locale_t prev = g_names_locale ? uselocale(g_names_locale) : (locale_t)0;
+    int rc = expand_object(w, data, len, chain, depth);
+    if (prev)
+        uselocale(prev);
+    return rc;
+}
+
+static int expand_object(pal_walk *w, const uint8_t *data, size_t len, const char *chain,
+                         unsigned depth)
 {
     static const uint8_t nothing[1];
     int raw = 0;

@@ -196,10 +196,12 @@ int pal_cpmsg_check_chain(const char *name, size_t name_len, pal_cpmsg_bytes cha
         return 0;
     size_t rest = chain.len - name_len;
     const uint8_t *r = chain.p + name_len;
-    /* "->" and at least one byte of member name */
+    /* "->" and at least one byte of member name. The names are raw bytes like a file path
+       (a legacy code page, a control character): the broker carries them as it carries
+       paths, and every view escapes them. NUL is refused by the decoder. */
     if (rest < 3 || r[0] != '-' || r[1] != '>')
         return PAL_EPROTO;
-    return pal_cpmsg_utf8_clean(r + 2, rest - 2) ? 0 : PAL_EPROTO;
+    return 0;
 }
 
 int pal_cpmsg_check_matched_by(pal_cpmsg_bytes by)

@@ -331,7 +331,7 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap);
 
 /*
  * A chain the content process reports for an object scanned under name: name itself, or
- * name + "->" + member names as the engine writes them (valid UTF-8, no control characters).
+ * name + "->" + member names as the engine writes them (raw bytes except NUL, at least one).
  * Returns 0 or PAL_EPROTO.
  */
 int pal_cpmsg_check_chain(const char *name, size_t name_len, pal_cpmsg_bytes chain);

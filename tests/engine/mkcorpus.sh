@@ -81,10 +81,29 @@ expect zip-deflate64.zip default threat corrupt "zip-deflate64.zip->eicar-pad.tx
 zip -q -X -r "$C/zip-dir.zip" docs
 expect zip-dir.zip default threat none - "zip-dir.zip->docs/eicar.com"
 
-# control characters and bytes that are not UTF-8 are shown as '?'
+# member names are raw bytes in chains, control characters and bytes that are not UTF-8
+# included (views escape them): two members never collapse into one '?'
 mkdir -p names && cp eicar.com "names/$(printf 'bad\001\377name.com')"
 (cd names && zip -q -X "$C/names.zip" -- *)
-expect names.zip default threat none - "names.zip->bad??name.com"
+expect names.zip default threat none - "$(printf 'names.zip->bad\001\377name.com')"
+# non-ASCII names flagged UTF-8 (zip flag bit 11, as Python and Windows write them): each
+# member named exactly, three findings (issue 10: all three were one 'nonascii.zip->?')
+py 'import sys,zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    for n in ("счёт-1.com", "счёт-2.com", "发票.com"):
+        z.writestr(zipfile.ZipInfo(n, (2023, 11, 14, 22, 13, 20)), open("eicar.com", "rb").read())
+' "$C/nonascii.zip"
+expect nonascii.zip default threat none - \
+    "nonascii.zip->счёт-1.com|nonascii.zip->счёт-2.com|nonascii.zip->发票.com"
+# legacy code-page names (CP866 "счёт", no UTF-8 flag, as old Windows zips): raw bytes
+mkdir -p legacy && cp eicar.com "legacy/$(printf '\341\347\361\342-1.com')" &&
+    cp eicar.com "legacy/$(printf '\341\347\361\342-2.com')"
+(cd legacy && LC_ALL=C zip -q -X "$C/legacy.zip" -- *)
+expect legacy.zip default threat none - "$(printf 'legacy.zip->\341\347\361\342-1.com|legacy.zip->\341\347\361\342-2.com')"
+# 7z stores names in UTF-16: converted to UTF-8
+mkdir -p n7z && cp eicar.com "n7z/发票.com"
+(cd n7z && LC_ALL=C.UTF-8 7z a -bd "$C/nonascii.7z" -- * >/dev/null)
+expect nonascii.7z default threat none - "nonascii.7z->发票.com"
 # with no expansion allowed, a container is unscannable, an empty one is not
 py 'import sys,zipfile; zipfile.ZipFile(sys.argv[1], "w").close()' "$C/empty.zip"
 expect empty.zip nodepth clean none - -

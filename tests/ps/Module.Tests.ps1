@@ -118,6 +118,7 @@ Describe 'Default views' {
             Severity = 'Severe'; Category = 'Virus'; Path = '/srv/a.zip->eicar.com'; Sha256 = ('ab' * 32)
             DetectedAt = [datetime]'2026-11-25 10:11:12'; Source = 'OnDemand'; ScanId = 3L; Action = 'Quarantine'
             ActionResult = 'Success'; QuarantineId = 4L
+            DisplayPath = '/srv/a.zip->eicar.com'   # the view shows the escaped form (Names.Tests.ps1)
         }
         $lines = @(($d | Format-Table | Out-String -Width 200) -split "`n" | Where-Object { $_.Trim() })
         $lines[0] | Should -Match '^DetectedAt\s+ThreatName\s+Severity\s+Action\s+Path\s*$'
@@ -129,6 +130,7 @@ Describe 'Default views' {
         $q = [pscustomobject]@{
             PSTypeName = 'Palisade.QuarantineItem'; Id = 12L; QuarantinedAt = [datetime]'2026-11-25 10:11:12'
             ThreatName = 'Virus:DOS/EICAR_Test_File'; OriginalPath = '/home/a/eicar.com'; Sha256 = ('cd' * 32); Size = 68L
+            DisplayOriginalPath = '/home/a/eicar.com'
         }
         $lines = @(($q | Format-Table | Out-String -Width 200) -split "`n" | Where-Object { $_.Trim() })
         $lines[0] | Should -Match '^\s*Id\s+QuarantinedAt\s+ThreatName\s+OriginalPath\s*$'
