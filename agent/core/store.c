@@ -98,6 +98,7 @@ enum stmt_id {
     S_FO_GET,
     S_FO_LIST,
     S_FO_DEL,
+    S_UNREMEDIATED,
     S_COUNT
 };
 
@@ -216,6 +217,18 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_FO_LIST] = "SELECT " FO_COLS " FROM file_ops WHERE (?1 IS NULL OR state = ?1) "
                   "ORDER BY id LIMIT ?2",
     [S_FO_DEL] = "DELETE FROM file_ops WHERE id = ?1",
+    /* see pal_store_unremediated_count for what "dealt with" means */
+    [S_UNREMEDIATED] =
+        "SELECT count(*) FROM detections d WHERE d.action_result = 'Failed' "
+        "AND NOT EXISTS (SELECT 1 FROM detections l WHERE l.path = d.path AND l.id > d.id "
+        "AND (d.scan_id IS NULL OR l.scan_id IS NOT d.scan_id)) "
+        "AND NOT EXISTS (SELECT 1 FROM allowed_threats a "
+        "WHERE (a.kind = 'ThreatName' AND a.value = d.threat_name) "
+        "OR (a.kind = 'Sha256' AND a.value = d.sha256)) "
+        "AND NOT EXISTS (SELECT 1 FROM scans s, json_each(s.paths) r "
+        "WHERE s.outcome = 'Completed' AND s.started_at > d.detected_at "
+        "AND (r.value = '/' OR r.value = d.path "
+        "OR substr(d.path, 1, length(r.value) + 1) = r.value || '/'))",
 };
 
 struct pal_store {
@@ -2163,6 +2176,25 @@ int pal_store_allowed_check(pal_store *st, const char *threat_name, const char *
             *allowed = rc == SQLITE_ROW;
         else
             ret = db_fail(st, rc, "checking allowed threats", err);
+        finish(s);
+    }
+    unlock(st);
+    return ret;
+}
+
+int pal_store_unremediated_count(pal_store *st, int64_t *count, pal_errbuf *err)
+{
+    if (!count)
+        return pal_err_set(err, PAL_EINVAL, "unremediated_count: bad arguments");
+    sqlite3_stmt *s = NULL;
+    lock(st);
+    int ret = get_stmt(st, S_UNREMEDIATED, &s, err);
+    if (ret == 0) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            *count = sqlite3_column_int64(s, 0);
+        else
+            ret = db_fail(st, rc, "counting unremediated threats", err);
         finish(s);
     }
     unlock(st);
