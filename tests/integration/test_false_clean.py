@@ -79,7 +79,7 @@ class Roots(DaemonTest):
         self.assertEqual(doc["skipped"], {"symlink": 1})
         self.assertEqual(doc["threats_found"], 1)
         self.assertIn(("palisade: %s is a symbolic link: scanned its target %s"
-                       % (link, target)).encode(), p.stderr)
+                       % (link + "/", target)).encode(), p.stderr)
         self.assertTrue(os.path.exists(os.path.join(outside, "o.com")))
 
         # a dangling link named as a root is an error, never an empty success
