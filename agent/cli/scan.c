@@ -141,9 +141,9 @@ static json_t *json_report(const json_t *res)
     json_object_set(out, "bytes_scanned", json_object_get(res, "bytes_scanned"));
     const json_t *skipped = json_object_get(res, "skipped");
     json_object_set_new(out, "skipped", skipped ? json_deep_copy(skipped) : json_object());
-    static const char *const extra[] = {"threats_found",  "allowed_count", "unremediated_count",
-                                        "unscannable_count", "fully_examined", "root_errors",
-                                        "resolved_roots", NULL};
+    static const char *const extra[] = {
+        "threats_found",  "allowed_count", "unremediated_count", "unscannable_count",
+        "fully_examined", "root_errors",   "resolved_roots",     NULL};
     for (const char *const *k = extra; *k; k++) {
         json_t *v = json_object_get(res, *k);
         if (v)
@@ -241,9 +241,9 @@ static int scan_exit_status(const json_t *res)
     if (json_array_size(json_object_get(res, "root_errors")) > 0)
         return EXIT_ERROR;
     const json_t *found = json_object_get(res, "threats_found");
-    json_int_t threats =
-        json_is_integer(found) ? json_integer_value(found)
-                               : (json_int_t)json_array_size(json_object_get(res, "threats"));
+    json_int_t threats = json_is_integer(found)
+                             ? json_integer_value(found)
+                             : (json_int_t)json_array_size(json_object_get(res, "threats"));
     if (threats > 0)
         return EXIT_THREATS;
     if (!json_is_true(json_object_get(res, "fully_examined")))

@@ -46,13 +46,13 @@ typedef struct job {
     char fatal_msg[256];
 
     uint64_t files_found, files_done, bytes_done, threats, unscannable;
-    uint64_t allowed;                   /* findings on the allowed list: not threats */
-    uint64_t unremediated;              /* threats whose quarantine/remove failed */
+    uint64_t allowed;      /* findings on the allowed list: not threats */
+    uint64_t unremediated; /* threats whose quarantine/remove failed */
     uint64_t skipped[PAL_SKIP__COUNT];
     pal_scanjob_stats stats;
     json_t *threat_list, *unscannable_list;
-    json_t *root_errors;                /* roots that could not be scanned at all */
-    json_t *resolved_roots;             /* named symlink roots and the targets walked */
+    json_t *root_errors;    /* roots that could not be scanned at all */
+    json_t *resolved_roots; /* named symlink roots and the targets walked */
     int64_t last_progress_ms;
     char *current;                      /* the file a worker took last (for the ticker) */
     size_t current_len;
@@ -157,8 +157,7 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
     pthread_mutex_unlock(&j->lock);
 }
 
-static void add_root_error(job *j, const char *path, size_t path_len, pal_skip_reason r,
-                           int errnum)
+static void add_root_error(job *j, const char *path, size_t path_len, pal_skip_reason r, int errnum)
 {
     json_t *e = json_object();
     if (!e)
@@ -653,8 +652,8 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     char **excl_paths = NULL, **excl_exts = NULL;
     size_t n_excl_paths = 0, n_excl_exts = 0;
     unsigned started = 0;
-    if (!j.queue || !j.threat_list || !j.unscannable_list || !j.root_errors ||
-        !j.resolved_roots || !tids) {
+    if (!j.queue || !j.threat_list || !j.unscannable_list || !j.root_errors || !j.resolved_roots ||
+        !tids) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto out;
     }

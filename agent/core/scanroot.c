@@ -12,11 +12,15 @@ static pal_skip_reason reason_of(int e)
 {
     switch (e) {
     case EACCES:
-    case EPERM: return PAL_SKIP_UNREADABLE;
+    case EPERM:
+        return PAL_SKIP_UNREADABLE;
     case ENOENT:
-    case ENOTDIR: return PAL_SKIP_VANISHED;
-    case ELOOP: return PAL_SKIP_SYMLINK;
-    default: return PAL_SKIP_ERROR;
+    case ENOTDIR:
+        return PAL_SKIP_VANISHED;
+    case ELOOP:
+        return PAL_SKIP_SYMLINK;
+    default:
+        return PAL_SKIP_ERROR;
     }
 }
 
@@ -75,11 +79,15 @@ const char *pal_scanroot_error_name(pal_skip_reason reason, int errnum)
     switch (errnum) {
     case ENOENT:
     case ENOTDIR:
-    case ESTALE: return "not-found";
+    case ESTALE:
+        return "not-found";
     case EACCES:
-    case EPERM: return "access-denied";
-    case ELOOP: return "symlink-loop";
-    default: return "error";
+    case EPERM:
+        return "access-denied";
+    case ELOOP:
+        return "symlink-loop";
+    default:
+        return "error";
     }
 }
 

@@ -73,8 +73,9 @@ typedef struct pal_walk_options {
 /*
  * Walk root (a file or a directory). The last component of root is not followed if it is a
  * symlink (reported to on_root_error, or as a skip without it); a caller that means to scan
- * what a named link points to resolves it once before the walk (see scanroot.h). Returns 0 when the walk completed (skips are not errors),
- * PAL_ECANCELLED, the negative code an on_file callback returned, or PAL_ENOMEM.
+ * what a named link points to resolves it once before the walk (see scanroot.h). Returns 0 when the
+ * walk completed (skips are not errors), PAL_ECANCELLED, the negative code an on_file callback
+ * returned, or PAL_ENOMEM.
  */
 int pal_walk(const char *root, const pal_walk_options *opts, const pal_walk_ops *ops);
 
