@@ -229,9 +229,10 @@ Describe 'Get-ThreatHistory' {
         $dets[0].Path | Should -Be (Join-Path $tree 'sub/eicar.com')
     }
 
-    It 'shows DetectedAt, ThreatName, Severity, Action, Path in its default table' {
+    It 'shows DetectedAt, ThreatName, Severity, Action, ActionResult, Path in its default table' {
         $text = Get-ThreatHistory -First 1 | Out-String -Width 250
-        $text | Should -Match 'DetectedAt\s+ThreatName\s+Severity\s+Action\s+Path'
+        $text | Should -Match 'DetectedAt\s+ThreatName\s+Severity\s+Action\s+ActionResult\s+Path'
+        $text | Should -Match 'Quarantine\s+Success'
         $text | Should -Match ([regex]::Escape($EicarThreat))
         $text | Should -Not -Match 'Sha256'
     }
