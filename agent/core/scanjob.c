@@ -556,12 +556,21 @@ static int fully_examined(const job *j)
 }
 
 /*
- * Each root looked at once before the walk: a missing one is a root error, a symlink is
- * resolved to its target (noted in resolved_roots). *walk gets the roots to walk.
+ * Each root of a Custom scan looked at once before the walk: a missing one is a root error, a
+ * symlink is resolved to its target (noted in resolved_roots). *walk gets the roots to walk.
+ * Quick and Full roots are the agent's own choice, not the administrator's: they are walked
+ * as listed (a symlink among them, such as /bin on a merged-/usr system, is skipped, since
+ * its target is a root of the same scan).
  */
 static int resolve_roots(job *j, const pal_pathlist *named, pal_pathlist *walk)
 {
     for (size_t i = 0; i < named->n; i++) {
+        if (j->req->type != PAL_SCAN_CUSTOM) {
+            int rc = pal_pathlist_add(walk, named->paths[i]);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
         pal_scanroot r;
         int rc = pal_scanroot_resolve(named->paths[i], &r);
         if (rc != 0)
@@ -695,8 +704,11 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
         .skip_pseudo_fs = req->type != PAL_SCAN_CUSTOM,
         .cancel = req->cancel,
     };
-    pal_walk_ops wops = {
-        .on_file = on_file, .on_skip = on_skip, .on_root_error = on_root_error, .ctx = &j};
+    /* only the roots an administrator named are errors when they cannot be walked */
+    pal_walk_ops wops = {.on_file = on_file,
+                         .on_skip = on_skip,
+                         .on_root_error = req->type == PAL_SCAN_CUSTOM ? on_root_error : NULL,
+                         .ctx = &j};
     for (size_t i = 0; i < walk_roots.n && !j.fatal && !job_cancelled(&j); i++) {
         int wrc = pal_walk(walk_roots.paths[i], &wopts, &wops);
         if (wrc == PAL_ENOMEM)
