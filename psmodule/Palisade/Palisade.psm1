@@ -787,8 +787,10 @@ function Start-Scan {
         } elseif ($result.Status -eq 'Cancelled') {
             $PSCmdlet.WriteWarning("Scan $($result.ScanId) was cancelled by the agent before it finished.")
         }
-        Write-ScanRootReport $PSCmdlet $result
+        # the result first: with -ErrorAction Stop a root error ends the command, and what
+        # was scanned must still reach the caller
         $PSCmdlet.WriteObject($result)
+        Write-ScanRootReport $PSCmdlet $result
         Write-ScanEndWarning $PSCmdlet $result
     }
 }

@@ -3,8 +3,9 @@
 # a real palisaded: -Path expands wildcards as other cmdlets do (a pattern that matches
 # nothing is an ObjectNotFound error, never a Quick scan instead), -LiteralPath takes '['
 # literally, a missing path is an ObjectNotFound ErrorRecord while the other path is still
-# scanned, a symlink path is resolved and said so, and a quarantine that fails (immutable
-# file, chattr +i) is in the default view and warned about at the end of the scan.
+# scanned, a symlink path is resolved and said so, an object that could not be examined (an
+# encrypted zip member) is warned about, and a quarantine that fails (immutable file,
+# chattr +i) is in the default view and warned about at the end of the scan.
 #
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'PalisadeTestHelpers.psm1') -Force
@@ -74,8 +75,13 @@ Describe 'Start-Scan -Path and -LiteralPath' {
         $errs[0].FullyQualifiedErrorId | Should -Be 'ScanRootNotFound,Start-Scan'
         $errs[0].TargetObject | Should -Be $missing
         $errs[0].Exception | Should -BeOfType [System.Management.Automation.ItemNotFoundException]
-        # -ErrorAction Stop makes it terminating, as for any non-terminating error
-        { Start-Scan -Path $missing -ErrorAction Stop } | Should -Throw -ErrorId 'ScanRootNotFound,Start-Scan'
+        # -ErrorAction Stop makes it terminating, as for any non-terminating error; the
+        # result of what was scanned has been written before
+        $out = [System.Collections.Generic.List[object]]::new()
+        { Start-Scan -Path $missing, $root -ErrorAction Stop | ForEach-Object { $out.Add($_) } } |
+            Should -Throw -ErrorId 'ScanRootNotFound,Start-Scan'
+        $out.Count | Should -Be 1
+        $out[0].PSTypeNames[0] | Should -Be 'Palisade.ScanResult'
     }
 
     It 'a symlink path is resolved by the agent, its target scanned, and a warning says so' {
@@ -87,6 +93,24 @@ Describe 'Start-Scan -Path and -LiteralPath' {
         $r.Threats[0].Path | Should -Be (Join-Path $target 'eicar.com')
         $r.ResolvedRoots[0].Resolved | Should -Be $target
         @($warns | Where-Object { "$_" -match 'is a symbolic link: the agent scanned its target' }).Count | Should -Be 1
+    }
+}
+
+Describe 'objects that could not be examined' {
+    It 'are warned about at the end, and FullyExamined is false' {
+        $root = Join-Path $D.Base 'encrypted'
+        [void](New-Item -ItemType Directory -Path $root)
+        $plain = Join-Path $root 'a.txt'
+        [System.IO.File]::WriteAllText($plain, "hello`n")
+        & zip -q -j -P secret (Join-Path $root 'enc.zip') $plain
+        if ($LASTEXITCODE -ne 0) { throw 'zip failed' }
+        Remove-Item -LiteralPath $plain
+        $r = Start-Scan -Path $root -WarningVariable warns 3>$null
+        $r.Status | Should -Be 'Completed'
+        $r.ThreatsFound | Should -Be 0
+        $r.FullyExamined | Should -BeFalse
+        $r.Unscannable[0].Reason | Should -Be 'encrypted'
+        @($warns | Where-Object { "$_" -match '^Not everything was examined: 1 unscannable' }).Count | Should -Be 1
     }
 }
 
