@@ -913,9 +913,9 @@ function Get-ScanRoots([System.Collections.Generic.List[string]]$Paths) {
         $norm = if ($p.Length -gt 1) { $p.TrimEnd('/') } else { $p }
         if ($seen.Add($norm)) {
             $unique.Add($norm)
-            # a symbolic link is not walked into by the agent, so it covers nothing below it
-            if ([System.IO.Directory]::Exists($norm) -and
-                -not ([System.IO.File]::GetAttributes($norm) -band [System.IO.FileAttributes]::ReparsePoint)) {
+            # a symbolic link given as a path is resolved by the agent and its target walked,
+            # so it covers what lies below it like a directory does
+            if ([System.IO.Directory]::Exists($norm)) {
                 [void]$dirs.Add($norm)
             }
         }

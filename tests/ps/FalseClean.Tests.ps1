@@ -85,10 +85,14 @@ Describe 'Start-Scan -Path and -LiteralPath' {
     }
 
     It 'a symlink path is resolved by the agent, its target scanned, and a warning says so' {
-        $target = New-TestTree -Root (Join-Path $D.Base 'link-target') -Files @{ 'eicar.com' = (Get-EicarBytes) }
+        $target = New-TestTree -Root (Join-Path $D.Base 'link-target') -Files @{
+            'eicar.com' = (Get-EicarBytes); 'clean.txt' = "clean`n"
+        }
         $link = Join-Path $D.Base 'link-to-target'
         [void](New-Item -ItemType SymbolicLink -Path $link -Target $target)
-        $r = Start-Scan -LiteralPath $link -WarningVariable warns 3>$null
+        # a path below the link is covered by it, as below a directory: scanned once
+        $r = Start-Scan -LiteralPath $link, (Join-Path $link 'clean.txt') -WarningVariable warns 3>$null
+        $r.FilesScanned | Should -Be 2
         $r.ThreatsFound | Should -Be 1
         $r.Threats[0].Path | Should -Be (Join-Path $target 'eicar.com')
         $r.ResolvedRoots[0].Resolved | Should -Be $target
