@@ -209,8 +209,11 @@ static void report_notes(const json_t *res)
                 "palisade: warning: %lld threat%s could not be quarantined or removed and %s "
                 "still in place (see RESULT Failed); the agent stays Degraded until dealt with\n",
                 (long long)unrem, unrem == 1 ? "" : "s", unrem == 1 ? "is" : "are");
+    /* a scan that did not complete says so itself (scan_exit_status) */
+    const char *status = json_string_value(json_object_get(res, "status"));
     const json_t *full = json_object_get(res, "fully_examined");
-    if (json_is_false(full) && json_array_size(json_object_get(res, "root_errors")) == 0) {
+    if (json_is_false(full) && status && strcmp(status, "Completed") == 0 &&
+        json_array_size(json_object_get(res, "root_errors")) == 0) {
         const json_t *sk = json_object_get(res, "skipped");
         fprintf(stderr,
                 "palisade: warning: not everything was examined: %lld unscannable, %lld "
