@@ -178,6 +178,18 @@ static char *item_path(const json_t *item, const char *key)
     return out_safe(json_string_value(json_object_get(item, key)));
 }
 
+/* The agent's fully_examined; from an agent that predates it, what its other keys tell. */
+static bool examined_all(const json_t *res)
+{
+    const json_t *full = json_object_get(res, "fully_examined");
+    if (json_is_boolean(full))
+        return json_is_true(full);
+    const json_t *sk = json_object_get(res, "skipped");
+    return json_array_size(json_object_get(res, "unscannable")) == 0 &&
+           int_field(sk, "unreadable") == 0 && int_field(sk, "too-deep") == 0 &&
+           int_field(sk, "error") == 0;
+}
+
 /* What an administrator must not miss, on stderr in text and JSON mode alike: the roots that
    were not scanned, the symlink roots that were resolved, the threats left in place and the
    objects that could not be examined. */
@@ -211,14 +223,15 @@ static void report_notes(const json_t *res)
                 (long long)unrem, unrem == 1 ? "" : "s", unrem == 1 ? "is" : "are");
     /* a scan that did not complete says so itself (scan_exit_status) */
     const char *status = json_string_value(json_object_get(res, "status"));
-    const json_t *full = json_object_get(res, "fully_examined");
-    if (json_is_false(full) && status && strcmp(status, "Completed") == 0 &&
+    if (!examined_all(res) && status && strcmp(status, "Completed") == 0 &&
         json_array_size(json_object_get(res, "root_errors")) == 0) {
         const json_t *sk = json_object_get(res, "skipped");
         fprintf(stderr,
                 "palisade: warning: not everything was examined: %lld unscannable, %lld "
                 "unreadable, %lld too deep, %lld errors\n",
-                (long long)int_field(res, "unscannable_count"),
+                (long long)(json_is_integer(json_object_get(res, "unscannable_count"))
+                                ? int_field(res, "unscannable_count")
+                                : (json_int_t)json_array_size(json_object_get(res, "unscannable"))),
                 (long long)int_field(sk, "unreadable"), (long long)int_field(sk, "too-deep"),
                 (long long)int_field(sk, "error"));
     }
@@ -249,7 +262,7 @@ static int scan_exit_status(const json_t *res)
                              : (json_int_t)json_array_size(json_object_get(res, "threats"));
     if (threats > 0)
         return EXIT_THREATS;
-    if (!json_is_true(json_object_get(res, "fully_examined")))
+    if (!examined_all(res))
         return EXIT_INCOMPLETE;
     return EXIT_OK;
 }
