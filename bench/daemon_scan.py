@@ -176,7 +176,7 @@ def scan_cli(d, root):
     t0 = time.monotonic()
     p = d.cli("scan", "--json", root, timeout=3600)
     took = time.monotonic() - t0
-    if p.returncode not in (0, 1):
+    if p.returncode not in (0, 1, 3):      # 3: completed, something unscannable (palisade(1))
         raise SystemExit("daemon_scan: palisade scan failed (%d): %s"
                          % (p.returncode, p.stderr.decode(errors="replace")))
     return took, json.loads(p.stdout)

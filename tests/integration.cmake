@@ -15,6 +15,10 @@
 #   integration.lifecycle  restart keeps history, lock file, SIGTERM mid-scan, killed
 #                          mid-scan, corrupt/newer/foreign database refused untouched,
 #                          schema upgrade, unsafe state dir, tampered signature package
+#   integration.false_clean  missing/unopenable scan root is exit 2 while the other roots
+#                          are scanned, symlink root resolved, allowed threat not counted,
+#                          failed quarantine (immutable file) warned and Degraded until dealt
+#                          with, content process unusable is exit 3
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
@@ -42,7 +46,7 @@ set(_pal_integ_env
     "PYTHONDONTWRITEBYTECODE=1"
     "PYTHONUNBUFFERED=1")
 
-foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust)
+foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

@@ -49,7 +49,8 @@ static const char usage_text[] =
     ")\n"
     "  --json          print one JSON document (snake_case keys) instead of text\n"
     "\n"
-    "exit status: 0 ok / nothing found, 1 threats found, 2 error\n";
+    "exit status: 0 ok / nothing found, 1 threats found, 2 error (or a scan root that could\n"
+    "not be scanned), 3 scan found nothing but could not examine everything (palisade(1))\n";
 
 typedef struct cli {
     const char *socket;

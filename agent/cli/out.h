@@ -33,6 +33,7 @@ void out_items(const json_t *res, const char *const *keys, const char *const *he
 #define EXIT_OK 0
 #define EXIT_THREATS 1
 #define EXIT_ERROR 2
+#define EXIT_INCOMPLETE 3 /* scan: nothing found, but not everything could be examined */
 
 /* Pretty-printed JSON document and a newline on stdout. */
 void out_json(const json_t *v);

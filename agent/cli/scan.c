@@ -141,6 +141,14 @@ static json_t *json_report(const json_t *res)
     json_object_set(out, "bytes_scanned", json_object_get(res, "bytes_scanned"));
     const json_t *skipped = json_object_get(res, "skipped");
     json_object_set_new(out, "skipped", skipped ? json_deep_copy(skipped) : json_object());
+    static const char *const extra[] = {
+        "threats_found",  "allowed_count", "unremediated_count", "unscannable_count",
+        "fully_examined", "root_errors",   "resolved_roots",     NULL};
+    for (const char *const *k = extra; *k; k++) {
+        json_t *v = json_object_get(res, *k);
+        if (v)
+            json_object_set(out, *k, v);
+    }
     static const char *const tkeys[] = {"path",   "path_b64",      "threat", "severity",
                                         "action", "action_result", NULL};
     static const char *const ukeys[] = {"path", "path_b64", "reason", NULL};
@@ -163,6 +171,100 @@ static json_t *json_report(const json_t *res)
         json_object_set_new(out, lists[l], arr);
     }
     return out;
+}
+
+static char *item_path(const json_t *item, const char *key)
+{
+    return out_safe(json_string_value(json_object_get(item, key)));
+}
+
+/* The agent's fully_examined; from an agent that predates it, what its other keys tell. */
+static bool examined_all(const json_t *res)
+{
+    const json_t *full = json_object_get(res, "fully_examined");
+    if (json_is_boolean(full))
+        return json_is_true(full);
+    const json_t *sk = json_object_get(res, "skipped");
+    return json_array_size(json_object_get(res, "unscannable")) == 0 &&
+           int_field(sk, "unreadable") == 0 && int_field(sk, "too-deep") == 0 &&
+           int_field(sk, "error") == 0;
+}
+
+/* What an administrator must not miss, on stderr in text and JSON mode alike: the roots that
+   were not scanned, the symlink roots that were resolved, the threats left in place and the
+   objects that could not be examined. */
+static void report_notes(const json_t *res)
+{
+    size_t i;
+    const json_t *it;
+    json_array_foreach(json_object_get(res, "resolved_roots"), i, it)
+    {
+        char *p = item_path(it, "path"), *r = item_path(it, "resolved");
+        fprintf(stderr, "palisade: %s is a symbolic link: scanned its target %s\n", p ? p : "?",
+                r ? r : "?");
+        free(p);
+        free(r);
+    }
+    json_array_foreach(json_object_get(res, "root_errors"), i, it)
+    {
+        char *p = item_path(it, "path"), *why = item_path(it, "reason"),
+             *code = item_path(it, "error");
+        fprintf(stderr, "palisade: cannot scan %s: %s (%s)\n", p ? p : "?", why ? why : "?",
+                code ? code : "error");
+        free(p);
+        free(why);
+        free(code);
+    }
+    json_int_t unrem = int_field(res, "unremediated_count");
+    if (unrem > 0)
+        fprintf(stderr,
+                "palisade: warning: %lld threat%s could not be quarantined or removed and %s "
+                "still in place (see RESULT Failed); the agent stays Degraded until dealt with\n",
+                (long long)unrem, unrem == 1 ? "" : "s", unrem == 1 ? "is" : "are");
+    /* a scan that did not complete says so itself (scan_exit_status) */
+    const char *status = json_string_value(json_object_get(res, "status"));
+    if (!examined_all(res) && status && strcmp(status, "Completed") == 0 &&
+        json_array_size(json_object_get(res, "root_errors")) == 0) {
+        const json_t *sk = json_object_get(res, "skipped");
+        fprintf(stderr,
+                "palisade: warning: not everything was examined: %lld unscannable, %lld "
+                "unreadable, %lld too deep, %lld errors\n",
+                (long long)(json_is_integer(json_object_get(res, "unscannable_count"))
+                                ? int_field(res, "unscannable_count")
+                                : (json_int_t)json_array_size(json_object_get(res, "unscannable"))),
+                (long long)int_field(sk, "unreadable"), (long long)int_field(sk, "too-deep"),
+                (long long)int_field(sk, "error"));
+    }
+}
+
+/*
+ * The exit status (palisade(1), EXIT STATUS). 2 wins: a scan that did not complete, or did
+ * not scan a root it was given, did not do what was asked, and a script must not read that
+ * as a plain "threats found" (the threats are still printed and in the history). Then 1 when
+ * a threat was found (allowed findings do not count), then 3 when nothing was found but
+ * something could not be examined, else 0.
+ */
+static int scan_exit_status(const json_t *res)
+{
+    const char *status = json_string_value(json_object_get(res, "status"));
+    if (!status || strcmp(status, "Completed") != 0) {
+        char *s = out_safe(status ? status : "unknown");
+        fprintf(stderr, "palisade: the scan ended %s: not every file was scanned\n",
+                s ? s : "early");
+        free(s);
+        return EXIT_ERROR;
+    }
+    if (json_array_size(json_object_get(res, "root_errors")) > 0)
+        return EXIT_ERROR;
+    const json_t *found = json_object_get(res, "threats_found");
+    json_int_t threats = json_is_integer(found)
+                             ? json_integer_value(found)
+                             : (json_int_t)json_array_size(json_object_get(res, "threats"));
+    if (threats > 0)
+        return EXIT_THREATS;
+    if (!examined_all(res))
+        return EXIT_INCOMPLETE;
+    return EXIT_OK;
 }
 
 static void text_report(const json_t *res)
@@ -219,9 +321,18 @@ static void text_report(const json_t *res)
     const char *s1 = json_string_value(json_object_get(res, "end_time"));
     if (s0 && s1 && pal_time_parse(s0, &t0) == 0 && pal_time_parse(s1, &t1) == 0 && t1 >= t0)
         snprintf(took, sizeof(took), " in %.1f s", (double)(t1 - t0) / 1000.0);
-    size_t nt = json_array_size(threats), nu = json_array_size(unscannable);
-    printf("Scan %s %s%s: %lld files (%s) scanned, %zu threat%s, %zu unscannable", id, status, took,
-           (long long)int_field(res, "files_scanned"), bytes, nt, nt == 1 ? "" : "s", nu);
+    size_t nu = json_array_size(unscannable);
+    long long nt = (long long)json_array_size(threats);
+    const json_t *found = json_object_get(res, "threats_found");
+    if (json_is_integer(found))
+        nt = (long long)json_integer_value(found);
+    printf("Scan %s %s%s: %lld files (%s) scanned, %lld threat%s, %zu unscannable", id, status,
+           took, (long long)int_field(res, "files_scanned"), bytes, nt, nt == 1 ? "" : "s", nu);
+    if (int_field(res, "allowed_count") > 0)
+        printf(", %lld allowed", (long long)int_field(res, "allowed_count"));
+    if (json_array_size(json_object_get(res, "root_errors")) > 0)
+        printf(", %zu root%s not scanned", json_array_size(json_object_get(res, "root_errors")),
+               json_array_size(json_object_get(res, "root_errors")) == 1 ? "" : "s");
     const json_t *skipped = json_object_get(res, "skipped");
     if (json_object_size(skipped) > 0) {
         const char *k;
@@ -313,18 +424,9 @@ int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, b
     } else {
         text_report(res);
     }
-    const char *status = json_string_value(json_object_get(res, "status"));
-    if (json_array_size(json_object_get(res, "threats")) > 0) {
-        rc = EXIT_THREATS;
-    } else if (status && strcmp(status, "Completed") == 0) {
-        rc = EXIT_OK;
-    } else {
-        char *s = out_safe(status ? status : "unknown");
-        fprintf(stderr, "palisade: the scan ended %s: not every file was scanned\n",
-                s ? s : "early");
-        free(s);
-        rc = EXIT_ERROR;
-    }
+    fflush(stdout);
+    report_notes(res);
+    rc = scan_exit_status(res);
 out:
     json_decref(res);
     sigaction(SIGINT, &old, NULL);

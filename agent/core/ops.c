@@ -166,6 +166,20 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     if (pal_settings_env_error(d->settings, &pe))
         json_array_append_new(degraded, json_string(pe.msg));
+    /* a threat left in place because its quarantine or removal failed keeps the agent
+       Degraded until it is dealt with (see pal_store_unremediated_count) */
+    int64_t unremediated = 0;
+    if (pal_store_unremediated_count(d->store, &unremediated, NULL) == 0) {
+        json_object_set_new(o, "unremediated_threats", json_integer((json_int_t)unremediated));
+        if (unremediated > 0)
+            json_array_append_new(
+                degraded, json_sprintf("unremediated threats: %lld detected threat%s could not "
+                                       "be quarantined or removed and %s still in place",
+                                       (long long)unremediated, unremediated == 1 ? "" : "s",
+                                       unremediated == 1 ? "is" : "are"));
+    } else {
+        json_object_set_new(o, "unremediated_threats", json_null());
+    }
     json_object_set_new(o, "degraded", degraded);
     json_object_set_new(o, "active_scans", json_integer(atomic_load(&d->active_scans)));
     return o;

@@ -17,6 +17,7 @@
 #include "fdsource.h"
 #include "msg.h"
 #include "scanpaths.h"
+#include "scanroot.h"
 #include "walker.h"
 
 #define QUEUE_PER_WORKER 4
@@ -47,9 +48,13 @@ typedef struct job {
     char fatal_msg[256];
 
     uint64_t files_found, files_done, bytes_done, threats, unscannable;
+    uint64_t allowed;      /* findings on the allowed list: not threats */
+    uint64_t unremediated; /* threats whose quarantine/remove failed */
     uint64_t skipped[PAL_SKIP__COUNT];
     pal_scanjob_stats stats;
     json_t *threat_list, *unscannable_list;
+    json_t *root_errors;    /* roots that could not be scanned at all */
+    json_t *resolved_roots; /* named symlink roots and the targets walked */
     int64_t last_progress_ms;
     char *current;                      /* the file a worker took last (for the ticker) */
     size_t current_len;
@@ -152,6 +157,28 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
     pthread_mutex_lock(&j->lock);
     j->skipped[r]++;
     pthread_mutex_unlock(&j->lock);
+}
+
+static void add_root_error(job *j, const char *path, size_t path_len, pal_skip_reason r, int errnum)
+{
+    json_t *e = json_object();
+    if (!e)
+        return;
+    pal_msg_set_path(e, "path", path, path_len);
+    json_object_set_new(e, "error", json_string(pal_scanroot_error_name(r, errnum)));
+    json_object_set_new(e, "reason", json_string(pal_scanroot_error_text(r, errnum)));
+    pthread_mutex_lock(&j->lock);
+    if (json_array_size(j->root_errors) < RESULT_LIST_MAX)
+        json_array_append(j->root_errors, e);
+    pthread_mutex_unlock(&j->lock);
+    json_decref(e);
+}
+
+/* The root vanished or became unreadable between its resolution and the walk. */
+static void on_root_error(void *ctx, const char *path, size_t path_len, pal_skip_reason r,
+                          int errnum)
+{
+    add_root_error(ctx, path, path_len, r, errnum);
 }
 
 /* ---- the worker side ------------------------------------------------------------------ */
@@ -349,7 +376,14 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
             json_object_set_new(t, "sha256", json_string(hex));
         }
         pthread_mutex_lock(&j->lock);
-        j->threats++;
+        /* an allowed finding is listed (the administrator sees it was there) but is not a
+           threat: it counts neither in threats_found nor in the exit status */
+        if (acts[i] == PAL_DET_ACTION_ALLOW)
+            j->allowed++;
+        else
+            j->threats++;
+        if (res == PAL_DET_FAILED)
+            j->unremediated++;
         if (t && json_array_size(j->threat_list) < RESULT_LIST_MAX)
             json_array_append(j->threat_list, t);
         pthread_mutex_unlock(&j->lock);
@@ -516,6 +550,59 @@ static int load_settings(job *j)
     return 0;
 }
 
+/*
+ * Whether everything the scan was asked to look at was examined: every root walked, every
+ * file read to the end by the engine, nothing left out for being unreadable, too deep or an
+ * error. Skips by policy (exclusions, symlinks, special files, file-system filter) and files
+ * that vanished while walked are not gaps: there was nothing there to examine.
+ */
+static int fully_examined(const job *j)
+{
+    return json_array_size(j->root_errors) == 0 && j->unscannable == 0 &&
+           j->skipped[PAL_SKIP_UNREADABLE] == 0 && j->skipped[PAL_SKIP_TOO_DEEP] == 0 &&
+           j->skipped[PAL_SKIP_ERROR] == 0;
+}
+
+/*
+ * Each root of a Custom scan looked at once before the walk: a missing one is a root error, a
+ * symlink is resolved to its target (noted in resolved_roots). *walk gets the roots to walk.
+ * Quick and Full roots are the agent's own choice, not the administrator's: they are walked
+ * as listed (a symlink among them, such as /bin on a merged-/usr system, is skipped, since
+ * its target is a root of the same scan).
+ */
+static int resolve_roots(job *j, const pal_pathlist *named, pal_pathlist *walk)
+{
+    for (size_t i = 0; i < named->n; i++) {
+        if (j->req->type != PAL_SCAN_CUSTOM) {
+            int rc = pal_pathlist_add(walk, named->paths[i]);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        pal_scanroot r;
+        int rc = pal_scanroot_resolve(named->paths[i], &r);
+        if (rc != 0)
+            return rc;
+        if (!r.path) {
+            add_root_error(j, named->paths[i], strlen(named->paths[i]), r.reason, r.errnum);
+            continue;
+        }
+        if (r.resolved) {
+            json_t *o = json_object();
+            if (o) {
+                pal_msg_set_path(o, "path", named->paths[i], strlen(named->paths[i]));
+                pal_msg_set_path(o, "resolved", r.path, strlen(r.path));
+                json_array_append_new(j->resolved_roots, o);
+            }
+        }
+        rc = pal_pathlist_add(walk, r.path);
+        pal_scanroot_free(&r);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static json_t *skipped_json(const job *j)
 {
     json_t *o = json_object();
@@ -529,7 +616,7 @@ static json_t *skipped_json(const job *j)
 int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json_t **result,
                     pal_errbuf *err)
 {
-    pal_pathlist roots = {0};
+    pal_pathlist roots = {0}, walk_roots = {0};
     int rc = 0;
 
     if (req->type == PAL_SCAN_CUSTOM) {
@@ -576,11 +663,14 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     j.queue = calloc(j.q_cap, sizeof(*j.queue));
     j.threat_list = json_array();
     j.unscannable_list = json_array();
+    j.root_errors = json_array();
+    j.resolved_roots = json_array();
     pthread_t *tids = calloc(workers, sizeof(*tids));
     char **excl_paths = NULL, **excl_exts = NULL;
     size_t n_excl_paths = 0, n_excl_exts = 0;
     unsigned started = 0;
-    if (!j.queue || !j.threat_list || !j.unscannable_list || !tids) {
+    if (!j.queue || !j.threat_list || !j.unscannable_list || !j.root_errors || !j.resolved_roots ||
+        !tids) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto out;
     }
@@ -591,8 +681,14 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
         goto out;
     }
 
-    rc = pal_store_scan_begin(env->store, req->type, (const char *const *)roots.paths, roots.n,
-                              0, req->uid, &j.scan_id, err);
+    if ((rc = resolve_roots(&j, &roots, &walk_roots)) != 0) {
+        rc = pal_err_set(err, rc, "cannot look at the scan's roots: %s", pal_strerror(rc));
+        goto out;
+    }
+    /* the history records the roots actually walked: what a later scan's coverage of a
+       path is judged by (pal_store_unremediated_count) */
+    rc = pal_store_scan_begin(env->store, req->type, (const char *const *)walk_roots.paths,
+                              walk_roots.n, 0, req->uid, &j.scan_id, err);
     if (rc != 0)
         goto out;
     if (req->on_started)
@@ -616,9 +712,13 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
         .skip_pseudo_fs = req->type != PAL_SCAN_CUSTOM,
         .cancel = req->cancel,
     };
-    pal_walk_ops wops = {.on_file = on_file, .on_skip = on_skip, .ctx = &j};
-    for (size_t i = 0; i < roots.n && !j.fatal && !job_cancelled(&j); i++) {
-        int wrc = pal_walk(roots.paths[i], &wopts, &wops);
+    /* only the roots an administrator named are errors when they cannot be walked */
+    pal_walk_ops wops = {.on_file = on_file,
+                         .on_skip = on_skip,
+                         .on_root_error = req->type == PAL_SCAN_CUSTOM ? on_root_error : NULL,
+                         .ctx = &j};
+    for (size_t i = 0; i < walk_roots.n && !j.fatal && !job_cancelled(&j); i++) {
+        int wrc = pal_walk(walk_roots.paths[i], &wopts, &wops);
         if (wrc == PAL_ENOMEM)
             job_fail(&j, "out of memory while walking");
     }
@@ -674,10 +774,16 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     json_object_set_new(res, "files_scanned", json_integer((json_int_t)j.files_done));
     json_object_set_new(res, "bytes_scanned", json_integer((json_int_t)j.bytes_done));
     json_object_set_new(res, "threats_found", json_integer((json_int_t)j.threats));
+    json_object_set_new(res, "allowed_count", json_integer((json_int_t)j.allowed));
+    json_object_set_new(res, "unremediated_count", json_integer((json_int_t)j.unremediated));
     json_object_set_new(res, "unscannable_count", json_integer((json_int_t)j.unscannable));
     json_object_set_new(res, "skipped", skipped_json(&j));
     json_object_set(res, "threats", j.threat_list);
     json_object_set(res, "unscannable", j.unscannable_list);
+    json_object_set(res, "root_errors", j.root_errors);
+    json_object_set(res, "resolved_roots", j.resolved_roots);
+    json_object_set_new(res, "fully_examined",
+                        json_boolean(outcome == PAL_SCAN_COMPLETED && fully_examined(&j)));
     json_object_set_new(res, "bytes_read", json_integer((json_int_t)j.stats.bytes_read));
     json_object_set_new(res, "cache_hits", json_integer((json_int_t)j.stats.cache_hits));
     *result = res;
@@ -688,6 +794,9 @@ out:
     free(j.queue);
     json_decref(j.threat_list);
     json_decref(j.unscannable_list);
+    json_decref(j.root_errors);
+    json_decref(j.resolved_roots);
+    pal_pathlist_free(&walk_roots);
     free_strlist(excl_paths, n_excl_paths);
     free_strlist(excl_exts, n_excl_exts);
     pal_pathlist_free(&roots);

@@ -98,6 +98,7 @@ enum stmt_id {
     S_FO_GET,
     S_FO_LIST,
     S_FO_DEL,
+    S_UNREMEDIATED,
     S_COUNT
 };
 
@@ -216,6 +217,30 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_FO_LIST] = "SELECT " FO_COLS " FROM file_ops WHERE (?1 IS NULL OR state = ?1) "
                   "ORDER BY id LIMIT ?2",
     [S_FO_DEL] = "DELETE FROM file_ops WHERE id = ?1",
+    /* see pal_store_unremediated_count for what "dealt with" means. Written as set joins
+       (the failed rows, the roots of later scans, each failed path's ancestors) rather than
+       correlated subqueries: one pass over detections instead of one per failed row. */
+    [S_UNREMEDIATED] =
+        "WITH f AS MATERIALIZED (SELECT id, scan_id, path, threat_name, sha256, detected_at "
+        "FROM detections WHERE action_result = 'Failed'), "
+        "superseded AS (SELECT f.id FROM f JOIN detections l ON l.path = f.path AND l.id > f.id "
+        "AND (f.scan_id IS NULL OR l.scan_id IS NOT f.scan_id)), "
+        "roots AS MATERIALIZED (SELECT s.started_at, r.value AS root FROM scans s, "
+        "json_each(s.paths) r WHERE s.outcome = 'Completed' "
+        "AND s.started_at > (SELECT min(detected_at) FROM f)), "
+        /* the path, its parent, ... up to "/": rtrim(p, <p's non-slash characters>) cuts
+           the last component and leaves its slash */
+        "anc(id, detected_at, p) AS (SELECT id, detected_at, path FROM f UNION ALL "
+        "SELECT id, detected_at, CASE WHEN rtrim(p, replace(p, '/', '')) = '/' THEN '/' "
+        "ELSE substr(rtrim(p, replace(p, '/', '')), 1, "
+        "length(rtrim(p, replace(p, '/', ''))) - 1) END "
+        "FROM anc WHERE p <> '/' AND instr(p, '/') > 0), "
+        "covered AS (SELECT anc.id FROM anc JOIN roots ON roots.root = anc.p "
+        "AND roots.started_at > anc.detected_at) "
+        "SELECT count(*) FROM f WHERE f.id NOT IN superseded AND f.id NOT IN covered "
+        "AND NOT EXISTS (SELECT 1 FROM allowed_threats a "
+        "WHERE (a.kind = 'ThreatName' AND a.value = f.threat_name) "
+        "OR (a.kind = 'Sha256' AND a.value = f.sha256))",
 };
 
 struct pal_store {
@@ -2163,6 +2188,25 @@ int pal_store_allowed_check(pal_store *st, const char *threat_name, const char *
             *allowed = rc == SQLITE_ROW;
         else
             ret = db_fail(st, rc, "checking allowed threats", err);
+        finish(s);
+    }
+    unlock(st);
+    return ret;
+}
+
+int pal_store_unremediated_count(pal_store *st, int64_t *count, pal_errbuf *err)
+{
+    if (!count)
+        return pal_err_set(err, PAL_EINVAL, "unremediated_count: bad arguments");
+    sqlite3_stmt *s = NULL;
+    lock(st);
+    int ret = get_stmt(st, S_UNREMEDIATED, &s, err);
+    if (ret == 0) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            *count = sqlite3_column_int64(s, 0);
+        else
+            ret = db_fail(st, rc, "counting unremediated threats", err);
         finish(s);
     }
     unlock(st);

@@ -337,6 +337,22 @@ int pal_store_allowed_list(pal_store *st, pal_allowed **out, size_t *n, pal_errb
 int pal_store_allowed_check(pal_store *st, const char *threat_name, const char *sha256_hex,
                             int *allowed, pal_errbuf *err);
 
+/*
+ * Threats whose remediation failed (action_result Failed: an immutable file, a read-only
+ * file system, a quarantine limit) and that have not been dealt with since. A detection is
+ * dealt with when any of these holds:
+ *  - a later detection of the same file exists (a rescan found it again: that newer record
+ *    and its own action result stand for the file now; findings of one scan in one file do
+ *    not supersede each other);
+ *  - its threat name or its sha256 has been put on the allowed list;
+ *  - a later scan that Completed walked a root that is the file or holds it, and did not
+ *    detect it there (deleted, cleaned, or moved away; the roots of a scan are those walked,
+ *    so a root that could not be opened covers nothing; an exclusion that hides the file
+ *    from that scan also counts as the administrator's decision).
+ * Counted in SQL over the Failed rows only.
+ */
+int pal_store_unremediated_count(pal_store *st, int64_t *count, pal_errbuf *err);
+
 /* ---- per-threat action overrides --------------------------------------------------------- */
 
 typedef struct pal_threat_action {

@@ -116,6 +116,16 @@ static void skip(walk_state *ws, pal_skip_reason r, int errnum)
         ws->ops->on_skip(ws->ops->ctx, ws->path.data, ws->path.len, r, errnum);
 }
 
+/* A failure of the root itself is the administrator's business, not a skip among many: it
+   goes to on_root_error when the caller set it (depth 0 is the root entry). */
+static void fail(walk_state *ws, unsigned depth, pal_skip_reason r, int errnum)
+{
+    if (depth == 0 && ws->ops->on_root_error)
+        ws->ops->on_root_error(ws->ops->ctx, ws->path.data, ws->path.len, r, errnum);
+    else
+        skip(ws, r, errnum);
+}
+
 static pal_skip_reason reason_for_errno(int e)
 {
     switch (e) {
@@ -232,15 +242,15 @@ static int walk_entry(walk_state *ws, int dirfd, const char *name, unsigned dept
     if (cancelled(ws))
         return PAL_ECANCELLED;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        skip(ws, reason_for_errno(errno), errno);
+        fail(ws, depth, reason_for_errno(errno), errno);
         return 0;
     }
     if (S_ISLNK(st.st_mode)) {
-        skip(ws, PAL_SKIP_SYMLINK, 0);
+        fail(ws, depth, PAL_SKIP_SYMLINK, ELOOP);
         return 0;
     }
     if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-        skip(ws, PAL_SKIP_SPECIAL, 0);
+        fail(ws, depth, PAL_SKIP_SPECIAL, 0);
         return 0;
     }
     if (pal_walk_is_excluded(ws->opts, ws->path.data, ws->path.len, S_ISDIR(st.st_mode), &why)) {
@@ -255,14 +265,14 @@ static int walk_entry(walk_state *ws, int dirfd, const char *name, unsigned dept
         }
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-            skip(ws, reason_for_errno(errno), errno);
+            fail(ws, depth, reason_for_errno(errno), errno);
             return 0;
         }
         struct stat dst;
         if (fstat(fd, &dst) != 0 || dst.st_dev != st.st_dev || dst.st_ino != st.st_ino) {
             /* replaced between the lstat and the open: not the directory we decided on */
             close(fd);
-            skip(ws, PAL_SKIP_VANISHED, 0);
+            fail(ws, depth, PAL_SKIP_VANISHED, ESTALE);
             return 0;
         }
         if (ws->opts->skip_pseudo_fs) {
@@ -279,24 +289,24 @@ static int walk_entry(walk_state *ws, int dirfd, const char *name, unsigned dept
 
     int fd = open_regular(dirfd, name);
     if (fd < 0) {
-        skip(ws, reason_for_errno(errno), errno);
+        fail(ws, depth, reason_for_errno(errno), errno);
         return 0;
     }
     struct stat fst;
     if (fstat(fd, &fst) != 0) {
         int e = errno;
         close(fd);
-        skip(ws, reason_for_errno(e), e);
+        fail(ws, depth, reason_for_errno(e), e);
         return 0;
     }
     if (!S_ISREG(fst.st_mode)) {
         close(fd);
-        skip(ws, PAL_SKIP_SPECIAL, 0);
+        fail(ws, depth, PAL_SKIP_SPECIAL, 0);
         return 0;
     }
     if (fst.st_dev != st.st_dev || fst.st_ino != st.st_ino) {
         close(fd);
-        skip(ws, PAL_SKIP_VANISHED, 0);
+        fail(ws, depth, PAL_SKIP_VANISHED, ESTALE);
         return 0;
     }
     pal_walk_file wf = {
@@ -387,7 +397,7 @@ static int walk_dir(walk_state *ws, int dirfd, unsigned depth)
         goto out;
     if (rc != 0) {
         /* what was read is still walked; the failure itself is reported */
-        skip(ws, reason_for_errno(err), err);
+        fail(ws, depth - 1, reason_for_errno(err), err);
         rc = 0;
     }
     for (size_t i = 0; i < nl.n && rc == 0; i++) {

@@ -48,6 +48,13 @@ typedef struct pal_walk_ops {
     /* An entry not handed on. errnum is the errno for UNREADABLE/VANISHED/ERROR, else 0. */
     void (*on_skip)(void *ctx, const char *path, size_t path_len, pal_skip_reason reason,
                     int errnum);
+    /* Optional. The root itself could not be walked (missing, a symlink, not a file or
+       directory, cannot be opened or read): called instead of on_skip, since a scan that
+       could not look at what it was asked to must say so, not count one skip. errnum is the
+       errno (ELOOP for a symlink root, ESTALE when it was replaced while opened, 0 for a
+       special file). Exclusions and the file-system filter still skip a root silently. */
+    void (*on_root_error)(void *ctx, const char *path, size_t path_len, pal_skip_reason reason,
+                          int errnum);
     void *ctx;
 } pal_walk_ops;
 
@@ -65,8 +72,10 @@ typedef struct pal_walk_options {
 
 /*
  * Walk root (a file or a directory). The last component of root is not followed if it is a
- * symlink (reported as a skip). Returns 0 when the walk completed (skips are not errors),
- * PAL_ECANCELLED, the negative code an on_file callback returned, or PAL_ENOMEM.
+ * symlink (reported to on_root_error, or as a skip without it); a caller that means to scan
+ * what a named link points to resolves it once before the walk (see scanroot.h). Returns 0 when the
+ * walk completed (skips are not errors), PAL_ECANCELLED, the negative code an on_file callback
+ * returned, or PAL_ENOMEM.
  */
 int pal_walk(const char *root, const pal_walk_options *opts, const pal_walk_ops *ops);
 

@@ -754,11 +754,28 @@ function Start-Scan {
     when the agent knows the total, the current path and the threats found so far. Ctrl+C
     (or Stop-Job for -AsJob) cancels the scan on the agent, which records it as Cancelled.
 
-    -Path takes pipeline input by value (strings) and by property name (FullName, as
-    Get-ChildItem outputs, or Path), so `Get-ChildItem ... | Start-Scan` scans what you
-    select. Paths are taken literally (no wildcards); relative paths are resolved against
-    the current location. A path below a directory that is also given is dropped, since the
-    directory's scan covers it. At most 4096 paths go into one scan.
+    -Path takes pipeline input by value (strings) and by property name (Path), and expands
+    wildcards as other cmdlets do (`Start-Scan -Path '/srv/*.zip'`), on the file system, as
+    the user running PowerShell; a pattern that matches nothing is an error (ObjectNotFound)
+    and the other paths are still scanned. -LiteralPath takes names as they are (use it for
+    names containing [ ] * ?); Get-ChildItem output binds to it by property name (PSPath,
+    FullName), so `Get-ChildItem ... | Start-Scan` scans exactly what you select. Relative
+    paths are resolved against the current location. A path below a directory that is also
+    given is dropped, since the directory's scan covers it. At most 4096 paths go into one
+    scan.
+
+    A path that does not exist or that the agent cannot open is reported as a non-terminating
+    error (ObjectNotFound or PermissionDenied, ErrorId ScanRootNotFound / ScanRootAccessDenied
+    / ScanRootUnscannable, the path as TargetObject) while the other paths are still scanned;
+    the result's RootErrors lists them. A symbolic link given as a path is resolved once by
+    the agent and its target is scanned (a warning names the target; links inside the tree
+    are never followed).
+
+    At the end, a warning says when a threat could not be quarantined or removed (its
+    ActionResult is Failed: an immutable file, a read-only file system; the agent reports
+    itself Degraded until it is dealt with, see Get-AgentStatus) and when objects could not
+    be examined (Unscannable, FullyExamined is $false). Allowed threats are listed with
+    Action Allow but are not counted in ThreatsFound (AllowedThreats counts them).
 
     Requires root or membership in the agent's admin group (AdminGroup, default
     palisade-admin).
@@ -767,7 +784,10 @@ function Start-Scan {
     Quick, Full or Custom. -Path alone implies Custom; without either, a Quick scan runs.
 
     .PARAMETER Path
-    Files or directories to scan (a Custom scan).
+    Files or directories to scan (a Custom scan); wildcards are expanded.
+
+    .PARAMETER LiteralPath
+    Files or directories to scan, taken literally (no wildcard characters are interpreted).
 
     .PARAMETER AsJob
     Run the scan in a background thread job and return the job at once; Receive-Job gives
@@ -782,6 +802,16 @@ function Start-Scan {
     PS> Start-Scan -Path /home/alice/Downloads, /tmp
 
     Scans two directories (a Custom scan).
+
+    .EXAMPLE
+    PS> Start-Scan -Path '/srv/upload/*.zip'
+
+    Scans every zip file in /srv/upload (the pattern is expanded as Get-Item would).
+
+    .EXAMPLE
+    PS> Start-Scan -LiteralPath '/srv/upload/report[1].pdf'
+
+    Scans a file whose name contains wildcard characters.
 
     .EXAMPLE
     PS> Get-ChildItem /srv/upload -Filter *.zip | Start-Scan | Select-Object -ExpandProperty Threats
@@ -807,35 +837,48 @@ function Start-Scan {
     .LINK
     about_Palisade
     #>
-    [CmdletBinding()]
+    [CmdletBinding(DefaultParameterSetName = 'Path')]
     [OutputType('Palisade.ScanResult')]
     param(
         [Parameter(Position = 0)]
         [ValidateSet('Quick', 'Full', 'Custom')]
         [string]$ScanType,
 
-        [Parameter(ValueFromPipeline, ValueFromPipelineByPropertyName)]
-        [Alias('FullName')]
+        [Parameter(ParameterSetName = 'Path', ValueFromPipeline, ValueFromPipelineByPropertyName)]
         [ValidateNotNullOrEmpty()]
+        [SupportsWildcards()]
         [string[]]$Path,
+
+        [Parameter(Mandatory, ParameterSetName = 'LiteralPath', ValueFromPipelineByPropertyName)]
+        [Alias('PSPath', 'LP', 'FullName')]
+        [ValidateNotNullOrEmpty()]
+        [string[]]$LiteralPath,
 
         [switch]$AsJob
     )
     begin {
         $paths = [System.Collections.Generic.List[string]]::new()
+        $pathsGiven = $false
     }
     process {
-        foreach ($p in $Path) {
-            $resolved = Resolve-AgentPath $PSCmdlet $p
-            # a threat's path names its container chain (a.zip->b/c.exe): scan the file
-            if ($resolved.Contains('->') -and -not [System.IO.File]::Exists($resolved) -and
-                -not [System.IO.Directory]::Exists($resolved)) {
-                $resolved = $resolved.Substring(0, $resolved.IndexOf('->'))
+        # a threat from Get-ThreatHistory names a file that exists (or existed): never a pattern
+        $literal = $PSCmdlet.ParameterSetName -eq 'LiteralPath' -or
+            ($MyInvocation.ExpectingInput -and $null -ne $_ -and
+            $_.PSObject.TypeNames -contains 'Palisade.ThreatDetection')
+        $given = if ($PSCmdlet.ParameterSetName -eq 'LiteralPath') { $LiteralPath } else { $Path }
+        foreach ($p in $given) {
+            $pathsGiven = $true
+            foreach ($resolved in (Resolve-ScanPath $PSCmdlet $p $literal)) {
+                $paths.Add($resolved)
             }
-            $paths.Add($resolved)
         }
     }
     end {
+        if ($pathsGiven -and $paths.Count -eq 0) {
+            # every pattern matched nothing (each one reported): nothing to scan, and never
+            # a Quick scan of the machine instead
+            return
+        }
         if ($MyInvocation.ExpectingInput -and $paths.Count -eq 0 -and -not $ScanType) {
             # an empty pipeline (no files matched upstream) scans nothing, not the machine
             Write-Verbose 'No paths came from the pipeline: nothing to scan.'
@@ -865,7 +908,7 @@ function Start-Scan {
                 param($Manifest, $Type, $Paths)
                 Import-Module $Manifest
                 if ($Type -eq 'Custom') {
-                    Start-Scan -ScanType $Type -Path $Paths
+                    Start-Scan -ScanType $Type -LiteralPath $Paths
                 } else {
                     Start-Scan -ScanType $Type
                 }
@@ -884,7 +927,120 @@ function Start-Scan {
         } elseif ($result.Status -eq 'Cancelled') {
             $PSCmdlet.WriteWarning("Scan $($result.ScanId) was cancelled by the agent before it finished.")
         }
+        # the result first: with -ErrorAction Stop a root error ends the command, and what
+        # was scanned must still reach the caller
         $PSCmdlet.WriteObject($result)
+        Write-ScanRootReport $PSCmdlet $result
+        Write-ScanEndWarning $PSCmdlet $result
+    }
+}
+
+# One -Path or -LiteralPath value as the absolute paths to send. A pattern is expanded on the
+# file system as Get-Item would; one that matches nothing is a non-terminating
+# ObjectNotFound error and gives no path.
+function Resolve-ScanPath([System.Management.Automation.PSCmdlet]$Cmdlet, [string]$Path, [bool]$Literal) {
+    if ($Literal -or -not [System.Management.Automation.WildcardPattern]::ContainsWildcardCharacters($Path)) {
+        $resolved = Resolve-AgentPath $Cmdlet $Path
+        # a threat's path names its container chain (a.zip->b/c.exe): scan the file
+        if ($resolved.Contains('->') -and -not [System.IO.File]::Exists($resolved) -and
+            -not [System.IO.Directory]::Exists($resolved)) {
+            $resolved = $resolved.Substring(0, $resolved.IndexOf('->'))
+        }
+        return , @($resolved)
+    }
+    $found = @()
+    $provider = $null
+    $why = 'the pattern matches no file or directory'
+    # the directory above the first pattern must exist: the expansion would throw, and an
+    # exception caught here would still land in the caller's -ErrorVariable
+    $abs = Resolve-AgentPath $Cmdlet $Path
+    $fixed = [System.Collections.Generic.List[string]]::new()
+    foreach ($part in $abs.Split('/')) {
+        if ([System.Management.Automation.WildcardPattern]::ContainsWildcardCharacters($part)) { break }
+        $fixed.Add($part)
+    }
+    $base = ($fixed -join '/')
+    if (-not $base) { $base = '/' }
+    if (-not [System.IO.Directory]::Exists($base)) {
+        $why = "'$base' does not exist"
+    } else {
+        try {
+            $found = @($Cmdlet.SessionState.Path.GetResolvedProviderPathFromPSPath($Path, [ref]$provider))
+        } catch {
+            # an unknown drive, a directory that went away: no match either, with the reason
+            $inner = $_.Exception
+            while ($inner.InnerException) { $inner = $inner.InnerException }
+            $why = $inner.Message.TrimEnd('.')
+            $found = @()
+        }
+    }
+    if ($found.Count -gt 0 -and $provider.Name -ne 'FileSystem') {
+        $ex = [System.ArgumentException]::new("Cannot scan '$Path': it names items of the $($provider.Name) provider, not files.")
+        $Cmdlet.WriteError([System.Management.Automation.ErrorRecord]::new($ex, 'PathNotFileSystem',
+                [System.Management.Automation.ErrorCategory]::InvalidArgument, $Path))
+        return , @()
+    }
+    if ($found.Count -eq 0) {
+        $ex = [System.Management.Automation.ItemNotFoundException]::new("Cannot find path '$Path': $why.")
+        $record = [System.Management.Automation.ErrorRecord]::new($ex, 'PathNotFound',
+            [System.Management.Automation.ErrorCategory]::ObjectNotFound, $Path)
+        $record.ErrorDetails = [System.Management.Automation.ErrorDetails]::new($ex.Message)
+        $record.ErrorDetails.RecommendedAction = 'Check the pattern with Get-Item; use -LiteralPath for a name that contains [ ] * or ?.'
+        $Cmdlet.WriteError($record)
+        return , @()
+    }
+    return , $found
+}
+
+# The roots the agent could not scan, as non-terminating errors (the rest was scanned), and
+# the symlink roots it resolved, as warnings.
+function Write-ScanRootReport([System.Management.Automation.PSCmdlet]$Cmdlet, $Result) {
+    foreach ($r in @($Result.ResolvedRoots)) {
+        $Cmdlet.WriteWarning("'$($r.Path)' is a symbolic link: the agent scanned its target '$($r.Resolved)'.")
+    }
+    foreach ($e in @($Result.RootErrors)) {
+        $text = "Cannot scan '$($e.Path)': $($e.Reason)."
+        switch ($e.Error) {
+            'not-found' {
+                $ex = [System.Management.Automation.ItemNotFoundException]::new($text)
+                $id = 'ScanRootNotFound'
+                $category = [System.Management.Automation.ErrorCategory]::ObjectNotFound
+            }
+            'access-denied' {
+                $ex = [System.UnauthorizedAccessException]::new($text)
+                $id = 'ScanRootAccessDenied'
+                $category = [System.Management.Automation.ErrorCategory]::PermissionDenied
+            }
+            default {
+                $ex = [System.IO.IOException]::new($text)
+                $id = 'ScanRootUnscannable'
+                $category = [System.Management.Automation.ErrorCategory]::ReadError
+            }
+        }
+        $ex.Data['PalisadeCode'] = [string]$e.Error
+        $record = [System.Management.Automation.ErrorRecord]::new($ex, $id, $category, $e.Path)
+        $record.ErrorDetails = [System.Management.Automation.ErrorDetails]::new("$text The other paths of scan $($Result.ScanId) were scanned.")
+        $Cmdlet.WriteError($record)
+    }
+}
+
+# What must not pass unnoticed at the end of a scan: threats left in place, objects not examined.
+function Write-ScanEndWarning([System.Management.Automation.PSCmdlet]$Cmdlet, $Result) {
+    if ($Result.UnremediatedThreats -gt 0) {
+        $failed = @($Result.Threats | Where-Object { $_.ActionResult -eq 'Failed' } | ForEach-Object { $_.Path })
+        $n = $Result.UnremediatedThreats
+        $text = ("{0} threat{1} could not be quarantined or removed and {2} still in place{3}. " +
+            'Get-AgentStatus shows the agent Degraded until they are dealt with (fix the cause, then scan again).') -f
+        $n, $(if ($n -eq 1) { '' } else { 's' }), $(if ($n -eq 1) { 'is' } else { 'are' }),
+        $(if ($failed.Count -gt 0) { ': ' + ($failed -join ', ') } else { '' })
+        $Cmdlet.WriteWarning($text)
+    }
+    if ($Result.Status -eq 'Completed' -and -not $Result.FullyExamined -and @($Result.RootErrors).Count -eq 0) {
+        $skipped = $Result.Skipped
+        $count = { param($k) if ($skipped.Contains($k)) { $skipped[$k] } else { 0 } }
+        $text = 'Not everything was examined: {0} unscannable, {1} unreadable, {2} too deep, {3} errors (see Unscannable and Skipped).' -f
+        @($Result.Unscannable).Count, (& $count 'unreadable'), (& $count 'too-deep'), (& $count 'error')
+        $Cmdlet.WriteWarning($text)
     }
 }
 
@@ -897,9 +1053,9 @@ function Get-ScanRoots([System.Collections.Generic.List[string]]$Paths) {
         $norm = if ($p.Length -gt 1) { $p.TrimEnd('/') } else { $p }
         if ($seen.Add($norm)) {
             $unique.Add($norm)
-            # a symbolic link is not walked into by the agent, so it covers nothing below it
-            if ([System.IO.Directory]::Exists($norm) -and
-                -not ([System.IO.File]::GetAttributes($norm) -band [System.IO.FileAttributes]::ReparsePoint)) {
+            # a symbolic link given as a path is resolved by the agent and its target walked,
+            # so it covers what lies below it like a directory does
+            if ([System.IO.Directory]::Exists($norm)) {
                 [void]$dirs.Add($norm)
             }
         }
@@ -1079,6 +1235,13 @@ function ConvertTo-ScanResult([System.Collections.IDictionary]$Result) {
         FilesScanned = [long](Get-Field $Result 'files_scanned')
         BytesScanned = [long](Get-Field $Result 'bytes_scanned')
         ThreatsFound = if ($null -ne $found) { [int]$found } else { $rawThreats.Count }
+        AllowedThreats      = [int](Get-Field $Result 'allowed_count')
+        UnremediatedThreats = [int](Get-Field $Result 'unremediated_count')
+        FullyExamined       = [bool](Get-Field $Result 'fully_examined')
+        RootErrors   = [object[]]@(Get-Field $Result 'root_errors' | Where-Object { $null -ne $_ } | ForEach-Object {
+                [pscustomobject]@{ Path = [string](Get-Field $_ 'path'); Error = [string](Get-Field $_ 'error'); Reason = [string](Get-Field $_ 'reason') } })
+        ResolvedRoots = [object[]]@(Get-Field $Result 'resolved_roots' | Where-Object { $null -ne $_ } | ForEach-Object {
+                [pscustomobject]@{ Path = [string](Get-Field $_ 'path'); Resolved = [string](Get-Field $_ 'resolved') } })
         Unscannable  = [object[]]$unscannable
         Status       = [string](Get-Field $Result 'status')
         Threats      = [object[]]$threats
@@ -1685,6 +1848,7 @@ function Get-AgentStatus {
             ActiveScans             = if ($running) { [int](Get-Field $status 'active_scans') } else { $null }
             PolicyError             = [string](Get-Field $status 'policy_error')
             Degraded                = [string[]]@(Get-Field $status 'degraded' | Where-Object { $null -ne $_ })
+            UnremediatedThreats     = ConvertTo-NullableLong (Get-Field $status 'unremediated_threats')
         })
 }
 

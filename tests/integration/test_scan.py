@@ -318,6 +318,13 @@ class QuickAndFull(DaemonTest):
             self.assertNotIn(top, paths)
         self.assertIn("/etc", paths)
         self.assertIn("/usr", paths)
+        # the agent's own roots are not the administrator's: a symlink among them (/bin on
+        # a merged-/usr system) is not resolved (its target is a root already) nor an error
+        self.assertEqual(res["resolved_roots"], [])
+        self.assertEqual(res["root_errors"], [])
+        if os.path.islink("/bin"):
+            self.assertIn("/bin", paths)
+            self.assertNotIn("/usr/bin", paths)
         if os.path.isdir("/dev/shm"):
             self.assertIn("/dev/shm", paths)
         with self.d.client() as c:

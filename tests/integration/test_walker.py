@@ -101,7 +101,10 @@ class HostileTree(DaemonTest):
         self.assertEqual(threat_paths(doc), threat_paths(res))
         self.assertEqual(doc["skipped"], res["skipped"])
 
-    def test_scan_root_that_is_a_symlink_or_fifo_is_not_followed(self):
+    def test_scan_root_symlink_is_resolved_once_and_fifo_root_is_an_error(self):
+        # issue 10: a symlink the administrator names as a root is resolved once, before
+        # the walk (a link below it is still never followed); a FIFO root is not opened and
+        # is reported as a root that could not be scanned, not as a skip
         outside = self.make_tree("outside", {"eicar.com": EICAR})
         link = self.d.path("link-root")
         os.symlink(outside, link)
@@ -109,9 +112,13 @@ class HostileTree(DaemonTest):
         os.mkfifo(fifo)
         res, _ = self.d.scan([link, fifo])
         self.assertEqual(res["status"], "Completed")
-        self.assertEqual(res["files_scanned"], 0)
-        self.assertEqual(res["threats"], [])
-        self.assertEqual(res["skipped"], {"symlink": 1, "special-file": 1})
+        self.assertEqual(res["files_scanned"], 1)
+        self.assertEqual([t["path"] for t in res["threats"]],
+                         [os.path.join(outside, "eicar.com")])
+        self.assertEqual(res["resolved_roots"], [{"path": link, "resolved": outside}])
+        self.assertEqual(res["root_errors"], [{"path": fifo, "error": "not-a-file-or-directory",
+                                               "reason": "not a regular file or directory"}])
+        self.assertEqual(res["skipped"], {})
 
     def test_nesting_beyond_the_walker_limit_is_counted(self):
         root = self.d.path("nest")
@@ -130,11 +137,17 @@ class HostileTree(DaemonTest):
         self.assertEqual(res["skipped"], {"too-deep": 1})
         self.assertEqual(len(res["threats"]), 1)
 
-    def test_missing_root_is_counted_not_fatal(self):
-        res, _ = self.d.scan([self.d.path("does-not-exist")])
+    def test_missing_root_is_a_root_error_not_fatal(self):
+        # issue 10: reported as a root that could not be scanned (the CLI exits 2), not as
+        # one "vanished" skip of an otherwise clean scan
+        missing = self.d.path("does-not-exist")
+        res, _ = self.d.scan([missing])
         self.assertEqual(res["status"], "Completed")
         self.assertEqual(res["files_scanned"], 0)
-        self.assertEqual(res["skipped"], {"vanished": 1})
+        self.assertEqual(res["skipped"], {})
+        self.assertEqual(res["root_errors"], [{"path": missing, "error": "not-found",
+                                               "reason": "No such file or directory"}])
+        self.assertIs(res["fully_examined"], False)
 
 
 class DeletedMidScan(DaemonTest):

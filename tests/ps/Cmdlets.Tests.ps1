@@ -103,10 +103,17 @@ Describe 'Start-Scan' {
         $e.Exception.Message | Should -Match 'needs -Path'
     }
 
-    It 'reports a path that does not exist as unscannable' {
-        $r = Start-Scan -Path (Join-Path $D.Base 'no/such/file')
+    It 'reports a path that does not exist as an ObjectNotFound error, not a clean scan' {
+        # issue 10: it was a Completed scan of nothing; now the root is an error
+        $missing = Join-Path $D.Base 'no/such/file'
+        $r = Start-Scan -Path $missing -ErrorVariable errs -ErrorAction SilentlyContinue
         $r.FilesScanned | Should -Be 0
         $r.Status | Should -Be 'Completed'
+        $r.FullyExamined | Should -BeFalse
+        @($errs).Count | Should -Be 1
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $errs[0].FullyQualifiedErrorId | Should -Be 'ScanRootNotFound,Start-Scan'
+        $errs[0].TargetObject | Should -Be $missing
     }
 
     It '-AsJob returns a job whose result is the Palisade.ScanResult' {
@@ -222,9 +229,10 @@ Describe 'Get-ThreatHistory' {
         $dets[0].Path | Should -Be (Join-Path $tree 'sub/eicar.com')
     }
 
-    It 'shows DetectedAt, ThreatName, Severity, Action, Path in its default table' {
+    It 'shows DetectedAt, ThreatName, Severity, Action, ActionResult, Path in its default table' {
         $text = Get-ThreatHistory -First 1 | Out-String -Width 250
-        $text | Should -Match 'DetectedAt\s+ThreatName\s+Severity\s+Action\s+Path'
+        $text | Should -Match 'DetectedAt\s+ThreatName\s+Severity\s+Action\s+ActionResult\s+Path'
+        $text | Should -Match 'Quarantine\s+Success'
         $text | Should -Match ([regex]::Escape($EicarThreat))
         $text | Should -Not -Match 'Sha256'
     }

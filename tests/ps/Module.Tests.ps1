@@ -112,7 +112,7 @@ Describe 'Help' {
 }
 
 Describe 'Default views' {
-    It 'shows a detection as DetectedAt, ThreatName, Severity, Action, Path' {
+    It 'shows a detection as DetectedAt, ThreatName, Severity, Action, ActionResult, Path' {
         $d = [pscustomobject]@{
             PSTypeName = 'Palisade.ThreatDetection'; DetectionId = 7L; ThreatName = 'Virus:DOS/EICAR_Test_File'
             Severity = 'Severe'; Category = 'Virus'; Path = '/srv/a.zip->eicar.com'; Sha256 = ('ab' * 32)
@@ -121,8 +121,8 @@ Describe 'Default views' {
             DisplayPath = '/srv/a.zip->eicar.com'   # the view shows the escaped form (Names.Tests.ps1)
         }
         $lines = @(($d | Format-Table | Out-String -Width 200) -split "`n" | Where-Object { $_.Trim() })
-        $lines[0] | Should -Match '^DetectedAt\s+ThreatName\s+Severity\s+Action\s+Path\s*$'
-        $lines[2] | Should -Match '2026-11-25 10:11:12\s+Virus:DOS/EICAR_Test_File\s+Severe\s+Quarantine\s+/srv/a.zip->eicar.com'
+        $lines[0] | Should -Match '^DetectedAt\s+ThreatName\s+Severity\s+Action\s+ActionResult\s+Path\s*$'
+        $lines[2] | Should -Match '2026-11-25 10:11:12\s+Virus:DOS/EICAR_Test_File\s+Severe\s+Quarantine\s+Success\s+/srv/a.zip->eicar.com'
         ($d | Format-Table | Out-String -Width 200) | Should -Not -Match 'Sha256|abab'
     }
 

@@ -106,6 +106,9 @@ static json_t *op_scan(pal_ctl_request *req, void *arg)
     bool endless = first && strcmp(first, "/endless") == 0;
     bool stubborn = first && strcmp(first, "/stubborn") == 0; /* ignores cancel */
     bool eicar = first && strstr(first, "eicar");
+    bool clean = first && strstr(first, "clean");     /* nothing unscannable */
+    bool allowed = first && strstr(first, "allowed"); /* an allowed finding */
+    bool missing = first && strstr(first, "missing"); /* the first root is a root error */
     free(first);
     const char *status = "Completed";
     if (endless || stubborn) {
@@ -138,14 +141,34 @@ static json_t *op_scan(pal_ctl_request *req, void *arg)
                                "severity", "Severe", "category", "Virus", "action", "Quarantine",
                                "action_result", "Success", "sha256",
                                "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"));
-    json_t *unscannable =
-        json_pack("[{s:s, s:s, s:s, s:s}]", "path", "/tmp/\\xff.zip", "path_b64",
-                  "L3RtcC//LnppcA==", "reason", "encrypted", "detail", "zip entry is encrypted");
-    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:{s:i}, s:o, s:o}", "scan_id", 12,
-                     "type", types[type], "status", status, "start_time",
-                     "2026-11-25T23:40:00.000Z", "end_time", "2026-11-25T23:40:02.500Z",
-                     "files_scanned", 1234, "bytes_scanned", 56700000, "skipped", "excluded", 3,
-                     "threats", threats, "unscannable", unscannable);
+    if (allowed)
+        json_array_append_new(threats,
+                              json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "detection_id", 8,
+                                        "path", "/srv/clean-allowed/tool", "threat",
+                                        "PUA:Linux/Miner", "severity", "Low", "category", "PUA",
+                                        "action", "Allow", "action_result", "Success"));
+    json_t *unscannable = clean ? json_array()
+                                : json_pack("[{s:s, s:s, s:s, s:s}]", "path", "/tmp/\\xff.zip",
+                                            "path_b64", "L3RtcC//LnppcA==", "reason", "encrypted",
+                                            "detail", "zip entry is encrypted");
+    json_t *root_errors = missing ? json_pack("[{s:s, s:s, s:s}]", "path", "/srv/missing", "error",
+                                              "not-found", "reason", "No such file or directory")
+                                  : json_array();
+    json_t *res = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i, s:{s:i}, s:o, s:o}", "scan_id", 12,
+                            "type", types[type], "status", status, "start_time",
+                            "2026-11-25T23:40:00.000Z", "end_time", "2026-11-25T23:40:02.500Z",
+                            "files_scanned", 1234, "bytes_scanned", 56700000, "skipped", "excluded",
+                            3, "threats", threats, "unscannable", unscannable);
+    /* the keys of PROTOCOL.md's "Scan roots and counts" */
+    json_object_set_new(res, "threats_found", json_integer(eicar ? 1 : 0));
+    json_object_set_new(res, "allowed_count", json_integer(allowed ? 1 : 0));
+    json_object_set_new(res, "unremediated_count", json_integer(0));
+    json_object_set_new(res, "unscannable_count", json_integer(clean ? 0 : 1));
+    json_object_set_new(res, "fully_examined",
+                        json_boolean(clean && !missing && strcmp(status, "Completed") == 0));
+    json_object_set_new(res, "root_errors", root_errors);
+    json_object_set_new(res, "resolved_roots", json_array());
+    return res;
 }
 
 static json_t *op_list(pal_ctl_request *req, void *arg)
@@ -357,9 +380,11 @@ static void test_scan_clean(void **state)
 {
     (void)state;
     run r;
-    run_cli(&r, NULL, 0, (const char *const[]){"scan", "--full", NULL});
+    /* an unscannable object: nothing found, but not everything examined (exit 3) */
+    run_cli(&r, NULL, 3, (const char *const[]){"scan", "--full", NULL});
     contains(r.out, "Scan 12 Completed in 2.5 s: 1234 files (56.7 MB) scanned, 0 threats, "
                     "1 unscannable; skipped: excluded 3");
+    contains(r.err, "palisade: warning: not everything was examined: 1 unscannable");
     contains(r.out, "encrypted");
     contains(r.out, "/tmp/\\xff.zip");
     json_t *a = last_args();
@@ -368,10 +393,41 @@ static void test_scan_clean(void **state)
     json_decref(a);
     run_free(&r);
     /* No arguments: a quick scan. */
-    run_cli(&r, NULL, 0, (const char *const[]){"scan", NULL});
+    run_cli(&r, NULL, 3, (const char *const[]){"scan", NULL});
     a = last_args();
     assert_string_equal(json_string_value(json_object_get(a, "type")), "Quick");
     json_decref(a);
+    run_free(&r);
+    /* everything examined, nothing found: 0, and nothing on stderr */
+    run_cli(&r, NULL, 0, (const char *const[]){"scan", "/srv/clean", NULL});
+    contains(r.out, "0 threats, 0 unscannable");
+    assert_string_equal(r.err, "");
+    run_free(&r);
+    /* an allowed finding is listed but is no threat */
+    run_cli(&r, NULL, 0, (const char *const[]){"scan", "/srv/clean-allowed", NULL});
+    contains(r.out, "PUA:Linux/Miner");
+    contains(r.out, "Allow");
+    contains(r.out, "0 threats, 0 unscannable, 1 allowed");
+    run_free(&r);
+}
+
+static void test_scan_root_errors(void **state)
+{
+    (void)state;
+    run r;
+    /* a root that could not be scanned wins over threats found in another: exit 2 */
+    /* (the fake agent reads its story from the first path: a root error and a threat) */
+    run_cli(&r, NULL, 2, (const char *const[]){"scan", "/srv/missing-eicar", "/srv/b", NULL});
+    contains(r.err, "palisade: cannot scan /srv/missing: No such file or directory (not-found)");
+    contains(r.out, "Virus:DOS/EICAR_Test_File");
+    contains(r.out, "1 root not scanned");
+    run_free(&r);
+    run_cli(&r, NULL, 2, (const char *const[]){"scan", "--json", "/srv/missing-clean", NULL});
+    json_t *v = parse_out(&r);
+    const json_t *e = json_array_get(json_object_get(v, "root_errors"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "error")), "not-found");
+    assert_true(json_is_false(json_object_get(v, "fully_examined")));
+    json_decref(v);
     run_free(&r);
 }
 
@@ -390,10 +446,16 @@ static void test_scan_threats(void **state)
     /* --json: exactly the documented keys, one document, exit code unchanged. */
     run_cli(&r, NULL, 1, (const char *const[]){"scan", "--json", "/tmp/eicar.com", NULL});
     json_t *v = parse_out(&r);
-    static const char *const keys[] = {"scan_id", "status",  "files_scanned", "bytes_scanned",
-                                       "skipped", "threats", "unscannable"};
-    assert_int_equal(json_object_size(v), 7);
-    for (size_t i = 0; i < 7; i++)
+    static const char *const keys[] = {"scan_id",           "status",
+                                       "files_scanned",     "bytes_scanned",
+                                       "skipped",           "threats",
+                                       "unscannable",       "threats_found",
+                                       "allowed_count",     "unremediated_count",
+                                       "unscannable_count", "fully_examined",
+                                       "root_errors",       "resolved_roots"};
+    assert_int_equal(json_object_size(v), 14);
+    assert_int_equal(json_integer_value(json_object_get(v, "threats_found")), 1);
+    for (size_t i = 0; i < 14; i++)
         if (!json_object_get(v, keys[i]))
             fail_msg("scan --json lacks %s", keys[i]);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "skipped"), "excluded")),
@@ -415,7 +477,7 @@ static void test_scan_paths(void **state)
     (void)state;
     /* Relative paths are made absolute against the CLI's directory. */
     run r;
-    run_cli(&r, g_dir, 0, (const char *const[]){"scan", "rel/file", NULL});
+    run_cli(&r, g_dir, 3, (const char *const[]){"scan", "rel/file", NULL});
     char want[160];
     snprintf(want, sizeof(want), "%s/rel/file", g_dir);
     pthread_mutex_lock(&g_mu);
@@ -427,7 +489,7 @@ static void test_scan_paths(void **state)
     json_decref(a);
     run_free(&r);
     /* A name that is not UTF-8 travels as {"b64"} and arrives byte for byte. */
-    run_cli(&r, NULL, 0, (const char *const[]){"scan", "--", "/tmp/\xff\xfe-x", NULL});
+    run_cli(&r, NULL, 3, (const char *const[]){"scan", "--", "/tmp/\xff\xfe-x", NULL});
     pthread_mutex_lock(&g_mu);
     assert_int_equal(g_last_path_len, 9);
     assert_memory_equal(g_last_path, "/tmp/\xff\xfe-x", 9);
@@ -676,15 +738,11 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scan_clean),
-        cmocka_unit_test(test_scan_threats),
-        cmocka_unit_test(test_scan_paths),
-        cmocka_unit_test(test_scan_ctrl_c),
-        cmocka_unit_test(test_scan_double_ctrl_c),
-        cmocka_unit_test(test_status),
-        cmocka_unit_test(test_lists),
-        cmocka_unit_test(test_config),
-        cmocka_unit_test(test_exclusions),
+        cmocka_unit_test(test_scan_clean),  cmocka_unit_test(test_scan_threats),
+        cmocka_unit_test(test_scan_paths),  cmocka_unit_test(test_scan_root_errors),
+        cmocka_unit_test(test_scan_ctrl_c), cmocka_unit_test(test_scan_double_ctrl_c),
+        cmocka_unit_test(test_status),      cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_config),      cmocka_unit_test(test_exclusions),
         cmocka_unit_test(test_unavailable),
     };
     return cmocka_run_group_tests_name("cli", tests, group_setup, group_teardown);

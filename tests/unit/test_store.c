@@ -1267,6 +1267,107 @@ static void test_readme_describes_every_table(void **state)
     free(text);
 }
 
+/* Failed remediations count until dealt with (pal_store_unremediated_count's contract). */
+static int64_t failed_detection(pal_store *st, int64_t scan, const char *path, const char *threat,
+                                int64_t at)
+{
+    pal_errbuf err = {{0}};
+    int64_t id;
+    pal_detection d = sample_detection(threat, PAL_SEV_SEVERE, path, at);
+    d.scan_id = scan;
+    d.action = PAL_DET_ACTION_QUARANTINE;
+    assert_int_equal(pal_store_detection_insert(st, &d, &id, &err), 0);
+    assert_int_equal(pal_store_detection_set_action(st, id, PAL_DET_ACTION_QUARANTINE,
+                                                    PAL_DET_FAILED, "EPERM", at, &err),
+                     0);
+    return id;
+}
+
+static int64_t scan_of(pal_store *st, const char *root, int64_t at, pal_scan_outcome outcome)
+{
+    pal_errbuf err = {{0}};
+    int64_t id;
+    const char *paths[1] = {root};
+    assert_int_equal(
+        pal_store_scan_begin(st, PAL_SCAN_CUSTOM, paths, root ? 1 : 0, at, 0, &id, &err), 0);
+    pal_scan_totals t = {0};
+    assert_int_equal(pal_store_scan_finish(st, id, &t, outcome, NULL, at + 1, &err), 0);
+    return id;
+}
+
+static int64_t unremediated(pal_store *st)
+{
+    int64_t n = -1;
+    pal_errbuf err = {{0}};
+    assert_int_equal(pal_store_unremediated_count(st, &n, &err), 0);
+    return n;
+}
+
+static void test_unremediated_count(void **state)
+{
+    fx *f = *state;
+    pal_store *st = open_ok(f->db);
+    pal_errbuf err = {{0}};
+    assert_int_equal(unremediated(st), 0);
+
+    /* two findings in one file of one scan: both count, neither supersedes the other */
+    int64_t s1 = scan_of(st, "/srv", 1000, PAL_SCAN_COMPLETED);
+    failed_detection(st, s1, "/srv/a/x.zip", "Virus:DOS/EICAR_Test_File", 1001);
+    failed_detection(st, s1, "/srv/a/x.zip", "Trojan:Linux/Other", 1002);
+    assert_int_equal(unremediated(st), 2);
+
+    /* scans that do not cover it: another directory whose name shares the prefix, a
+       cancelled scan of its directory, a scan that started before the detection */
+    scan_of(st, "/srv/a/x", 2000, PAL_SCAN_COMPLETED);
+    scan_of(st, "/srv/a/x.zi", 2010, PAL_SCAN_COMPLETED);
+    scan_of(st, "/srv/a", 2020, PAL_SCAN_CANCELLED);
+    scan_of(st, NULL, 2030, PAL_SCAN_COMPLETED);
+    assert_int_equal(unremediated(st), 2);
+
+    /* a later completed scan of the directory that holds it, with no new detection */
+    scan_of(st, "/srv/a", 3000, PAL_SCAN_COMPLETED);
+    assert_int_equal(unremediated(st), 0);
+
+    /* a rescan that finds it again and fails again: the newest record stands, once */
+    int64_t s2 = scan_of(st, "/home", 4000, PAL_SCAN_COMPLETED);
+    failed_detection(st, s2, "/home/u/e.com", "Virus:DOS/EICAR_Test_File", 4001);
+    int64_t s3 = scan_of(st, "/home", 4100, PAL_SCAN_COMPLETED);
+    int64_t last = failed_detection(st, s3, "/home/u/e.com", "Virus:DOS/EICAR_Test_File", 4101);
+    assert_int_equal(unremediated(st), 1);
+    /* ... and succeeds the next time */
+    int64_t s4 = scan_of(st, "/home", 4200, PAL_SCAN_COMPLETED);
+    int64_t ok = failed_detection(st, s4, "/home/u/e.com", "Virus:DOS/EICAR_Test_File", 4201);
+    assert_int_equal(pal_store_detection_set_action(st, ok, PAL_DET_ACTION_QUARANTINE,
+                                                    PAL_DET_SUCCESS, NULL, 4202, &err),
+                     0);
+    (void)last;
+    assert_int_equal(unremediated(st), 0);
+
+    /* an on-access detection (no scan) that failed, dealt with by allowing its hash; a scan
+       of / covers everything */
+    failed_detection(st, 0, "/opt/tool", "PUA:Linux/Miner", 5000);
+    assert_int_equal(unremediated(st), 1);
+    assert_int_equal(
+        pal_store_allowed_add(st, PAL_ALLOW_SHA256,
+                              "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", 0,
+                              &err),
+        0);
+    assert_int_equal(unremediated(st), 0);
+    failed_detection(st, 0, "/var/lib/x", "PUA:Linux/Other", 6000);
+    assert_int_equal(
+        pal_store_allowed_remove(st, PAL_ALLOW_SHA256,
+                                 "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+                                 0, &err),
+        0);
+    assert_int_equal(unremediated(st), 2);
+    assert_int_equal(pal_store_allowed_add(st, PAL_ALLOW_THREAT_NAME, "pua:linux/miner", 0, &err),
+                     0);
+    assert_int_equal(unremediated(st), 1);
+    scan_of(st, "/", 7000, PAL_SCAN_COMPLETED);
+    assert_int_equal(unremediated(st), 0);
+    pal_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1292,6 +1393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cp_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unremediated_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readme_describes_every_table, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

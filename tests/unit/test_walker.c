@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "scanroot.h"
 #include "walker.h"
 
 typedef struct seen {
@@ -275,6 +276,126 @@ static void test_vanished_and_root_symlink_and_cancel(void **state)
     seen_free(&u);
 }
 
+typedef struct root_seen {
+    seen s;
+    int calls;
+    pal_skip_reason reason;
+    int errnum;
+} root_seen;
+
+static void on_root_error(void *ctx, const char *path, size_t len, pal_skip_reason r, int errnum)
+{
+    (void)path;
+    (void)len;
+    root_seen *rs = ctx; /* seen is the first member: on_file/on_skip take the same ctx */
+    rs->calls++;
+    rs->reason = r;
+    rs->errnum = errnum;
+}
+
+static void walk_root(root_seen *rs, const char *start)
+{
+    pal_walk_options o = {0};
+    pal_walk_ops ops = {
+        .on_file = on_file, .on_skip = on_skip, .on_root_error = on_root_error, .ctx = rs};
+    assert_int_equal(pal_walk(start, &o, &ops), 0);
+}
+
+/* A root that cannot be walked goes to on_root_error, never counted as one skip among many;
+   what fails below the root is still a skip. */
+static void test_root_errors_are_not_skips(void **state)
+{
+    (void)state;
+    root_seen missing = {0};
+    walk_root(&missing, at("no/such/root"));
+    assert_int_equal(missing.calls, 1);
+    assert_int_equal(missing.errnum, ENOENT);
+    assert_int_equal(missing.s.n_skip_paths, 0);
+
+    put("file", "x");
+    root_seen notdir = {0};
+    walk_root(&notdir, at("file/below"));
+    assert_int_equal(notdir.calls, 1);
+    assert_int_equal(notdir.errnum, ENOTDIR);
+    assert_string_equal(pal_scanroot_error_name(notdir.reason, notdir.errnum), "not-found");
+
+    assert_int_equal(symlink(root, at("link")), 0);
+    root_seen link = {0};
+    walk_root(&link, at("link"));
+    assert_int_equal(link.calls, 1);
+    assert_int_equal(link.reason, PAL_SKIP_SYMLINK);
+    assert_int_equal(link.s.n_files, 0);
+
+    assert_int_equal(mkfifo(at("fifo"), 0644), 0);
+    root_seen fifo = {0};
+    walk_root(&fifo, at("fifo"));
+    assert_int_equal(fifo.calls, 1);
+    assert_string_equal(pal_scanroot_error_name(fifo.reason, fifo.errnum),
+                        "not-a-file-or-directory");
+
+    /* a dangling link below the root: a skip, and the root itself is fine */
+    assert_int_equal(mkdir(at("d"), 0755), 0);
+    put("d/a", "x");
+    assert_int_equal(symlink("/nonexistent/palisade", at("d/dangling")), 0);
+    root_seen d = {0};
+    walk_root(&d, at("d"));
+    assert_int_equal(d.calls, 0);
+    assert_int_equal(d.s.n_files, 1);
+    assert_int_equal(d.s.skips[PAL_SKIP_SYMLINK], 1);
+    seen_free(&missing.s);
+    seen_free(&notdir.s);
+    seen_free(&link.s);
+    seen_free(&fifo.s);
+    seen_free(&d.s);
+}
+
+/* A named symlink root is resolved once to its target; trailing slashes do not make lstat
+   follow it; what cannot be resolved is an error with its errno. */
+static void test_scanroot_resolve(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir(at("real"), 0755), 0);
+    char *real = realpath(at("real"), NULL);
+    assert_non_null(real);
+    assert_int_equal(symlink(at("real"), at("link")), 0);
+
+    pal_scanroot r;
+    assert_int_equal(pal_scanroot_resolve(at("link//"), &r), 0);
+    assert_int_equal(r.resolved, 1);
+    assert_int_equal(r.errnum, 0);
+    assert_string_equal(r.path, real);
+    pal_scanroot_free(&r);
+
+    assert_int_equal(pal_scanroot_resolve(at("real/"), &r), 0);
+    assert_int_equal(r.resolved, 0);
+    assert_string_equal(r.path, at("real"));
+    pal_scanroot_free(&r);
+
+    assert_int_equal(pal_scanroot_resolve("/", &r), 0);
+    assert_string_equal(r.path, "/");
+    pal_scanroot_free(&r);
+
+    assert_int_equal(symlink("/nonexistent/palisade", at("dangling")), 0);
+    assert_int_equal(pal_scanroot_resolve(at("dangling"), &r), 0);
+    assert_null(r.path);
+    assert_int_equal(r.errnum, ENOENT);
+
+    assert_int_equal(symlink("loop-b", at("loop-a")), 0);
+    assert_int_equal(symlink("loop-a", at("loop-b")), 0);
+    assert_int_equal(pal_scanroot_resolve(at("loop-a"), &r), 0);
+    assert_null(r.path);
+    assert_int_equal(r.errnum, ELOOP);
+    assert_string_equal(pal_scanroot_error_name(r.reason, r.errnum), "symlink-loop");
+
+    assert_int_equal(pal_scanroot_resolve(at("missing"), &r), 0);
+    assert_null(r.path);
+    assert_string_equal(pal_scanroot_error_name(r.reason, r.errnum), "not-found");
+    assert_string_equal(pal_scanroot_error_text(r.reason, r.errnum), "No such file or directory");
+
+    assert_int_equal(pal_scanroot_resolve("relative", &r), PAL_EINVAL);
+    free(real);
+}
+
 static void test_skip_reason_names(void **state)
 {
     (void)state;
@@ -291,8 +412,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deeper_than_path_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exclusion_matching, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vanished_and_root_symlink_and_cancel, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_vanished_and_root_symlink_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_errors_are_not_skips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scanroot_resolve, setup, teardown),
         cmocka_unit_test(test_skip_reason_names),
     };
     return cmocka_run_group_tests_name("walker", tests, NULL, NULL);
