@@ -29,8 +29,8 @@ static void exercise_message(const json_t *msg)
             for (size_t i = 0; i < json_array_size(paths) && i < 16; i++) {
                 char *p = NULL;
                 size_t len = 0;
-                if (pal_msg_path_arg_decode(json_array_get(paths, i), "paths[]", &p, &len,
-                                            &err) == 0)
+                if (pal_msg_path_arg_decode(json_array_get(paths, i), "paths[]", &p, &len, &err) ==
+                    0)
                     free(p);
             }
         }

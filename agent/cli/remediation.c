@@ -170,8 +170,8 @@ int cli_allow(palisade **h, const char *socket, bool json, int argc, char **argv
         json_t *args = json_pack("{ssss}", "kind", kind, "value", argv[2]);
         if (!args)
             return out_usage_error("the value is not valid UTF-8");
-        rc =
-            out_call(h, socket, strcmp(argv[0], "add") == 0 ? "allow.add" : "allow.remove", args, &res);
+        rc = out_call(h, socket, strcmp(argv[0], "add") == 0 ? "allow.add" : "allow.remove", args,
+                      &res);
     } else {
         return out_usage_error("%s", usage);
     }

@@ -26,8 +26,8 @@ typedef struct pal_daemon_paths {
     const char *socket_path;
     const char *policy_dir;
     const char *trusted_keys_dir;
-    const char *defs_path;         /* --defs: package offered at start (may be NULL) */
-    const char *cp_binary;         /* palisade-cp (--content-process or the default) */
+    const char *defs_path; /* --defs: package offered at start (may be NULL) */
+    const char *cp_binary; /* palisade-cp (--content-process or the default) */
 } pal_daemon_paths;
 
 /* The quarantine and the signature updater (ops_remediation.c). */
@@ -44,20 +44,20 @@ typedef struct pal_daemon {
     pal_store *store;
     pal_settings *settings;
     pal_keyring *keys;
-    char **keys_problems;          /* immutable after start: what --trusted-keys refused */
+    char **keys_problems; /* immutable after start: what --trusted-keys refused */
     size_t n_keys_problems;
-    pal_ctl_server *ctl;           /* the control socket, 0660, admin group */
-    pal_ctl_server *ctl_status;    /* the read-only status socket beside it, 0666 */
-    int64_t started_at;            /* ms */
+    pal_ctl_server *ctl;        /* the control socket, 0660, admin group */
+    pal_ctl_server *ctl_status; /* the read-only status socket beside it, 0666 */
+    int64_t started_at;         /* ms */
 
     pthread_mutex_t defs_lock;
-    pal_defs *defs;                /* in force, or NULL (degraded) */
-    pal_slots_ref *slots;          /* in force */
-    pal_scanhost *host;            /* where slots' scans run; owns the content process */
-    char defs_error[640];          /* why no package is in force ("" if one is) */
+    pal_defs *defs;       /* in force, or NULL (degraded) */
+    pal_slots_ref *slots; /* in force */
+    pal_scanhost *host;   /* where slots' scans run; owns the content process */
+    char defs_error[640]; /* why no package is in force ("" if one is) */
 
     pthread_mutex_t status_lock;
-    int64_t last_scan_id;          /* 0: none since start (status then asks the store) */
+    int64_t last_scan_id; /* 0: none since start (status then asks the store) */
     atomic_int active_scans;
     atomic_int stopping;
 

@@ -34,8 +34,7 @@ static void package_unref(defs_package *p)
     }
 }
 
-static int defs_build(defs_package *p, const pal_limits *limits, pal_defs **out,
-                      pal_errbuf *err)
+static int defs_build(defs_package *p, const pal_limits *limits, pal_defs **out, pal_errbuf *err)
 {
     pal_defs *d = calloc(1, sizeof(*d));
     if (!d)
@@ -80,8 +79,7 @@ fail:
     return rc;
 }
 
-int pal_defs_with_limits(pal_defs *base, const pal_limits *limits, pal_defs **out,
-                         pal_errbuf *err)
+int pal_defs_with_limits(pal_defs *base, const pal_limits *limits, pal_defs **out, pal_errbuf *err)
 {
     return defs_build(base->package, limits, out, err);
 }
@@ -101,8 +99,23 @@ void pal_defs_unref(pal_defs *d)
     }
 }
 
-pal_engine *pal_defs_engine(const pal_defs *d) { return d->engine; }
-const pal_sigpkg *pal_defs_package(const pal_defs *d) { return d->package->pkg; }
-const pal_sigpkg_info *pal_defs_info(const pal_defs *d) { return &d->package->info; }
-int pal_defs_fd(const pal_defs *d) { return d->package->fd; }
-const char *pal_defs_path(const pal_defs *d) { return d->package->path; }
+pal_engine *pal_defs_engine(const pal_defs *d)
+{
+    return d->engine;
+}
+const pal_sigpkg *pal_defs_package(const pal_defs *d)
+{
+    return d->package->pkg;
+}
+const pal_sigpkg_info *pal_defs_info(const pal_defs *d)
+{
+    return &d->package->info;
+}
+int pal_defs_fd(const pal_defs *d)
+{
+    return d->package->fd;
+}
+const char *pal_defs_path(const pal_defs *d)
+{
+    return d->package->path;
+}

@@ -18,15 +18,14 @@ typedef struct pal_defs pal_defs;
 int pal_defs_load(const char *path, const pal_keyring *keys, const pal_limits *limits,
                   pal_defs **out, pal_errbuf *err);
 /* A new engine with other limits over the same package (and the same file). */
-int pal_defs_with_limits(pal_defs *base, const pal_limits *limits, pal_defs **out,
-                         pal_errbuf *err);
+int pal_defs_with_limits(pal_defs *base, const pal_limits *limits, pal_defs **out, pal_errbuf *err);
 pal_defs *pal_defs_ref(pal_defs *d);
 void pal_defs_unref(pal_defs *d); /* accepts NULL */
 
 pal_engine *pal_defs_engine(const pal_defs *d);
 const pal_sigpkg *pal_defs_package(const pal_defs *d);
 const pal_sigpkg_info *pal_defs_info(const pal_defs *d);
-int pal_defs_fd(const pal_defs *d);       /* read-only fd of the package file */
+int pal_defs_fd(const pal_defs *d); /* read-only fd of the package file */
 const char *pal_defs_path(const pal_defs *d);
 
 #endif

@@ -16,23 +16,30 @@
 #define LINE_MAX_LEN 1024
 
 static struct {
-    pthread_mutex_t lock;                    /* protects everything below */
+    pthread_mutex_t lock; /* protects everything below */
     int to_stderr, to_syslog;
     pal_log_level max_level;
     char ident[32];
     char recent[RECENT_LINES][LINE_MAX_LEN]; /* ring of formatted lines */
     unsigned next, count;
-} logger = {.lock = PTHREAD_MUTEX_INITIALIZER, .to_stderr = 1, .max_level = PAL_LOG_INFO,
+} logger = {.lock = PTHREAD_MUTEX_INITIALIZER,
+            .to_stderr = 1,
+            .max_level = PAL_LOG_INFO,
             .ident = "palisaded"};
 
 static const char *level_name(pal_log_level l)
 {
     switch (l) {
-    case PAL_LOG_ERROR: return "error";
-    case PAL_LOG_WARNING: return "warning";
-    case PAL_LOG_NOTICE: return "notice";
-    case PAL_LOG_INFO: return "info";
-    case PAL_LOG_DEBUG: return "debug";
+    case PAL_LOG_ERROR:
+        return "error";
+    case PAL_LOG_WARNING:
+        return "warning";
+    case PAL_LOG_NOTICE:
+        return "notice";
+    case PAL_LOG_INFO:
+        return "info";
+    case PAL_LOG_DEBUG:
+        return "debug";
     }
     return "info";
 }
@@ -77,8 +84,8 @@ void pal_log(pal_log_level level, const char *fmt, ...)
         if (logger.count < RECENT_LINES)
             logger.count++;
         if (logger.to_stderr)
-            fprintf(stderr, "%s[%ld]: %s: %s\n", logger.ident, (long)getpid(),
-                    level_name(level), msg);
+            fprintf(stderr, "%s[%ld]: %s: %s\n", logger.ident, (long)getpid(), level_name(level),
+                    msg);
         if (logger.to_syslog)
             syslog((int)level, "%s", msg);
     }

@@ -199,11 +199,19 @@ static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
         .stderr_tail = ev->stderr_tail[0] ? strdup(ev->stderr_tail) : NULL,
     };
     switch (ev->kind) {
-    case PAL_CPSUP_EV_START: e.kind = PAL_CP_START; break;
-    case PAL_CPSUP_EV_CRASH: e.kind = PAL_CP_CRASH; break;
+    case PAL_CPSUP_EV_START:
+        e.kind = PAL_CP_START;
+        break;
+    case PAL_CPSUP_EV_CRASH:
+        e.kind = PAL_CP_CRASH;
+        break;
     case PAL_CPSUP_EV_EXIT:
-    case PAL_CPSUP_EV_START_FAILED: e.kind = ev->signal ? PAL_CP_SIGNAL : PAL_CP_EXIT; break;
-    default: e.kind = PAL_CP_KILL; break;
+    case PAL_CPSUP_EV_START_FAILED:
+        e.kind = ev->signal ? PAL_CP_SIGNAL : PAL_CP_EXIT;
+        break;
+    default:
+        e.kind = PAL_CP_KILL;
+        break;
     }
     pal_errbuf err;
     if (pal_store_cp_event_insert(d->store, &e, NULL, &err) != 0)
@@ -211,10 +219,9 @@ static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
     free(e.object);
     free(e.stderr_tail);
     pal_log(ev->kind == PAL_CPSUP_EV_START || ev->kind == PAL_CPSUP_EV_STOP ? PAL_LOG_INFO
-                                                                           : PAL_LOG_WARNING,
-            "content process %s (pid %ld): %s%s%s", pal_cpsup_event_name(ev->kind),
-            (long)ev->pid, ev->detail, ev->object ? "; scanning " : "",
-            ev->object ? ev->object : "");
+                                                                            : PAL_LOG_WARNING,
+            "content process %s (pid %ld): %s%s%s", pal_cpsup_event_name(ev->kind), (long)ev->pid,
+            ev->detail, ev->object ? "; scanning " : "", ev->object ? ev->object : "");
 }
 
 /* The installed palisaded runs the installed palisade-cp (sbin/../libexec/palisade/); a
@@ -241,14 +248,13 @@ static const char *default_cp_binary(void)
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: palisaded [--foreground] [--state-dir DIR] [--socket PATH]\n"
-            "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
-            "                 [--log-level error|warning|notice|info|debug]\n"
-            "                 [--content-process PATH] [--content-process-user NAME|-]\n"
-            "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
-            "          --policy-dir " DEFAULT_POLICY_DIR ", --trusted-keys " DEFAULT_TRUSTED_KEYS
-            "\n");
+    fprintf(to, "usage: palisaded [--foreground] [--state-dir DIR] [--socket PATH]\n"
+                "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
+                "                 [--log-level error|warning|notice|info|debug]\n"
+                "                 [--content-process PATH] [--content-process-user NAME|-]\n"
+                "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
+                "          --policy-dir " DEFAULT_POLICY_DIR
+                ", --trusted-keys " DEFAULT_TRUSTED_KEYS "\n");
 }
 
 static int ensure_dir(const char *path, mode_t mode, int must_be_private)
@@ -316,8 +322,7 @@ static void load_defs(pal_daemon *d)
     }
     if (d->paths.defs_path) {
         if (pal_defs_load(d->paths.defs_path, d->keys, &lim, &offered, &err) != 0) {
-            pal_log(PAL_LOG_ERROR, "signature package %s refused: %s", d->paths.defs_path,
-                    err.msg);
+            pal_log(PAL_LOG_ERROR, "signature package %s refused: %s", d->paths.defs_path, err.msg);
             snprintf(d->defs_error, sizeof(d->defs_error), "%s", err.msg);
         }
     }
@@ -347,8 +352,8 @@ static void load_defs(pal_daemon *d)
     if (have) {
         d->defs = have;
         d->defs_error[0] = '\0';
-        pal_log(PAL_LOG_INFO, "signature package %s version %llu in force",
-                pal_defs_path(have), (unsigned long long)pal_defs_info(have)->version);
+        pal_log(PAL_LOG_INFO, "signature package %s version %llu in force", pal_defs_path(have),
+                (unsigned long long)pal_defs_info(have)->version);
         pal_store_cache_clear_other_versions(d->store, pal_defs_info(have)->version, NULL);
     } else {
         if (!d->defs_error[0])
@@ -388,9 +393,12 @@ static void notify_systemd(const char *state)
 
 static int parse_level(const char *s, pal_log_level *out)
 {
-    static const struct { const char *n; pal_log_level l; } levels[] = {
+    static const struct {
+        const char *n;
+        pal_log_level l;
+    } levels[] = {
         {"error", PAL_LOG_ERROR}, {"warning", PAL_LOG_WARNING}, {"notice", PAL_LOG_NOTICE},
-        {"info", PAL_LOG_INFO}, {"debug", PAL_LOG_DEBUG},
+        {"info", PAL_LOG_INFO},   {"debug", PAL_LOG_DEBUG},
     };
     for (size_t i = 0; i < sizeof(levels) / sizeof(*levels); i++)
         if (strcmp(s, levels[i].n) == 0) {
@@ -427,22 +435,42 @@ int main(int argc, char **argv)
     pal_log_level level = PAL_LOG_INFO;
     while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'f': foreground = 1; break;
-        case 's': d.paths.state_dir = optarg; break;
-        case 'S': d.paths.socket_path = optarg; break;
-        case 'p': d.paths.policy_dir = optarg; break;
-        case 'k': d.paths.trusted_keys_dir = optarg; break;
-        case 'd': d.paths.defs_path = optarg; break;
-        case 'c': d.paths.cp_binary = optarg; break;
-        case 'u': cp_account = strcmp(optarg, "-") == 0 ? NULL : optarg; break;
+        case 'f':
+            foreground = 1;
+            break;
+        case 's':
+            d.paths.state_dir = optarg;
+            break;
+        case 'S':
+            d.paths.socket_path = optarg;
+            break;
+        case 'p':
+            d.paths.policy_dir = optarg;
+            break;
+        case 'k':
+            d.paths.trusted_keys_dir = optarg;
+            break;
+        case 'd':
+            d.paths.defs_path = optarg;
+            break;
+        case 'c':
+            d.paths.cp_binary = optarg;
+            break;
+        case 'u':
+            cp_account = strcmp(optarg, "-") == 0 ? NULL : optarg;
+            break;
         case 'l':
             if (parse_level(optarg, &level) != 0) {
                 fprintf(stderr, "palisaded: unknown log level '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {
@@ -452,8 +480,7 @@ int main(int argc, char **argv)
 
     /* systemd's journal reads stderr; elsewhere a background daemon logs to syslog */
     int under_systemd = getenv("INVOCATION_ID") || getenv("JOURNAL_STREAM");
-    pal_log_init("palisaded", foreground || under_systemd, !foreground && !under_systemd,
-                 level);
+    pal_log_init("palisaded", foreground || under_systemd, !foreground && !under_systemd, level);
     if (!foreground && !under_systemd && daemon(0, 0) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot go to the background: %m");
         return 1;
@@ -604,9 +631,8 @@ int main(int argc, char **argv)
                 err.msg);
         goto out;
     }
-    pal_log(PAL_LOG_NOTICE, "palisaded %s ready on %s (state %s, %u scan slots)",
-            PAL_AGENT_VERSION, d.paths.socket_path, d.paths.state_dir,
-            pal_slots_count(d.slots->slots));
+    pal_log(PAL_LOG_NOTICE, "palisaded %s ready on %s (state %s, %u scan slots)", PAL_AGENT_VERSION,
+            d.paths.socket_path, d.paths.state_dir, pal_slots_count(d.slots->slots));
     notify_systemd("READY=1\nSTATUS=ready");
 
     for (;;) {

@@ -19,12 +19,18 @@
 static const char *code_for(int rc)
 {
     switch (rc) {
-    case PAL_EINVAL: return PAL_CODE_INVALID_VALUE;
-    case PAL_EPERM: return PAL_CODE_POLICY_LOCKED;
-    case PAL_ENOTFOUND: return PAL_CODE_NOT_FOUND;
-    case PAL_EEXIST: return PAL_CODE_EXISTS;
-    case PAL_ELIMIT: return PAL_CODE_INVALID_VALUE;
-    default: return PAL_CODE_INTERNAL;
+    case PAL_EINVAL:
+        return PAL_CODE_INVALID_VALUE;
+    case PAL_EPERM:
+        return PAL_CODE_POLICY_LOCKED;
+    case PAL_ENOTFOUND:
+        return PAL_CODE_NOT_FOUND;
+    case PAL_EEXIST:
+        return PAL_CODE_EXISTS;
+    case PAL_ELIMIT:
+        return PAL_CODE_INVALID_VALUE;
+    default:
+        return PAL_CODE_INTERNAL;
     }
 }
 
@@ -90,7 +96,7 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     static const char *const states[] = {"Stopped", "Starting", "Running", "Restarting"};
     const char *cp_state = "Disabled";
     if (hs.sandbox)
-        cp_state = !hs.cp_present ? "Unavailable"
+        cp_state = !hs.cp_present   ? "Unavailable"
                    : hs.cp.degraded ? "Degraded"
                                     : states[hs.cp.state <= PAL_CPSUP_RESTARTING ? hs.cp.state : 0];
     int running = hs.cp_present && hs.cp.pid > 0;
@@ -107,8 +113,8 @@ json_t *pal_daemon_status_json(pal_daemon *d)
         pal_cpsup_steps_string(hs.cp.sandbox_steps, steps, sizeof(steps));
         json_object_set_new(o, "content_process_sandbox", json_string(steps));
         json_object_set_new(o, "content_process_landlock_abi", json_integer(hs.cp.landlock_abi));
-        json_object_set_new(o, "content_process_uid", running ? json_integer(hs.cp.uid)
-                                                             : json_null());
+        json_object_set_new(o, "content_process_uid",
+                            running ? json_integer(hs.cp.uid) : json_null());
         json_object_set_new(o, "content_process_identity",
                             running ? json_string(hs.cp.identity) : json_null());
         json_object_set_new(o, "content_process_crashes", json_integer((json_int_t)hs.cp.crashes));
@@ -116,25 +122,24 @@ json_t *pal_daemon_status_json(pal_daemon *d)
                             hs.cp.last_exit[0] ? json_string(hs.cp.last_exit) : json_null());
     }
     if (hs.sandbox && hs.cp_present && hs.cp.degraded)
-        json_array_append_new(degraded, json_sprintf("content process crash loop: %s",
-                                                     hs.cp.degraded_reason));
+        json_array_append_new(
+            degraded, json_sprintf("content process crash loop: %s", hs.cp.degraded_reason));
     if (hs.sandbox && hs.last_error[0])
-        json_array_append_new(degraded, json_sprintf("content process cannot start: %s",
-                                                     hs.last_error));
+        json_array_append_new(degraded,
+                              json_sprintf("content process cannot start: %s", hs.last_error));
 
     pal_defs *defs = pal_daemon_defs(d);
     if (defs) {
         const pal_sigpkg_info *info = pal_defs_info(defs);
         json_object_set_new(o, "signature_version", json_integer((json_int_t)info->version));
-        json_object_set_new(o, "signature_created",
-                            pal_time_json((int64_t)info->created * 1000));
+        json_object_set_new(o, "signature_created", pal_time_json((int64_t)info->created * 1000));
         pal_defs_unref(defs);
     } else {
         json_object_set_new(o, "signature_version", json_null());
         json_object_set_new(o, "signature_created", json_null());
         pthread_mutex_lock(&d->defs_lock);
-        json_array_append_new(degraded, json_sprintf("no signature package in force: %s",
-                                                     d->defs_error));
+        json_array_append_new(degraded,
+                              json_sprintf("no signature package in force: %s", d->defs_error));
         pthread_mutex_unlock(&d->defs_lock);
     }
 
@@ -245,8 +250,8 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
     if (rc < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     size_t n_paths = paths_json ? json_array_size(paths_json) : 0;
-    pal_scan_type type = type_idx < 0 ? (n_paths ? PAL_SCAN_CUSTOM : PAL_SCAN_QUICK)
-                                      : (pal_scan_type)(type_idx + 1);
+    pal_scan_type type =
+        type_idx < 0 ? (n_paths ? PAL_SCAN_CUSTOM : PAL_SCAN_QUICK) : (pal_scan_type)(type_idx + 1);
     if (type == PAL_SCAN_CUSTOM && n_paths == 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "a Custom scan needs 'paths'");
     if (type != PAL_SCAN_CUSTOM && n_paths > 0)
@@ -312,9 +317,10 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
     pal_daemon_slots_unref(slots);
     if (rc != 0) {
         pal_log(PAL_LOG_ERROR, "scan failed: %s", err.msg);
-        pal_ctl_fail(req, rc == PAL_ESTATE ? PAL_CODE_UNAVAILABLE
-                          : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
-                                             : PAL_CODE_INTERNAL,
+        pal_ctl_fail(req,
+                     rc == PAL_ESTATE   ? PAL_CODE_UNAVAILABLE
+                     : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
+                                        : PAL_CODE_INTERNAL,
                      "%s", err.msg);
         result = NULL;
     } else {
@@ -377,8 +383,8 @@ static json_t *detection_json(const pal_detection *det, int64_t quarantine_id)
     json_object_set_new(o, "action_result", json_string(pal_det_result_name(det->result)));
     json_object_set_new(o, "action_detail",
                         det->action_detail ? json_string(det->action_detail) : json_null());
-    json_object_set_new(o, "matched_by", det->matched_by ? json_string(det->matched_by)
-                                                         : json_null());
+    json_object_set_new(o, "matched_by",
+                        det->matched_by ? json_string(det->matched_by) : json_null());
     json_object_set_new(o, "quarantine_id",
                         quarantine_id > 0 ? json_integer(quarantine_id) : json_null());
     return o;
@@ -388,8 +394,8 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
     const json_t *args = pal_ctl_request_args(req);
-    static const char *const allowed[] = {"since", "threat", "severity", "path",
-                                          "scan_id", "limit", NULL};
+    static const char *const allowed[] = {"since",   "threat", "severity", "path",
+                                          "scan_id", "limit",  NULL};
     static const char *const sevs[] = {"Low", "Moderate", "High", "Severe", NULL};
     pal_errbuf err;
     pal_detection_filter f = {0};
@@ -436,7 +442,8 @@ static json_t *setting_item(pal_daemon *d, const char *name)
     json_t *found = NULL;
     size_t i;
     json_t *it;
-    json_array_foreach(all, i, it) {
+    json_array_foreach(all, i, it)
+    {
         const char *n = json_string_value(json_object_get(it, "name"));
         if (n && strcasecmp(n, name) == 0) {
             found = json_incref(it);
@@ -489,8 +496,7 @@ static json_t *op_config_set(pal_ctl_request *req, void *arg)
     if (!pal_setting_find(name))
         return pal_ctl_fail(req, PAL_CODE_NOT_FOUND,
                             "no setting named '%s' (config list shows them all)", name);
-    int rc = pal_settings_set_preference(d->settings, name, value, pal_ctl_request_uid(req),
-                                         &err);
+    int rc = pal_settings_set_preference(d->settings, name, value, pal_ctl_request_uid(req), &err);
     if (rc != 0)
         return pal_ctl_fail(req, code_for(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "setting %s changed by uid %u", name,
@@ -517,7 +523,8 @@ static json_t *exclusions_json(pal_daemon *d)
             continue;
         size_t i;
         json_t *e;
-        json_array_foreach(entries, i, e) {
+        json_array_foreach(entries, i, e)
+        {
             json_t *o = json_pack("{ss}", "kind", kinds[k]);
             if (o && json_object_update(o, e) == 0)
                 json_array_append(items, o);

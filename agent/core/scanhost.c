@@ -8,15 +8,15 @@
 #include <string.h>
 
 struct pal_scanhost {
-    pthread_rwlock_t mode_lock;  /* scans hold it for reading; apply takes it for writing */
-    int sandbox;                 /* (mode_lock) */
-    unsigned channels;           /* (mode_lock) channels of sup */
-    pal_cpsup *sup;              /* (mode_lock) NULL when the sandbox is off */
-    pal_scanhost_config cfg;     /* cfg.cp_binary points to cp_binary */
-    char *cp_binary;             /* owned copy */
-    char *cp_account;            /* owned copy, or NULL */
+    pthread_rwlock_t mode_lock; /* scans hold it for reading; apply takes it for writing */
+    int sandbox;                /* (mode_lock) */
+    unsigned channels;          /* (mode_lock) channels of sup */
+    pal_cpsup *sup;             /* (mode_lock) NULL when the sandbox is off */
+    pal_scanhost_config cfg;    /* cfg.cp_binary points to cp_binary */
+    char *cp_binary;            /* owned copy */
+    char *cp_account;           /* owned copy, or NULL */
     pthread_mutex_t err_lock;
-    char last_error[512];        /* (err_lock) */
+    char last_error[512]; /* (err_lock) */
 };
 
 int pal_scanhost_new(const pal_scanhost_config *cfg, pal_scanhost **out, pal_errbuf *err)
@@ -127,9 +127,9 @@ static void unavailable(pal_report *rep, const char *name, const char *why, uint
     rep->size = size;
 }
 
-int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc,
-                      pal_defs **inproc_defs, pal_defs *defs, const pal_source *src,
-                      const char *name, const volatile int *cancel, pal_report *rep)
+int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_defs **inproc_defs,
+                      pal_defs *defs, const pal_source *src, const char *name,
+                      const volatile int *cancel, pal_report *rep)
 {
     int rc;
     pthread_rwlock_rdlock(&h->mode_lock);

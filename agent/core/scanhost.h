@@ -20,11 +20,11 @@
 typedef struct pal_scanhost pal_scanhost;
 
 typedef struct pal_scanhost_config {
-    const char *cp_binary;           /* palisade-cp to run (copied) */
-    const char *cp_account;          /* its dedicated account; NULL: dynamic uids (copied) */
-    int core_dumps;                  /* setting CoreDumpsEnabled */
-    uint32_t timeout_grace_ms;       /* per-object timeout beyond the engine's own limit */
-    pal_cpsup_event_fn on_event;     /* content-process events (record them) */
+    const char *cp_binary;       /* palisade-cp to run (copied) */
+    const char *cp_account;      /* its dedicated account; NULL: dynamic uids (copied) */
+    int core_dumps;              /* setting CoreDumpsEnabled */
+    uint32_t timeout_grace_ms;   /* per-object timeout beyond the engine's own limit */
+    pal_cpsup_event_fn on_event; /* content-process events (record them) */
     void *event_ctx;
 } pal_scanhost_config;
 
@@ -41,15 +41,15 @@ int pal_scanhost_apply(pal_scanhost *h, int sandbox, unsigned slots, pal_defs *d
 
 /* Scan on slot index with the in-process scanner *inproc (built lazily, owned by the slot)
    or through the content process, under the same contract as pal_scan. */
-int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc,
-                      pal_defs **inproc_defs, pal_defs *defs, const pal_source *src,
-                      const char *name, const volatile int *cancel, pal_report *rep);
+int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_defs **inproc_defs,
+                      pal_defs *defs, const pal_source *src, const char *name,
+                      const volatile int *cancel, pal_report *rep);
 
 typedef struct pal_scanhost_status {
-    int sandbox;                    /* mode in force */
-    int cp_present;                 /* a supervisor exists (sandbox on) */
-    pal_cpsup_status cp;            /* valid when cp_present */
-    char last_error[512];           /* why the content process could not start, or "" */
+    int sandbox;          /* mode in force */
+    int cp_present;       /* a supervisor exists (sandbox on) */
+    pal_cpsup_status cp;  /* valid when cp_present */
+    char last_error[512]; /* why the content process could not start, or "" */
 } pal_scanhost_status;
 
 void pal_scanhost_get_status(pal_scanhost *h, pal_scanhost_status *out);

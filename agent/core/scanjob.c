@@ -21,7 +21,7 @@
 #include "walker.h"
 
 #define QUEUE_PER_WORKER 4
-#define RESULT_LIST_MAX 1000       /* threats / unscannable entries in the result document */
+#define RESULT_LIST_MAX 1000 /* threats / unscannable entries in the result document */
 #define PROGRESS_INTERVAL_MS 200
 
 typedef struct work_item {
@@ -36,15 +36,15 @@ typedef struct job {
     const pal_scanjob_req *req;
     int64_t scan_id;
     int cache_enabled;
-    pal_cachetrust trust;               /* writeback sysctls as the scan started */
-    pal_action sev_action[5];           /* indexed by pal_severity */
+    pal_cachetrust trust;     /* writeback sysctls as the scan started */
+    pal_action sev_action[5]; /* indexed by pal_severity */
 
-    pthread_mutex_t lock;               /* protects everything below */
+    pthread_mutex_t lock; /* protects everything below */
     pthread_cond_t not_empty, not_full;
     work_item *queue;
     size_t q_cap, q_head, q_len;
     int walking_done;
-    int fatal;                          /* a store failure: stop and fail the scan */
+    int fatal; /* a store failure: stop and fail the scan */
     char fatal_msg[256];
 
     uint64_t files_found, files_done, bytes_done, threats, unscannable;
@@ -56,12 +56,12 @@ typedef struct job {
     json_t *root_errors;    /* roots that could not be scanned at all */
     json_t *resolved_roots; /* named symlink roots and the targets walked */
     int64_t last_progress_ms;
-    char *current;                      /* the file a worker took last (for the ticker) */
+    char *current; /* the file a worker took last (for the ticker) */
     size_t current_len;
-    int finished;                       /* the ticker stops */
+    int finished; /* the ticker stops */
     pthread_cond_t tick;
 
-    pthread_mutex_t progress_lock;      /* serialises on_progress calls */
+    pthread_mutex_t progress_lock; /* serialises on_progress calls */
 } job;
 
 static int job_cancelled(const job *j)
@@ -225,15 +225,17 @@ static int same_identity(const struct stat *a, const struct stat *b)
 static int action_rank(pal_action a)
 {
     switch (a) {
-    case PAL_ACTION_REMOVE: return 3;
-    case PAL_ACTION_QUARANTINE: return 2;
-    default: return 1;
+    case PAL_ACTION_REMOVE:
+        return 3;
+    case PAL_ACTION_QUARANTINE:
+        return 2;
+    default:
+        return 1;
     }
 }
 
 /* The action for one finding: allowed list, then per-threat override, then severity. */
-static int decide_action(job *j, const pal_finding *fd, const pal_report *rep,
-                         pal_det_action *out)
+static int decide_action(job *j, const pal_finding *fd, const pal_report *rep, pal_det_action *out)
 {
     pal_store *st = j->env->store;
     char obj_hex[65], file_hex[65];
@@ -528,8 +530,11 @@ static void free_strlist(char **l, size_t n)
 static int load_settings(job *j)
 {
     static const char *const names[5] = {
-        NULL, "LowThreatDefaultAction", "ModerateThreatDefaultAction",
-        "HighThreatDefaultAction", "SevereThreatDefaultAction",
+        NULL,
+        "LowThreatDefaultAction",
+        "ModerateThreatDefaultAction",
+        "HighThreatDefaultAction",
+        "SevereThreatDefaultAction",
     };
     int enabled = 1;
     if (pal_settings_get_bool(j->env->settings, "ScanCacheEnabled", &enabled) != 0)
@@ -745,15 +750,17 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     }
     maybe_progress(&j, "", 0, 1);
 
-    pal_scan_outcome outcome = j.fatal          ? PAL_SCAN_FAILED
+    pal_scan_outcome outcome = j.fatal             ? PAL_SCAN_FAILED
                                : job_cancelled(&j) ? PAL_SCAN_CANCELLED
                                                    : PAL_SCAN_COMPLETED;
-    pal_scan_totals totals = {.files = j.files_done, .bytes = j.bytes_done,
-                              .threats = j.threats, .unscannable = j.unscannable};
+    pal_scan_totals totals = {.files = j.files_done,
+                              .bytes = j.bytes_done,
+                              .threats = j.threats,
+                              .unscannable = j.unscannable};
     int64_t end_ms = pal_time_now_ms();
     pal_errbuf ferr;
-    if (pal_store_scan_finish(env->store, j.scan_id, &totals, outcome,
-                              j.fatal ? j.fatal_msg : NULL, end_ms, &ferr) != 0) {
+    if (pal_store_scan_finish(env->store, j.scan_id, &totals, outcome, j.fatal ? j.fatal_msg : NULL,
+                              end_ms, &ferr) != 0) {
         rc = pal_err_set(err, PAL_EIO, "cannot record the end of scan %lld: %s",
                          (long long)j.scan_id, ferr.msg);
         goto out;

@@ -28,13 +28,13 @@
 
 /* What a remediation is asked to do, for one file on disk. */
 typedef struct pal_remediation_req {
-    const char *path;             /* the file as the walker found it */
+    const char *path; /* the file as the walker found it */
     size_t path_len;
-    const struct stat *scanned;   /* identity at scan time: dev, ino, size, mtime */
-    pal_action action;            /* Quarantine or Remove (never NoAction) */
-    int64_t detection_id;         /* the first detection that asked for the action */
+    const struct stat *scanned; /* identity at scan time: dev, ino, size, mtime */
+    pal_action action;          /* Quarantine or Remove (never NoAction) */
+    int64_t detection_id;       /* the first detection that asked for the action */
     const char *threat;
-    const uint8_t *sha256;        /* of the whole file, NULL when unknown */
+    const uint8_t *sha256; /* of the whole file, NULL when unknown */
 } pal_remediation_req;
 
 /*
@@ -44,10 +44,10 @@ typedef struct pal_remediation_req {
 typedef int (*pal_remediate_fn)(void *ctx, const pal_remediation_req *req, char **detail);
 
 typedef struct pal_scan_progress {
-    uint64_t files_done, bytes_done;   /* examined (cache hits included) */
-    uint64_t files_found;              /* handed over by the walker so far */
+    uint64_t files_done, bytes_done; /* examined (cache hits included) */
+    uint64_t files_found;            /* handed over by the walker so far */
     uint64_t threats, unscannable;
-    const char *current_path;          /* raw bytes, NUL-terminated */
+    const char *current_path; /* raw bytes, NUL-terminated */
     size_t current_path_len;
 } pal_scan_progress;
 
@@ -58,16 +58,16 @@ typedef struct pal_scanjob_env {
     /* The defs in force, as a new reference (the job drops it). NULL: none loaded. */
     pal_defs *(*get_defs)(void *ctx);
     void *defs_ctx;
-    pal_remediate_fn remediate;        /* NULL: remediation not available */
+    pal_remediate_fn remediate; /* NULL: remediation not available */
     void *remediate_ctx;
 } pal_scanjob_env;
 
 typedef struct pal_scanjob_req {
     pal_scan_type type;
-    char **paths;                      /* Custom: absolute paths (raw bytes) */
+    char **paths; /* Custom: absolute paths (raw bytes) */
     size_t *path_lens;
     size_t n_paths;
-    uid_t uid;                         /* who started it (audit) */
+    uid_t uid; /* who started it (audit) */
     const volatile int *cancel;
     /* At most every 200 ms, from any of the job's threads (serialised by the job). */
     void (*on_progress)(void *ctx, const pal_scan_progress *p);
@@ -78,7 +78,7 @@ typedef struct pal_scanjob_req {
 
 /* Counters readable by the cache test and the benchmark. */
 typedef struct pal_scanjob_stats {
-    uint64_t bytes_read;               /* bytes pulled from files */
+    uint64_t bytes_read; /* bytes pulled from files */
     uint64_t cache_hits;
 } pal_scanjob_stats;
 

@@ -12,17 +12,39 @@
 #include "pal_error.h"
 
 static const char *const quick_system[] = {
-    "/tmp", "/var/tmp", "/dev/shm", "/run/user",
-    "/etc/cron.d", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly",
-    "/etc/cron.monthly", "/etc/crontab", "/var/spool/cron",
-    "/etc/systemd/system", "/etc/systemd/user", "/run/systemd/system",
-    "/etc/init.d", "/etc/rc.local", "/etc/profile.d", "/etc/xdg/autostart",
-    "/etc/ld.so.preload", "/usr/local/bin", "/usr/local/sbin",
+    "/tmp",
+    "/var/tmp",
+    "/dev/shm",
+    "/run/user",
+    "/etc/cron.d",
+    "/etc/cron.hourly",
+    "/etc/cron.daily",
+    "/etc/cron.weekly",
+    "/etc/cron.monthly",
+    "/etc/crontab",
+    "/var/spool/cron",
+    "/etc/systemd/system",
+    "/etc/systemd/user",
+    "/run/systemd/system",
+    "/etc/init.d",
+    "/etc/rc.local",
+    "/etc/profile.d",
+    "/etc/xdg/autostart",
+    "/etc/ld.so.preload",
+    "/usr/local/bin",
+    "/usr/local/sbin",
 };
 
 static const char *const quick_home[] = {
-    "Downloads", ".config/autostart", ".config/systemd/user", ".local/bin",
-    ".local/share/applications", ".bashrc", ".profile", ".bash_profile", ".ssh/rc",
+    "Downloads",
+    ".config/autostart",
+    ".config/systemd/user",
+    ".local/bin",
+    ".local/share/applications",
+    ".bashrc",
+    ".profile",
+    ".bash_profile",
+    ".ssh/rc",
 };
 
 int pal_pathlist_add(pal_pathlist *pl, const char *path)

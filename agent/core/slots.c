@@ -18,8 +18,8 @@ struct pal_slots {
     pthread_mutex_t lock;
     pthread_cond_t freed;
     unsigned count;
-    unsigned in_use;      /* protected by lock */
-    pal_scanhost *host;   /* not owned */
+    unsigned in_use;    /* protected by lock */
+    pal_scanhost *host; /* not owned */
     pal_slot *slots;
 };
 
@@ -113,6 +113,6 @@ void pal_slots_release(pal_slots *s, pal_slot *slot)
 int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const char *name,
                   const volatile int *cancel, pal_report *rep)
 {
-    return pal_scanhost_scan(slot->owner->host, slot->index, &slot->scanner, &slot->defs, defs,
-                             src, name, cancel, rep);
+    return pal_scanhost_scan(slot->owner->host, slot->index, &slot->scanner, &slot->defs, defs, src,
+                             name, cancel, rep);
 }

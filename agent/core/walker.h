@@ -18,15 +18,15 @@
 #include "pal_error.h"
 
 typedef enum pal_skip_reason {
-    PAL_SKIP_EXCLUDED_PATH = 0, /* under an ExclusionPath */
-    PAL_SKIP_EXCLUDED_EXTENSION,/* extension in ExclusionExtension */
-    PAL_SKIP_SYMLINK,           /* symbolic link: never followed */
-    PAL_SKIP_SPECIAL,           /* FIFO, socket, character or block device */
-    PAL_SKIP_UNREADABLE,        /* open or read denied */
-    PAL_SKIP_VANISHED,          /* removed or replaced while walking */
-    PAL_SKIP_FILESYSTEM,        /* pseudo, network or FUSE file system (Full scan) */
-    PAL_SKIP_TOO_DEEP,          /* directory nesting beyond the walker's limit */
-    PAL_SKIP_ERROR,             /* any other system error (errno is reported) */
+    PAL_SKIP_EXCLUDED_PATH = 0,  /* under an ExclusionPath */
+    PAL_SKIP_EXCLUDED_EXTENSION, /* extension in ExclusionExtension */
+    PAL_SKIP_SYMLINK,            /* symbolic link: never followed */
+    PAL_SKIP_SPECIAL,            /* FIFO, socket, character or block device */
+    PAL_SKIP_UNREADABLE,         /* open or read denied */
+    PAL_SKIP_VANISHED,           /* removed or replaced while walking */
+    PAL_SKIP_FILESYSTEM,         /* pseudo, network or FUSE file system (Full scan) */
+    PAL_SKIP_TOO_DEEP,           /* directory nesting beyond the walker's limit */
+    PAL_SKIP_ERROR,              /* any other system error (errno is reported) */
     PAL_SKIP__COUNT
 } pal_skip_reason;
 
@@ -34,10 +34,10 @@ typedef enum pal_skip_reason {
 const char *pal_skip_reason_name(pal_skip_reason r);
 
 typedef struct pal_walk_file {
-    int fd;                /* O_RDONLY regular file; ownership passes to the callback */
-    int dirfd;             /* verified parent directory, valid during the callback only */
-    const char *name;      /* last component, valid during the callback only */
-    const char *path;      /* full path, NUL-terminated, valid during the callback only */
+    int fd;           /* O_RDONLY regular file; ownership passes to the callback */
+    int dirfd;        /* verified parent directory, valid during the callback only */
+    const char *name; /* last component, valid during the callback only */
+    const char *path; /* full path, NUL-terminated, valid during the callback only */
     size_t path_len;
     const struct stat *st; /* fstat of fd */
 } pal_walk_file;
@@ -59,13 +59,13 @@ typedef struct pal_walk_ops {
 } pal_walk_ops;
 
 typedef struct pal_walk_options {
-    const char *const *exclude_paths;  /* absolute; a match covers the path and below */
+    const char *const *exclude_paths; /* absolute; a match covers the path and below */
     size_t n_exclude_paths;
-    const char *const *exclude_exts;   /* "log" or ".log", compared case-insensitively */
+    const char *const *exclude_exts; /* "log" or ".log", compared case-insensitively */
     size_t n_exclude_exts;
-    int skip_pseudo_fs;                /* skip proc, sysfs, network and FUSE mounts */
-    unsigned max_depth;                /* 0 = PAL_WALK_DEFAULT_MAX_DEPTH */
-    const volatile int *cancel;        /* non-zero stops the walk with PAL_ECANCELLED */
+    int skip_pseudo_fs;         /* skip proc, sysfs, network and FUSE mounts */
+    unsigned max_depth;         /* 0 = PAL_WALK_DEFAULT_MAX_DEPTH */
+    const volatile int *cancel; /* non-zero stops the walk with PAL_ECANCELLED */
 } pal_walk_options;
 
 #define PAL_WALK_DEFAULT_MAX_DEPTH 512

@@ -235,8 +235,8 @@ static void test_exclusion_matching(void **state)
     put("skipnot/d.bin", "d");
     const char *paths[] = {at("skip")};
     const char *exts[] = {".log"};
-    pal_walk_options o = {.exclude_paths = paths, .n_exclude_paths = 1,
-                          .exclude_exts = exts, .n_exclude_exts = 1};
+    pal_walk_options o = {
+        .exclude_paths = paths, .n_exclude_paths = 1, .exclude_exts = exts, .n_exclude_exts = 1};
     seen s = {0};
     walk(&s, root, &o);
     assert_int_equal(s.n_files, 2);
