@@ -23,7 +23,7 @@ content is read), and prints files/s and MB/s for both and the ratio between the
 --owner      scan a copy of the tree owned by USER (default tree build/bench-daemon-tree-USER)
              instead of the root-owned one. The scan cache admits a file that a user can
              write only once its mtime and ctime are older than the kernel's writeback
-             window (agent/core/cachetrust.h: dirty_expire + dirty_writeback + 10 s), so
+             window (agent/core/scan/cachetrust.h: dirty_expire + dirty_writeback + 10 s), so
              the benchmark first waits until the copy is that old; then the first scan
              also pays for the broker's forced writeback check of every file.
 
@@ -133,7 +133,7 @@ def own_tree(root, user):
 
 def wait_until_trusted(root):
     """Wait until every file's mtime and ctime is older than the scan cache's trust window
-    for files a user can write (agent/core/cachetrust.h)."""
+    for files a user can write (agent/core/scan/cachetrust.h)."""
     vm = {}
     for name in ("dirty_expire_centisecs", "dirty_writeback_centisecs"):
         with open(os.path.join("/proc/sys/vm", name)) as f:

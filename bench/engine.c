@@ -6,7 +6,7 @@
  *
  * Scans every regular file under DIR in-process with N threads (default: the number of
  * cores), each with its own pal_scanner reading files through the broker's pread source
- * (agent/core/fdsource.c); then times `yara -r -p N RULES DIR` (fork + exec,
+ * (agent/engine/fdsource.c); then times `yara -r -p N RULES DIR` (fork + exec,
  * output to /dev/null, wall time, peak RSS from wait4). R rounds of both, interleaved so
  * that background noise hits both alike (default 5); prints the median files, bytes,
  * seconds, files/s, MB/s, the peak RSS of each and the ratios. Both read a warm page

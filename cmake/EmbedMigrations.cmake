@@ -9,7 +9,7 @@
 # 1, 2, 3... without gaps, since the number is the PRAGMA user_version the store sets after
 # applying the file. The SQL goes into the C file as byte arrays (no escaping to get wrong,
 # no string-literal length limits); the array and its element type are declared in
-# agent/core/store.h.
+# agent/core/store/store.h.
 
 if(CMAKE_SCRIPT_MODE_FILE)
   if(NOT PAL_MIGRATIONS_DIR OR NOT PAL_MIGRATIONS_OUT)

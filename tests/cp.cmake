@@ -1,14 +1,12 @@
-# The content process (agent/cp/) and its supervisor (agent/core/cpsup.c), driven end to end
+# The content process (agent/cp/) and its supervisor (agent/core/supervisor/cpsup.c), driven end to end
 # by tests/cp/cp_harness.c, which plays the broker with the real palisade-cp-selftest (and
 # palisade-cp where the installed build is meant). One CTest test per scenario; see the
 # harness's header comment. The tests run as root (the content process drops to a dynamic
-# uid of its own, agent/core/cpident.h) and as any other user (user namespace; cp.nonroot
+# uid of its own, agent/core/supervisor/cpident.h) and as any other user (user namespace; cp.nonroot
 # does that from root).
 if(TARGET palisade-cp-selftest)
   find_package(Threads REQUIRED)
-  add_executable(cp_harness ${CMAKE_CURRENT_SOURCE_DIR}/cp/cp_harness.c
-                 ${CMAKE_SOURCE_DIR}/agent/core/defs.c ${CMAKE_SOURCE_DIR}/agent/core/fdsource.c)
-  target_include_directories(cp_harness PRIVATE ${CMAKE_SOURCE_DIR}/agent/core)
+  add_executable(cp_harness ${CMAKE_CURRENT_SOURCE_DIR}/cp/cp_harness.c)
   target_link_libraries(cp_harness PRIVATE pal_cpsup pal_sigbuild PkgConfig::CRYPTO Threads::Threads)
   target_compile_definitions(cp_harness PRIVATE
     PAL_TEST_CP="$<TARGET_FILE:palisade-cp>"

@@ -4,7 +4,7 @@
  * A tool for signature authors: it verifies a package, builds the engine in-process (no
  * daemon, no sandbox) and scans the paths given, so that a new rule can be tried on samples
  * and the chain to a detection inside containers can be seen. Trees are walked by the
- * daemon's walker (agent/core/walker.c: never following symlinks, paths of any length);
+ * daemon's walker (agent/core/scan/walker.c: never following symlinks, paths of any length);
  * each regular file is read with pread on the fd the walker opened. With --threads N the
  * walker feeds a small bounded queue and N workers, each with its own pal_scanner, scan
  * from it.

@@ -2,7 +2,7 @@
 -- preference layer of the settings, exclusions, allowed threats, the audit trail, the scan
 -- cache and a key/value table for the daemon's own state.
 --
--- The store (agent/core/store.c) runs each migration inside one transaction and sets
+-- The store (agent/core/store/store.c) runs each migration inside one transaction and sets
 -- PRAGMA user_version to the migration's number in that same transaction, so a migration
 -- never opens or ends a transaction itself. db/README.md describes every column.
 --

@@ -673,7 +673,7 @@ function ConvertTo-SandboxModeInfo([System.Collections.IDictionary]$Status) {
 
 # ---- parameter helpers ----------------------------------------------------------------------
 
-# The settings palisaded knows (agent/core/settings.c), for tab completion when the agent
+# The settings palisaded knows (agent/core/settings/settings.c), for tab completion when the agent
 # cannot be asked; the live list is used when it can.
 $script:KnownPreferences = [ordered]@{
     SandboxMode                  = @('Enabled', 'Disabled')

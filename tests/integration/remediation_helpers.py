@@ -125,7 +125,7 @@ def quarantine_dir(d):
 
 
 def stored_content_offset(stored):
-    """Where the content of a stored item starts (agent/core/qstore.h): 128 in format
+    """Where the content of a stored item starts (agent/core/remediation/qstore.h): 128 in format
     version 1, the header's content offset in version 2."""
     with open(stored, "rb") as f:
         h = f.read(HEADER_SIZE)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The scan cache must not be poisonable by a user who can write a file (issue 10, item 1;
-threat model in agent/core/cachetrust.h).
+threat model in agent/core/scan/cachetrust.h).
 
 The attack, as the user `nobody` performs it: own a small clean file, map it MAP_SHARED
 read-write and write one byte through the mapping (the page is now dirty and writable; this

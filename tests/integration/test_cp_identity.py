@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The content process's identity and limits, attacked the way another daemon would
-(agent/core/cpident.h).
+(agent/core/supervisor/cpident.h).
 
 Without a usable dedicated account (the daemon is pointed at an account that does not
 exist, so the test means the same whether or not palisade-cp exists on this machine) the

@@ -15,7 +15,7 @@ import harness
 from harness import Daemon, DaemonTest, Gate
 
 EICAR = harness.eicar()
-APPLICATION_ID = 0x50414C53        # 'PALS', agent/core/store.c
+APPLICATION_ID = 0x50414C53        # 'PALS', agent/core/store/store.c
 SCHEMA_VERSION = 3                 # the newest of db/migrations/
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Settings layers through a real palisaded (agent/core/settings.h): a policy file locks
+"""Settings layers through a real palisaded (agent/core/settings/settings.h): a policy file locks
 what it sets (the refusal names the file), a bad policy is reported in status as
 policy_error and degraded while the last good policy stays in force (across SIGHUP and
 across a restart), SIGHUP with a fixed file clears it, and MP_FORCE_USE_SANDBOX in the

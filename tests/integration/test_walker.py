@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The root broker walking hostile trees (agent/core/walker.h): FIFOs and sockets are never
+"""The root broker walking hostile trees (agent/core/scan/walker.h): FIFOs and sockets are never
 opened (no hang), symlinks are never followed (loops, dangling links, links out of the
 tree), paths longer than PATH_MAX and names with newlines or invalid UTF-8 are scanned and
 reported faithfully, a mode-000 file is still scanned, a file or directory deleted while

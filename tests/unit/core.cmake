@@ -1,7 +1,7 @@
 # The broker's store (SQLite schema, migrations, every table) and settings (registry, layers,
 # policy directory, environment override).
-pal_unit_test(store LIBS pal_core)
-pal_unit_test(settings LIBS pal_core)
+pal_unit_test(store LIBS pal_store)
+pal_unit_test(settings LIBS pal_settings)
 
 # cmake/EmbedMigrations.cmake refuses a migration set it cannot number unambiguously.
 foreach(bad gap name)

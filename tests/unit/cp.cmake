@@ -5,7 +5,7 @@ if(TARGET pal_cpmsg)
   set_tests_properties(unit.cpmsg PROPERTIES LABELS cp)
 endif()
 
-# The content process's identity and its limits/priority guard (agent/core/cpident.c), on
+# The content process's identity and its limits/priority guard (agent/core/supervisor/cpident.c), on
 # real child processes; the identity cases need root and skip otherwise.
 if(TARGET pal_cpsup)
   pal_unit_test(cpident LIBS pal_cpsup)

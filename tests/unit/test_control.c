@@ -1,5 +1,5 @@
 /*
- * test_control.c — the control server (agent/core/control.c) run in-process on a temporary
+ * test_control.c — the control server (agent/core/control/control.c) run in-process on a temporary
  * socket with test handlers, driven by raw sockets (to break the protocol on purpose) and by
  * libpalisade (the way real clients use it). Timeouts are configured short so the whole
  * program runs in a couple of seconds; no assertion depends on timing.

@@ -1,5 +1,5 @@
 /* test_cpident.c — the content process's identity and its limits/priority guard
-   (agent/core/cpident.c), on real child processes. The identity tests that need root
+   (agent/core/supervisor/cpident.c), on real child processes. The identity tests that need root
    (setresuid to a dynamic uid, the account checks) are skipped otherwise. */
 #define _GNU_SOURCE
 #include <setjmp.h>

@@ -180,6 +180,35 @@ static void expect_set_fails(fx *f, const char *name, const char *json, int code
 
 /* ---- the registry ---------------------------------------------------------------------- */
 
+/* What a change takes is declared by each setting (the daemon acts on these bits): every
+   engine limit rebuilds the engine, and nothing else does. */
+static void test_registry_applies(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        unsigned applies;
+    } want[] = {
+        {"SandboxMode", PAL_APPLY_SANDBOX},      {"ScanThreads", PAL_APPLY_SLOTS},
+        {"MaxRecursionDepth", PAL_APPLY_ENGINE}, {"MaxMembersPerContainer", PAL_APPLY_ENGINE},
+        {"MaxExpandedBytes", PAL_APPLY_ENGINE},  {"MaxExpansionRatio", PAL_APPLY_ENGINE},
+        {"MaxObjectSize", PAL_APPLY_ENGINE},     {"MaxScanSecondsPerObject", PAL_APPLY_ENGINE},
+        {"AdminGroup", PAL_APPLY_ADMIN},         {"ClientIdleTimeoutSeconds", PAL_APPLY_CONTROL},
+        {"ScanCacheEnabled", PAL_APPLY_NOTHING}, {"ExclusionPath", PAL_APPLY_NOTHING},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const pal_setting_def *def = pal_setting_find(want[i].name);
+        assert_non_null(def);
+        assert_int_equal(def->applies, want[i].applies);
+    }
+    size_t n;
+    const pal_setting_def *reg = pal_settings_registry(&n);
+    size_t engine = 0;
+    for (size_t i = 0; i < n; i++)
+        engine += (reg[i].applies & PAL_APPLY_ENGINE) != 0;
+    assert_int_equal(engine, 6);
+}
+
 static void test_registry(void **state)
 {
     (void)state;
@@ -1024,6 +1053,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_registry_applies),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preference_persisted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),

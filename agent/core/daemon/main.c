@@ -161,21 +161,21 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
     pal_daemon *d = ctx;
     pal_errbuf err = {{0}};
     int rc = 0;
-    if (strcmp(def->name, "AdminGroup") == 0 && d->ctl) {
+    if ((def->applies & PAL_APPLY_ADMIN) && d->ctl) {
         char *group = NULL;
-        if (pal_settings_get_string(d->settings, "AdminGroup", &group) == 0) {
+        if (pal_settings_get_string(d->settings, def->name, &group) == 0) {
             rc = pal_ctl_server_set_admin_group(d->ctl, group, &err);
             free(group);
         }
-    } else if (strcmp(def->name, "ClientIdleTimeoutSeconds") == 0 && d->ctl) {
-        rc = apply_idle_timeout(d, NULL);
-    } else if (strcmp(def->name, "ScanThreads") == 0 && d->slots) {
-        rc = pal_daemon_apply_scan_threads(d, &err);
-    } else if (strcmp(def->name, "SandboxMode") == 0 && d->slots) {
-        rc = pal_daemon_apply_sandbox(d, &err);
-    } else if (strncmp(def->name, "Max", 3) == 0) {
-        rc = pal_daemon_apply_limits(d, &err);
     }
+    if (rc == 0 && (def->applies & PAL_APPLY_CONTROL) && d->ctl)
+        rc = apply_idle_timeout(d, NULL);
+    if (rc == 0 && (def->applies & PAL_APPLY_SLOTS) && d->slots)
+        rc = pal_daemon_apply_scan_threads(d, &err);
+    if (rc == 0 && (def->applies & PAL_APPLY_SANDBOX) && d->slots)
+        rc = pal_daemon_apply_sandbox(d, &err);
+    if (rc == 0 && (def->applies & PAL_APPLY_ENGINE))
+        rc = pal_daemon_apply_limits(d, &err);
     if (rc != 0)
         pal_log(PAL_LOG_ERROR, "cannot apply the new %s: %s", def->name, err.msg);
     else

@@ -59,6 +59,17 @@ typedef enum pal_setting_type {
     PAL_SETTING_STRLIST = 5,
 } pal_setting_type;
 
+/* What putting a new value of a setting in force takes, beyond the new value itself (which
+   every reader sees at once): the daemon acts on these when a setting changes. */
+typedef enum pal_setting_apply {
+    PAL_APPLY_NOTHING = 0,       /* read where it is used */
+    PAL_APPLY_ENGINE = 1U << 0,  /* rebuild the engine (its limits) */
+    PAL_APPLY_SLOTS = 1U << 1,   /* resize the slot pool (and the content process's channels) */
+    PAL_APPLY_SANDBOX = 1U << 2, /* start or stop the content process */
+    PAL_APPLY_ADMIN = 1U << 3,   /* the control socket's admin group */
+    PAL_APPLY_CONTROL = 1U << 4, /* the control sockets' client limits */
+} pal_setting_apply;
+
 typedef struct pal_setting_def {
     const char *name; /* PascalCase, unique */
     pal_setting_type type;
@@ -72,7 +83,8 @@ typedef struct pal_setting_def {
        NULL = any non-empty string without control characters. */
     int (*check_item)(const struct pal_setting_def *def, const char *in, char *out, size_t outsz,
                       pal_errbuf *err);
-    int policy_only; /* only the policy layer may set it: a preference is refused (PAL_EPERM) */
+    int policy_only;  /* only the policy layer may set it: a preference is refused (PAL_EPERM) */
+    unsigned applies; /* pal_setting_apply bits */
 } pal_setting_def;
 
 /* The whole table, in listing order. */
