@@ -1,4 +1,9 @@
-/* policy.c — finding, vetting and parsing the policy directory's files (see policy.h). */
+/*
+ * policy.c — the policy layer's input: finding, vetting and parsing the policy directory's
+ * files (see policy.h), and turning the parsed files into one value and file per setting,
+ * checked against the registry, with the stored form of the last good policy
+ * (settings_internal.h). Putting a policy in force is settings.c's.
+ */
 #include "policy.h"
 
 #include <dirent.h>
@@ -9,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "settings_internal.h"
 #include "trustfile.h"
 
 void pal_policy_files_clear(pal_policy_files *pf)
@@ -223,5 +229,135 @@ out:
     free(names);
     if (d)
         closedir(d);
+    return ret;
+}
+
+/* ---- the files as per-setting values ------------------------------------------------------ */
+
+static const pal_setting_def *const registry = pal_settings_table;
+
+void pal_policy_set_clear(pal_policy_set *p)
+{
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        json_decref(p->value[i]);
+        free(p->file[i]);
+    }
+    pal_strlist_free(p->files, p->n_files);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Merge parsed policy files into *p (later files win); the first problem fails it all. */
+int pal_policy_set_from_files(const pal_policy_files *pf, pal_policy_set *p, pal_errbuf *err)
+{
+    shown sh;
+    memset(p, 0, sizeof(*p));
+    if (pf->n && !(p->files = calloc(pf->n, sizeof(*p->files))))
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    for (size_t f = 0; f < pf->n; f++) {
+        const char *path = pf->files[f].path;
+        const char *key;
+        json_t *val;
+        unsigned char seen[N_SETTINGS] = {0};
+        if (!(p->files[p->n_files] = strdup(path)))
+            goto nomem;
+        p->n_files++;
+        json_object_foreach(pf->files[f].doc, key, val)
+        {
+            pal_errbuf e = {{0}};
+            json_t *norm = NULL;
+            int i = find_index(key);
+            if (i < 0) {
+                pal_policy_set_clear(p);
+                return pal_err_set(err, PAL_EINVAL, "policy file %s: unknown setting \"%s\"", path,
+                                   printable(key, &sh));
+            }
+            if (seen[i]) {
+                pal_policy_set_clear(p);
+                return pal_err_set(err, PAL_EINVAL, "policy file %s: setting %s appears twice",
+                                   path, registry[i].name);
+            }
+            seen[i] = 1;
+            int ret = pal_setting_validate(&registry[i], val, &norm, &e);
+            if (ret) {
+                pal_policy_set_clear(p);
+                return pal_err_set(err, ret == PAL_ENOMEM ? ret : PAL_EINVAL, "policy file %s: %s",
+                                   path, e.msg);
+            }
+            json_decref(p->value[i]);
+            free(p->file[i]);
+            p->value[i] = norm;
+            if (!(p->file[i] = strdup(path)))
+                goto nomem;
+        }
+    }
+    return 0;
+nomem:
+    pal_policy_set_clear(p);
+    return pal_err_set(err, PAL_ENOMEM, "out of memory");
+}
+
+/* {"files": [...], "settings": {"Name": {"value": v, "file": f}}} for the store. */
+char *pal_policy_set_to_json(const pal_policy_set *p)
+{
+    json_t *root = json_object(), *files = json_array(), *set = json_object();
+    char *text = NULL;
+    int bad = !root || !files || !set;
+    for (size_t i = 0; !bad && i < p->n_files; i++)
+        bad = json_array_append_new(files, json_string(p->files[i])) != 0;
+    for (size_t i = 0; !bad && i < N_SETTINGS; i++) {
+        if (!p->value[i])
+            continue;
+        json_t *e = json_pack("{sOss}", "value", p->value[i], "file", p->file[i]);
+        bad = !e || json_object_set_new(set, registry[i].name, e) != 0;
+    }
+    if (!bad && json_object_set(root, "files", files) == 0 &&
+        json_object_set(root, "settings", set) == 0)
+        text = json_dumps(root, JSON_COMPACT);
+    json_decref(files);
+    json_decref(set);
+    json_decref(root);
+    return text;
+}
+
+/* The inverse of pal_policy_set_to_json; entries that no longer validate are dropped. */
+int pal_policy_set_from_json(const char *text, pal_policy_set *p)
+{
+    memset(p, 0, sizeof(*p));
+    json_t *root = json_loads(text, 0, NULL);
+    json_t *files = json_object_get(root, "files"), *set = json_object_get(root, "settings");
+    if (!json_is_array(files) || !json_is_object(set)) {
+        json_decref(root);
+        return PAL_EFORMAT;
+    }
+    int ret = 0;
+    size_t k;
+    json_t *v;
+    if (json_array_size(files) > PAL_POLICY_MAX_FILES ||
+        (json_array_size(files) && !(p->files = calloc(json_array_size(files), sizeof(char *)))))
+        ret = PAL_EFORMAT;
+    json_array_foreach(files, k, v)
+    {
+        if (ret || !json_is_string(v) || !(p->files[p->n_files] = strdup(json_string_value(v)))) {
+            ret = PAL_EFORMAT;
+            break;
+        }
+        p->n_files++;
+    }
+    const char *key;
+    json_object_foreach(set, key, v)
+    {
+        int i = find_index(key);
+        const char *file = json_string_value(json_object_get(v, "file"));
+        json_t *norm = NULL;
+        if (ret || i < 0 || !file ||
+            pal_setting_validate(&registry[i], json_object_get(v, "value"), &norm, NULL) != 0)
+            continue;
+        p->value[i] = norm;
+        if (!(p->file[i] = strdup(file)))
+            ret = PAL_ENOMEM;
+    }
+    json_decref(root);
+    if (ret)
+        pal_policy_set_clear(p);
     return ret;
 }

@@ -7,8 +7,9 @@
  * (when the daemon runs as root: the directory and every file owned by root and writable by
  * nobody else, the rule of trustfile.h shared with the trusted keys; regular files only; at
  * most PAL_POLICY_MAX_FILES files of at most
- * PAL_POLICY_MAX_BYTES each) and parses them. What the names and values mean is settings.c's
- * business. A missing directory is an empty policy, not an error.
+ * PAL_POLICY_MAX_BYTES each) and parses them. A missing directory is an empty policy, not an error.
+ * What the names and values mean is the registry's (settings_registry.c); policy.c also merges the
+ * parsed files into one value per setting for settings.c (pal_policy_set, settings_internal.h).
  *
  * Any problem fails the whole read with a message naming the file and the problem, so the
  * caller can keep the last good policy.

@@ -1,7 +1,7 @@
 /*
  * settings.h — the settings registry and its three layers, in the manner of Group Policy.
  *
- * One static table (settings.c) lists every setting: name, type, allowed values or range,
+ * One static table (settings_registry.c) lists every setting: name, type, allowed values or range,
  * default and description. It drives validation, defaults and the listing; nothing else
  * in the daemon knows a setting's type or limits.
  *
@@ -101,8 +101,8 @@ json_t *pal_setting_default(const pal_setting_def *def);
  * "ScanThreads must be an integer from 0 to 64 (got 65)",
  * "SandboxMode must be one of Enabled, Disabled (got \"Maybe\")"; PAL_ELIMIT for a list of
  * more than PAL_SETTINGS_MAX_LIST items. A list comes back with its items normalised (see
- * the item checks in settings.c: paths without repeated or trailing '/', extensions without
- * the dot) and duplicates removed.
+ * the item checks in settings_registry.c: paths without repeated or trailing '/', extensions
+ * without the dot) and duplicates removed.
  */
 int pal_setting_validate(const pal_setting_def *def, const json_t *value, json_t **out,
                          pal_errbuf *err);
