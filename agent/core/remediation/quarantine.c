@@ -1,10 +1,12 @@
 /*
- * quarantine.c — quarantine, remove, restore, delete, purge and reconcile (quarantine.h).
+ * quarantine.c — quarantine, remove, restore, delete and purge (quarantine.h), and the
+ * index from detections to items. The journal's plans and the start-up reconciliation are
+ * quarantine_journal.c's.
  *
  * Every operation follows the same pattern: check, journal Pending with the plan, act on
  * the file system through verified directory fds, record, journal Done. The comments at
- * each step say what a crash right there leaves and how pal_quarantine_reconcile finishes
- * it.
+ * each step say what a crash right there leaves and how pal_quarantine_reconcile
+ * (quarantine_journal.c) finishes it.
  */
 #define _GNU_SOURCE
 #include "quarantine.h"
@@ -15,7 +17,6 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,27 +25,12 @@
 
 #include "qspace.h"
 #include "qstore.h"
+#include "quarantine_internal.h"
 #include "safepath.h"
 
 #define STORAGE_SUFFIX ".pq"
-#define TMP_SUFFIX ".tmp"
-#define USER_TMP_QUARANTINE ".palisade-q-"
-#define USER_TMP_REMOVE ".palisade-d-"
-#define USER_TMP_RESTORE ".palisade-r-"
-#define NAME_BUF 64 /* prefix + 32 hex digits + suffix */
-
-struct pal_quarantine {
-    pthread_mutex_t lock; /* serialises every file operation */
-    pal_store *store;
-    int dirfd; /* the quarantine directory, verified at open */
-};
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static int64_t ts_ns(const struct timespec *t)
-{
-    return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
-}
 
 static struct timespec ns_ts(int64_t ns)
 {
@@ -68,26 +54,6 @@ static char *unconst(const char *s)
     return u.m;
 }
 
-/* rename without replacing; falls back to link + unlink where RENAME_NOREPLACE is not
-   supported (both refuse an existing target atomically). 0 or -errno. */
-static int rename_noreplace(int dirfd, const char *from, const char *to)
-{
-    if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -errno;
-    if (linkat(dirfd, from, dirfd, to, 0) != 0)
-        return -errno;
-    if (unlinkat(dirfd, from, 0) != 0)
-        return -errno;
-    return 0;
-}
-
-static int fsync_dir(int dirfd)
-{
-    return fsync(dirfd) == 0 ? 0 : -errno;
-}
-
 static int make_name(char *out, const char *prefix, const char *suffix)
 {
     char hex[33];
@@ -95,11 +61,6 @@ static int make_name(char *out, const char *prefix, const char *suffix)
         return PAL_EIO;
     snprintf(out, NAME_BUF, "%s%s%s", prefix, hex, suffix);
     return 0;
-}
-
-static void storage_tmp_name(const char *storage, char *out, size_t size)
-{
-    snprintf(out, size, "%s" TMP_SUFFIX, storage);
 }
 
 /* ---- the stored items (qstore.h) --------------------------------------------------------- */
@@ -159,7 +120,7 @@ fail:
 }
 
 /* SHA-256 of a regular file named name in dirfd, with its lstat; 0 or negative. */
-static int hash_entry(int dirfd, const char *name, struct stat *st, uint8_t sha[32])
+int pal_quarantine_hash_entry(int dirfd, const char *name, struct stat *st, uint8_t sha[32])
 {
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -170,45 +131,6 @@ static int hash_entry(int dirfd, const char *name, struct stat *st, uint8_t sha[
         rc = pal_qstore_hash_fd(fd, sha, &size, NULL);
     close(fd);
     return rc;
-}
-
-/* ---- journal helpers -------------------------------------------------------------------- */
-
-static char *plan_user(const char *tmp, const struct stat *id)
-{
-    json_t *o = json_pack("{ss sI sI sI sI}", "tmp", tmp, "dev", (json_int_t)id->st_dev, "ino",
-                          (json_int_t)id->st_ino, "size", (json_int_t)id->st_size, "mtime_ns",
-                          (json_int_t)ts_ns(&id->st_mtim));
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return s;
-}
-
-static char *plan_restore(const char *tmp, int64_t item, bool allow, uid_t uid)
-{
-    json_t *o =
-        json_pack("{ss sI sb sI}", "tmp", tmp, "item", (json_int_t)item, "allow", (int)allow, "uid",
-                  (json_int_t)(uid == PAL_UID_DAEMON ? -1 : (json_int_t)uid));
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return s;
-}
-
-static char *plan_item(int64_t item)
-{
-    json_t *o = json_pack("{sI}", "item", (json_int_t)item);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    return s;
-}
-
-/* Best effort: a step whose end could not be recorded stays Pending and is finished again
-   by the next start's reconciliation, which is idempotent. */
-static void journal_end(pal_quarantine *q, int64_t op_id, pal_fileop_state state,
-                        const char *detail)
-{
-    if (op_id > 0)
-        pal_store_fileop_finish(q->store, op_id, state, detail, NULL);
 }
 
 /* ---- open ------------------------------------------------------------------------------- */
@@ -300,7 +222,7 @@ static void untake(pal_quarantine *q, taken *t, const char *path, int code, pal_
                     "directory of %s",
                     why.msg, strerror(-e), t->tmp, path);
     }
-    journal_end(q, t->op_id, PAL_FILEOP_FAILED, err->msg);
+    pal_quarantine_journal_end(q, t->op_id, PAL_FILEOP_FAILED, err->msg);
     pal_safepath_close(&t->sp);
 }
 
@@ -334,7 +256,7 @@ static int take(pal_quarantine *q, const pal_qfile_req *r, pal_fileop_kind kind,
         rc = pal_err_set(err, PAL_EIO, "no random bytes for a temporary name");
         goto fail;
     }
-    char *plan = plan_user(t->tmp, r->scanned);
+    char *plan = pal_quarantine_plan_user(t->tmp, r->scanned);
     if (!plan) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto fail;
@@ -355,7 +277,7 @@ static int take(pal_quarantine *q, const pal_qfile_req *r, pal_fileop_kind kind,
         rc = pal_err_set(err, e == -ENOENT ? PAL_ERACE : PAL_EIO,
                          "cannot take %s out of place: %s; nothing was done", r->path,
                          e == -ENOENT ? "it vanished" : strerror(-e));
-        journal_end(q, t->op_id, PAL_FILEOP_FAILED, err->msg);
+        pal_quarantine_journal_end(q, t->op_id, PAL_FILEOP_FAILED, err->msg);
         goto fail;
     }
     /* the name may have been swapped between the check and the rename: check what moved */
@@ -535,7 +457,7 @@ int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item
         } else {
             pal_errbuf first = *err;
             pal_err_set(err, rc, "%s; it is not in quarantine", first.msg);
-            journal_end(q, t.op_id, PAL_FILEOP_FAILED, err->msg);
+            pal_quarantine_journal_end(q, t.op_id, PAL_FILEOP_FAILED, err->msg);
             pal_safepath_close(&t.sp);
         }
         pthread_mutex_unlock(&q->lock);
@@ -543,7 +465,7 @@ int pal_quarantine_file(pal_quarantine *q, const pal_qfile_req *r, int64_t *item
     }
     char detail[96];
     snprintf(detail, sizeof(detail), "quarantined as item %lld", (long long)id);
-    journal_end(q, t.op_id, PAL_FILEOP_DONE, detail);
+    pal_quarantine_journal_end(q, t.op_id, PAL_FILEOP_DONE, detail);
     pal_safepath_close(&t.sp);
     pthread_mutex_unlock(&q->lock);
     *item_id = id;
@@ -593,8 +515,8 @@ int pal_quarantine_delete_file(pal_quarantine *q, const pal_qfile_req *r, pal_er
     close(t.fd);
     t.fd = -1;
     rc = unlink_taken(&t, r->path, err);
-    journal_end(q, t.op_id, rc == 0 ? PAL_FILEOP_DONE : PAL_FILEOP_FAILED,
-                rc == 0 ? "removed" : err->msg);
+    pal_quarantine_journal_end(q, t.op_id, rc == 0 ? PAL_FILEOP_DONE : PAL_FILEOP_FAILED,
+                               rc == 0 ? "removed" : err->msg);
     pal_safepath_close(&t.sp);
     pthread_mutex_unlock(&q->lock);
     return rc;
@@ -603,7 +525,7 @@ int pal_quarantine_delete_file(pal_quarantine *q, const pal_qfile_req *r, pal_er
 /* ---- restore ---------------------------------------------------------------------------- */
 
 /* Delete the record, then the stored file: a record never points to nothing. */
-static void drop_item(pal_quarantine *q, const pal_quarantine_item *rec)
+void pal_quarantine_drop_item(pal_quarantine *q, const pal_quarantine_item *rec)
 {
     pal_store_quarantine_delete(q->store, rec->id, NULL);
     unlinkat(q->dirfd, rec->storage_name, 0);
@@ -698,7 +620,7 @@ int pal_quarantine_restore(pal_quarantine *q, const pal_restore_req *r, pal_rest
         rc = pal_err_set(err, PAL_EIO, "no random bytes for a temporary name");
         goto out;
     }
-    char *plan = plan_restore(tmp, rec.id, r->allow, r->uid);
+    char *plan = pal_quarantine_plan_restore(tmp, rec.id, r->allow, r->uid);
     if (!plan) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto out;
@@ -776,10 +698,10 @@ int pal_quarantine_restore(pal_quarantine *q, const pal_restore_req *r, pal_rest
         int arc = pal_store_allowed_add(q->store, PAL_ALLOW_SHA256, rec.sha256, r->uid, NULL);
         allowed = arc == 0 || arc == PAL_EEXIST;
     }
-    drop_item(q, &rec);
+    pal_quarantine_drop_item(q, &rec);
     char detail[64];
     snprintf(detail, sizeof(detail), "restored item %lld", (long long)rec.id);
-    journal_end(q, op_id, PAL_FILEOP_DONE, detail);
+    pal_quarantine_journal_end(q, op_id, PAL_FILEOP_DONE, detail);
     char idtxt[32];
     snprintf(idtxt, sizeof(idtxt), "%lld", (long long)rec.id);
     pal_store_audit_insert(q->store, r->uid, "RestoreQuarantineItem", idtxt, rec.original_path,
@@ -800,7 +722,7 @@ fail_tmp:
     unlinkat(sp.dirfd, tmp, 0);
     fsync_dir(sp.dirfd);
 fail_journal:
-    journal_end(q, op_id, PAL_FILEOP_FAILED, err->msg);
+    pal_quarantine_journal_end(q, op_id, PAL_FILEOP_FAILED, err->msg);
 out:
     pal_qstore_item_clear(&it);
     if (sfd >= 0)
@@ -817,7 +739,7 @@ out:
 static int remove_locked(pal_quarantine *q, const pal_quarantine_item *rec, pal_fileop_kind kind,
                          uid_t uid, pal_errbuf *err)
 {
-    char *plan = plan_item(rec->id);
+    char *plan = pal_quarantine_plan_item(rec->id);
     if (!plan)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
     pal_fileop f = {.kind = kind,
@@ -831,9 +753,9 @@ static int remove_locked(pal_quarantine *q, const pal_quarantine_item *rec, pal_
     free(plan);
     if (rc != 0)
         return rc;
-    drop_item(q, rec);
-    journal_end(q, op_id, PAL_FILEOP_DONE,
-                kind == PAL_FILEOP_PURGE ? "retention expired" : "removed");
+    pal_quarantine_drop_item(q, rec);
+    pal_quarantine_journal_end(q, op_id, PAL_FILEOP_DONE,
+                               kind == PAL_FILEOP_PURGE ? "retention expired" : "removed");
     char idtxt[32];
     snprintf(idtxt, sizeof(idtxt), "%lld", (long long)rec->id);
     pal_store_audit_insert(
@@ -881,341 +803,6 @@ int pal_quarantine_purge(pal_quarantine *q, uint64_t days, int64_t now_ms, size_
     }
     if (purged)
         *purged = n_purged;
-    return rc;
-}
-
-/* ---- reconcile -------------------------------------------------------------------------- */
-
-typedef struct plan {
-    char tmp[NAME_BUF]; /* "" when none */
-    uint64_t dev, ino;
-    int64_t item;
-    bool allow;
-    uid_t uid;
-} plan;
-
-/* A hidden name is one of ours only if it has our prefix and 32 hex digits. */
-static bool our_tmp_name(const char *s)
-{
-    static const char *const prefixes[] = {USER_TMP_QUARANTINE, USER_TMP_REMOVE, USER_TMP_RESTORE};
-    for (size_t i = 0; i < 3; i++) {
-        size_t pl = strlen(prefixes[i]);
-        if (strncmp(s, prefixes[i], pl) != 0)
-            continue;
-        const char *h = s + pl;
-        if (strlen(h) != 32)
-            return false;
-        for (; *h; h++)
-            if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f')))
-                return false;
-        return true;
-    }
-    return false;
-}
-
-static void plan_parse(const char *detail, plan *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->uid = PAL_UID_DAEMON;
-    json_t *o = detail ? json_loads(detail, 0, NULL) : NULL;
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return;
-    }
-    const char *tmp = json_string_value(json_object_get(o, "tmp"));
-    if (tmp && our_tmp_name(tmp))
-        snprintf(p->tmp, sizeof(p->tmp), "%s", tmp);
-    p->dev = (uint64_t)json_integer_value(json_object_get(o, "dev"));
-    p->ino = (uint64_t)json_integer_value(json_object_get(o, "ino"));
-    p->item = (int64_t)json_integer_value(json_object_get(o, "item"));
-    p->allow = json_is_true(json_object_get(o, "allow"));
-    json_int_t uid = json_integer_value(json_object_get(o, "uid"));
-    if (json_is_integer(json_object_get(o, "uid")) && uid >= 0)
-        p->uid = (uid_t)uid;
-    json_decref(o);
-}
-
-typedef struct rec_ctx {
-    pal_quarantine *q;
-    pal_reconcile_stats *stats;
-    void (*note)(void *ctx, const char *line);
-    void *note_ctx;
-} rec_ctx;
-
-static void note(rec_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void note(rec_ctx *c, const char *fmt, ...)
-{
-    if (!c->note)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    c->note(c->note_ctx, line);
-}
-
-static int find_by_storage(pal_store *st, const char *storage, pal_quarantine_item *out)
-{
-    pal_quarantine_item *items = NULL;
-    size_t n = 0;
-    int rc = pal_store_quarantine_list(st, PAL_STORE_MAX_LIMIT, &items, &n, NULL);
-    if (rc != 0)
-        return rc;
-    rc = PAL_ENOTFOUND;
-    for (size_t i = 0; i < n; i++) {
-        if (items[i].storage_name && strcmp(items[i].storage_name, storage) == 0) {
-            *out = items[i];
-            memset(&items[i], 0, sizeof(items[i]));
-            rc = 0;
-            break;
-        }
-    }
-    pal_quarantine_items_free(items, n);
-    return rc;
-}
-
-static void set_detection(rec_ctx *c, const pal_fileop *f, pal_det_action action,
-                          pal_det_result result, const char *detail)
-{
-    if (f->detection_id > 0)
-        pal_store_detection_set_action(c->q->store, f->detection_id, action, result, detail, 0,
-                                       NULL);
-}
-
-static void reconcile_quarantine(rec_ctx *c, const pal_fileop *f, const plan *p)
-{
-    pal_quarantine *q = c->q;
-    char stmp[NAME_BUF + 8] = "";
-    if (f->storage_name && !strchr(f->storage_name, '/'))
-        storage_tmp_name(f->storage_name, stmp, sizeof(stmp));
-    pal_quarantine_item rec = {0};
-    bool have_rec = f->storage_name && find_by_storage(q->store, f->storage_name, &rec) == 0;
-    pal_safepath sp = PAL_SAFEPATH_INIT;
-    bool reach = pal_safepath_open(f->path, &sp, NULL) == 0;
-    char detail[256];
-    struct stat st;
-    if (have_rec) {
-        /* copied and recorded: finish by removing the hidden name if it is still ours */
-        if (reach && p->tmp[0] && fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            (uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino) {
-            unlinkat(sp.dirfd, p->tmp, 0);
-            fsync_dir(sp.dirfd);
-        }
-        if (stmp[0])
-            unlinkat(q->dirfd, stmp, 0);
-        snprintf(detail, sizeof(detail), "quarantined as item %lld (completed at start-up)",
-                 (long long)rec.id);
-        journal_end(q, f->id, PAL_FILEOP_DONE, detail);
-        set_detection(c, f, PAL_DET_ACTION_QUARANTINE, PAL_DET_SUCCESS, detail);
-        c->stats->completed++;
-        note(c, "quarantine of %s completed: item %lld", f->path, (long long)rec.id);
-    } else {
-        /* not recorded: drop any copy, put the file back under its name */
-        if (f->storage_name && !strchr(f->storage_name, '/'))
-            unlinkat(q->dirfd, f->storage_name, 0);
-        if (stmp[0])
-            unlinkat(q->dirfd, stmp, 0);
-        fsync_dir(q->dirfd);
-        const char *where = "in place";
-        if (!reach) {
-            where = "unreachable (a directory on its path changed)";
-            c->stats->unreachable++;
-        } else if (p->tmp[0] && fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            int e = rename_noreplace(sp.dirfd, p->tmp, sp.name);
-            if (e == 0)
-                fsync_dir(sp.dirfd);
-            else
-                where = "left under its hidden name (its name is taken)";
-        }
-        snprintf(detail, sizeof(detail),
-                 "interrupted by a stop of palisaded; rolled back at start-up, file %s", where);
-        journal_end(q, f->id, PAL_FILEOP_FAILED, detail);
-        set_detection(c, f, PAL_DET_ACTION_QUARANTINE, PAL_DET_FAILED, detail);
-        c->stats->rolled_back++;
-        note(c, "quarantine of %s rolled back: file %s", f->path, where);
-    }
-    pal_quarantine_item_clear(&rec);
-    pal_safepath_close(&sp);
-}
-
-static void reconcile_delete_file(rec_ctx *c, const pal_fileop *f, const plan *p)
-{
-    pal_quarantine *q = c->q;
-    pal_safepath sp = PAL_SAFEPATH_INIT;
-    struct stat st;
-    if (pal_safepath_open(f->path, &sp, NULL) != 0 || !p->tmp[0]) {
-        journal_end(q, f->id, PAL_FILEOP_FAILED, "interrupted; the directory is unreachable");
-        c->stats->unreachable++;
-        pal_safepath_close(&sp);
-        return;
-    }
-    if (fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if ((uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino &&
-            unlinkat(sp.dirfd, p->tmp, 0) == 0) {
-            fsync_dir(sp.dirfd);
-            journal_end(q, f->id, PAL_FILEOP_DONE, "removed (completed at start-up)");
-            set_detection(c, f, PAL_DET_ACTION_REMOVE, PAL_DET_SUCCESS, "removed");
-            c->stats->completed++;
-        } else {
-            rename_noreplace(sp.dirfd, p->tmp, sp.name);
-            fsync_dir(sp.dirfd);
-            journal_end(q, f->id, PAL_FILEOP_FAILED, "interrupted; rolled back at start-up");
-            c->stats->rolled_back++;
-        }
-    } else if (fstatat(sp.dirfd, sp.name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-               (uint64_t)st.st_dev == p->dev && (uint64_t)st.st_ino == p->ino) {
-        journal_end(q, f->id, PAL_FILEOP_FAILED, "interrupted before the file was touched");
-        c->stats->rolled_back++;
-    } else {
-        journal_end(q, f->id, PAL_FILEOP_DONE, "removed");
-        set_detection(c, f, PAL_DET_ACTION_REMOVE, PAL_DET_SUCCESS, "removed");
-        c->stats->completed++;
-    }
-    note(c, "removal of %s reconciled", f->path);
-    pal_safepath_close(&sp);
-}
-
-static void reconcile_restore(rec_ctx *c, const pal_fileop *f, const plan *p)
-{
-    pal_quarantine *q = c->q;
-    pal_quarantine_item rec = {0};
-    bool have_rec = p->item > 0 && pal_store_quarantine_get(q->store, p->item, &rec, NULL) == 0 &&
-                    f->storage_name && strcmp(rec.storage_name, f->storage_name) == 0;
-    pal_safepath sp = PAL_SAFEPATH_INIT;
-    bool reach = pal_safepath_open(f->path, &sp, NULL) == 0;
-    struct stat st;
-    bool tmp_there = reach && p->tmp[0] && fstatat(sp.dirfd, p->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0;
-    if (tmp_there) {
-        /* not renamed into place yet: the item stays, the partial copy goes */
-        unlinkat(sp.dirfd, p->tmp, 0);
-        fsync_dir(sp.dirfd);
-    }
-    bool forward = !have_rec;
-    if (have_rec && !tmp_there && reach) {
-        uint8_t sha[32];
-        char hex[65];
-        if (hash_entry(sp.dirfd, sp.name, &st, sha) == 0) {
-            pal_store_sha256_hex(sha, hex);
-            forward = (uint64_t)st.st_size == rec.size && ts_ns(&st.st_mtim) == rec.mtime_ns &&
-                      strcmp(hex, rec.sha256) == 0;
-        }
-    }
-    if (forward) {
-        if (have_rec) {
-            if (p->allow)
-                pal_store_allowed_add(q->store, PAL_ALLOW_SHA256, rec.sha256, p->uid, NULL);
-            drop_item(q, &rec);
-        } else if (f->storage_name && !strchr(f->storage_name, '/')) {
-            unlinkat(q->dirfd, f->storage_name, 0);
-            fsync_dir(q->dirfd);
-        }
-        journal_end(q, f->id, PAL_FILEOP_DONE, "restored (completed at start-up)");
-        c->stats->completed++;
-        note(c, "restore to %s completed", f->path);
-    } else {
-        if (!reach)
-            c->stats->unreachable++;
-        journal_end(q, f->id, PAL_FILEOP_FAILED,
-                    "interrupted by a stop of palisaded; rolled back at start-up, the item "
-                    "stays in quarantine");
-        c->stats->rolled_back++;
-        note(c, "restore to %s rolled back: item %lld stays in quarantine", f->path,
-             (long long)p->item);
-    }
-    pal_quarantine_item_clear(&rec);
-    pal_safepath_close(&sp);
-}
-
-static void reconcile_remove_item(rec_ctx *c, const pal_fileop *f, const plan *p)
-{
-    pal_quarantine *q = c->q;
-    pal_quarantine_item rec = {0};
-    if (p->item > 0 && pal_store_quarantine_get(q->store, p->item, &rec, NULL) == 0 &&
-        f->storage_name && strcmp(rec.storage_name, f->storage_name) == 0)
-        pal_store_quarantine_delete(q->store, rec.id, NULL);
-    if (f->storage_name && !strchr(f->storage_name, '/'))
-        unlinkat(q->dirfd, f->storage_name, 0);
-    fsync_dir(q->dirfd);
-    journal_end(q, f->id, PAL_FILEOP_DONE, "removed (completed at start-up)");
-    c->stats->completed++;
-    note(c, "removal of quarantine item %lld completed", (long long)p->item);
-    pal_quarantine_item_clear(&rec);
-}
-
-int pal_quarantine_reconcile(pal_quarantine *q, pal_reconcile_stats *stats,
-                             void (*note_fn)(void *ctx, const char *line), void *note_ctx,
-                             pal_errbuf *err)
-{
-    if (!q)
-        return pal_err_set(err, PAL_EINVAL, "reconcile: bad arguments");
-    pal_reconcile_stats s = {0};
-    rec_ctx c = {.q = q, .stats = &s, .note = note_fn, .note_ctx = note_ctx};
-    pthread_mutex_lock(&q->lock);
-    int rc = 0;
-    int64_t last_id = 0;
-    for (;;) {
-        pal_fileop *ops = NULL;
-        size_t n = 0;
-        rc = pal_store_fileop_list(q->store, PAL_FILEOP_PENDING, 1000, &ops, &n, err);
-        if (rc != 0 || n == 0) {
-            pal_fileops_free(ops, n);
-            break;
-        }
-        /* a step whose end cannot be recorded would come back forever */
-        if (ops[0].id <= last_id) {
-            pal_fileops_free(ops, n);
-            rc = pal_err_set(err, PAL_EIO,
-                             "cannot record the reconciliation of journal step "
-                             "%lld",
-                             (long long)last_id);
-            break;
-        }
-        for (size_t i = 0; i < n; i++) {
-            plan p;
-            plan_parse(ops[i].detail, &p);
-            switch (ops[i].kind) {
-            case PAL_FILEOP_QUARANTINE:
-                reconcile_quarantine(&c, &ops[i], &p);
-                break;
-            case PAL_FILEOP_RESTORE:
-                reconcile_restore(&c, &ops[i], &p);
-                break;
-            case PAL_FILEOP_REMOVE:
-            case PAL_FILEOP_PURGE:
-                if (p.item > 0 || ops[i].storage_name)
-                    reconcile_remove_item(&c, &ops[i], &p);
-                else
-                    reconcile_delete_file(&c, &ops[i], &p);
-                break;
-            }
-            last_id = ops[i].id;
-        }
-        pal_fileops_free(ops, n);
-    }
-
-    /* temporary files: only ever made by steps that were just reconciled */
-    int dfd = openat(q->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
-    if (!dir && dfd >= 0)
-        close(dfd);
-    if (dir) {
-        struct dirent *de;
-        size_t tl = strlen(TMP_SUFFIX);
-        while ((de = readdir(dir)) != NULL) {
-            size_t l = strlen(de->d_name);
-            if (l > tl && strcmp(de->d_name + l - tl, TMP_SUFFIX) == 0 &&
-                unlinkat(q->dirfd, de->d_name, 0) == 0)
-                s.temp_removed++;
-        }
-        closedir(dir);
-        if (s.temp_removed)
-            fsync_dir(q->dirfd);
-    }
-    pthread_mutex_unlock(&q->lock);
-    if (stats)
-        *stats = s;
     return rc;
 }
 
