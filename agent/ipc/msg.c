@@ -40,10 +40,17 @@ const char *pal_code_for_err(int err)
         return PAL_CODE_EXISTS;
     case PAL_EPERM:
         return PAL_CODE_ACCESS_DENIED;
+    case PAL_EPOLICY:
+        return PAL_CODE_POLICY_LOCKED;
     case PAL_EINVAL:
-        return PAL_CODE_BAD_REQUEST;
+        return PAL_CODE_INVALID_VALUE;
+    case PAL_ERACE:
+    case PAL_EFORMAT:
+    case PAL_EVERSION:
     case PAL_ESIGNATURE:
     case PAL_EUNKNOWNKEY:
+    case PAL_ELIMIT:
+    case PAL_ESTATE:
         return PAL_CODE_REFUSED;
     default:
         return PAL_CODE_INTERNAL;

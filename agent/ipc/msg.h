@@ -60,9 +60,14 @@
 bool pal_code_is_protocol(const char *code);
 
 /*
- * The code a handler reports for a PAL_E* error of a lower layer: NOT_FOUND -> NotFound,
- * EEXIST -> Exists, EPERM -> AccessDenied, EINVAL -> BadRequest, ESIGNATURE/EUNKNOWNKEY ->
- * Refused, everything else -> Internal. Static string.
+ * The one map from the error vocabulary (pal_error.h) to protocol codes: every handler of the
+ * daemon answers a lower layer's PAL_E* error with this code.
+ *   NOTFOUND -> NotFound, EEXIST -> Exists, EINVAL -> InvalidValue (the request was well
+ *   formed; a value in it is not acceptable: a request that does not parse is BadRequest, which
+ *   handlers say themselves), EPOLICY -> PolicyLocked, EPERM -> AccessDenied,
+ *   ERACE/EFORMAT/EVERSION/ESIGNATURE/EUNKNOWNKEY/ELIMIT/ESTATE -> Refused (the agent looked and
+ *   said no: a limit, a signature, the file system changed), everything else -> Internal.
+ * Static string.
  */
 const char *pal_code_for_err(int err);
 
