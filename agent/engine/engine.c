@@ -62,31 +62,6 @@ struct pal_scanner {
 
 /* ---- small things ----------------------------------------------------------------------- */
 
-static const char *const k_reason_names[] = {
-    [PAL_UNSCANNABLE_NONE] = "none",
-    [PAL_UNSCANNABLE_DEPTH] = "depth-limit",
-    [PAL_UNSCANNABLE_MEMBERS] = "member-limit",
-    [PAL_UNSCANNABLE_EXPANDED_BYTES] = "expanded-size-limit",
-    [PAL_UNSCANNABLE_RATIO] = "expansion-ratio-limit",
-    [PAL_UNSCANNABLE_TOO_LARGE] = "size-limit",
-    [PAL_UNSCANNABLE_TIMEOUT] = "timeout",
-    [PAL_UNSCANNABLE_ENCRYPTED] = "encrypted",
-    [PAL_UNSCANNABLE_CORRUPT] = "corrupt",
-    [PAL_UNSCANNABLE_READ_ERROR] = "read-error",
-    [PAL_UNSCANNABLE_ENGINE_ERROR] = "engine-error",
-    [PAL_UNSCANNABLE_CANCELLED] = "cancelled",
-    [PAL_UNSCANNABLE_CP_MISBEHAVED] = "content-process-misbehaved",
-    [PAL_UNSCANNABLE_CP_CRASHED] = "content-process-crashed",
-    [PAL_UNSCANNABLE_CP_UNAVAILABLE] = "content-process-unavailable",
-};
-
-const char *pal_unscannable_name(pal_unscannable r)
-{
-    if ((unsigned)r >= sizeof(k_reason_names) / sizeof(k_reason_names[0]))
-        return "unknown";
-    return k_reason_names[r];
-}
-
 void pal_limits_default(pal_limits *lim)
 {
     lim->max_depth = PAL_DEFAULT_MAX_DEPTH;

@@ -440,7 +440,8 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
         run->skipped_special++;
         break;
     case PAL_SKIP_TOO_DEEP:
-        emit_unscannable(run, "depth-limit", path, "directory nested too deeply, not entered");
+        emit_unscannable(run, pal_unscannable_name(PAL_UNSCANNABLE_DEPTH), path,
+                         "directory nested too deeply, not entered");
         break;
     case PAL_SKIP_VANISHED:
     case PAL_SKIP_UNREADABLE:
@@ -454,7 +455,7 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
             emit_error(run, msg.failed ? path : msg.data);
             free(msg.data);
         } else {
-            emit_unscannable(run, "read-error", path,
+            emit_unscannable(run, pal_unscannable_name(PAL_UNSCANNABLE_READ_ERROR), path,
                              errnum ? strerror(errnum) : "changed while being opened");
         }
         break;
