@@ -52,6 +52,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
+
 /* Bytes asked of libarchive per read: the clock and cancel flag are checked between reads. */
 #define READ_CHUNK (256U * 1024U)
 /* First allocation for a member whose header declares a size (never trusted beyond this). */
@@ -205,39 +207,6 @@ static struct archive *new_reader(const pal_expand_support *sup, int raw)
 
 /* ---- names ------------------------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /*
  * parent + "->" + name, with the member name's bytes exactly as the archive gives them (a
  * legacy code-page name stays its bytes, control characters stay): the chain is raw bytes
@@ -252,20 +221,7 @@ static char *member_chain(const char *parent, const char *name)
         name = "?";
     size_t plen = strlen(parent);
     size_t nlen = strlen(name);
-    size_t keep = nlen;
-    if (nlen > NAME_MAX_BYTES) {
-        const unsigned char *s = (const unsigned char *)name;
-        size_t i = 0;
-        while (i < NAME_MAX_BYTES) {
-            size_t len = utf8_seq(s + i, nlen - i);
-            if (len == 0)
-                len = 1; /* a byte that is not UTF-8 stands for itself */
-            if (i + len > NAME_MAX_BYTES)
-                break;
-            i += len;
-        }
-        keep = i;
-    }
+    size_t keep = pal_utf8_prefix(name, nlen, NAME_MAX_BYTES);
     char *out = malloc(plen + 2 + keep + 3 + 1);
     if (out == NULL)
         return NULL;

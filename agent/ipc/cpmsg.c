@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 /* ---- names ------------------------------------------------------------------------------ */
 
 static const char *const k_step_names[PAL_CPMSG_STEP_COUNT] = {
@@ -148,44 +150,7 @@ static int printable_ascii(const uint8_t *p, size_t len)
 
 int pal_cpmsg_utf8_clean(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return 0;
-            i++;
-            continue;
-        }
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k < len; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return 0;
-        if (len == 2 && c == 0xC2 && s[i + 1] < 0xA0)
-            return 0; /* C1 controls */
-        i += len;
-    }
-    return 1;
+    return pal_utf8_clean(s, n);
 }
 
 int pal_cpmsg_check_chain(const char *name, size_t name_len, pal_cpmsg_bytes chain)

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "pal_error.h"
+#include "utf8.h" /* pal_utf8_valid: strict UTF-8, as jansson checks */
 
 #define PAL_PROTOCOL_VERSION 1
 #define PAL_MSG_ID_MAX 9007199254740992LL /* 2^53: ids stay exact in every JSON reader */
@@ -168,9 +169,6 @@ int pal_time_parse(const char *s, int64_t *ms);
 json_t *pal_time_json(int64_t ms);
 
 /* ---- paths and base64 ------------------------------------------------------------------- */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as jansson checks. */
-bool pal_utf8_valid(const char *s, size_t len);
 
 /* The display form: valid UTF-8 sequences kept, every other byte written \xNN. malloc'd. */
 char *pal_path_display(const char *path, size_t len);
