@@ -70,12 +70,6 @@ void pal_limits_default(pal_limits *lim);
 
 /* ---- results --------------------------------------------------------------------------- */
 
-typedef enum pal_verdict {
-    PAL_VERDICT_CLEAN = 0,
-    PAL_VERDICT_THREAT = 1,      /* at least one finding (the object may also be unscannable) */
-    PAL_VERDICT_UNSCANNABLE = 2, /* no finding, and some content was not examined */
-} pal_verdict;
-
 typedef struct pal_finding {
     char *chain;    /* "name" or "name->member->member" (owned) */
     char *threat;   /* catalog name (owned copy) */

@@ -40,6 +40,12 @@ int pal_action_parse(const char *name, pal_action *out);
 
 /* ---- engine results ------------------------------------------------------------------------ */
 
+typedef enum pal_verdict {
+    PAL_VERDICT_CLEAN = 0,
+    PAL_VERDICT_THREAT = 1,      /* at least one finding (the object may also be unscannable) */
+    PAL_VERDICT_UNSCANNABLE = 2, /* no finding, and some content was not examined */
+} pal_verdict;
+
 typedef enum pal_unscannable {
     PAL_UNSCANNABLE_NONE = 0,
     PAL_UNSCANNABLE_DEPTH,          /* "depth-limit" */
