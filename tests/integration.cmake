@@ -19,6 +19,8 @@
 #                          are scanned, symlink root resolved, allowed threat not counted,
 #                          failed quarantine (immutable file) warned and Degraded until dealt
 #                          with, content process unusable is exit 3
+#   integration.error_codes  the one map from internal errors to protocol codes: PolicyLocked
+#                          (policy file, environment), InvalidValue, NotFound, per handler
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
@@ -46,7 +48,8 @@ set(_pal_integ_env
     "PYTHONDONTWRITEBYTECODE=1"
     "PYTHONUNBUFFERED=1")
 
-foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean)
+foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
+                   error_codes)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

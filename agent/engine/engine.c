@@ -62,31 +62,6 @@ struct pal_scanner {
 
 /* ---- small things ----------------------------------------------------------------------- */
 
-static const char *const k_reason_names[] = {
-    [PAL_UNSCANNABLE_NONE] = "none",
-    [PAL_UNSCANNABLE_DEPTH] = "depth-limit",
-    [PAL_UNSCANNABLE_MEMBERS] = "member-limit",
-    [PAL_UNSCANNABLE_EXPANDED_BYTES] = "expanded-size-limit",
-    [PAL_UNSCANNABLE_RATIO] = "expansion-ratio-limit",
-    [PAL_UNSCANNABLE_TOO_LARGE] = "size-limit",
-    [PAL_UNSCANNABLE_TIMEOUT] = "timeout",
-    [PAL_UNSCANNABLE_ENCRYPTED] = "encrypted",
-    [PAL_UNSCANNABLE_CORRUPT] = "corrupt",
-    [PAL_UNSCANNABLE_READ_ERROR] = "read-error",
-    [PAL_UNSCANNABLE_ENGINE_ERROR] = "engine-error",
-    [PAL_UNSCANNABLE_CANCELLED] = "cancelled",
-    [PAL_UNSCANNABLE_CP_MISBEHAVED] = "content-process-misbehaved",
-    [PAL_UNSCANNABLE_CP_CRASHED] = "content-process-crashed",
-    [PAL_UNSCANNABLE_CP_UNAVAILABLE] = "content-process-unavailable",
-};
-
-const char *pal_unscannable_name(pal_unscannable r)
-{
-    if ((unsigned)r >= sizeof(k_reason_names) / sizeof(k_reason_names[0]))
-        return "unknown";
-    return k_reason_names[r];
-}
-
 void pal_limits_default(pal_limits *lim)
 {
     lim->max_depth = PAL_DEFAULT_MAX_DEPTH;
@@ -436,10 +411,7 @@ int pal_walk_reason(pal_walk *w, pal_unscannable r, const char *chain, const cha
     return 0;
 }
 
-static int walk_reason_fmt(pal_walk *w, pal_unscannable r, const char *chain, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int walk_reason_fmt(pal_walk *w, pal_unscannable r, const char *chain, const char *fmt, ...)
+int pal_walk_reasonf(pal_walk *w, pal_unscannable r, const char *chain, const char *fmt, ...)
 {
     char detail[256];
     va_list ap;
@@ -460,8 +432,8 @@ int pal_walk_should_stop(pal_walk *w, const char *chain)
     }
     if (w->deadline_ns != 0 && now_ns() >= w->deadline_ns) {
         w->stopped = 1;
-        walk_reason_fmt(w, PAL_UNSCANNABLE_TIMEOUT, chain, "scan time limit of %u ms reached",
-                        w->lim->max_scan_ms);
+        pal_walk_reasonf(w, PAL_UNSCANNABLE_TIMEOUT, chain, "scan time limit of %u ms reached",
+                         w->lim->max_scan_ms);
         return 1;
     }
     return 0;
@@ -524,16 +496,16 @@ static int match_yara(pal_scanner *sc, const uint8_t *data, size_t len, const ch
         return 0;
     case ERROR_SCAN_TIMEOUT:
         w->stopped = 1;
-        return walk_reason_fmt(w, PAL_UNSCANNABLE_TIMEOUT, chain,
-                               "scan time limit of %u ms reached in YARA", w->lim->max_scan_ms);
+        return pal_walk_reasonf(w, PAL_UNSCANNABLE_TIMEOUT, chain,
+                                "scan time limit of %u ms reached in YARA", w->lim->max_scan_ms);
     case ERROR_CALLBACK_ERROR:
     case ERROR_INSUFFICIENT_MEMORY:
         w->nomem = 1;
         w->stopped = 1;
         return PAL_ENOMEM;
     default:
-        return walk_reason_fmt(w, PAL_UNSCANNABLE_ENGINE_ERROR, chain,
-                               "YARA scan failed (error %d)", yr);
+        return pal_walk_reasonf(w, PAL_UNSCANNABLE_ENGINE_ERROR, chain,
+                                "YARA scan failed (error %d)", yr);
     }
 }
 
@@ -647,9 +619,9 @@ static int read_top(pal_walk *w, const pal_source *src, const char *name, uint64
     uint64_t off = 0;
     *got = 0;
     if (size > lim->max_object_size || size > SIZE_MAX - 1)
-        return walk_reason_fmt(w, PAL_UNSCANNABLE_TOO_LARGE, name,
-                               "object is %llu bytes, the size limit is %llu",
-                               (unsigned long long)size, (unsigned long long)lim->max_object_size);
+        return pal_walk_reasonf(w, PAL_UNSCANNABLE_TOO_LARGE, name,
+                                "object is %llu bytes, the size limit is %llu",
+                                (unsigned long long)size, (unsigned long long)lim->max_object_size);
     if (size > 0) {
         int rc = pal_walk_reserve(w, 0, (size_t)size, (size_t)size);
         if (rc < 0)
@@ -663,16 +635,16 @@ static int read_top(pal_walk *w, const pal_source *src, const char *name, uint64
         ssize_t n = src->read_at(src->ctx, off, buf + off, want);
         int rc = 0;
         if (n < 0)
-            rc = walk_reason_fmt(w, PAL_UNSCANNABLE_READ_ERROR, name,
-                                 "read at offset %llu failed: %s", (unsigned long long)off,
-                                 pal_strerror((int)n));
+            rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_READ_ERROR, name,
+                                  "read at offset %llu failed: %s", (unsigned long long)off,
+                                  pal_strerror((int)n));
         else if (n == 0)
-            rc = walk_reason_fmt(w, PAL_UNSCANNABLE_READ_ERROR, name,
-                                 "source ended at byte %llu of %llu", (unsigned long long)off,
-                                 (unsigned long long)size);
+            rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_READ_ERROR, name,
+                                  "source ended at byte %llu of %llu", (unsigned long long)off,
+                                  (unsigned long long)size);
         else if ((size_t)n > want)
-            rc = walk_reason_fmt(w, PAL_UNSCANNABLE_READ_ERROR, name,
-                                 "source returned %zd bytes for a %zu-byte read", n, want);
+            rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_READ_ERROR, name,
+                                  "source returned %zd bytes for a %zu-byte read", n, want);
         if (rc < 0)
             return rc;
         if (n <= 0 || (size_t)n > want)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "names.h" /* pal_unscannable and its names */
 #include "pal_error.h"
 #include "sigpkg.h"
 
@@ -68,34 +69,6 @@ void pal_limits_default(pal_limits *lim);
    max_scan_ms; max_depth 0 expands nothing. */
 
 /* ---- results --------------------------------------------------------------------------- */
-
-typedef enum pal_verdict {
-    PAL_VERDICT_CLEAN = 0,
-    PAL_VERDICT_THREAT = 1,      /* at least one finding (the object may also be unscannable) */
-    PAL_VERDICT_UNSCANNABLE = 2, /* no finding, and some content was not examined */
-} pal_verdict;
-
-typedef enum pal_unscannable {
-    PAL_UNSCANNABLE_NONE = 0,
-    PAL_UNSCANNABLE_DEPTH,          /* "depth-limit" */
-    PAL_UNSCANNABLE_MEMBERS,        /* "member-limit" */
-    PAL_UNSCANNABLE_EXPANDED_BYTES, /* "expanded-size-limit" */
-    PAL_UNSCANNABLE_RATIO,          /* "expansion-ratio-limit" (zip bomb) */
-    PAL_UNSCANNABLE_TOO_LARGE,      /* "size-limit" */
-    PAL_UNSCANNABLE_TIMEOUT,        /* "timeout" */
-    PAL_UNSCANNABLE_ENCRYPTED,      /* "encrypted" */
-    PAL_UNSCANNABLE_CORRUPT,        /* "corrupt" (includes truncated) */
-    PAL_UNSCANNABLE_READ_ERROR,     /* "read-error" (source failed or changed size) */
-    PAL_UNSCANNABLE_ENGINE_ERROR,   /* "engine-error" (yara/libarchive internal failure) */
-    PAL_UNSCANNABLE_CANCELLED,      /* "cancelled" */
-    /* Set by the broker about the content process, never by an engine: */
-    PAL_UNSCANNABLE_CP_MISBEHAVED,  /* "content-process-misbehaved" (killed, restarted) */
-    PAL_UNSCANNABLE_CP_CRASHED,     /* "content-process-crashed" (killed it twice) */
-    PAL_UNSCANNABLE_CP_UNAVAILABLE, /* "content-process-unavailable" (cannot start) */
-} pal_unscannable;
-
-/* Stable kebab-case names listed above; used in JSON and the store. */
-const char *pal_unscannable_name(pal_unscannable r);
 
 typedef struct pal_finding {
     char *chain;    /* "name" or "name->member->member" (owned) */

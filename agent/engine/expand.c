@@ -52,6 +52,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "utf8.h"
+
 /* Bytes asked of libarchive per read: the clock and cancel flag are checked between reads. */
 #define READ_CHUNK (256U * 1024U)
 /* First allocation for a member whose header declares a size (never trusted beyond this). */
@@ -205,39 +207,6 @@ static struct archive *new_reader(const pal_expand_support *sup, int raw)
 
 /* ---- names ------------------------------------------------------------------------------ */
 
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /*
  * parent + "->" + name, with the member name's bytes exactly as the archive gives them (a
  * legacy code-page name stays its bytes, control characters stay): the chain is raw bytes
@@ -252,20 +221,7 @@ static char *member_chain(const char *parent, const char *name)
         name = "?";
     size_t plen = strlen(parent);
     size_t nlen = strlen(name);
-    size_t keep = nlen;
-    if (nlen > NAME_MAX_BYTES) {
-        const unsigned char *s = (const unsigned char *)name;
-        size_t i = 0;
-        while (i < NAME_MAX_BYTES) {
-            size_t len = utf8_seq(s + i, nlen - i);
-            if (len == 0)
-                len = 1; /* a byte that is not UTF-8 stands for itself */
-            if (i + len > NAME_MAX_BYTES)
-                break;
-            i += len;
-        }
-        keep = i;
-    }
+    size_t keep = pal_utf8_prefix(name, nlen, NAME_MAX_BYTES);
     char *out = malloc(plen + 2 + keep + 3 + 1);
     if (out == NULL)
         return NULL;
@@ -478,19 +434,6 @@ typedef enum member_status {
     MEMBER_STOPPED, /* cancelled or timed out */
 } member_status;
 
-static int reason_fmt(pal_walk *w, pal_unscannable r, const char *chain, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int reason_fmt(pal_walk *w, pal_unscannable r, const char *chain, const char *fmt, ...)
-{
-    char detail[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
-    return pal_walk_reason(w, r, chain, detail);
-}
-
 /*
  * Read the current member into bufs[mdepth]. *used gets the bytes held. Only PAL_ENOMEM
  * is returned as an error; everything else is the status.
@@ -566,14 +509,14 @@ static int read_member(pal_walk *w, struct archive *a, struct archive_entry *e, 
         }
         if (used >= hold) {
             if (hold64 == lim->max_object_size) {
-                rc = reason_fmt(w, PAL_UNSCANNABLE_TOO_LARGE, mchain,
-                                "member larger than the object size limit of %llu bytes",
-                                (unsigned long long)lim->max_object_size);
+                rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_TOO_LARGE, mchain,
+                                      "member larger than the object size limit of %llu bytes",
+                                      (unsigned long long)lim->max_object_size);
             } else {
                 w->budget_hit = 1;
-                rc = reason_fmt(w, PAL_UNSCANNABLE_EXPANDED_BYTES, mchain,
-                                "expanded-bytes limit of %llu bytes reached",
-                                (unsigned long long)lim->max_expanded_bytes);
+                rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_EXPANDED_BYTES, mchain,
+                                      "expanded-bytes limit of %llu bytes reached",
+                                      (unsigned long long)lim->max_expanded_bytes);
             }
             if (rc < 0)
                 return rc;
@@ -594,9 +537,9 @@ static int read_member(pal_walk *w, struct archive *a, struct archive_entry *e, 
                 denom = 1;
             if (!__builtin_mul_overflow(denom, (uint64_t)lim->max_ratio, &allowed) &&
                 (uint64_t)used > allowed) {
-                rc = reason_fmt(w, PAL_UNSCANNABLE_RATIO, mchain,
-                                "%zu bytes expanded from %llu (ratio limit %u)", used,
-                                (unsigned long long)denom, lim->max_ratio);
+                rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_RATIO, mchain,
+                                      "%zu bytes expanded from %llu (ratio limit %u)", used,
+                                      (unsigned long long)denom, lim->max_ratio);
                 if (rc < 0)
                     return rc;
                 status = MEMBER_CUT;
@@ -637,9 +580,9 @@ static int expand_members(pal_walk *w, struct archive *a, const uint8_t *data, s
             break;
         }
         if (++members > w->lim->max_members) {
-            rc = reason_fmt(w, PAL_UNSCANNABLE_MEMBERS, chain,
-                            "more than %llu members in one container",
-                            (unsigned long long)w->lim->max_members);
+            rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_MEMBERS, chain,
+                                  "more than %llu members in one container",
+                                  (unsigned long long)w->lim->max_members);
             break;
         }
         if (r == ARCHIVE_RETRY) {
@@ -654,8 +597,8 @@ static int expand_members(pal_walk *w, struct archive *a, const uint8_t *data, s
             /* Known to hold something only now: an empty container at the depth limit
                hides nothing. */
             if (depth >= w->lim->max_depth) {
-                rc = reason_fmt(w, PAL_UNSCANNABLE_DEPTH, chain,
-                                "container nesting deeper than %u levels", w->lim->max_depth);
+                rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_DEPTH, chain,
+                                      "container nesting deeper than %u levels", w->lim->max_depth);
                 break;
             }
         }
@@ -687,7 +630,7 @@ static int expand_members(pal_walk *w, struct archive *a, const uint8_t *data, s
             rc = archive_reason(w, a, error_reason(a, e), mchain);
             status = MEMBER_DAMAGED;
         } else if (archive_entry_is_encrypted(e)) {
-            rc = reason_fmt(w, PAL_UNSCANNABLE_ENCRYPTED, mchain, "encrypted member");
+            rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_ENCRYPTED, mchain, "encrypted member");
             status = MEMBER_CUT;
         } else {
             rc = read_member(w, a, e, mchain, depth + 1, len, &used, &status);
@@ -880,10 +823,11 @@ static int expand_object(pal_walk *w, const uint8_t *data, size_t len, const cha
             const char *ext = external_only_format(data, len);
             if (ext == NULL)
                 return 0; /* not a container */
-            return reason_fmt(w, PAL_UNSCANNABLE_ENGINE_ERROR, chain,
-                              "%s-compressed data: libarchive decodes it only with an external "
-                              "program, which the engine never runs",
-                              ext);
+            return pal_walk_reasonf(
+                w, PAL_UNSCANNABLE_ENGINE_ERROR, chain,
+                "%s-compressed data: libarchive decodes it only with an external "
+                "program, which the engine never runs",
+                ext);
         }
         if (weak) {
             rc = weak_stream_decodes(w, data, len, chain, &decodes);

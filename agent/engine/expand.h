@@ -79,6 +79,9 @@ int pal_walk_should_stop(pal_walk *w, const char *chain);
 /* Record an unscannable reason unless one is already recorded (the first one wins).
    detail may be NULL. */
 int pal_walk_reason(pal_walk *w, pal_unscannable r, const char *chain, const char *detail);
+/* The same with a printf-formatted detail (cut at 255 bytes). */
+int pal_walk_reasonf(pal_walk *w, pal_unscannable r, const char *chain, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Grow bufs[depth] to hold at least need bytes (0 < need <= limit); it grows geometrically
    but never beyond limit. */

@@ -19,28 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h" /* pal_severity, pal_action and their names */
 #include "pal_error.h"
-
-typedef enum pal_severity {
-    PAL_SEV_LOW = 1,
-    PAL_SEV_MODERATE = 2,
-    PAL_SEV_HIGH = 3,
-    PAL_SEV_SEVERE = 4,
-} pal_severity;
-
-typedef enum pal_action {
-    PAL_ACTION_QUARANTINE = 1,
-    PAL_ACTION_REMOVE = 2,
-    PAL_ACTION_NOACTION = 3,
-} pal_action;
-
-/* "Low", "Moderate", "High", "Severe"; NULL for an invalid value. */
-const char *pal_severity_name(pal_severity sev);
-/* Case-insensitive parse; 0 or PAL_EINVAL. */
-int pal_severity_parse(const char *name, pal_severity *out);
-/* "Quarantine", "Remove", "NoAction"; NULL for an invalid value. */
-const char *pal_action_name(pal_action act);
-int pal_action_parse(const char *name, pal_action *out);
 
 /* ---- trusted keys ---------------------------------------------------------------------- */
 

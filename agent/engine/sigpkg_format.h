@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "byteorder.h" /* pal_le32, pal_put_le32...: the package is little-endian */
 #include "pal_error.h"
 
 #define PAL_SIGPKG_MAGIC "PALSIGPK" /* 8 bytes, no NUL in the file */
@@ -54,45 +55,15 @@ enum pal_sigpkg_cat {
     PAL_SIGPKG_C_RESERVED = 10 /* u16 zero */
 };
 
-/* Loads and stores that neither assume alignment nor host byte order. */
-static inline uint16_t pal_le16(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint16_t)(b[0] | (uint16_t)b[1] << 8);
-}
-
-static inline uint32_t pal_le32(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static inline uint64_t pal_le64(const void *p)
-{
-    const uint8_t *b = p;
-    return (uint64_t)pal_le32(b) | (uint64_t)pal_le32(b + 4) << 32;
-}
-
-static inline void pal_put_le16(void *p, uint16_t v)
-{
-    uint8_t *b = p;
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-}
-
-static inline void pal_put_le32(void *p, uint32_t v)
-{
-    uint8_t *b = p;
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void pal_put_le64(void *p, uint64_t v)
-{
-    uint8_t *b = p;
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
+/* The sizes above are the sums of these layouts: a field added to one without the other, or
+   a severity or action that no longer fits its byte, fails to compile. */
+_Static_assert(PAL_SIGPKG_H_BODY_LEN + 8 == PAL_SIGPKG_HEADER_SIZE, "header: last field ends it");
+_Static_assert(PAL_SIGPKG_H_KEY_ID + 8 == PAL_SIGPKG_H_THREAT_COUNT, "header: 8-byte key id");
+_Static_assert(PAL_SIGPKG_C_RESERVED + 2 == PAL_SIGPKG_CATALOG_ENTRY_SIZE,
+               "catalog entry: last field ends it");
+_Static_assert(PAL_SIGPKG_HASH_ENTRY_SIZE == 32 + 4, "hash entry: SHA-256 + u32 threat id");
+_Static_assert(PAL_SEV_SEVERE <= 0xFF && PAL_ACTION_NOACTION <= 0xFF,
+               "catalog severity and action are one byte each");
 
 /* Bucket of a hash in an index of 2^bits buckets: its top bits, read big-endian. */
 static inline uint32_t pal_sigpkg_bucket(const uint8_t sha256[32], unsigned bits)

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "byteorder.h" /* the messages are little-endian */
+#include "utf8.h"
+
 /* ---- names ------------------------------------------------------------------------------ */
 
 static const char *const k_step_names[PAL_CPMSG_STEP_COUNT] = {
@@ -96,41 +99,6 @@ const char *pal_cpmsg_attack_name(unsigned action)
     return k_attack_names[action];
 }
 
-/* ---- little-endian access ---------------------------------------------------------------- */
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | ((uint64_t)get32(p + 4) << 32);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* ---- string checks ----------------------------------------------------------------------- */
 
 static int has_nul(const uint8_t *p, size_t len)
@@ -148,44 +116,7 @@ static int printable_ascii(const uint8_t *p, size_t len)
 
 int pal_cpmsg_utf8_clean(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return 0;
-            i++;
-            continue;
-        }
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            if (c == 0xE0)
-                lo = 0xA0;
-            else if (c == 0xED)
-                hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            if (c == 0xF0)
-                lo = 0x90;
-            else if (c == 0xF4)
-                hi = 0x8F;
-        } else {
-            return 0;
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-            return 0;
-        for (size_t k = 2; k < len; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                return 0;
-        if (len == 2 && c == 0xC2 && s[i + 1] < 0xA0)
-            return 0; /* C1 controls */
-        i += len;
-    }
-    return 1;
+    return pal_utf8_clean(s, n);
 }
 
 int pal_cpmsg_check_chain(const char *name, size_t name_len, pal_cpmsg_bytes chain)
@@ -246,7 +177,7 @@ static int fixed_len(uint16_t type, size_t *fixed)
 {
     switch (type) {
     case PAL_CPMSG_CONFIG:
-        *fixed = 112;
+        *fixed = PAL_CPMSG_CONFIG_FIXED;
         return 0;
     case PAL_CPMSG_SCAN:
         *fixed = PAL_CPMSG_SCAN_FIXED;
@@ -255,25 +186,25 @@ static int fixed_len(uint16_t type, size_t *fixed)
         *fixed = PAL_CPMSG_DATA_FIXED;
         return 0;
     case PAL_CPMSG_SELFTEST:
-        *fixed = 32;
+        *fixed = PAL_CPMSG_SELFTEST_FIXED;
         return 0;
     case PAL_CPMSG_READY:
-        *fixed = 56;
+        *fixed = PAL_CPMSG_READY_FIXED;
         return 0;
     case PAL_CPMSG_DATA_REQ:
-        *fixed = 32;
+        *fixed = PAL_CPMSG_DATA_REQ_FIXED;
         return 0;
     case PAL_CPMSG_RESULT:
-        *fixed = 96;
+        *fixed = PAL_CPMSG_RESULT_FIXED;
         return 0;
     case PAL_CPMSG_FINDING:
-        *fixed = 72;
+        *fixed = PAL_CPMSG_FINDING_FIXED;
         return 0;
     case PAL_CPMSG_SELFTEST_RESULT:
-        *fixed = 24;
+        *fixed = PAL_CPMSG_SELFTEST_RESULT_FIXED;
         return 0;
     case PAL_CPMSG_ERROR:
-        *fixed = 24;
+        *fixed = PAL_CPMSG_ERROR_FIXED;
         return 0;
     default:
         return -1;
@@ -297,23 +228,23 @@ static int valid_status(int32_t st)
 
 static int decode_config(const uint8_t *b, pal_cpmsg_config *c, pal_errbuf *err)
 {
-    c->version = get32(b + 16);
-    c->channels = get32(b + 20);
-    c->flags = get32(b + 24);
-    c->id_mode = get32(b + 28);
-    c->uid = get32(b + 32);
-    c->gid = get32(b + 36);
-    c->shm_size = get64(b + 40);
-    c->shm_stride = get32(b + 48);
-    c->fail_step = get32(b + 52);
-    c->rlimit_as = get64(b + 56);
-    c->rlimit_cpu = get64(b + 64);
-    c->max_depth = get32(b + 72);
-    c->max_ratio = get32(b + 76);
-    c->max_members = get64(b + 80);
-    c->max_expanded_bytes = get64(b + 88);
-    c->max_object_size = get64(b + 96);
-    c->max_scan_ms = get32(b + 104);
+    c->version = pal_le32(b + 16);
+    c->channels = pal_le32(b + 20);
+    c->flags = pal_le32(b + 24);
+    c->id_mode = pal_le32(b + 28);
+    c->uid = pal_le32(b + 32);
+    c->gid = pal_le32(b + 36);
+    c->shm_size = pal_le64(b + 40);
+    c->shm_stride = pal_le32(b + 48);
+    c->fail_step = pal_le32(b + 52);
+    c->rlimit_as = pal_le64(b + 56);
+    c->rlimit_cpu = pal_le64(b + 64);
+    c->max_depth = pal_le32(b + 72);
+    c->max_ratio = pal_le32(b + 76);
+    c->max_members = pal_le64(b + 80);
+    c->max_expanded_bytes = pal_le64(b + 88);
+    c->max_object_size = pal_le64(b + 96);
+    c->max_scan_ms = pal_le32(b + 104);
     if (c->version != PAL_CPMSG_VERSION)
         FAIL("CONFIG version %u, expected %u", c->version, PAL_CPMSG_VERSION);
     if (c->channels == 0 || c->channels > PAL_CPMSG_MAX_CHANNELS)
@@ -332,7 +263,7 @@ static int decode_config(const uint8_t *b, pal_cpmsg_config *c, pal_errbuf *err)
         FAIL("CONFIG fail step %u", c->fail_step);
     if (c->max_depth > 64 || c->max_ratio == 0 || c->max_object_size == 0 || c->max_scan_ms == 0)
         FAIL("CONFIG limits out of range");
-    if (get32(b + 108) != 0)
+    if (pal_le32(b + 108) != 0)
         FAIL("CONFIG reserved field not zero");
     return 0;
 }
@@ -352,15 +283,15 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_READY: {
         pal_cpmsg_ready *y = &m->u.ready;
-        y->version = get32(b + 16);
-        y->steps = get32(b + 20);
-        y->landlock_abi = (int32_t)get32(b + 24);
-        y->uid = get32(b + 28);
-        y->gid = get32(b + 32);
-        y->build_flags = get32(b + 36);
-        y->package_version = get64(b + 40);
-        y->rule_count = get32(b + 48);
-        y->hash_count = get32(b + 52);
+        y->version = pal_le32(b + 16);
+        y->steps = pal_le32(b + 20);
+        y->landlock_abi = (int32_t)pal_le32(b + 24);
+        y->uid = pal_le32(b + 28);
+        y->gid = pal_le32(b + 32);
+        y->build_flags = pal_le32(b + 36);
+        y->package_version = pal_le64(b + 40);
+        y->rule_count = pal_le32(b + 48);
+        y->hash_count = pal_le32(b + 52);
         if (y->version != PAL_CPMSG_VERSION)
             FAIL("READY version %u, expected %u", y->version, PAL_CPMSG_VERSION);
         if (y->steps & ~((1U << PAL_CPMSG_STEP_COUNT) - 1))
@@ -374,11 +305,11 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_SCAN: {
         pal_cpmsg_scan *s = &m->u.scan;
-        s->size = get64(b + 16);
-        s->status = (int32_t)get32(b + 24);
-        uint32_t name_len = get32(b + 28);
-        uint32_t data_len = get32(b + 32);
-        if (get32(b + 36) != 0)
+        s->size = pal_le64(b + 16);
+        s->status = (int32_t)pal_le32(b + 24);
+        uint32_t name_len = pal_le32(b + 28);
+        uint32_t data_len = pal_le32(b + 32);
+        if (pal_le32(b + 36) != 0)
             FAIL("SCAN reserved field not zero");
         if (name_len == 0 || name_len > PAL_CPMSG_NAME_MAX)
             FAIL("SCAN name of %u bytes", name_len);
@@ -399,9 +330,9 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_DATA: {
         pal_cpmsg_data *d = &m->u.data;
-        d->off = get64(b + 16);
-        d->status = (int32_t)get32(b + 24);
-        d->len = get32(b + 28);
+        d->off = pal_le64(b + 16);
+        d->status = (int32_t)pal_le32(b + 24);
+        d->len = pal_le32(b + 28);
         if (!valid_status(d->status))
             FAIL("DATA status %d", d->status);
         if (d->off > UINT64_MAX - d->len)
@@ -426,9 +357,9 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_SELFTEST: {
         pal_cpmsg_selftest *t = &m->u.selftest;
-        t->action = get32(b + 16);
-        uint32_t path_len = get32(b + 20);
-        t->arg = get64(b + 24);
+        t->action = pal_le32(b + 16);
+        uint32_t path_len = pal_le32(b + 20);
+        t->arg = pal_le64(b + 24);
         if (t->action == 0 || t->action >= PAL_CPMSG_ATTACK_COUNT)
             FAIL("SELFTEST action %u", t->action);
         if (path_len > PAL_CPMSG_PATH_MAX)
@@ -442,9 +373,9 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_DATA_REQ: {
         pal_cpmsg_data_req *q = &m->u.data_req;
-        q->off = get64(b + 16);
-        q->len = get32(b + 24);
-        if (get32(b + 28) != 0)
+        q->off = pal_le64(b + 16);
+        q->len = pal_le32(b + 24);
+        if (pal_le32(b + 28) != 0)
             FAIL("DATA_REQ reserved field not zero");
         if (q->len == 0 || q->len > PAL_CPMSG_REQ_MAX)
             FAIL("DATA_REQ for %u bytes (at most %u)", q->len, PAL_CPMSG_REQ_MAX);
@@ -455,17 +386,17 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_RESULT: {
         pal_cpmsg_result *s = &m->u.result;
-        s->verdict = get32(b + 16);
-        s->reason = get32(b + 20);
-        s->flags = get32(b + 24);
-        s->n_findings = get32(b + 28);
-        s->size = get64(b + 32);
-        s->bytes_read = get64(b + 40);
-        s->objects_scanned = get64(b + 48);
+        s->verdict = pal_le32(b + 16);
+        s->reason = pal_le32(b + 20);
+        s->flags = pal_le32(b + 24);
+        s->n_findings = pal_le32(b + 28);
+        s->size = pal_le64(b + 32);
+        s->bytes_read = pal_le64(b + 40);
+        s->objects_scanned = pal_le64(b + 48);
         memcpy(s->sha256, b + 56, 32);
-        uint32_t chain_len = get32(b + 88);
-        uint32_t detail_len = get32(b + 92);
-        if (s->verdict > 2)
+        uint32_t chain_len = pal_le32(b + 88);
+        uint32_t detail_len = pal_le32(b + 92);
+        if (s->verdict > PAL_VERDICT_UNSCANNABLE)
             FAIL("RESULT verdict %u", s->verdict);
         if (s->reason > PAL_CPMSG_REASON_MAX)
             FAIL("RESULT reason %u", s->reason);
@@ -473,7 +404,9 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
             FAIL("RESULT flags 0x%x", s->flags);
         if (s->n_findings > PAL_CPMSG_MAX_FINDINGS)
             FAIL("RESULT announces %u findings", s->n_findings);
-        int want = s->n_findings > 0 ? 1 : s->reason != 0 ? 2 : 0;
+        int want = s->n_findings > 0 ? PAL_VERDICT_THREAT
+                   : s->reason != 0  ? PAL_VERDICT_UNSCANNABLE
+                                     : PAL_VERDICT_CLEAN;
         if ((int)s->verdict != want)
             FAIL("RESULT verdict %u does not fit %u findings and reason %u", s->verdict,
                  s->n_findings, s->reason);
@@ -500,12 +433,12 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_FINDING: {
         pal_cpmsg_finding *f = &m->u.finding;
-        f->index = get32(b + 16);
-        uint32_t threat_len = get32(b + 20);
-        f->size = get64(b + 24);
+        f->index = pal_le32(b + 16);
+        uint32_t threat_len = pal_le32(b + 20);
+        f->size = pal_le64(b + 24);
         memcpy(f->sha256, b + 32, 32);
-        uint32_t chain_len = get32(b + 64);
-        uint32_t by_len = get32(b + 68);
+        uint32_t chain_len = pal_le32(b + 64);
+        uint32_t by_len = pal_le32(b + 68);
         if (f->index >= PAL_CPMSG_MAX_FINDINGS)
             FAIL("FINDING index %u", f->index);
         if (threat_len == 0 || threat_len > PAL_CPMSG_THREAT_MAX)
@@ -528,8 +461,8 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
 
     case PAL_CPMSG_SELFTEST_RESULT: {
         pal_cpmsg_selftest_result *t = &m->u.selftest_result;
-        t->action = get32(b + 16);
-        t->err = (int32_t)get32(b + 20);
+        t->action = pal_le32(b + 16);
+        t->err = (int32_t)pal_le32(b + 20);
         if (t->action == 0 || t->action >= PAL_CPMSG_ATTACK_COUNT)
             FAIL("SELFTEST_RESULT action %u", t->action);
         if (t->err < 0 || t->err > 4095)
@@ -538,8 +471,8 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
     }
 
     case PAL_CPMSG_ERROR:
-        m->u.error_code = (int32_t)get32(b + 16);
-        if (get32(b + 20) != 0)
+        m->u.error_code = (int32_t)pal_le32(b + 16);
+        if (pal_le32(b + 20) != 0)
             FAIL("ERROR reserved field not zero");
         if (m->u.error_code >= 0 || m->u.error_code < PAL_EPROTO)
             FAIL("ERROR code %d", m->u.error_code);
@@ -560,10 +493,10 @@ int pal_cpmsg_decode(const void *buf, size_t len, pal_cpmsg_dir dir, pal_cpmsg *
         FAIL("message of %zu bytes is over the maximum of %u", len, PAL_CPMSG_MAX);
     pal_cpmsg m;
     memset(&m, 0, sizeof(m));
-    m.type = get16(b);
-    m.flags = get16(b + 2);
-    uint32_t mlen = get32(b + 4);
-    m.id = get64(b + 8);
+    m.type = pal_le16(b);
+    m.flags = pal_le16(b + 2);
+    uint32_t mlen = pal_le32(b + 4);
+    m.id = pal_le64(b + 8);
     size_t fixed;
     if (fixed_len(m.type, &fixed) < 0)
         FAIL("unknown message type %u", m.type);
@@ -622,48 +555,48 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
     switch (m->type) {
     case PAL_CPMSG_CONFIG: {
         const pal_cpmsg_config *c = &m->u.config;
-        put32(b + 16, c->version);
-        put32(b + 20, c->channels);
-        put32(b + 24, c->flags);
-        put32(b + 28, c->id_mode);
-        put32(b + 32, c->uid);
-        put32(b + 36, c->gid);
-        put64(b + 40, c->shm_size);
-        put32(b + 48, c->shm_stride);
-        put32(b + 52, c->fail_step);
-        put64(b + 56, c->rlimit_as);
-        put64(b + 64, c->rlimit_cpu);
-        put32(b + 72, c->max_depth);
-        put32(b + 76, c->max_ratio);
-        put64(b + 80, c->max_members);
-        put64(b + 88, c->max_expanded_bytes);
-        put64(b + 96, c->max_object_size);
-        put32(b + 104, c->max_scan_ms);
-        put32(b + 108, 0);
+        pal_put_le32(b + 16, c->version);
+        pal_put_le32(b + 20, c->channels);
+        pal_put_le32(b + 24, c->flags);
+        pal_put_le32(b + 28, c->id_mode);
+        pal_put_le32(b + 32, c->uid);
+        pal_put_le32(b + 36, c->gid);
+        pal_put_le64(b + 40, c->shm_size);
+        pal_put_le32(b + 48, c->shm_stride);
+        pal_put_le32(b + 52, c->fail_step);
+        pal_put_le64(b + 56, c->rlimit_as);
+        pal_put_le64(b + 64, c->rlimit_cpu);
+        pal_put_le32(b + 72, c->max_depth);
+        pal_put_le32(b + 76, c->max_ratio);
+        pal_put_le64(b + 80, c->max_members);
+        pal_put_le64(b + 88, c->max_expanded_bytes);
+        pal_put_le64(b + 96, c->max_object_size);
+        pal_put_le32(b + 104, c->max_scan_ms);
+        pal_put_le32(b + 108, 0);
         break;
     }
     case PAL_CPMSG_READY: {
         const pal_cpmsg_ready *y = &m->u.ready;
-        put32(b + 16, y->version);
-        put32(b + 20, y->steps);
-        put32(b + 24, (uint32_t)y->landlock_abi);
-        put32(b + 28, y->uid);
-        put32(b + 32, y->gid);
-        put32(b + 36, y->build_flags);
-        put64(b + 40, y->package_version);
-        put32(b + 48, y->rule_count);
-        put32(b + 52, y->hash_count);
+        pal_put_le32(b + 16, y->version);
+        pal_put_le32(b + 20, y->steps);
+        pal_put_le32(b + 24, (uint32_t)y->landlock_abi);
+        pal_put_le32(b + 28, y->uid);
+        pal_put_le32(b + 32, y->gid);
+        pal_put_le32(b + 36, y->build_flags);
+        pal_put_le64(b + 40, y->package_version);
+        pal_put_le32(b + 48, y->rule_count);
+        pal_put_le32(b + 52, y->hash_count);
         break;
     }
     case PAL_CPMSG_SCAN: {
         const pal_cpmsg_scan *s = &m->u.scan;
         if (s->name.len > PAL_CPMSG_NAME_MAX || s->data.len > PAL_CPMSG_INLINE_MAX)
             return 0;
-        put64(b + 16, s->size);
-        put32(b + 24, (uint32_t)s->status);
-        put32(b + 28, s->name.len);
-        put32(b + 32, s->data.len);
-        put32(b + 36, 0);
+        pal_put_le64(b + 16, s->size);
+        pal_put_le32(b + 24, (uint32_t)s->status);
+        pal_put_le32(b + 28, s->name.len);
+        pal_put_le32(b + 32, s->data.len);
+        pal_put_le32(b + 36, 0);
         /* the name goes first: if the data sits in place it lies after the name's room */
         put_bytes(&w, s->name);
         put_bytes(&w, s->data);
@@ -671,9 +604,9 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
     }
     case PAL_CPMSG_DATA: {
         const pal_cpmsg_data *d = &m->u.data;
-        put64(b + 16, d->off);
-        put32(b + 24, (uint32_t)d->status);
-        put32(b + 28, d->len);
+        pal_put_le64(b + 16, d->off);
+        pal_put_le32(b + 24, (uint32_t)d->status);
+        pal_put_le32(b + 28, d->len);
         if (m->flags & PAL_CPMSG_DATA_SHM) {
             if (d->len > PAL_CPMSG_REQ_MAX)
                 return 0;
@@ -688,31 +621,31 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
         const pal_cpmsg_selftest *t = &m->u.selftest;
         if (t->path.len > PAL_CPMSG_PATH_MAX)
             return 0;
-        put32(b + 16, t->action);
-        put32(b + 20, t->path.len);
-        put64(b + 24, t->arg);
+        pal_put_le32(b + 16, t->action);
+        pal_put_le32(b + 20, t->path.len);
+        pal_put_le64(b + 24, t->arg);
         put_bytes(&w, t->path);
         break;
     }
     case PAL_CPMSG_DATA_REQ:
-        put64(b + 16, m->u.data_req.off);
-        put32(b + 24, m->u.data_req.len);
-        put32(b + 28, 0);
+        pal_put_le64(b + 16, m->u.data_req.off);
+        pal_put_le32(b + 24, m->u.data_req.len);
+        pal_put_le32(b + 28, 0);
         break;
     case PAL_CPMSG_RESULT: {
         const pal_cpmsg_result *s = &m->u.result;
         if (s->chain.len > PAL_CPMSG_CHAIN_MAX || s->detail.len > PAL_CPMSG_DETAIL_MAX)
             return 0;
-        put32(b + 16, s->verdict);
-        put32(b + 20, s->reason);
-        put32(b + 24, s->flags);
-        put32(b + 28, s->n_findings);
-        put64(b + 32, s->size);
-        put64(b + 40, s->bytes_read);
-        put64(b + 48, s->objects_scanned);
+        pal_put_le32(b + 16, s->verdict);
+        pal_put_le32(b + 20, s->reason);
+        pal_put_le32(b + 24, s->flags);
+        pal_put_le32(b + 28, s->n_findings);
+        pal_put_le64(b + 32, s->size);
+        pal_put_le64(b + 40, s->bytes_read);
+        pal_put_le64(b + 48, s->objects_scanned);
         memcpy(b + 56, s->sha256, 32);
-        put32(b + 88, s->chain.len);
-        put32(b + 92, s->detail.len);
+        pal_put_le32(b + 88, s->chain.len);
+        pal_put_le32(b + 92, s->detail.len);
         put_bytes(&w, s->chain);
         put_bytes(&w, s->detail);
         break;
@@ -722,31 +655,31 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
         if (f->threat.len > PAL_CPMSG_THREAT_MAX || f->chain.len > PAL_CPMSG_CHAIN_MAX ||
             f->by.len > PAL_CPMSG_BY_MAX)
             return 0;
-        put32(b + 16, f->index);
-        put32(b + 20, f->threat.len);
-        put64(b + 24, f->size);
+        pal_put_le32(b + 16, f->index);
+        pal_put_le32(b + 20, f->threat.len);
+        pal_put_le64(b + 24, f->size);
         memcpy(b + 32, f->sha256, 32);
-        put32(b + 64, f->chain.len);
-        put32(b + 68, f->by.len);
+        pal_put_le32(b + 64, f->chain.len);
+        pal_put_le32(b + 68, f->by.len);
         put_bytes(&w, f->threat);
         put_bytes(&w, f->chain);
         put_bytes(&w, f->by);
         break;
     }
     case PAL_CPMSG_SELFTEST_RESULT:
-        put32(b + 16, m->u.selftest_result.action);
-        put32(b + 20, (uint32_t)m->u.selftest_result.err);
+        pal_put_le32(b + 16, m->u.selftest_result.action);
+        pal_put_le32(b + 20, (uint32_t)m->u.selftest_result.err);
         break;
     case PAL_CPMSG_ERROR:
-        put32(b + 16, (uint32_t)m->u.error_code);
-        put32(b + 20, 0);
+        pal_put_le32(b + 16, (uint32_t)m->u.error_code);
+        pal_put_le32(b + 20, 0);
         break;
     }
     if (w.bad)
         return 0;
-    put16(b, m->type);
-    put16(b + 2, m->flags);
-    put32(b + 4, (uint32_t)w.off);
-    put64(b + 8, m->id);
+    pal_put_le16(b, m->type);
+    pal_put_le16(b + 2, m->flags);
+    pal_put_le32(b + 4, (uint32_t)w.off);
+    pal_put_le64(b + 8, m->id);
     return w.off;
 }

@@ -7,8 +7,8 @@
  * checks the structure of a message (length, type, direction, flags, every field's range,
  * every string's length and bytes) before anything looks at it; the broker then checks state
  * (is this the scan in flight, may this type come now) and meaning (offset within the object,
- * threat in the catalog, chain rooted at the object's name) — see agent/core/supervisor/cpsup.c. The
- * content process decodes the broker's messages with the same strict decoder.
+ * threat in the catalog, chain rooted at the object's name) — see agent/core/supervisor/cpsup.c.
+ * The content process decodes the broker's messages with the same strict decoder.
  *
  * All integers are little-endian. Strings are length-prefixed (the length sits in the fixed
  * part, the bytes follow it in the order listed), never NUL-terminated on the wire, and a
@@ -96,6 +96,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h" /* pal_verdict, pal_unscannable: RESULT carries their numbers */
 #include "pal_error.h"
 
 #define PAL_CPMSG_VERSION 1
@@ -115,9 +116,34 @@
 #define PAL_CPMSG_MAX_CHANNELS 64U
 #define PAL_CPMSG_REASON_MAX 11U /* PAL_UNSCANNABLE_CANCELLED, the last reason */
 
-/* Offsets of the data in SCAN (after the name) and DATA, for in-place encoding. */
+/* The fixed part of each type (the sizes in the table above): strings and data follow it.
+   SCAN's and DATA's are also where their data starts, for in-place encoding. */
+#define PAL_CPMSG_CONFIG_FIXED 112U
 #define PAL_CPMSG_SCAN_FIXED 40U
 #define PAL_CPMSG_DATA_FIXED 32U
+#define PAL_CPMSG_SELFTEST_FIXED 32U
+#define PAL_CPMSG_READY_FIXED 56U
+#define PAL_CPMSG_DATA_REQ_FIXED 32U
+#define PAL_CPMSG_RESULT_FIXED 96U
+#define PAL_CPMSG_FINDING_FIXED 72U
+#define PAL_CPMSG_SELFTEST_RESULT_FIXED 24U
+#define PAL_CPMSG_ERROR_FIXED 24U
+
+/* The wire carries pal_verdict and pal_unscannable as numbers: renumbering either, or adding
+   a reason the engine can send without raising PAL_CPMSG_REASON_MAX, must fail here. */
+_Static_assert(PAL_VERDICT_CLEAN == 0 && PAL_VERDICT_THREAT == 1 && PAL_VERDICT_UNSCANNABLE == 2,
+               "RESULT verdict numbers");
+_Static_assert(PAL_UNSCANNABLE_NONE == 0 && PAL_UNSCANNABLE_DEPTH == 1 &&
+                   PAL_UNSCANNABLE_MEMBERS == 2 && PAL_UNSCANNABLE_EXPANDED_BYTES == 3 &&
+                   PAL_UNSCANNABLE_RATIO == 4 && PAL_UNSCANNABLE_TOO_LARGE == 5 &&
+                   PAL_UNSCANNABLE_TIMEOUT == 6 && PAL_UNSCANNABLE_ENCRYPTED == 7 &&
+                   PAL_UNSCANNABLE_CORRUPT == 8 && PAL_UNSCANNABLE_READ_ERROR == 9 &&
+                   PAL_UNSCANNABLE_ENGINE_ERROR == 10 && PAL_UNSCANNABLE_CANCELLED == 11,
+               "RESULT reason numbers");
+/* The reasons after CANCELLED are the broker's own: a content process never sends them. */
+_Static_assert(PAL_CPMSG_REASON_MAX == PAL_UNSCANNABLE_CANCELLED &&
+                   PAL_UNSCANNABLE_CP_MISBEHAVED == PAL_UNSCANNABLE_CANCELLED + 1,
+               "PAL_CPMSG_REASON_MAX is the last reason an engine reports");
 
 enum pal_cpmsg_type {
     PAL_CPMSG_CONFIG = 1,

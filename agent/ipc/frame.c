@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h" /* the frame length is big-endian */
+
 #define READER_MAX_CAP (1u << 30) /* no cap above 1 GiB makes sense for a control frame */
 #define READER_MIN_CHUNK 4096u    /* first allocation for a payload */
 
@@ -138,8 +140,7 @@ int pal_frame_reader_read(pal_frame_reader *r, int fd)
         r->hdr_got += (size_t)n;
         if (r->hdr_got < PAL_FRAME_HEADER)
             return PAL_FRAME_AGAIN;
-        uint32_t n32 = ((uint32_t)r->hdr[0] << 24) | ((uint32_t)r->hdr[1] << 16) |
-                       ((uint32_t)r->hdr[2] << 8) | (uint32_t)r->hdr[3];
+        uint32_t n32 = pal_be32(r->hdr);
         r->need = n32;
         if (r->need == 0)
             return reader_fail(r, PAL_EFORMAT);
@@ -273,10 +274,7 @@ int pal_frame_out_init(pal_frame_out *o, const char *payload, size_t len, size_t
     unsigned char *b = malloc(PAL_FRAME_HEADER + len);
     if (!b)
         return PAL_ENOMEM;
-    b[0] = (unsigned char)(len >> 24);
-    b[1] = (unsigned char)(len >> 16);
-    b[2] = (unsigned char)(len >> 8);
-    b[3] = (unsigned char)len;
+    pal_put_be32(b, (uint32_t)len);
     memcpy(b + PAL_FRAME_HEADER, payload, len);
     o->buf = b;
     o->len = PAL_FRAME_HEADER + len;

@@ -40,66 +40,21 @@ const char *pal_code_for_err(int err)
         return PAL_CODE_EXISTS;
     case PAL_EPERM:
         return PAL_CODE_ACCESS_DENIED;
+    case PAL_EPOLICY:
+        return PAL_CODE_POLICY_LOCKED;
     case PAL_EINVAL:
-        return PAL_CODE_BAD_REQUEST;
+        return PAL_CODE_INVALID_VALUE;
+    case PAL_ERACE:
+    case PAL_EFORMAT:
+    case PAL_EVERSION:
     case PAL_ESIGNATURE:
     case PAL_EUNKNOWNKEY:
+    case PAL_ELIMIT:
+    case PAL_ESTATE:
         return PAL_CODE_REFUSED;
     default:
         return PAL_CODE_INTERNAL;
     }
-}
-
-/* ---- UTF-8 ------------------------------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the byte at s starts none. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        n = 2;
-    } else if (c < 0xF0) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c < 0xF5) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (left < n)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-bool pal_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_seq(p + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
 }
 
 /* A path travels as a plain string only when it is valid UTF-8 without NUL (jansson peers
@@ -120,7 +75,7 @@ char *pal_path_display(const char *path, size_t len)
     const unsigned char *p = (const unsigned char *)path;
     size_t i = 0, o = 0;
     while (i < len) {
-        size_t n = p[i] == 0 ? 0 : utf8_seq(p + i, len - i);
+        size_t n = p[i] == 0 ? 0 : pal_utf8_seq(p + i, len - i, NULL);
         if (n == 0) {
             out[o++] = '\\';
             out[o++] = 'x';

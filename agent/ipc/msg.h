@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "pal_error.h"
+#include "utf8.h" /* pal_utf8_valid: strict UTF-8, as jansson checks */
 
 #define PAL_PROTOCOL_VERSION 1
 #define PAL_MSG_ID_MAX 9007199254740992LL /* 2^53: ids stay exact in every JSON reader */
@@ -60,9 +61,14 @@
 bool pal_code_is_protocol(const char *code);
 
 /*
- * The code a handler reports for a PAL_E* error of a lower layer: NOT_FOUND -> NotFound,
- * EEXIST -> Exists, EPERM -> AccessDenied, EINVAL -> BadRequest, ESIGNATURE/EUNKNOWNKEY ->
- * Refused, everything else -> Internal. Static string.
+ * The one map from the error vocabulary (pal_error.h) to protocol codes: every handler of the
+ * daemon answers a lower layer's PAL_E* error with this code.
+ *   NOTFOUND -> NotFound, EEXIST -> Exists, EINVAL -> InvalidValue (the request was well
+ *   formed; a value in it is not acceptable: a request that does not parse is BadRequest, which
+ *   handlers say themselves), EPOLICY -> PolicyLocked, EPERM -> AccessDenied,
+ *   ERACE/EFORMAT/EVERSION/ESIGNATURE/EUNKNOWNKEY/ELIMIT/ESTATE -> Refused (the agent looked and
+ *   said no: a limit, a signature, the file system changed), everything else -> Internal.
+ * Static string.
  */
 const char *pal_code_for_err(int err);
 
@@ -163,9 +169,6 @@ int pal_time_parse(const char *s, int64_t *ms);
 json_t *pal_time_json(int64_t ms);
 
 /* ---- paths and base64 ------------------------------------------------------------------- */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), as jansson checks. */
-bool pal_utf8_valid(const char *s, size_t len);
 
 /* The display form: valid UTF-8 sequences kept, every other byte written \xNN. malloc'd. */
 char *pal_path_display(const char *path, size_t len);

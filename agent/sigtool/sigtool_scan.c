@@ -35,6 +35,7 @@
 
 #include "engine.h"
 #include "sigpkg.h"
+#include "utf8.h"
 #include "walker.h"
 
 #define SCAN_MAX_THREADS 64
@@ -160,43 +161,11 @@ static void tb_printf(textbuf *tb, const char *fmt, ...)
     tb->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if s does not start one. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f; /* no UTF-16 surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 /* A JSON string literal; bytes that are not valid UTF-8 become U+FFFD. */
 static void tb_json_string(textbuf *tb, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
+    const unsigned char *end = s + strlen((const char *)s);
     tb_putc(tb, '"');
     while (*s) {
         if (*s == '"' || *s == '\\') {
@@ -205,7 +174,7 @@ static void tb_json_string(textbuf *tb, const char *str)
         } else if (*s < 0x20) {
             tb_printf(tb, "\\u%04x", *s++);
         } else {
-            size_t n = utf8_seq_len(s);
+            size_t n = pal_utf8_seq(s, (size_t)(end - s), NULL);
             if (n == 0) {
                 tb_puts(tb, "\\ufffd");
                 s++;
@@ -440,7 +409,8 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
         run->skipped_special++;
         break;
     case PAL_SKIP_TOO_DEEP:
-        emit_unscannable(run, "depth-limit", path, "directory nested too deeply, not entered");
+        emit_unscannable(run, pal_unscannable_name(PAL_UNSCANNABLE_DEPTH), path,
+                         "directory nested too deeply, not entered");
         break;
     case PAL_SKIP_VANISHED:
     case PAL_SKIP_UNREADABLE:
@@ -454,7 +424,7 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
             emit_error(run, msg.failed ? path : msg.data);
             free(msg.data);
         } else {
-            emit_unscannable(run, "read-error", path,
+            emit_unscannable(run, pal_unscannable_name(PAL_UNSCANNABLE_READ_ERROR), path,
                              errnum ? strerror(errnum) : "changed while being opened");
         }
         break;

@@ -1,49 +1,10 @@
 /* display.c — raw name bytes to a terminal-safe, reversible display form (see display.h). */
 #include "display.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Length of the well-formed UTF-8 sequence at s (n bytes left), or 0 if it is not one;
- *cp receives its code point. */
-static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* no overlongs */
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F; /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    uint32_t v = c & (0xFFu >> (len + 1));
-    for (size_t i = 1; i < len; i++)
-        v = (v << 6) | (s[i] & 0x3Fu);
-    *cp = v;
-    return len;
-}
 
 /* Characters a terminal acts on (or that reorder what it shows) instead of showing. */
 static int acts_on_terminal(uint32_t cp)
@@ -63,7 +24,7 @@ static size_t one_unit(const unsigned char *s, size_t n, char esc[8], size_t *us
         [0x0B] = 'v', [0x0C] = 'f', [0x0D] = 'r', [0x1B] = 'e',
     };
     uint32_t cp = 0;
-    size_t len = utf8_seq(s, n, &cp);
+    size_t len = pal_utf8_seq(s, n, &cp);
     if (len == 0 || cp < 0x20 || cp == 0x7F) {
         *used = 1;
         if (len != 0 && cp < 0x20 && c0_letter[cp]) {

@@ -43,6 +43,8 @@ const char *pal_strerror(int err)
         return "file system changed during the operation";
     case PAL_EPROTO:
         return "protocol violation";
+    case PAL_EPOLICY:
+        return "locked by policy";
     }
     return "unknown error";
 }

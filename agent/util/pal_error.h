@@ -30,6 +30,8 @@ enum pal_err {
     PAL_ESTATE = -15,     /* object in the wrong state for this call */
     PAL_ERACE = -16,      /* the file system changed under us (inode swapped, symlink) */
     PAL_EPROTO = -17,     /* peer violated the protocol */
+    PAL_EPOLICY = -18,    /* locked by policy (a policy file, the environment): not the caller's
+                             permission, which is PAL_EPERM */
 };
 
 /* Static, never NULL. */

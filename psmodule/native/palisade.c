@@ -62,12 +62,7 @@ struct palisade {
 /* Copy at most size-1 bytes of s without cutting a UTF-8 sequence in two. */
 static void copy_utf8(char *dst, size_t size, const char *s)
 {
-    size_t n = strlen(s);
-    if (n >= size) {
-        n = size - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
+    size_t n = pal_utf8_prefix(s, strlen(s), size - 1);
     memcpy(dst, s, n);
     dst[n] = '\0';
 }

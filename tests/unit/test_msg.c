@@ -444,11 +444,38 @@ static void test_codes(void **state)
     assert_false(pal_code_is_protocol("Unavailable"));
     assert_false(pal_code_is_protocol("protocolerror"));
     assert_false(pal_code_is_protocol(NULL));
-    assert_string_equal(pal_code_for_err(PAL_ENOTFOUND), "NotFound");
-    assert_string_equal(pal_code_for_err(PAL_EEXIST), "Exists");
-    assert_string_equal(pal_code_for_err(PAL_EPERM), "AccessDenied");
-    assert_string_equal(pal_code_for_err(PAL_ESIGNATURE), "Refused");
-    assert_string_equal(pal_code_for_err(PAL_EIO), "Internal");
+    /* the one map every daemon handler answers lower-layer errors with (ops*.c call it) */
+    static const struct {
+        int err;
+        const char *code;
+    } map[] = {
+        {PAL_EINVAL, "InvalidValue"},
+        {PAL_ENOMEM, "Internal"},
+        {PAL_EIO, "Internal"},
+        {PAL_EFORMAT, "Refused"},
+        {PAL_EVERSION, "Refused"},
+        {PAL_ESIGNATURE, "Refused"},
+        {PAL_EUNKNOWNKEY, "Refused"},
+        {PAL_ENOTFOUND, "NotFound"},
+        {PAL_EEXIST, "Exists"},
+        {PAL_ELIMIT, "Refused"},
+        {PAL_ECANCELLED, "Internal"},
+        {PAL_ETIMEOUT, "Internal"},
+        {PAL_EPERM, "AccessDenied"},
+        {PAL_EENGINE, "Internal"},
+        {PAL_ESTATE, "Refused"},
+        {PAL_ERACE, "Refused"},
+        {PAL_EPROTO, "Internal"},
+        {PAL_EPOLICY, "PolicyLocked"},
+        {-99, "Internal"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        assert_string_equal(pal_code_for_err(map[i].err), map[i].code);
+        assert_true(pal_code_is_protocol(pal_code_for_err(map[i].err)));
+    }
+    /* locked by policy and a plain permission error are told apart */
+    assert_string_not_equal(pal_code_for_err(PAL_EPOLICY), pal_code_for_err(PAL_EPERM));
+    assert_string_not_equal(pal_strerror(PAL_EPOLICY), pal_strerror(PAL_EPERM));
 }
 
 int main(void)

@@ -414,7 +414,7 @@ static void test_validation(void **state)
         json_array_append_new(big, json_string(item));
     }
     pal_errbuf err = {{0}};
-    assert_int_equal(pal_settings_set_preference(f->s, "ExclusionPath", big, 0, &err), PAL_ELIMIT);
+    assert_int_equal(pal_settings_set_preference(f->s, "ExclusionPath", big, 0, &err), PAL_EINVAL);
     json_decref(big);
 
     /* nothing invalid reached the store */
@@ -508,8 +508,8 @@ static void test_policy_overrides_and_locks(void **state)
     /* a managed setting is read-only to the control socket, and says which file manages it */
     char want[512];
     snprintf(want, sizeof(want), "SandboxMode is managed by policy file %s", site);
-    expect_set_fails(f, "SandboxMode", "\"Disabled\"", PAL_EPERM, want);
-    assert_int_equal(pal_settings_reset_preference(f->s, "SandboxMode", 0, &err), PAL_EPERM);
+    expect_set_fails(f, "SandboxMode", "\"Disabled\"", PAL_EPOLICY, want);
+    assert_int_equal(pal_settings_reset_preference(f->s, "SandboxMode", 0, &err), PAL_EPOLICY);
     /* a list's policy entries stand beside local ones (ExclusionsMergePolicy Merge) */
     assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/home", 0, &err), 0);
     expect(f, "ExclusionPath", "[\"/srv/build\",\"/home\"]", PAL_SOURCE_POLICY);
@@ -603,13 +603,13 @@ static void test_list_merge_policy(void **state)
                      PAL_EEXIST);
     assert_non_null(strstr(err.msg, site));
     assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/policy-excl", 0, &err),
-                     PAL_EPERM);
+                     PAL_EPOLICY);
     assert_non_null(strstr(err.msg, "comes from policy file"));
     assert_non_null(strstr(err.msg, site));
     /* in both layers: the local copy goes, the entry stays in effect through policy */
     assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/local3", 0, &err), 0);
     assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/local3", 0, &err),
-                     PAL_EPERM);
+                     PAL_EPOLICY);
     assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/none", 0, &err),
                      PAL_ENOTFOUND);
     assert_int_equal(pal_settings_get_strlist(f->s, "ExclusionPath", &list, &n), 0);
@@ -617,7 +617,7 @@ static void test_list_merge_policy(void **state)
     pal_strlist_free(list, n);
 
     /* the merge policy is managed-only */
-    expect_set_fails(f, "ExclusionsMergePolicy", "\"AdminOnly\"", PAL_EPERM,
+    expect_set_fails(f, "ExclusionsMergePolicy", "\"AdminOnly\"", PAL_EPOLICY,
                      "only in a policy file");
     expect(f, "ExclusionsMergePolicy", "\"Merge\"", PAL_SOURCE_DEFAULT);
 
@@ -639,12 +639,13 @@ static void test_list_merge_policy(void **state)
     free(detail);
     assert_string_equal(entries_text(f, "ExclusionPath"),
                         "/srv/policy-excl@Policy /srv/local3@Policy");
-    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/srv/more", 0, &err), PAL_EPERM);
+    assert_int_equal(pal_settings_add_item(f->s, "ExclusionPath", "/srv/more", 0, &err),
+                     PAL_EPOLICY);
     assert_non_null(strstr(err.msg, "AdminOnly"));
     assert_non_null(strstr(err.msg, merge));
     assert_int_equal(pal_settings_remove_item(f->s, "ExclusionPath", "/srv/new", 0, &err),
-                     PAL_EPERM);
-    expect_set_fails(f, "ExclusionExtension", "[\"iso\"]", PAL_EPERM, "AdminOnly");
+                     PAL_EPOLICY);
+    expect_set_fails(f, "ExclusionExtension", "[\"iso\"]", PAL_EPOLICY, "AdminOnly");
 
     /* back to Merge (and across a restart): the local entries were kept */
     assert_int_equal(unlink(merge), 0);
@@ -833,7 +834,7 @@ static void test_policy_last_good_survives_restart(void **state)
     assert_int_equal(pal_settings_policy_error(f->s, &msg), 1);
     assert_non_null(strstr(msg.msg, path));
     assert_non_null(strstr(msg.msg, "last good policy"));
-    expect_set_fails(f, "SandboxMode", "\"Enabled\"", PAL_EPERM, "managed by policy file");
+    expect_set_fails(f, "SandboxMode", "\"Enabled\"", PAL_EPOLICY, "managed by policy file");
 
     /* a policy directory that went away is an empty policy, not an error */
     assert_int_equal(unlink(path), 0);
@@ -861,7 +862,7 @@ static void test_environment_override(void **state)
     free(v);
     free(detail);
     assert_int_equal(pal_settings_sandbox_enabled(f->s), 0);
-    expect_set_fails(f, "SandboxMode", "\"Enabled\"", PAL_EPERM, "MP_FORCE_USE_SANDBOX");
+    expect_set_fails(f, "SandboxMode", "\"Enabled\"", PAL_EPOLICY, "MP_FORCE_USE_SANDBOX");
     /* other settings are untouched by it */
     pal_errbuf err = {{0}};
     assert_int_equal(set(f, "ScanThreads", "2", 0, &err), 0);

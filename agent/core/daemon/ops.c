@@ -16,24 +16,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static const char *code_for(int rc)
-{
-    switch (rc) {
-    case PAL_EINVAL:
-        return PAL_CODE_INVALID_VALUE;
-    case PAL_EPERM:
-        return PAL_CODE_POLICY_LOCKED;
-    case PAL_ENOTFOUND:
-        return PAL_CODE_NOT_FOUND;
-    case PAL_EEXIST:
-        return PAL_CODE_EXISTS;
-    case PAL_ELIMIT:
-        return PAL_CODE_INVALID_VALUE;
-    default:
-        return PAL_CODE_INTERNAL;
-    }
-}
-
 static json_t *time_or_null(int64_t ms)
 {
     return ms > 0 ? pal_time_json(ms) : json_null();
@@ -498,7 +480,7 @@ static json_t *op_config_set(pal_ctl_request *req, void *arg)
                             "no setting named '%s' (config list shows them all)", name);
     int rc = pal_settings_set_preference(d->settings, name, value, pal_ctl_request_uid(req), &err);
     if (rc != 0)
-        return pal_ctl_fail(req, code_for(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "setting %s changed by uid %u", name,
             (unsigned)pal_ctl_request_uid(req));
     json_t *item = setting_item(d, name);
@@ -561,7 +543,7 @@ static json_t *exclusion_change(pal_ctl_request *req, pal_daemon *d, int add)
     int rc = add ? pal_settings_add_item(d->settings, setting, value, uid, &err)
                  : pal_settings_remove_item(d->settings, setting, value, uid, &err);
     if (rc != 0)
-        return pal_ctl_fail(req, code_for(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     return exclusions_json(d);
 }
 

@@ -173,29 +173,6 @@ int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detai
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static const char *code_of(int rc)
-{
-    switch (rc) {
-    case PAL_ENOTFOUND:
-        return PAL_CODE_NOT_FOUND;
-    case PAL_EEXIST:
-        return PAL_CODE_EXISTS;
-    case PAL_EINVAL:
-        return PAL_CODE_INVALID_VALUE;
-    case PAL_ERACE:
-    case PAL_EFORMAT:
-    case PAL_EVERSION:
-    case PAL_ESIGNATURE:
-    case PAL_EUNKNOWNKEY:
-    case PAL_ELIMIT:
-    case PAL_ESTATE:
-    case PAL_EPERM:
-        return PAL_CODE_REFUSED;
-    default:
-        return PAL_CODE_INTERNAL;
-    }
-}
-
 static json_t *time_ns_json(int64_t ns)
 {
     return pal_time_json(ns / 1000000LL);
@@ -263,7 +240,7 @@ static json_t *op_quarantine_get(pal_ctl_request *req, void *arg)
     pal_quarantine_item q;
     int rc = pal_store_quarantine_get(d->store, id, &q, &err);
     if (rc != 0)
-        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     json_t *o = item_json(&q);
     pal_quarantine_item_clear(&q);
     return o;
@@ -305,7 +282,7 @@ static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "restore of quarantine item %lld refused: %s", (long long)id,
                 err.msg);
-        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     }
     pal_log(PAL_LOG_NOTICE, "quarantine item %lld restored to %s by uid %u%s", (long long)id,
             res.path, (unsigned)r.uid, res.allowed ? " (its hash is now allowed)" : "");
@@ -334,7 +311,7 @@ static json_t *op_quarantine_remove(pal_ctl_request *req, void *arg)
         return need_remediation(req, d);
     int rc = pal_quarantine_remove(d->remediation->quarantine, id, pal_ctl_request_uid(req), &err);
     if (rc != 0)
-        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "quarantine item %lld deleted by uid %u", (long long)id,
             (unsigned)pal_ctl_request_uid(req));
     return json_pack("{sIsb}", "id", (json_int_t)id, "removed", 1);
@@ -393,8 +370,7 @@ static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
     int rc = add ? pal_store_allowed_add(d->store, k, value, uid, &err)
                  : pal_store_allowed_remove(d->store, k, value, uid, &err);
     if (rc != 0)
-        return pal_ctl_fail(req, rc == PAL_EINVAL ? PAL_CODE_INVALID_VALUE : code_of(rc), "%s",
-                            err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "allowed threat %s %s %s by uid %u", kinds[kind], value,
             add ? "added" : "removed", (unsigned)uid);
     return allowed_json(req, d);
@@ -541,7 +517,7 @@ static json_t *op_update(pal_ctl_request *req, void *arg)
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "signature update from %s refused: %s", path, err.msg);
         free(path);
-        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     }
     pal_log(PAL_LOG_NOTICE,
             "signature package version %llu installed from %s by uid %u "
@@ -566,7 +542,7 @@ static json_t *op_update_rollback(pal_ctl_request *req, void *arg)
     int rc = pal_updater_rollback(d->remediation->updater, uid, &info, &err);
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "signature rollback refused: %s", err.msg);
-        return pal_ctl_fail(req, code_of(rc), "%s", err.msg);
+        return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     }
     pal_log(PAL_LOG_NOTICE, "signatures rolled back to version %llu by uid %u (was %llu)",
             (unsigned long long)info.version, (unsigned)uid,

@@ -14,39 +14,13 @@
 
 #include <openssl/evp.h>
 
+#include "byteorder.h"
+
 #define QMAGIC "PALQUAR\x01"
 #define CHUNK (256u * 1024u) /* a multiple of 64: chunks never split a keystream block */
 #define MAX_CONTENT_OFF (64ULL << 20)
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -224,7 +198,7 @@ static int ks_xor(ks *k, uint64_t off, const uint8_t *in, uint8_t *out, size_t l
         k->started = true;
     } else {
         uint8_t iv[16];
-        put_le64(iv, off / 64);
+        pal_put_le64(iv, off / 64);
         memcpy(iv + 8, k->iv + 8, 8);
         if (EVP_EncryptInit_ex(k->c, EVP_chacha20(), NULL, k->key, iv) != 1)
             return PAL_EENGINE;
@@ -316,8 +290,8 @@ int pal_qstore_write(int in, const pal_qstore_map *m, int out, uint64_t blk, uin
     for (size_t i = 0; i < m->n; i += CHUNK / 16) {
         size_t k = m->n - i < CHUNK / 16 ? m->n - i : CHUNK / 16;
         for (size_t j = 0; j < k; j++) {
-            put_le64(b.out + 16 * j, m->ext[i + j].off);
-            put_le64(b.out + 16 * j + 8, m->ext[i + j].len);
+            pal_put_le64(b.out + 16 * j, m->ext[i + j].off);
+            pal_put_le64(b.out + 16 * j + 8, m->ext[i + j].len);
         }
         if ((e = write_full(out, b.out, 16 * k, map_bytes(i))) != 0) {
             rc = pal_err_set(err, PAL_EIO, "write failed: %s", strerror(-e));
@@ -359,14 +333,14 @@ shrunk:
         goto out;
     uint8_t h[PAL_QSTORE_HEADER_SIZE] = {0};
     memcpy(h, QMAGIC, 8);
-    put_le32(h + 8, PAL_QSTORE_VERSION);
-    put_le32(h + 12, PAL_QSTORE_HEADER_SIZE);
-    put_le64(h + 16, m->size);
+    pal_put_le32(h + 8, PAL_QSTORE_VERSION);
+    pal_put_le32(h + 12, PAL_QSTORE_HEADER_SIZE);
+    pal_put_le64(h + 16, m->size);
     memcpy(h + 24, key, 32);
     memcpy(h + 56, iv, 16);
     memcpy(h + 72, sha, 32);
-    put_le64(h + 104, coff);
-    put_le64(h + 112, m->n);
+    pal_put_le64(h + 104, coff);
+    pal_put_le64(h + 112, m->n);
     if ((e = write_full(out, h, sizeof(h), 0)) != 0) {
         rc = pal_err_set(err, PAL_EIO, "write failed: %s", strerror(-e));
         goto out;
@@ -395,10 +369,10 @@ int pal_qstore_open(int fd, uint64_t file_size, pal_qstore_item *it, pal_errbuf 
     uint8_t h[PAL_QSTORE_HEADER_SIZE];
     size_t got = 0;
     if (read_full(fd, h, sizeof(h), 0, &got) != 0 || got != sizeof(h) ||
-        memcmp(h, QMAGIC, 8) != 0 || get_le32(h + 12) != PAL_QSTORE_HEADER_SIZE)
+        memcmp(h, QMAGIC, 8) != 0 || pal_le32(h + 12) != PAL_QSTORE_HEADER_SIZE)
         return pal_err_set(err, PAL_EFORMAT, "no valid header");
-    pal_qstore_item r = {.version = get_le32(h + 8)};
-    r.map.size = get_le64(h + 16);
+    pal_qstore_item r = {.version = pal_le32(h + 8)};
+    r.map.size = pal_le64(h + 16);
     memcpy(r.key, h + 24, 32);
     memcpy(r.iv, h + 56, 16);
     memcpy(r.sha256, h + 72, 32);
@@ -406,8 +380,8 @@ int pal_qstore_open(int fd, uint64_t file_size, pal_qstore_item *it, pal_errbuf 
     if (r.version == 1) {
         r.content_off = PAL_QSTORE_HEADER_SIZE;
     } else if (r.version == 2) {
-        r.content_off = get_le64(h + 104);
-        n = get_le64(h + 112);
+        r.content_off = pal_le64(h + 104);
+        n = pal_le64(h + 112);
         if (n > PAL_QSTORE_MAX_EXTENTS || r.content_off < map_bytes((size_t)n) ||
             r.content_off > MAX_CONTENT_OFF || r.content_off % 4096)
             return pal_err_set(err, PAL_EFORMAT, "an invalid extent map");
@@ -442,7 +416,7 @@ int pal_qstore_open(int fd, uint64_t file_size, pal_qstore_item *it, pal_errbuf 
             return pal_err_set(err, PAL_EFORMAT, "a truncated extent map");
         }
         for (size_t j = 0; j < k; j++) {
-            uint64_t off = get_le64(buf + 16 * j), len = get_le64(buf + 16 * j + 8);
+            uint64_t off = pal_le64(buf + 16 * j), len = pal_le64(buf + 16 * j + 8);
             if (len == 0 || off < prev_end || off > r.map.size || len > r.map.size - off) {
                 pal_qstore_item_clear(&r);
                 return pal_err_set(err, PAL_EFORMAT, "an invalid extent map");

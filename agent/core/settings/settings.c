@@ -123,29 +123,29 @@ static void notify(const pal_settings *s, json_t *before[N_SETTINGS], json_t *af
     }
 }
 
-/* PAL_EPERM with the reason when setting i may not be changed by a preference; lock held. */
+/* PAL_EPOLICY with the reason when setting i may not be changed by a preference; lock held. */
 static int locked_by(const pal_settings *s, size_t i, pal_errbuf *err)
 {
     if (s->env[i])
-        return pal_err_set(err, PAL_EPERM,
+        return pal_err_set(err, PAL_EPOLICY,
                            "%s is forced by the environment variable %s of palisaded",
                            registry[i].name, s->env_detail);
     if (registry[i].policy_only)
-        return pal_err_set(err, PAL_EPERM,
+        return pal_err_set(err, PAL_EPOLICY,
                            "%s can be set only in a policy file, not as a local preference",
                            registry[i].name);
     if (registry[i].type == PAL_SETTING_STRLIST) {
         /* policy entries stand beside local ones unless policy says AdminOnly */
         const char *admin = admin_only_file(s);
         if (admin)
-            return pal_err_set(err, PAL_EPERM,
+            return pal_err_set(err, PAL_EPOLICY,
                                "%s: local entries do not apply because policy file %s sets "
                                "ExclusionsMergePolicy to AdminOnly",
                                registry[i].name, admin);
         return 0;
     }
     if (s->policy[i])
-        return pal_err_set(err, PAL_EPERM, "%s is managed by policy file %s", registry[i].name,
+        return pal_err_set(err, PAL_EPOLICY, "%s is managed by policy file %s", registry[i].name,
                            s->policy_file[i]);
     return 0;
 }
@@ -705,7 +705,7 @@ static int change_item(pal_settings *s, const char *name, const char *item, int 
         goto fail;
     }
     if (!add && from_policy) {
-        ret = pal_err_set(err, PAL_EPERM,
+        ret = pal_err_set(err, PAL_EPOLICY,
                           "%s entry %s comes from policy file %s; it can be removed only there",
                           def->name, v, s->policy_file[i]);
         goto fail;
@@ -715,7 +715,7 @@ static int change_item(pal_settings *s, const char *name, const char *item, int 
         goto fail;
     }
     if (add && json_array_size(cur) >= PAL_SETTINGS_MAX_LIST) {
-        ret = pal_err_set(err, PAL_ELIMIT, "%s already has %d items, the most allowed", def->name,
+        ret = pal_err_set(err, PAL_EINVAL, "%s already has %d items, the most allowed", def->name,
                           PAL_SETTINGS_MAX_LIST);
         goto fail;
     }

@@ -10,7 +10,7 @@
  *                (as in Defender); any other value is ignored and reported.
  *   Policy       *.json files of the policy directory (policy.h), applied in sorted order,
  *                a later file overriding an earlier one for the same setting. Read-only to
- *                the control socket: setting a managed value fails with PAL_EPERM and a
+ *                the control socket: setting a managed value fails with PAL_EPOLICY and a
  *                message naming the file. A reload that finds any problem (malformed JSON,
  *                unknown setting, wrong type, invalid value, unsafe ownership) is rejected
  *                as a whole with a message naming the file and the problem; the last good
@@ -83,7 +83,7 @@ typedef struct pal_setting_def {
        NULL = any non-empty string without control characters. */
     int (*check_item)(const struct pal_setting_def *def, const char *in, char *out, size_t outsz,
                       pal_errbuf *err);
-    int policy_only;  /* only the policy layer may set it: a preference is refused (PAL_EPERM) */
+    int policy_only;  /* only the policy layer may set it: a preference is refused (PAL_EPOLICY) */
     unsigned applies; /* pal_setting_apply bits */
 } pal_setting_def;
 
@@ -99,7 +99,7 @@ json_t *pal_setting_default(const pal_setting_def *def);
  * Validate value against def and return its canonical form in *out (new reference).
  * PAL_EINVAL with a message naming the setting and what is allowed, e.g.
  * "ScanThreads must be an integer from 0 to 64 (got 65)",
- * "SandboxMode must be one of Enabled, Disabled (got \"Maybe\")"; PAL_ELIMIT for a list of
+ * "SandboxMode must be one of Enabled, Disabled (got \"Maybe\")"; PAL_EINVAL for a list of
  * more than PAL_SETTINGS_MAX_LIST items. A list comes back with its items normalised (see
  * the item checks in settings_registry.c: paths without repeated or trailing '/', extensions
  * without the dot) and duplicates removed.
@@ -179,7 +179,7 @@ int pal_settings_get_entries(pal_settings *s, const char *name, json_t **out, pa
 
 /*
  * Set the preference layer of name, as uid. Errors: PAL_ENOTFOUND (unknown setting),
- * PAL_EINVAL (invalid value; the message lists what is allowed), PAL_EPERM when the setting
+ * PAL_EINVAL (invalid value; the message lists what is allowed), PAL_EPOLICY when the setting
  * is managed by policy ("SandboxMode is managed by policy file /etc/.../10-site.json") or
  * forced by the environment, PAL_ELIMIT (list too long), or a store error. Persisted with
  * an audit row. A list setting is replaced as a whole.

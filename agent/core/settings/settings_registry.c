@@ -432,7 +432,7 @@ int pal_setting_validate(const pal_setting_def *def, const json_t *value, json_t
             return pal_err_set(err, PAL_EINVAL, "%s must be a list of strings (got %s)", def->name,
                                got);
         if (json_array_size(value) > PAL_SETTINGS_MAX_LIST)
-            return pal_err_set(err, PAL_ELIMIT, "%s has %zu items; at most %d are allowed",
+            return pal_err_set(err, PAL_EINVAL, "%s has %zu items; at most %d are allowed",
                                def->name, json_array_size(value), PAL_SETTINGS_MAX_LIST);
         json_t *arr = json_array();
         if (!arr)

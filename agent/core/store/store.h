@@ -34,6 +34,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "names.h" /* the enums of the vocabulary and their names */
 #include "pal_error.h"
 #include "sigpkg.h" /* pal_severity, pal_action */
 
@@ -91,24 +92,6 @@ int pal_store_meta_delete(pal_store *st, const char *key, pal_errbuf *err); /* a
 
 /* ---- scans ------------------------------------------------------------------------------- */
 
-typedef enum pal_scan_type {
-    PAL_SCAN_QUICK = 1,
-    PAL_SCAN_FULL = 2,
-    PAL_SCAN_CUSTOM = 3,
-} pal_scan_type;
-
-typedef enum pal_scan_outcome {
-    PAL_SCAN_RUNNING = 0,
-    PAL_SCAN_COMPLETED = 1,
-    PAL_SCAN_CANCELLED = 2,
-    PAL_SCAN_FAILED = 3,
-} pal_scan_outcome;
-
-/* "Quick", "Full", "Custom" / "Running", "Completed", "Cancelled", "Failed"; NULL if invalid */
-const char *pal_scan_type_name(pal_scan_type t);
-int pal_scan_type_parse(const char *name, pal_scan_type *out); /* case-insensitive */
-const char *pal_scan_outcome_name(pal_scan_outcome o);
-
 typedef struct pal_scan_totals {
     uint64_t files, bytes, threats, unscannable;
 } pal_scan_totals;
@@ -147,33 +130,6 @@ int pal_store_scan_list(pal_store *st, size_t limit, pal_scan_rec **out, size_t 
 int pal_store_scan_mark_interrupted(pal_store *st, size_t *n, pal_errbuf *err);
 
 /* ---- detections -------------------------------------------------------------------------- */
-
-typedef enum pal_det_source {
-    PAL_DET_ON_DEMAND = 1, /* "OnDemand": a scan started by a client or a schedule */
-    PAL_DET_REAL_TIME = 2, /* "RealTime" */
-    PAL_DET_BUFFER = 3,    /* "Buffer": content submitted without a file */
-} pal_det_source;
-
-typedef enum pal_det_action {
-    PAL_DET_ACTION_NONE = 0,       /* not decided yet (stored as NULL) */
-    PAL_DET_ACTION_QUARANTINE = 1, /* same values as pal_action */
-    PAL_DET_ACTION_REMOVE = 2,
-    PAL_DET_ACTION_NOACTION = 3,
-    PAL_DET_ACTION_ALLOW = 4, /* the threat or file is on the allowed list */
-} pal_det_action;
-
-typedef enum pal_det_result {
-    PAL_DET_PENDING = 0,
-    PAL_DET_SUCCESS = 1,
-    PAL_DET_FAILED = 2,
-} pal_det_result;
-
-const char *pal_det_source_name(pal_det_source s); /* "OnDemand", "RealTime", "Buffer" */
-int pal_det_source_parse(const char *name, pal_det_source *out);
-/* "None", "Quarantine", "Remove", "NoAction", "Allow" */
-const char *pal_det_action_name(pal_det_action a);
-int pal_det_action_parse(const char *name, pal_det_action *out);
-const char *pal_det_result_name(pal_det_result r); /* "Pending", "Success", "Failed" */
 
 typedef struct pal_detection {
     int64_t id;      /* set by the store */
@@ -272,13 +228,6 @@ int pal_store_pref_delete(pal_store *st, const char *name, uid_t uid, pal_errbuf
 
 /* ---- exclusions -------------------------------------------------------------------------- */
 
-typedef enum pal_excl_kind {
-    PAL_EXCL_PATH = 1,      /* "Path" */
-    PAL_EXCL_EXTENSION = 2, /* "Extension" */
-} pal_excl_kind;
-
-const char *pal_excl_kind_name(pal_excl_kind k);
-
 typedef struct pal_exclusion {
     int64_t id;
     pal_excl_kind kind;
@@ -306,14 +255,6 @@ int pal_store_exclusion_list(pal_store *st, pal_excl_kind kind, pal_exclusion **
                              pal_errbuf *err);
 
 /* ---- allowed threats --------------------------------------------------------------------- */
-
-typedef enum pal_allow_kind {
-    PAL_ALLOW_THREAT_NAME = 1, /* "ThreatName": compared case-insensitively */
-    PAL_ALLOW_SHA256 = 2,      /* "Sha256": 64 hex digits, stored lowercase */
-} pal_allow_kind;
-
-const char *pal_allow_kind_name(pal_allow_kind k);
-int pal_allow_kind_parse(const char *name, pal_allow_kind *out);
 
 typedef struct pal_allowed {
     int64_t id;
@@ -403,16 +344,6 @@ int pal_store_cache_count(pal_store *st, uint64_t *n, pal_errbuf *err);
 
 /* ---- content-process events -------------------------------------------------------------- */
 
-typedef enum pal_cp_event_kind {
-    PAL_CP_START = 1,  /* "Start" */
-    PAL_CP_EXIT = 2,   /* "Exit": exited on its own, exit_code set */
-    PAL_CP_SIGNAL = 3, /* "Signal": ended by a signal it did not raise itself (signal set) */
-    PAL_CP_CRASH = 4,  /* "Crash": a fault signal (SIGSEGV, SIGABRT, SIGSYS...) (signal set) */
-    PAL_CP_KILL = 5,   /* "Kill": the broker killed it; reason says why (timeout, protocol) */
-} pal_cp_event_kind;
-
-const char *pal_cp_event_kind_name(pal_cp_event_kind k);
-
 typedef struct pal_cp_event {
     int64_t id;
     int64_t at;
@@ -465,22 +396,6 @@ int pal_store_quarantine_list(pal_store *st, size_t limit, pal_quarantine_item *
 int pal_store_quarantine_delete(pal_store *st, int64_t id, pal_errbuf *err);
 
 /* ---- the file-operation journal ---------------------------------------------------------- */
-
-typedef enum pal_fileop_kind {
-    PAL_FILEOP_QUARANTINE = 1, /* "Quarantine" */
-    PAL_FILEOP_RESTORE = 2,    /* "Restore" */
-    PAL_FILEOP_REMOVE = 3,     /* "Remove" */
-    PAL_FILEOP_PURGE = 4,      /* "Purge": a quarantined file past its retention */
-} pal_fileop_kind;
-
-typedef enum pal_fileop_state {
-    PAL_FILEOP_PENDING = 1,
-    PAL_FILEOP_DONE = 2,
-    PAL_FILEOP_FAILED = 3,
-} pal_fileop_state;
-
-const char *pal_fileop_kind_name(pal_fileop_kind k);
-const char *pal_fileop_state_name(pal_fileop_state s);
 
 typedef struct pal_fileop {
     int64_t id;
