@@ -626,7 +626,9 @@ int main(int argc, char **argv)
         pal_daemon_register_remediation_ops(&d, d.ctl_status, &err) != 0 ||
         pal_daemon_register_diag_ops(&d, d.ctl, &err) != 0 ||
         pal_daemon_register_diag_ops(&d, d.ctl_status, &err) != 0 ||
-        pal_ctl_server_start(d.ctl, &err) != 0 || pal_ctl_server_start(d.ctl_status, &err) != 0) {
+        /* the status socket first: once the control socket accepts (what clients and the
+           tests wait for), both are in place with their final mode and group */
+        pal_ctl_server_start(d.ctl_status, &err) != 0 || pal_ctl_server_start(d.ctl, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot start the control socket %s: %s", d.paths.socket_path,
                 err.msg);
         goto out;
