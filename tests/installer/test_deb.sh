@@ -185,6 +185,13 @@ expect_entry -rw-r--r-- /etc/default/palisade
 expect_entry -rw-r--r-- "$UNIT"
 expect_entry -rw-r--r-- "$MODULE_DIR/Palisade.psd1"
 expect_entry -rw-r--r-- "$MODULE_DIR/Palisade.psm1"
+# The module as staged: Palisade.psm1 is assembled from its sources (Module.ps1, Private/,
+# Public/; psmodule/module.cmake), which are not installed.
+grep "^$MODULE_DIR/" "$WORK/deb.paths" | sed "s|^$MODULE_DIR/||" > "$WORK/module.paths"
+printf '%s\n' Palisade.psd1 Palisade.psm1 Palisade.Format.ps1xml en-US en-US/about_Palisade.help.txt |
+    sort -u > "$WORK/module.expected"
+diff -u "$WORK/module.expected" "$WORK/module.paths" ||
+    fail "the module in the .deb is not the staged module (manifest, assembled Palisade.psm1, formats, help)"
 for page in man1/palisade.1 man1/palisade-sigtool.1 man5/palisade-policy.5 man8/palisaded.8; do
     expect_entry -rw-r--r-- "/usr/share/man/$page.gz"
 done

@@ -438,6 +438,42 @@ Describe 'Agent preferences' {
         $c = TabExpansion2 -inputScript $line -cursorColumn $line.Length
         $c.CompletionMatches.CompletionText | Should -Be @('Remove')
     }
+
+    It 'knows exactly the settings the agent lists, with the values of each enum and switch' {
+        # the module's list is generated from the C registry at build time: it cannot drift
+        $agent = @(Get-AgentPreference)
+        $known = & (Get-Module Palisade) { $script:KnownPreferences }
+        @($known.Keys) | Should -Be @($agent.Name)
+        foreach ($p in $agent) {
+            $values = $known[$p.Name]
+            switch ($p.Type) {
+                'enum' { $values | Should -Be $p.AllowedValues -Because $p.Name }
+                'bool' { $values | Should -Be @('true', 'false') -Because $p.Name }
+                default { $values | Should -BeNullOrEmpty -Because $p.Name }
+            }
+        }
+    }
+
+    It 'tab-completes every setting the agent lists and no other, with the agent or without it' {
+        $names = @((Get-AgentPreference).Name | Sort-Object)
+        $enums = @(Get-AgentPreference | Where-Object Type -EQ 'enum')
+        $enums.Count | Should -BeGreaterThan 0
+        try {
+            foreach ($sock in $D.Socket, (Join-Path $D.Base 'nothing-listens-here.sock')) {
+                $env:PALISADE_SOCKET = $sock
+                $line = 'Set-AgentPreference -Name '
+                $c = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                @($c.CompletionMatches.CompletionText | Sort-Object) | Should -Be $names -Because "socket $sock"
+                foreach ($p in $enums) {
+                    $line = "Set-AgentPreference -Name $($p.Name) -Value "
+                    $c = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+                    @($c.CompletionMatches.CompletionText) | Should -Be $p.AllowedValues -Because $p.Name
+                }
+            }
+        } finally {
+            $env:PALISADE_SOCKET = $D.Socket
+        }
+    }
 }
 
 Describe 'Agent exclusions' {
@@ -573,6 +609,7 @@ $r = [ordered]@{
     setsandbox = Probe { Set-SandboxMode -Mode Disabled }
     prefs = Probe { Get-AgentPreference }
     quarantine = Probe { Get-QuarantineItem }
+    complete = Probe { $l = 'Set-AgentPreference -Name '; @((TabExpansion2 -inputScript $l -cursorColumn $l.Length).CompletionMatches.CompletionText) }
 }
 $r | ConvertTo-Json -Depth 4 -Compress
 '@
@@ -584,6 +621,13 @@ $r | ConvertTo-Json -Depth 4 -Compress
         $st.running | Should -BeTrue
         $st.pid | Should -Be $D.Process.Id
         $AsNobody.sandbox.ok | Should -BeTrue
+    }
+
+    It 'tab-completes every setting name although the agent refuses it the list' {
+        # config.list is for administrators: the completion falls back to the module's list
+        $AsNobody.prefs.ok | Should -BeFalse
+        $AsNobody.complete.ok | Should -BeTrue
+        @($AsNobody.complete.out | ConvertFrom-Json | Sort-Object) | Should -Be @((Get-AgentPreference).Name | Sort-Object)
     }
 
     It 'gets PermissionDenied naming the admin group for <_>' -ForEach @('scan', 'history', 'setsandbox', 'prefs', 'quarantine') {

@@ -138,6 +138,49 @@ Describe 'Default views' {
     }
 }
 
+Describe 'The staged Palisade.psm1' {
+    BeforeAll {
+        $script:Src = Join-Path (Get-TestEnv 'PAL_SOURCE_DIR') 'psmodule/Palisade'
+        $script:Staged = [System.IO.File]::ReadAllText((Join-Path $ModuleDir 'Palisade.psm1'))
+    }
+
+    It 'is every source file, unchanged, in order: Module.ps1, Private/*.ps1, the settings list, Public/*.ps1' {
+        # the sources are the truth: a file left out, stale or out of order fails here
+        $sorted = {
+            param($dir)
+            [string[]]$names = @(Get-ChildItem -Path (Join-Path $Src $dir) -Filter '*.ps1' -File | ForEach-Object { "$dir/$($_.Name)" })
+            [Array]::Sort($names, [StringComparer]::Ordinal)
+            $names
+        }
+        $expected = @('Module.ps1') + @(& $sorted 'Private') + @('KnownPreferences.ps1') + @(& $sorted 'Public')
+        $regions = [regex]::Matches($Staged, '(?ms)^#region (\S+)\n(.*?)^#endregion \1\n')
+        @($regions | ForEach-Object { $_.Groups[1].Value }) | Should -Be $expected
+        foreach ($r in $regions) {
+            if ($r.Groups[1].Value -eq 'KnownPreferences.ps1') { continue }
+            $r.Groups[2].Value | Should -BeExactly ([System.IO.File]::ReadAllText((Join-Path $Src $r.Groups[1].Value))) -Because $r.Groups[1].Value
+        }
+        # nothing outside the regions but the generated header
+        ($Staged -replace '(?ms)^#region (\S+)\n.*?^#endregion \1\n', '') -split "`n" |
+            Where-Object { $_ -and $_ -notmatch '^#' } | Should -BeNullOrEmpty
+    }
+
+    It 'defines each function once (in one file, a second definition would silently replace the first)' {
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseInput($Staged, [ref]$tokens, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        $names = @($ast.FindAll({ param($a) $a -is [System.Management.Automation.Language.FunctionDefinitionAst] -and
+                    $a.Parent -is [System.Management.Automation.Language.NamedBlockAst] -and $null -eq $a.Parent.Parent.Parent }, $true) |
+                ForEach-Object Name)
+        $names.Count | Should -BeGreaterThan 50
+        @($names | Group-Object | Where-Object Count -GT 1 | ForEach-Object Name) | Should -BeNullOrEmpty
+    }
+
+    It 'takes its settings list from the C registry, not from a copy kept by hand' {
+        Get-ChildItem -Path $Src -Recurse -File | Select-String -Pattern 'KnownPreferences\s*=' | Should -BeNullOrEmpty
+        $Staged | Should -Match '(?m)^# KnownPreferences\.ps1 — GENERATED at build time by palisade-settings-dump'
+    }
+}
+
 Describe 'Finding libpalisade' {
     BeforeAll {
         # a copy of the module without the library beside it
