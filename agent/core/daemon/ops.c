@@ -12,6 +12,7 @@
 #include "msg.h"
 #include "ops_remediation.h"
 #include "quarantine.h"
+#include "render.h"
 #include "scanjob.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -230,6 +231,11 @@ static void scan_started(void *ctx, int64_t id)
     pthread_mutex_unlock(&c->d->status_lock);
 }
 
+static pal_defs *job_defs(void *ctx)
+{
+    return pal_daemon_defs(ctx);
+}
+
 static json_t *op_scan_start(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
@@ -293,10 +299,9 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
         .store = d->store,
         .settings = d->settings,
         .slots = slots->slots,
-        .get_defs = (pal_defs * (*)(void *)) pal_daemon_defs,
+        .get_defs = job_defs,
         .defs_ctx = d,
-        .remediate = pal_daemon_remediate,
-        .remediate_ctx = d,
+        .remediate = pal_daemon_remediator(d),
     };
     pal_scanjob_req sreq = {
         .type = type,
@@ -312,7 +317,8 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
     atomic_fetch_add(&d->active_scans, 1);
     pal_log(PAL_LOG_INFO, "%s scan requested by uid %u", types[type - 1],
             (unsigned)pal_ctl_request_uid(req));
-    rc = pal_scanjob_run(&env, &sreq, &result, &err);
+    pal_scan_result res;
+    rc = pal_scanjob_run(&env, &sreq, &res, &err);
     atomic_fetch_sub(&d->active_scans, 1);
     pal_daemon_slots_unref(slots);
     if (rc != 0) {
@@ -322,14 +328,15 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
                      : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
                                         : PAL_CODE_INTERNAL,
                      "%s", err.msg);
-        result = NULL;
     } else {
-        pal_log(PAL_LOG_INFO, "scan %lld %s: %lld files, %lld threats, %lld unscannable",
-                (long long)json_integer_value(json_object_get(result, "scan_id")),
-                json_string_value(json_object_get(result, "status")),
-                (long long)json_integer_value(json_object_get(result, "files_scanned")),
-                (long long)json_integer_value(json_object_get(result, "threats_found")),
-                (long long)json_integer_value(json_object_get(result, "unscannable_count")));
+        pal_log(PAL_LOG_INFO, "scan %lld %s: %llu files, %llu threats, %llu unscannable",
+                (long long)res.scan_id, pal_scan_outcome_name(res.outcome),
+                (unsigned long long)res.files_scanned, (unsigned long long)res.threats_found,
+                (unsigned long long)res.unscannable_count);
+        result = pal_render_scan_result(&res);
+        if (!result)
+            pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
+        pal_scan_result_clear(&res);
     }
 out:
     for (size_t i = 0; i < decoded; i++)

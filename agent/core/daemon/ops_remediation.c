@@ -13,6 +13,7 @@
 #include "log.h"
 #include "msg.h"
 #include "quarantine.h"
+#include "remediate.h"
 #include "updates.h"
 
 #define QUARANTINE_DIR "quarantine"
@@ -20,6 +21,7 @@
 
 struct pal_remediation {
     pal_quarantine *quarantine;
+    pal_remediate *remediate; /* what scans are given (remediate.h) */
     pal_updater *updater;
 };
 
@@ -29,6 +31,12 @@ static void reconcile_note(void *ctx, const char *line)
 {
     (void)ctx;
     pal_log(PAL_LOG_NOTICE, "reconcile: %s", line);
+}
+
+static void remediate_note(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    pal_log((pal_log_level)level, "%s", msg);
 }
 
 static void purge(pal_daemon *d)
@@ -68,6 +76,11 @@ int pal_daemon_remediation_init(pal_daemon *d, pal_errbuf *err)
                 "remediation interrupted by the last stop reconciled: %zu completed, %zu rolled "
                 "back, %zu unreachable, %zu temporary file(s) removed",
                 st.completed, st.rolled_back, st.unreachable, st.temp_removed);
+    if ((rc = pal_remediate_new(r->quarantine, d->settings, remediate_note, NULL, &r->remediate)) !=
+        0) {
+        pal_err_set(err, rc, "out of memory");
+        goto fail;
+    }
     if ((rc = pal_updater_new(d, &r->updater, err)) != 0)
         goto fail;
     d->remediation = r;
@@ -77,6 +90,7 @@ int pal_daemon_remediation_init(pal_daemon *d, pal_errbuf *err)
     purge(d);
     return 0;
 fail:
+    pal_remediate_free(r->remediate);
     pal_quarantine_free(r->quarantine);
     free(r);
     return rc;
@@ -87,6 +101,7 @@ void pal_daemon_remediation_free(pal_daemon *d)
     if (!d->remediation)
         return;
     pal_updater_free(d->remediation->updater);
+    pal_remediate_free(d->remediation->remediate);
     pal_quarantine_free(d->remediation->quarantine);
     free(d->remediation);
     d->remediation = NULL;
@@ -111,64 +126,9 @@ void pal_daemon_remediation_tick(pal_daemon *d)
     }
 }
 
-/* ---- the scan hook ------------------------------------------------------------------------ */
-
-/* The quarantine's space limits from the settings; a value that cannot be read is the
-   registry's default, never "unlimited". */
-static void space_limits(pal_daemon *d, pal_qspace_limits *l)
+pal_remediator pal_daemon_remediator(pal_daemon *d)
 {
-    static const char *const names[] = {"QuarantineMaxItemBytes", "QuarantineMaxTotalBytes",
-                                        "QuarantineMinFreePercent"};
-    uint64_t *dst[] = {&l->max_item, &l->max_total, &l->min_free_percent};
-    for (size_t i = 0; i < 3; i++) {
-        const pal_setting_def *def = pal_setting_find(names[i]);
-        *dst[i] = def ? def->def_uint : 0;
-        pal_settings_get_uint(d->settings, names[i], dst[i]);
-    }
-}
-
-int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detail)
-{
-    pal_daemon *d = ctx;
-    *detail = NULL;
-    if (!d->remediation) {
-        *detail = strdup("remediation is not available in this agent");
-        return PAL_ESTATE;
-    }
-    pal_qfile_req r = {
-        .path = req->path,
-        .scanned = req->scanned,
-        .detection_id = req->detection_id,
-        .threat = req->threat,
-        .sha256 = req->sha256,
-    };
-    pal_errbuf err = {{0}};
-    int rc;
-    char text[64];
-    pal_qspace_limits limits;
-    space_limits(d, &limits);
-    r.limits = &limits;
-    if (req->action == PAL_ACTION_QUARANTINE) {
-        int64_t id = 0;
-        rc = pal_quarantine_file(d->remediation->quarantine, &r, &id, &err);
-        if (rc == 0) {
-            snprintf(text, sizeof(text), "quarantined as item %lld", (long long)id);
-            pal_log(PAL_LOG_NOTICE, "%s (%s) %s", req->path, req->threat, text);
-        }
-    } else if (req->action == PAL_ACTION_REMOVE) {
-        rc = pal_quarantine_delete_file(d->remediation->quarantine, &r, &err);
-        if (rc == 0) {
-            snprintf(text, sizeof(text), "removed");
-            pal_log(PAL_LOG_NOTICE, "%s (%s) removed", req->path, req->threat);
-        }
-    } else {
-        rc = pal_err_set(&err, PAL_EINVAL, "no remediation for action %d", (int)req->action);
-    }
-    if (rc != 0)
-        pal_log(PAL_LOG_WARNING, "remediation of %s (%s) failed safely: %s", req->path, req->threat,
-                err.msg);
-    *detail = strdup(rc == 0 ? text : err.msg);
-    return rc;
+    return pal_remediate_iface(d->remediation ? d->remediation->remediate : NULL);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------ */

@@ -1,6 +1,6 @@
 /*
  * ops_remediation.h — palisaded's remediation side: the quarantine and the signature
- * updater held for the daemon, the remediation hook scans call, start-up reconciliation,
+ * updater held for the daemon, the remediation interface scans are given, start-up reconciliation,
  * the periodic retention purge, and the control operations quarantine.*, allow.*, update
  * and update.rollback (agent/ipc/PROTOCOL.md).
  *
@@ -26,8 +26,8 @@ void pal_daemon_remediation_free(pal_daemon *d);
 /* Periodic work from the main loop: the retention purge and journal pruning. */
 void pal_daemon_remediation_tick(pal_daemon *d);
 
-/* The scan job's remediation hook (pal_remediate_fn); ctx is the pal_daemon. */
-int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detail);
+/* The remediation interface a scan job is given (remediate.h). */
+pal_remediator pal_daemon_remediator(pal_daemon *d);
 
 /* quarantine.list/get/restore/remove, allow.list/add/remove, update, update.rollback, on
    srv (all admin only: on the read-only status socket they answer AccessDenied). */
