@@ -3,7 +3,7 @@
  * the previous one.
  *
  * Files in <state>/defs (0700, owned by the daemon):
- *   current.sig            the installed package (main.c loads it at start and uses the
+ *   current.sig            the installed package (daemon.c loads it at start and uses the
  *                          newer of it and --defs)
  *   previous.sig           the package that was in force before the last update or
  *                          rollback, kept for update.rollback (a rollback swaps the two)

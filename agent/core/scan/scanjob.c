@@ -45,6 +45,7 @@ typedef struct job {
     char fatal_msg[256];
 
     uint64_t files_found;
+    uint64_t root_errors; /* all of them, listed or not: judged by fully_examined */
     /* counts, stats and the bounded lists: root_errors are roots that could not be scanned
        at all, resolved_roots the named symlink roots and the targets walked */
     pal_scan_result res;
@@ -177,11 +178,10 @@ static int list_grow(void **items, size_t *n, size_t size)
 static void add_root_error(job *j, const char *path, size_t path_len, pal_skip_reason r, int errnum)
 {
     char *copy = strndup(path, path_len);
-    if (!copy)
-        return;
     pthread_mutex_lock(&j->lock);
-    if (list_grow((void **)&j->res.root_errors, &j->res.n_root_errors,
-                  sizeof(*j->res.root_errors)) == 0) {
+    j->root_errors++; /* counted even when it cannot be listed */
+    if (copy && list_grow((void **)&j->res.root_errors, &j->res.n_root_errors,
+                          sizeof(*j->res.root_errors)) == 0) {
         pal_scan_root_error *e = &j->res.root_errors[j->res.n_root_errors - 1];
         e->path = copy;
         e->reason = r;
@@ -584,7 +584,7 @@ static void load_settings(job *j)
  */
 static int fully_examined(const job *j)
 {
-    return j->res.n_root_errors == 0 && j->res.unscannable_count == 0 &&
+    return j->root_errors == 0 && j->res.unscannable_count == 0 &&
            j->res.skipped[PAL_SKIP_UNREADABLE] == 0 && j->res.skipped[PAL_SKIP_TOO_DEEP] == 0 &&
            j->res.skipped[PAL_SKIP_ERROR] == 0;
 }
