@@ -1,7 +1,9 @@
 /*
  * test_cli.c — the `palisade` CLI end to end: a control server with fake agent ops runs
  * in-process, the real CLI binary ($PAL_CLI) runs against it as a child process, and the
- * tests check what it sent, what it printed and how it exited (including Ctrl+C).
+ * tests check what it sent, what it printed and how it exited (including Ctrl+C). The
+ * status document is not invented: it is the real daemon's (pal_daemon_status_json on a
+ * daemon built over a temp state directory), so the CLI is tested against the contract.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,8 +25,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <ftw.h>
 
 #include "control.h"
+#include "daemon.h"
 #include "msg.h"
 
 #define SAFETY_MS 20000
@@ -33,6 +37,7 @@ static char g_dir[64];
 static char g_sock[128];
 static const char *g_cli;
 static pal_ctl_server *g_srv;
+static pal_daemon *g_daemon; /* answers status */
 
 /* What the fake agent saw (the tests read these after the CLI exited). */
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -62,16 +67,9 @@ static json_t *last_args(void)
 
 static json_t *op_status(pal_ctl_request *req, void *arg)
 {
-    (void)req;
     (void)arg;
-    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:n, s:s, s:i, s:s, s:s, s:n, s:[s], s:n, "
-                     "s:i}",
-                     "agent_version", "0.1.0", "pid", 4242, "started_at",
-                     "2026-11-25T23:40:00.123Z", "sandbox_mode", "Enabled", "sandbox_mode_source",
-                     "Default", "content_process_pid", "content_process_state", "Starting",
-                     "content_process_restarts", 0, "signature_version", "1.2.3",
-                     "signature_created", "2026-11-20T00:00:00.000Z", "last_scan", "degraded",
-                     "no-landlock", "policy_error", "active_scans", 0);
+    json_t *o = pal_daemon_status_json(g_daemon);
+    return o ? o : pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
 }
 
 static json_t *progress(json_int_t n, const char *path)
@@ -565,12 +563,17 @@ static void test_status(void **state)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (!json_object_get(v, keys[i]))
             fail_msg("status --json lacks %s", keys[i]);
+    /* the daemon runs the engine in-process (MP_FORCE_USE_SANDBOX=0) and has no package */
     assert_true(json_is_null(json_object_get(v, "content_process_pid")));
+    assert_true(json_is_null(json_object_get(v, "signature_version")));
+    assert_int_equal(json_integer_value(json_object_get(v, "pid")), getpid());
+    assert_int_equal(json_array_size(json_object_get(v, "degraded")), 1);
     json_decref(v);
     run_free(&r);
     run_cli(&r, NULL, 0, (const char *const[]){"status", NULL});
     contains(r.out, "sandbox_mode:");
-    contains(r.out, "Enabled");
+    contains(r.out, "Disabled");
+    contains(r.out, "no signature package in force");
     run_free(&r);
 }
 
@@ -714,6 +717,19 @@ static int group_setup(void **state)
     if (!mkdtemp(g_dir))
         return -1;
     snprintf(g_sock, sizeof(g_sock), "%s/ctl.sock", g_dir);
+    char state_dir[128];
+    snprintf(state_dir, sizeof(state_dir), "%s/state", g_dir);
+    pal_daemon_config dcfg = {
+        .paths = {.state_dir = state_dir,
+                  .socket_path = "/nonexistent/palisaded.sock", /* never started */
+                  .cp_binary = "/nonexistent/palisade-cp"},
+        .force_sandbox = "0",
+    };
+    pal_errbuf derr;
+    if (pal_daemon_new(&dcfg, &g_daemon, &derr) != 0) {
+        fprintf(stderr, "test_cli: %s\n", derr.msg);
+        return -1;
+    }
     pal_ctl_config cfg = {.socket_path = g_sock, .admin_group = "palisade-test-no-such-group"};
     pal_errbuf err;
     if (pal_ctl_server_new(&cfg, &g_srv, &err) < 0 ||
@@ -726,12 +742,21 @@ static int group_setup(void **state)
     return 0;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static int group_teardown(void **state)
 {
     (void)state;
     pal_ctl_server_free(g_srv);
+    pal_daemon_free(g_daemon);
     json_decref(g_last_args);
-    rmdir(g_dir);
+    nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
 

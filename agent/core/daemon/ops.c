@@ -12,6 +12,7 @@
 #include "msg.h"
 #include "ops_remediation.h"
 #include "quarantine.h"
+#include "render.h"
 #include "scanjob.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -61,12 +62,12 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     json_object_set_new(o, "agent_version", json_string(PAL_AGENT_VERSION));
     json_object_set_new(o, "pid", json_integer(getpid()));
-    json_object_set_new(o, "started_at", pal_time_json(d->started_at));
+    json_object_set_new(o, "started_at", pal_time_json(pal_daemon_started_at(d)));
 
     json_t *mode = NULL;
     pal_setting_source src = PAL_SOURCE_DEFAULT;
     char *detail = NULL;
-    if (pal_settings_get(d->settings, "SandboxMode", &mode, &src, &detail, NULL) == 0) {
+    if (pal_settings_get(pal_daemon_settings(d), "SandboxMode", &mode, &src, &detail, NULL) == 0) {
         json_object_set_new(o, "sandbox_mode", mode);
         json_object_set_new(o, "sandbox_mode_source", json_string(pal_setting_source_name(src)));
         json_object_set_new(o, "sandbox_mode_source_detail",
@@ -74,7 +75,7 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     free(detail);
     pal_scanhost_status hs;
-    pal_scanhost_get_status(d->host, &hs);
+    pal_scanhost_get_status(pal_daemon_host(d), &hs);
     static const char *const states[] = {"Stopped", "Starting", "Running", "Restarting"};
     const char *cp_state = "Disabled";
     if (hs.sandbox)
@@ -119,15 +120,14 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     } else {
         json_object_set_new(o, "signature_version", json_null());
         json_object_set_new(o, "signature_created", json_null());
-        pthread_mutex_lock(&d->defs_lock);
-        json_array_append_new(degraded,
-                              json_sprintf("no signature package in force: %s", d->defs_error));
-        pthread_mutex_unlock(&d->defs_lock);
+        char why[640];
+        pal_daemon_defs_error(d, why, sizeof(why));
+        json_array_append_new(degraded, json_sprintf("no signature package in force: %s", why));
     }
 
     pal_scan_rec *recs = NULL;
     size_t n = 0;
-    if (pal_store_scan_list(d->store, 1, &recs, &n, NULL) == 0 && n > 0) {
+    if (pal_store_scan_list(pal_daemon_store(d), 1, &recs, &n, NULL) == 0 && n > 0) {
         json_t *ls = json_object();
         json_object_set_new(ls, "scan_id", json_integer(recs[0].id));
         json_object_set_new(ls, "type", json_string(pal_scan_type_name(recs[0].type)));
@@ -141,22 +141,24 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     pal_scan_recs_free(recs, n);
 
-    for (size_t i = 0; i < d->n_keys_problems; i++)
-        json_array_append_new(degraded, json_sprintf("trusted keys: %s", d->keys_problems[i]));
+    const char *const *keys_problems = NULL;
+    size_t n_keys_problems = pal_daemon_keys_problems(d, &keys_problems);
+    for (size_t i = 0; i < n_keys_problems; i++)
+        json_array_append_new(degraded, json_sprintf("trusted keys: %s", keys_problems[i]));
 
     pal_errbuf pe;
-    if (pal_settings_policy_error(d->settings, &pe)) {
+    if (pal_settings_policy_error(pal_daemon_settings(d), &pe)) {
         json_object_set_new(o, "policy_error", json_string(pe.msg));
         json_array_append_new(degraded, json_sprintf("policy not applied: %s", pe.msg));
     } else {
         json_object_set_new(o, "policy_error", json_null());
     }
-    if (pal_settings_env_error(d->settings, &pe))
+    if (pal_settings_env_error(pal_daemon_settings(d), &pe))
         json_array_append_new(degraded, json_string(pe.msg));
     /* a threat left in place because its quarantine or removal failed keeps the agent
        Degraded until it is dealt with (see pal_store_unremediated_count) */
     int64_t unremediated = 0;
-    if (pal_store_unremediated_count(d->store, &unremediated, NULL) == 0) {
+    if (pal_store_unremediated_count(pal_daemon_store(d), &unremediated, NULL) == 0) {
         json_object_set_new(o, "unremediated_threats", json_integer((json_int_t)unremediated));
         if (unremediated > 0)
             json_array_append_new(
@@ -168,7 +170,7 @@ json_t *pal_daemon_status_json(pal_daemon *d)
         json_object_set_new(o, "unremediated_threats", json_null());
     }
     json_object_set_new(o, "degraded", degraded);
-    json_object_set_new(o, "active_scans", json_integer(atomic_load(&d->active_scans)));
+    json_object_set_new(o, "active_scans", json_integer(pal_daemon_active_scans(d)));
     return o;
 }
 
@@ -207,9 +209,12 @@ static void scan_progress(void *ctx, const pal_scan_progress *p)
 static void scan_started(void *ctx, int64_t id)
 {
     scan_call *c = ctx;
-    pthread_mutex_lock(&c->d->status_lock);
-    c->d->last_scan_id = id;
-    pthread_mutex_unlock(&c->d->status_lock);
+    pal_daemon_set_last_scan(c->d, id);
+}
+
+static pal_defs *job_defs(void *ctx)
+{
+    return pal_daemon_defs(ctx);
 }
 
 static json_t *op_scan_start(pal_ctl_request *req, void *arg)
@@ -264,21 +269,19 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
             goto out;
         }
     }
-    if (atomic_load(&d->stopping)) {
+    pal_slots_ref *slots = pal_daemon_scan_begin(d);
+    if (!slots) {
         pal_ctl_fail(req, PAL_CODE_BUSY, "palisaded is shutting down");
         goto out;
     }
-
-    pal_slots_ref *slots = pal_daemon_slots(d);
     scan_call call = {.req = req, .d = d};
     pal_scanjob_env env = {
-        .store = d->store,
-        .settings = d->settings,
-        .slots = slots->slots,
-        .get_defs = (pal_defs * (*)(void *)) pal_daemon_defs,
+        .store = pal_daemon_store(d),
+        .settings = pal_daemon_settings(d),
+        .slots = pal_slots_ref_pool(slots),
+        .get_defs = job_defs,
         .defs_ctx = d,
-        .remediate = pal_daemon_remediate,
-        .remediate_ctx = d,
+        .remediate = pal_daemon_remediator(d),
     };
     pal_scanjob_req sreq = {
         .type = type,
@@ -291,12 +294,11 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
         .progress_ctx = &call,
         .on_started = scan_started,
     };
-    atomic_fetch_add(&d->active_scans, 1);
     pal_log(PAL_LOG_INFO, "%s scan requested by uid %u", types[type - 1],
             (unsigned)pal_ctl_request_uid(req));
-    rc = pal_scanjob_run(&env, &sreq, &result, &err);
-    atomic_fetch_sub(&d->active_scans, 1);
-    pal_daemon_slots_unref(slots);
+    pal_scan_result res;
+    rc = pal_scanjob_run(&env, &sreq, &res, &err);
+    pal_daemon_scan_end(d, slots);
     if (rc != 0) {
         pal_log(PAL_LOG_ERROR, "scan failed: %s", err.msg);
         pal_ctl_fail(req,
@@ -304,14 +306,15 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
                      : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
                                         : PAL_CODE_INTERNAL,
                      "%s", err.msg);
-        result = NULL;
     } else {
-        pal_log(PAL_LOG_INFO, "scan %lld %s: %lld files, %lld threats, %lld unscannable",
-                (long long)json_integer_value(json_object_get(result, "scan_id")),
-                json_string_value(json_object_get(result, "status")),
-                (long long)json_integer_value(json_object_get(result, "files_scanned")),
-                (long long)json_integer_value(json_object_get(result, "threats_found")),
-                (long long)json_integer_value(json_object_get(result, "unscannable_count")));
+        pal_log(PAL_LOG_INFO, "scan %lld %s: %llu files, %llu threats, %llu unscannable",
+                (long long)res.scan_id, pal_scan_outcome_name(res.outcome),
+                (unsigned long long)res.files_scanned, (unsigned long long)res.threats_found,
+                (unsigned long long)res.unscannable_count);
+        result = pal_render_scan_result(&res);
+        if (!result)
+            pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
+        pal_scan_result_clear(&res);
     }
 out:
     for (size_t i = 0; i < decoded; i++)
@@ -333,7 +336,7 @@ static json_t *op_scans_list(pal_ctl_request *req, void *arg)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_scan_rec *recs = NULL;
     size_t n = 0;
-    if (pal_store_scan_list(d->store, (size_t)limit, &recs, &n, &err) != 0)
+    if (pal_store_scan_list(pal_daemon_store(d), (size_t)limit, &recs, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++)
@@ -401,10 +404,10 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
     f.limit = (size_t)limit;
     pal_detection *dets = NULL;
     size_t n = 0;
-    if (pal_store_detection_query(d->store, &f, &dets, &n, &err) != 0)
+    if (pal_store_detection_query(pal_daemon_store(d), &f, &dets, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     pal_quarantine_index *qix = NULL;
-    pal_quarantine_index_new(d->store, &qix, NULL); /* without it: quarantine_id null */
+    pal_quarantine_index_new(pal_daemon_store(d), &qix, NULL); /* without it: quarantine_id null */
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++)
         json_array_append_new(items,
@@ -419,7 +422,7 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
 static json_t *setting_item(pal_daemon *d, const char *name)
 {
     json_t *all = NULL;
-    if (pal_settings_list_json(d->settings, &all) != 0)
+    if (pal_settings_list_json(pal_daemon_settings(d), &all) != 0)
         return NULL;
     json_t *found = NULL;
     size_t i;
@@ -440,7 +443,7 @@ static json_t *op_config_list(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
     json_t *all = NULL;
-    if (pal_settings_list_json(d->settings, &all) != 0)
+    if (pal_settings_list_json(pal_daemon_settings(d), &all) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "cannot list the settings");
     return json_pack("{so}", "items", all);
 }
@@ -478,7 +481,8 @@ static json_t *op_config_set(pal_ctl_request *req, void *arg)
     if (!pal_setting_find(name))
         return pal_ctl_fail(req, PAL_CODE_NOT_FOUND,
                             "no setting named '%s' (config list shows them all)", name);
-    int rc = pal_settings_set_preference(d->settings, name, value, pal_ctl_request_uid(req), &err);
+    int rc = pal_settings_set_preference(pal_daemon_settings(d), name, value,
+                                         pal_ctl_request_uid(req), &err);
     if (rc != 0)
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "setting %s changed by uid %u", name,
@@ -501,7 +505,8 @@ static json_t *exclusions_json(pal_daemon *d)
     for (size_t k = 0; items && k < 2; k++) {
         /* each entry with its own origin: policy entries stand beside local ones */
         json_t *entries = NULL;
-        if (pal_settings_get_entries(d->settings, exclusion_setting(kinds[k]), &entries, NULL) != 0)
+        if (pal_settings_get_entries(pal_daemon_settings(d), exclusion_setting(kinds[k]), &entries,
+                                     NULL) != 0)
             continue;
         size_t i;
         json_t *e;
@@ -540,8 +545,8 @@ static json_t *exclusion_change(pal_ctl_request *req, pal_daemon *d, int add)
                             "an exclusion path must be absolute (got %s)", value);
     const char *setting = exclusion_setting(kinds[kind]);
     uid_t uid = pal_ctl_request_uid(req);
-    int rc = add ? pal_settings_add_item(d->settings, setting, value, uid, &err)
-                 : pal_settings_remove_item(d->settings, setting, value, uid, &err);
+    int rc = add ? pal_settings_add_item(pal_daemon_settings(d), setting, value, uid, &err)
+                 : pal_settings_remove_item(pal_daemon_settings(d), setting, value, uid, &err);
     if (rc != 0)
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     return exclusions_json(d);

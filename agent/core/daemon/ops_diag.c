@@ -99,7 +99,7 @@ static int cp_events_json(pal_daemon *d, size_t limit, json_t **out, pal_errbuf 
 {
     pal_cp_event *ev = NULL;
     size_t n = 0;
-    int rc = pal_store_cp_event_list(d->store, limit, &ev, &n, err);
+    int rc = pal_store_cp_event_list(pal_daemon_store(d), limit, &ev, &n, err);
     if (rc != 0)
         return rc;
     json_t *items = json_array();
@@ -120,7 +120,7 @@ static int scans_json(pal_daemon *d, json_t **out, pal_errbuf *err)
 {
     pal_scan_rec *recs = NULL;
     size_t n = 0;
-    int rc = pal_store_scan_list(d->store, DIAG_SCANS, &recs, &n, err);
+    int rc = pal_store_scan_list(pal_daemon_store(d), DIAG_SCANS, &recs, &n, err);
     if (rc != 0)
         return rc;
     json_t *items = json_array();
@@ -141,9 +141,9 @@ static json_t *package_json(pal_daemon *d)
 {
     pal_defs *defs = pal_daemon_defs(d);
     if (!defs) {
-        pthread_mutex_lock(&d->defs_lock);
-        json_t *v = json_pack("{s:n, s:o*}", "in_force", "error", text_json(d->defs_error));
-        pthread_mutex_unlock(&d->defs_lock);
+        char why[640];
+        pal_daemon_defs_error(d, why, sizeof(why));
+        json_t *v = json_pack("{s:n, s:o*}", "in_force", "error", text_json(why));
         return v;
     }
     const pal_sigpkg_info *info = pal_defs_info(defs);
@@ -196,7 +196,7 @@ static json_t *versions_json(pal_daemon *d)
               put(kernel, "version", text_json(u.version)) ||
               put(kernel, "machine", text_json(u.machine)) ||
               put(kernel, "nodename", text_json(u.nodename));
-    const char *cp = d->paths.cp_binary ? d->paths.cp_binary : "";
+    const char *cp = pal_daemon_paths_of(d)->cp_binary ? pal_daemon_paths_of(d)->cp_binary : "";
     bad = bad || put(o, "agent_version", json_string(PAL_AGENT_VERSION)) ||
           put(o, "signature_package", package_json(d)) ||
           pal_msg_set_path(o, "content_process_binary", cp, strlen(cp)) ||
@@ -239,7 +239,7 @@ static int gather(pal_daemon *d, member *m, size_t *n, pal_errbuf *err)
     if ((rc = member_json(&m[(*n)++], "status.json", pal_daemon_status_json(d), err)) != 0)
         return rc;
     json_t *all = NULL;
-    if (pal_settings_list_json(d->settings, &all) != 0)
+    if (pal_settings_list_json(pal_daemon_settings(d), &all) != 0)
         return pal_err_set(err, PAL_ENOMEM, "cannot list the settings");
     if ((rc = member_json(&m[(*n)++], "settings.json", json_pack("{so}", "items", all), err)))
         return rc;
@@ -324,7 +324,7 @@ out:
 /* <state>/diagnostics, root-only: created 0700, or put back to 0700. */
 static int open_diag_dir(pal_daemon *d, char *path, size_t size, pal_errbuf *err)
 {
-    int n = snprintf(path, size, "%s/" DIAG_DIR, d->paths.state_dir);
+    int n = snprintf(path, size, "%s/" DIAG_DIR, pal_daemon_paths_of(d)->state_dir);
     if (n < 0 || (size_t)n >= size)
         return pal_err_set(err, PAL_ELIMIT, "state directory path too long");
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
@@ -499,7 +499,8 @@ static json_t *op_diagnostics(pal_ctl_request *req, void *arg)
     uid_t uid = pal_ctl_request_uid(req);
     pal_log(PAL_LOG_NOTICE, "diagnostics bundle %s written for uid %u (%llu bytes)", b.path,
             (unsigned)uid, (unsigned long long)b.size);
-    if (pal_store_audit_insert(d->store, uid, "CreateDiagnostics", b.path, NULL, NULL, &err) != 0)
+    if (pal_store_audit_insert(pal_daemon_store(d), uid, "CreateDiagnostics", b.path, NULL, NULL,
+                               &err) != 0)
         pal_log(PAL_LOG_ERROR, "cannot audit the diagnostics bundle: %s", err.msg);
 
     json_t *files = json_array();

@@ -1,6 +1,7 @@
 /*
- * ops_remediation.c — the daemon's remediation state, hook and control operations
- * (ops_remediation.h). Handlers parse all arguments first, then check state, then act.
+ * ops_remediation.c — the control operations of quarantine, allowed threats, per-threat
+ * actions and signature updates (ops_remediation.h). Handlers parse all arguments first,
+ * then check state, then act.
  */
 #define _GNU_SOURCE
 #include "ops_remediation.h"
@@ -14,162 +15,6 @@
 #include "msg.h"
 #include "quarantine.h"
 #include "updates.h"
-
-#define QUARANTINE_DIR "quarantine"
-#define JOURNAL_KEEP_MS (30LL * 86400000LL) /* finished journal steps are kept 30 days */
-
-struct pal_remediation {
-    pal_quarantine *quarantine;
-    pal_updater *updater;
-};
-
-/* ---- state -------------------------------------------------------------------------------- */
-
-static void reconcile_note(void *ctx, const char *line)
-{
-    (void)ctx;
-    pal_log(PAL_LOG_NOTICE, "reconcile: %s", line);
-}
-
-static void purge(pal_daemon *d)
-{
-    uint64_t days = 0;
-    if (pal_settings_get_uint(d->settings, "QuarantineRetentionDays", &days) != 0)
-        return;
-    size_t n = 0;
-    pal_errbuf err;
-    if (pal_quarantine_purge(d->remediation->quarantine, days, pal_time_now_ms(), &n, &err) != 0)
-        pal_log(PAL_LOG_ERROR, "quarantine retention purge failed: %s", err.msg);
-    if (n > 0)
-        pal_log(PAL_LOG_NOTICE, "quarantine: %zu item(s) older than %llu days deleted", n,
-                (unsigned long long)days);
-}
-
-int pal_daemon_remediation_init(pal_daemon *d, pal_errbuf *err)
-{
-    struct pal_remediation *r = calloc(1, sizeof(*r));
-    if (!r)
-        return pal_err_set(err, PAL_ENOMEM, "out of memory");
-    char dir[PATH_MAX];
-    int n = snprintf(dir, sizeof(dir), "%s/" QUARANTINE_DIR, d->paths.state_dir);
-    int rc;
-    if (n < 0 || (size_t)n >= sizeof(dir)) {
-        rc = pal_err_set(err, PAL_EINVAL, "state directory path too long");
-        goto fail;
-    }
-    if ((rc = pal_quarantine_open(d->store, dir, &r->quarantine, err)) != 0)
-        goto fail;
-    pal_reconcile_stats st;
-    pal_errbuf rerr;
-    if (pal_quarantine_reconcile(r->quarantine, &st, reconcile_note, NULL, &rerr) != 0)
-        pal_log(PAL_LOG_ERROR, "reconciling the remediation journal: %s", rerr.msg);
-    if (st.completed || st.rolled_back || st.unreachable || st.temp_removed)
-        pal_log(PAL_LOG_WARNING,
-                "remediation interrupted by the last stop reconciled: %zu completed, %zu rolled "
-                "back, %zu unreachable, %zu temporary file(s) removed",
-                st.completed, st.rolled_back, st.unreachable, st.temp_removed);
-    if ((rc = pal_updater_new(d, &r->updater, err)) != 0)
-        goto fail;
-    d->remediation = r;
-    if (pal_updater_fallback(r->updater, &rerr) == 1)
-        pal_log(PAL_LOG_WARNING, "no signature package was usable; the previous package is in "
-                                 "force");
-    purge(d);
-    return 0;
-fail:
-    pal_quarantine_free(r->quarantine);
-    free(r);
-    return rc;
-}
-
-void pal_daemon_remediation_free(pal_daemon *d)
-{
-    if (!d->remediation)
-        return;
-    pal_updater_free(d->remediation->updater);
-    pal_quarantine_free(d->remediation->quarantine);
-    free(d->remediation);
-    d->remediation = NULL;
-}
-
-void pal_daemon_remediation_tick(pal_daemon *d)
-{
-    if (!d->remediation)
-        return;
-    purge(d);
-    /* finished journal steps are only history: keep a month of it */
-    int64_t cutoff = pal_time_now_ms() - JOURNAL_KEEP_MS;
-    static const pal_fileop_state done_states[] = {PAL_FILEOP_DONE, PAL_FILEOP_FAILED};
-    for (size_t k = 0; k < 2; k++) {
-        pal_fileop *ops = NULL;
-        size_t n = 0;
-        if (pal_store_fileop_list(d->store, done_states[k], 1000, &ops, &n, NULL) != 0)
-            continue;
-        for (size_t i = 0; i < n && ops[i].updated_at < cutoff; i++)
-            pal_store_fileop_delete(d->store, ops[i].id, NULL);
-        pal_fileops_free(ops, n);
-    }
-}
-
-/* ---- the scan hook ------------------------------------------------------------------------ */
-
-/* The quarantine's space limits from the settings; a value that cannot be read is the
-   registry's default, never "unlimited". */
-static void space_limits(pal_daemon *d, pal_qspace_limits *l)
-{
-    static const char *const names[] = {"QuarantineMaxItemBytes", "QuarantineMaxTotalBytes",
-                                        "QuarantineMinFreePercent"};
-    uint64_t *dst[] = {&l->max_item, &l->max_total, &l->min_free_percent};
-    for (size_t i = 0; i < 3; i++) {
-        const pal_setting_def *def = pal_setting_find(names[i]);
-        *dst[i] = def ? def->def_uint : 0;
-        pal_settings_get_uint(d->settings, names[i], dst[i]);
-    }
-}
-
-int pal_daemon_remediate(void *ctx, const pal_remediation_req *req, char **detail)
-{
-    pal_daemon *d = ctx;
-    *detail = NULL;
-    if (!d->remediation) {
-        *detail = strdup("remediation is not available in this agent");
-        return PAL_ESTATE;
-    }
-    pal_qfile_req r = {
-        .path = req->path,
-        .scanned = req->scanned,
-        .detection_id = req->detection_id,
-        .threat = req->threat,
-        .sha256 = req->sha256,
-    };
-    pal_errbuf err = {{0}};
-    int rc;
-    char text[64];
-    pal_qspace_limits limits;
-    space_limits(d, &limits);
-    r.limits = &limits;
-    if (req->action == PAL_ACTION_QUARANTINE) {
-        int64_t id = 0;
-        rc = pal_quarantine_file(d->remediation->quarantine, &r, &id, &err);
-        if (rc == 0) {
-            snprintf(text, sizeof(text), "quarantined as item %lld", (long long)id);
-            pal_log(PAL_LOG_NOTICE, "%s (%s) %s", req->path, req->threat, text);
-        }
-    } else if (req->action == PAL_ACTION_REMOVE) {
-        rc = pal_quarantine_delete_file(d->remediation->quarantine, &r, &err);
-        if (rc == 0) {
-            snprintf(text, sizeof(text), "removed");
-            pal_log(PAL_LOG_NOTICE, "%s (%s) removed", req->path, req->threat);
-        }
-    } else {
-        rc = pal_err_set(&err, PAL_EINVAL, "no remediation for action %d", (int)req->action);
-    }
-    if (rc != 0)
-        pal_log(PAL_LOG_WARNING, "remediation of %s (%s) failed safely: %s", req->path, req->threat,
-                err.msg);
-    *detail = strdup(rc == 0 ? text : err.msg);
-    return rc;
-}
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -218,7 +63,7 @@ static json_t *op_quarantine_list(pal_ctl_request *req, void *arg)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_quarantine_item *items = NULL;
     size_t n = 0;
-    if (pal_store_quarantine_list(d->store, (size_t)limit, &items, &n, &err) != 0)
+    if (pal_store_quarantine_list(pal_daemon_store(d), (size_t)limit, &items, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
@@ -238,7 +83,7 @@ static json_t *op_quarantine_get(pal_ctl_request *req, void *arg)
         pal_msg_get_int(args, "id", PAL_MSG_REQUIRED, 1, PAL_MSG_INT_MAX, &id, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_quarantine_item q;
-    int rc = pal_store_quarantine_get(d->store, id, &q, &err);
+    int rc = pal_store_quarantine_get(pal_daemon_store(d), id, &q, &err);
     if (rc != 0)
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     json_t *o = item_json(&q);
@@ -270,14 +115,14 @@ static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
             return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "destination must be an absolute path");
         }
     }
-    if (!d->remediation) {
+    if (!pal_daemon_quarantine(d) || !pal_daemon_updater(d)) {
         free(dest);
         return need_remediation(req, d);
     }
     pal_restore_req r = {
         .id = id, .dest = dest, .force = force, .allow = allow, .uid = pal_ctl_request_uid(req)};
     pal_restore_result res = {0};
-    int rc = pal_quarantine_restore(d->remediation->quarantine, &r, &res, &err);
+    int rc = pal_quarantine_restore(pal_daemon_quarantine(d), &r, &res, &err);
     free(dest);
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "restore of quarantine item %lld refused: %s", (long long)id,
@@ -307,9 +152,9 @@ static json_t *op_quarantine_remove(pal_ctl_request *req, void *arg)
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
         pal_msg_get_int(args, "id", PAL_MSG_REQUIRED, 1, PAL_MSG_INT_MAX, &id, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
-    if (!d->remediation)
+    if (!pal_daemon_quarantine(d) || !pal_daemon_updater(d))
         return need_remediation(req, d);
-    int rc = pal_quarantine_remove(d->remediation->quarantine, id, pal_ctl_request_uid(req), &err);
+    int rc = pal_quarantine_remove(pal_daemon_quarantine(d), id, pal_ctl_request_uid(req), &err);
     if (rc != 0)
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "quarantine item %lld deleted by uid %u", (long long)id,
@@ -324,7 +169,7 @@ static json_t *allowed_json(pal_ctl_request *req, pal_daemon *d)
     pal_allowed *a = NULL;
     size_t n = 0;
     pal_errbuf err;
-    if (pal_store_allowed_list(d->store, &a, &n, &err) != 0)
+    if (pal_store_allowed_list(pal_daemon_store(d), &a, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++) {
@@ -367,8 +212,8 @@ static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_allow_kind k = kind == 0 ? PAL_ALLOW_THREAT_NAME : PAL_ALLOW_SHA256;
     uid_t uid = pal_ctl_request_uid(req);
-    int rc = add ? pal_store_allowed_add(d->store, k, value, uid, &err)
-                 : pal_store_allowed_remove(d->store, k, value, uid, &err);
+    int rc = add ? pal_store_allowed_add(pal_daemon_store(d), k, value, uid, &err)
+                 : pal_store_allowed_remove(pal_daemon_store(d), k, value, uid, &err);
     if (rc != 0)
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "allowed threat %s %s %s by uid %u", kinds[kind], value,
@@ -393,7 +238,7 @@ static json_t *threat_actions_json(pal_ctl_request *req, pal_daemon *d)
     pal_errbuf err;
     pal_threat_action *t = NULL;
     size_t n = 0;
-    if (pal_store_threat_action_list(d->store, &t, &n, &err) != 0)
+    if (pal_store_threat_action_list(pal_daemon_store(d), &t, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++) {
@@ -448,7 +293,8 @@ static json_t *op_threat_action_set(pal_ctl_request *req, void *arg)
                                 threat);
     }
     uid_t uid = pal_ctl_request_uid(req);
-    if (pal_store_threat_action_set(d->store, threat, (pal_action)(action + 1), uid, &err) != 0)
+    if (pal_store_threat_action_set(pal_daemon_store(d), threat, (pal_action)(action + 1), uid,
+                                    &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "action for threat %s set to %s by uid %u", threat, actions[action],
             (unsigned)uid);
@@ -466,7 +312,7 @@ static json_t *op_threat_action_remove(pal_ctl_request *req, void *arg)
         pal_msg_get_string(args, "threat", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &threat, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     uid_t uid = pal_ctl_request_uid(req);
-    int rc = pal_store_threat_action_remove(d->store, threat, uid, &err);
+    int rc = pal_store_threat_action_remove(pal_daemon_store(d), threat, uid, &err);
     if (rc == PAL_ENOTFOUND)
         return pal_ctl_fail(req, PAL_CODE_NOT_FOUND, "threat %s has no action override", threat);
     if (rc != 0)
@@ -507,13 +353,13 @@ static json_t *op_update(pal_ctl_request *req, void *arg)
         free(path);
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "path must be absolute");
     }
-    if (!d->remediation) {
+    if (!pal_daemon_quarantine(d) || !pal_daemon_updater(d)) {
         free(path);
         return need_remediation(req, d);
     }
     pal_update_info info;
     uid_t uid = pal_ctl_request_uid(req);
-    int rc = pal_updater_install(d->remediation->updater, path, force, uid, &info, &err);
+    int rc = pal_updater_install(pal_daemon_updater(d), path, force, uid, &info, &err);
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "signature update from %s refused: %s", path, err.msg);
         free(path);
@@ -535,11 +381,11 @@ static json_t *op_update_rollback(pal_ctl_request *req, void *arg)
     static const char *const allowed[] = {NULL};
     if (pal_msg_check_fields(pal_ctl_request_args(req), allowed, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
-    if (!d->remediation)
+    if (!pal_daemon_quarantine(d) || !pal_daemon_updater(d))
         return need_remediation(req, d);
     pal_update_info info;
     uid_t uid = pal_ctl_request_uid(req);
-    int rc = pal_updater_rollback(d->remediation->updater, uid, &info, &err);
+    int rc = pal_updater_rollback(pal_daemon_updater(d), uid, &info, &err);
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "signature rollback refused: %s", err.msg);
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);

@@ -119,14 +119,14 @@ int pal_updater_new(pal_daemon *d, pal_updater **out, pal_errbuf *err)
     pal_updater *u = calloc(1, sizeof(*u));
     if (!u)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
-    int n = snprintf(u->dir, sizeof(u->dir), "%s/defs", d->paths.state_dir);
+    int n = snprintf(u->dir, sizeof(u->dir), "%s/defs", pal_daemon_paths_of(d)->state_dir);
     if (n < 0 || (size_t)n >= sizeof(u->dir)) {
         free(u);
         return pal_err_set(err, PAL_EINVAL, "state directory path too long");
     }
     if (mkdir(u->dir, 0700) != 0 && errno != EEXIST) {
         free(u);
-        return pal_err_set(err, PAL_EIO, "cannot create %s: %s", d->paths.state_dir,
+        return pal_err_set(err, PAL_EIO, "cannot create %s: %s", pal_daemon_paths_of(d)->state_dir,
                            strerror(errno));
     }
     u->dirfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -139,7 +139,7 @@ int pal_updater_new(pal_daemon *d, pal_updater **out, pal_errbuf *err)
         return pal_err_set(err, PAL_EPERM,
                            "the signature directory %s must be a directory owned by uid %u and "
                            "not writable by others (%s)",
-                           d->paths.state_dir, (unsigned)geteuid(), strerror(e));
+                           pal_daemon_paths_of(d)->state_dir, (unsigned)geteuid(), strerror(e));
     }
     pthread_mutex_init(&u->lock, NULL);
     u->d = d;
@@ -157,17 +157,6 @@ void pal_updater_free(pal_updater *u)
     free(u);
 }
 
-static void put_in_force(pal_daemon *d, pal_defs *next)
-{
-    pthread_mutex_lock(&d->defs_lock);
-    pal_defs *old = d->defs;
-    d->defs = next;
-    d->defs_error[0] = '\0';
-    pthread_mutex_unlock(&d->defs_lock);
-    /* scans holding a reference finish their file on the old engine, then it is freed */
-    pal_defs_unref(old);
-}
-
 int pal_updater_fallback(pal_updater *u, pal_errbuf *err)
 {
     pal_daemon *d = u->d;
@@ -181,12 +170,12 @@ int pal_updater_fallback(pal_updater *u, pal_errbuf *err)
     if (faccessat(u->dirfd, PREVIOUS_NAME, F_OK, AT_SYMLINK_NOFOLLOW) != 0)
         return 0;
     pal_limits lim;
-    pal_settings_limits(d->settings, &lim);
+    pal_settings_limits(pal_daemon_settings(d), &lim);
     pal_defs *prev = NULL;
-    if (pal_defs_load(path, d->keys, &lim, &prev, err) != 0)
+    if (pal_defs_load(path, pal_daemon_keys(d), &lim, &prev, err) != 0)
         return 0;
-    put_in_force(d, prev);
-    pal_store_cache_clear(d->store, NULL);
+    pal_daemon_put_in_force(d, prev);
+    pal_store_cache_clear(pal_daemon_store(d), NULL);
     return 1;
 }
 
@@ -199,11 +188,11 @@ static int install_temp(pal_updater *u, const char *tmp, const char *what, bool 
     snprintf(tmp_path, sizeof(tmp_path), "%s/%s", u->dir, tmp);
     snprintf(cur_path, sizeof(cur_path), "%s/" CURRENT_NAME, u->dir);
     pal_limits lim;
-    pal_settings_limits(d->settings, &lim);
+    pal_settings_limits(pal_daemon_settings(d), &lim);
     pal_defs *next = NULL, *cur = NULL;
     char prev_tmp[64] = "";
     pal_errbuf why;
-    int rc = pal_defs_load(tmp_path, d->keys, &lim, &next, &why);
+    int rc = pal_defs_load(tmp_path, pal_daemon_keys(d), &lim, &next, &why);
     if (rc != 0) {
         pal_err_set(err, rc, "package %s refused: %s", what, why.msg);
         goto fail;
@@ -250,7 +239,7 @@ static int install_temp(pal_updater *u, const char *tmp, const char *what, bool 
     /* the engine under its installed name; the one built on the temporary will do if that
        fails (same bytes, same inode) */
     pal_defs *named = NULL;
-    if (pal_defs_load(cur_path, d->keys, &lim, &named, &why) == 0) {
+    if (pal_defs_load(cur_path, pal_daemon_keys(d), &lim, &named, &why) == 0) {
         pal_defs_unref(next);
         next = named;
     }
@@ -263,11 +252,12 @@ static int install_temp(pal_updater *u, const char *tmp, const char *what, bool 
     char oldv[32], newv[32];
     snprintf(oldv, sizeof(oldv), "%llu", (unsigned long long)cur_version);
     snprintf(newv, sizeof(newv), "%llu", (unsigned long long)ni->version);
-    put_in_force(d, next);
+    pal_daemon_put_in_force(d, next);
     next = NULL;
-    pal_store_cache_clear(d->store, NULL);
-    pal_store_meta_set(d->store, "defs.installed_version", newv, NULL);
-    pal_store_audit_insert(d->store, uid, audit_action, what, cur ? oldv : NULL, newv, NULL);
+    pal_store_cache_clear(pal_daemon_store(d), NULL);
+    pal_store_meta_set(pal_daemon_store(d), "defs.installed_version", newv, NULL);
+    pal_store_audit_insert(pal_daemon_store(d), uid, audit_action, what, cur ? oldv : NULL, newv,
+                           NULL);
     pal_defs_unref(cur);
     return 0;
 fail:

@@ -3,7 +3,7 @@
  * the previous one.
  *
  * Files in <state>/defs (0700, owned by the daemon):
- *   current.sig            the installed package (main.c loads it at start and uses the
+ *   current.sig            the installed package (daemon.c loads it at start and uses the
  *                          newer of it and --defs)
  *   previous.sig           the package that was in force before the last update or
  *                          rollback, kept for update.rollback (a rollback swaps the two)
@@ -18,10 +18,10 @@
  * the package in force is copied to previous.sig (temporary, fsync, rename); the new one is
  * fsync'd, renamed over current.sig and the directory fsync'd. Every rename is atomic, so at
  * any instant current.sig is a complete, verified package: a SIGKILL anywhere leaves the
- * old or the new one in force after a restart. Then the defs in force are swapped under
- * defs_lock: every scanner takes the new engine for its next file while a file being
- * scanned finishes on the reference it holds (pal_defs is reference counted), so no scan in
- * flight fails; and the scan cache is emptied.
+ * old or the new one in force after a restart. Then the package goes in force through
+ * pal_daemon_put_in_force (daemon.h), the one place it changes: every scanner takes the new engine
+ * for its next file while a file being scanned finishes on the reference it holds (pal_defs is
+ * reference counted), so no scan in flight fails; and the scan cache is emptied.
  *
  * A tampered, truncated or unknown-key package is refused with the verifier's reason and
  * nothing changes. Threads: calls are serialised by a mutex inside the updater.

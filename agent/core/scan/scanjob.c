@@ -15,13 +15,11 @@
 
 #include "cachetrust.h"
 #include "fdsource.h"
-#include "msg.h"
 #include "scanpaths.h"
 #include "scanroot.h"
 #include "walker.h"
 
 #define QUEUE_PER_WORKER 4
-#define RESULT_LIST_MAX 1000 /* threats / unscannable entries in the result document */
 #define PROGRESS_INTERVAL_MS 200
 
 typedef struct work_item {
@@ -36,8 +34,7 @@ typedef struct job {
     const pal_scanjob_req *req;
     int64_t scan_id;
     int cache_enabled;
-    pal_cachetrust trust;     /* writeback sysctls as the scan started */
-    pal_action sev_action[5]; /* indexed by pal_severity */
+    pal_cachetrust trust; /* writeback sysctls as the scan started */
 
     pthread_mutex_t lock; /* protects everything below */
     pthread_cond_t not_empty, not_full;
@@ -47,14 +44,11 @@ typedef struct job {
     int fatal; /* a store failure: stop and fail the scan */
     char fatal_msg[256];
 
-    uint64_t files_found, files_done, bytes_done, threats, unscannable;
-    uint64_t allowed;      /* findings on the allowed list: not threats */
-    uint64_t unremediated; /* threats whose quarantine/remove failed */
-    uint64_t skipped[PAL_SKIP__COUNT];
-    pal_scanjob_stats stats;
-    json_t *threat_list, *unscannable_list;
-    json_t *root_errors;    /* roots that could not be scanned at all */
-    json_t *resolved_roots; /* named symlink roots and the targets walked */
+    uint64_t files_found;
+    uint64_t root_errors; /* all of them, listed or not: judged by fully_examined */
+    /* counts, stats and the bounded lists: root_errors are roots that could not be scanned
+       at all, resolved_roots the named symlink roots and the targets walked */
+    pal_scan_result res;
     int64_t last_progress_ms;
     char *current; /* the file a worker took last (for the ticker) */
     size_t current_len;
@@ -63,6 +57,14 @@ typedef struct job {
 
     pthread_mutex_t progress_lock; /* serialises on_progress calls */
 } job;
+
+/* Wall-clock ms: the times the store records and the result carries. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int job_cancelled(const job *j)
 {
@@ -85,7 +87,7 @@ static void maybe_progress(job *j, const char *path, size_t path_len, int force)
 {
     if (!j->req->on_progress)
         return;
-    int64_t now = pal_time_now_ms();
+    int64_t now = now_ms();
     pal_scan_progress p;
     pthread_mutex_lock(&j->lock);
     if (!force && now - j->last_progress_ms < PROGRESS_INTERVAL_MS) {
@@ -93,11 +95,11 @@ static void maybe_progress(job *j, const char *path, size_t path_len, int force)
         return;
     }
     j->last_progress_ms = now;
-    p.files_done = j->files_done;
-    p.bytes_done = j->bytes_done;
+    p.files_done = j->res.files_scanned;
+    p.bytes_done = j->res.bytes_scanned;
     p.files_found = j->files_found;
-    p.threats = j->threats;
-    p.unscannable = j->unscannable;
+    p.threats = j->res.threats_found;
+    p.unscannable = j->res.unscannable_count;
     pthread_mutex_unlock(&j->lock);
     p.current_path = path;
     p.current_path_len = path_len;
@@ -155,23 +157,39 @@ static void on_skip(void *ctx, const char *path, size_t path_len, pal_skip_reaso
     (void)errnum;
     job *j = ctx;
     pthread_mutex_lock(&j->lock);
-    j->skipped[r]++;
+    j->res.skipped[r]++;
     pthread_mutex_unlock(&j->lock);
+}
+
+/* Append one entry to a bounded list (called with j->lock held). 0, or PAL_ENOMEM. */
+static int list_grow(void **items, size_t *n, size_t size)
+{
+    if (*n >= PAL_SCAN_RESULT_LIST_MAX)
+        return PAL_ELIMIT;
+    void *p = realloc(*items, (*n + 1) * size);
+    if (!p)
+        return PAL_ENOMEM;
+    *items = p;
+    memset((char *)p + *n * size, 0, size);
+    (*n)++;
+    return 0;
 }
 
 static void add_root_error(job *j, const char *path, size_t path_len, pal_skip_reason r, int errnum)
 {
-    json_t *e = json_object();
-    if (!e)
-        return;
-    pal_msg_set_path(e, "path", path, path_len);
-    json_object_set_new(e, "error", json_string(pal_scanroot_error_name(r, errnum)));
-    json_object_set_new(e, "reason", json_string(pal_scanroot_error_text(r, errnum)));
+    char *copy = strndup(path, path_len);
     pthread_mutex_lock(&j->lock);
-    if (json_array_size(j->root_errors) < RESULT_LIST_MAX)
-        json_array_append(j->root_errors, e);
+    j->root_errors++; /* counted even when it cannot be listed */
+    if (copy && list_grow((void **)&j->res.root_errors, &j->res.n_root_errors,
+                          sizeof(*j->res.root_errors)) == 0) {
+        pal_scan_root_error *e = &j->res.root_errors[j->res.n_root_errors - 1];
+        e->path = copy;
+        e->reason = r;
+        e->errnum = errnum;
+        copy = NULL;
+    }
     pthread_mutex_unlock(&j->lock);
-    json_decref(e);
+    free(copy);
 }
 
 /* The root vanished or became unreadable between its resolution and the walk. */
@@ -255,9 +273,10 @@ static int decide_action(job *j, const pal_finding *fd, const pal_report *rep, p
     pal_action a;
     rc = pal_store_threat_action_get(st, fd->threat, &a, NULL);
     if (rc == PAL_ENOTFOUND) {
-        a = (fd->severity >= PAL_SEV_LOW && fd->severity <= PAL_SEV_SEVERE)
-                ? j->sev_action[fd->severity]
-                : PAL_ACTION_QUARANTINE;
+        /* the severity's default from the settings; an unknown severity or an unreadable
+           setting fails towards protection */
+        if (pal_settings_default_action(j->env->settings, fd->severity, &a) != 0)
+            a = PAL_ACTION_QUARANTINE;
         rc = 0;
     }
     if (rc != 0)
@@ -268,18 +287,47 @@ static int decide_action(job *j, const pal_finding *fd, const pal_report *rep, p
 
 static void add_unscannable(job *j, const char *chain, const char *reason, const char *detail)
 {
-    json_t *u = json_object();
-    if (!u)
-        return;
-    pal_msg_set_path(u, "path", chain, strlen(chain));
-    json_object_set_new(u, "reason", json_string(reason));
-    json_object_set_new(u, "detail", detail ? json_string(detail) : json_null());
+    char *path = strdup(chain);
+    char *det = detail ? strdup(detail) : NULL;
     pthread_mutex_lock(&j->lock);
-    j->unscannable++;
-    if (json_array_size(j->unscannable_list) < RESULT_LIST_MAX)
-        json_array_append(j->unscannable_list, u);
+    j->res.unscannable_count++;
+    if (path && (!detail || det) &&
+        list_grow((void **)&j->res.unscannable, &j->res.n_unscannable,
+                  sizeof(*j->res.unscannable)) == 0) {
+        pal_scan_unscannable *u = &j->res.unscannable[j->res.n_unscannable - 1];
+        u->path = path;
+        u->reason = reason;
+        u->detail = det;
+        path = det = NULL;
+    }
     pthread_mutex_unlock(&j->lock);
-    json_decref(u);
+    free(path);
+    free(det);
+}
+
+/* The list entry for one finding, or 0 fields when out of memory (the counts still hold). */
+static int threat_entry(pal_scan_threat *t, int64_t id, const pal_finding *f, pal_det_action action,
+                        pal_det_result res, const char *detail)
+{
+    t->detection_id = id;
+    t->path = strdup(f->chain);
+    t->threat = strdup(f->threat);
+    t->severity = f->severity;
+    t->category = strdup(f->category ? f->category : "");
+    t->action = action;
+    t->result = res;
+    t->action_detail = detail ? strdup(detail) : NULL;
+    pal_store_sha256_hex(f->sha256, t->sha256);
+    return t->path && t->threat && t->category && (!detail || t->action_detail) ? 0 : PAL_ENOMEM;
+}
+
+static void threat_entry_clear(pal_scan_threat *t)
+{
+    free(t->path);
+    free(t->threat);
+    free(t->category);
+    free(t->action_detail);
+    memset(t, 0, sizeof(*t));
 }
 
 /* Record every finding, then act once on the file with the strongest action asked for. */
@@ -333,7 +381,7 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
     int act_rc = 0;
     char *detail = NULL;
     if (file_action != PAL_ACTION_NOACTION) {
-        if (!j->env->remediate) {
+        if (!j->env->remediate.fn) {
             act_rc = PAL_ESTATE;
             detail = strdup("remediation is not available in this agent");
         } else {
@@ -346,7 +394,7 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
                 .threat = rep->findings[first_acting].threat,
                 .sha256 = rep->sha256_valid ? rep->sha256 : NULL,
             };
-            act_rc = j->env->remediate(j->env->remediate_ctx, &rq, &detail);
+            act_rc = j->env->remediate.fn(j->env->remediate.ctx, &rq, &detail);
         }
     }
 
@@ -363,33 +411,24 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
         }
         pal_store_detection_set_action(j->env->store, ids[i], recorded, res, detail, 0, NULL);
 
-        json_t *t = json_object();
-        if (t) {
-            json_object_set_new(t, "detection_id", json_integer(ids[i]));
-            pal_msg_set_path(t, "path", f->chain, strlen(f->chain));
-            json_object_set_new(t, "threat", json_string(f->threat));
-            json_object_set_new(t, "severity", json_string(pal_severity_name(f->severity)));
-            json_object_set_new(t, "category", json_string(f->category));
-            json_object_set_new(t, "action", json_string(pal_det_action_name(recorded)));
-            json_object_set_new(t, "action_result", json_string(pal_det_result_name(res)));
-            json_object_set_new(t, "action_detail", detail ? json_string(detail) : json_null());
-            char hex[65];
-            pal_store_sha256_hex(f->sha256, hex);
-            json_object_set_new(t, "sha256", json_string(hex));
-        }
+        pal_scan_threat t = {0};
+        int have = threat_entry(&t, ids[i], f, recorded, res, detail) == 0;
         pthread_mutex_lock(&j->lock);
         /* an allowed finding is listed (the administrator sees it was there) but is not a
            threat: it counts neither in threats_found nor in the exit status */
         if (acts[i] == PAL_DET_ACTION_ALLOW)
-            j->allowed++;
+            j->res.allowed_count++;
         else
-            j->threats++;
+            j->res.threats_found++;
         if (res == PAL_DET_FAILED)
-            j->unremediated++;
-        if (t && json_array_size(j->threat_list) < RESULT_LIST_MAX)
-            json_array_append(j->threat_list, t);
+            j->res.unremediated_count++;
+        if (have &&
+            list_grow((void **)&j->res.threats, &j->res.n_threats, sizeof(*j->res.threats)) == 0) {
+            j->res.threats[j->res.n_threats - 1] = t;
+            memset(&t, 0, sizeof(t));
+        }
         pthread_mutex_unlock(&j->lock);
-        json_decref(t);
+        threat_entry_clear(&t);
     }
     free(detail);
     free(ids);
@@ -412,9 +451,9 @@ static void scan_item(job *j, const work_item *it)
         int hit = 0;
         if (pal_store_cache_lookup(env->store, &key, sigver, &hit, NULL) == 0 && hit) {
             pthread_mutex_lock(&j->lock);
-            j->files_done++;
-            j->bytes_done += (uint64_t)it->st.st_size;
-            j->stats.cache_hits++;
+            j->res.files_scanned++;
+            j->res.bytes_scanned += (uint64_t)it->st.st_size;
+            j->res.stats.cache_hits++;
             pthread_mutex_unlock(&j->lock);
             pal_defs_unref(defs);
             return;
@@ -438,7 +477,7 @@ static void scan_item(job *j, const work_item *it)
     pal_slots_release(env->slots, slot);
 
     pthread_mutex_lock(&j->lock);
-    j->stats.bytes_read += fs.bytes_read;
+    j->res.stats.bytes_read += fs.bytes_read;
     pthread_mutex_unlock(&j->lock);
 
     if (rc != 0) {
@@ -453,8 +492,8 @@ static void scan_item(job *j, const work_item *it)
     }
 
     pthread_mutex_lock(&j->lock);
-    j->files_done++;
-    j->bytes_done += (uint64_t)it->st.st_size;
+    j->res.files_scanned++;
+    j->res.bytes_scanned += (uint64_t)it->st.st_size;
     pthread_mutex_unlock(&j->lock);
 
     if (rep.n_findings > 0)
@@ -527,32 +566,14 @@ static void free_strlist(char **l, size_t n)
     free(l);
 }
 
-static int load_settings(job *j)
+static void load_settings(job *j)
 {
-    static const char *const names[5] = {
-        NULL,
-        "LowThreatDefaultAction",
-        "ModerateThreatDefaultAction",
-        "HighThreatDefaultAction",
-        "SevereThreatDefaultAction",
-    };
     int enabled = 1;
     if (pal_settings_get_bool(j->env->settings, "ScanCacheEnabled", &enabled) != 0)
         enabled = 1;
     j->cache_enabled = enabled;
     if (enabled)
         pal_cachetrust_init(&j->trust, NULL); /* once per scan, not per file */
-    for (int sev = PAL_SEV_LOW; sev <= PAL_SEV_SEVERE; sev++) {
-        char *v = NULL;
-        pal_action a = PAL_ACTION_QUARANTINE;
-        if (pal_settings_get_string(j->env->settings, names[sev], &v) == 0) {
-            if (pal_action_parse(v, &a) != 0)
-                a = PAL_ACTION_QUARANTINE;
-            free(v);
-        }
-        j->sev_action[sev] = a;
-    }
-    return 0;
 }
 
 /*
@@ -563,9 +584,9 @@ static int load_settings(job *j)
  */
 static int fully_examined(const job *j)
 {
-    return json_array_size(j->root_errors) == 0 && j->unscannable == 0 &&
-           j->skipped[PAL_SKIP_UNREADABLE] == 0 && j->skipped[PAL_SKIP_TOO_DEEP] == 0 &&
-           j->skipped[PAL_SKIP_ERROR] == 0;
+    return j->root_errors == 0 && j->res.unscannable_count == 0 &&
+           j->res.skipped[PAL_SKIP_UNREADABLE] == 0 && j->res.skipped[PAL_SKIP_TOO_DEEP] == 0 &&
+           j->res.skipped[PAL_SKIP_ERROR] == 0;
 }
 
 /*
@@ -593,12 +614,19 @@ static int resolve_roots(job *j, const pal_pathlist *named, pal_pathlist *walk)
             continue;
         }
         if (r.resolved) {
-            json_t *o = json_object();
-            if (o) {
-                pal_msg_set_path(o, "path", named->paths[i], strlen(named->paths[i]));
-                pal_msg_set_path(o, "resolved", r.path, strlen(r.path));
-                json_array_append_new(j->resolved_roots, o);
+            pal_scan_resolved_root rr = {strdup(named->paths[i]), strdup(r.path)};
+            void *grown =
+                realloc(j->res.resolved_roots, (j->res.n_resolved_roots + 1) * sizeof(rr));
+            if (!rr.path || !rr.resolved || !grown) {
+                free(rr.path);
+                free(rr.resolved);
+                if (grown)
+                    j->res.resolved_roots = grown;
+                pal_scanroot_free(&r);
+                return PAL_ENOMEM;
             }
+            j->res.resolved_roots = grown;
+            j->res.resolved_roots[j->res.n_resolved_roots++] = rr;
         }
         rc = pal_pathlist_add(walk, r.path);
         pal_scanroot_free(&r);
@@ -608,19 +636,34 @@ static int resolve_roots(job *j, const pal_pathlist *named, pal_pathlist *walk)
     return 0;
 }
 
-static json_t *skipped_json(const job *j)
+void pal_scan_result_clear(pal_scan_result *r)
 {
-    json_t *o = json_object();
-    for (int r = 0; o && r < PAL_SKIP__COUNT; r++)
-        if (j->skipped[r])
-            json_object_set_new(o, pal_skip_reason_name((pal_skip_reason)r),
-                                json_integer((json_int_t)j->skipped[r]));
-    return o;
+    if (!r)
+        return;
+    free(r->error);
+    for (size_t i = 0; i < r->n_threats; i++)
+        threat_entry_clear(&r->threats[i]);
+    free(r->threats);
+    for (size_t i = 0; i < r->n_unscannable; i++) {
+        free(r->unscannable[i].path);
+        free(r->unscannable[i].detail);
+    }
+    free(r->unscannable);
+    for (size_t i = 0; i < r->n_root_errors; i++)
+        free(r->root_errors[i].path);
+    free(r->root_errors);
+    for (size_t i = 0; i < r->n_resolved_roots; i++) {
+        free(r->resolved_roots[i].path);
+        free(r->resolved_roots[i].resolved);
+    }
+    free(r->resolved_roots);
+    memset(r, 0, sizeof(*r));
 }
 
-int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json_t **result,
+int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_scan_result *result,
                     pal_errbuf *err)
 {
+    memset(result, 0, sizeof(*result));
     pal_pathlist roots = {0}, walk_roots = {0};
     int rc = 0;
 
@@ -666,16 +709,11 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     unsigned workers = pal_slots_count(env->slots);
     j.q_cap = (size_t)workers * QUEUE_PER_WORKER;
     j.queue = calloc(j.q_cap, sizeof(*j.queue));
-    j.threat_list = json_array();
-    j.unscannable_list = json_array();
-    j.root_errors = json_array();
-    j.resolved_roots = json_array();
     pthread_t *tids = calloc(workers, sizeof(*tids));
     char **excl_paths = NULL, **excl_exts = NULL;
     size_t n_excl_paths = 0, n_excl_exts = 0;
     unsigned started = 0;
-    if (!j.queue || !j.threat_list || !j.unscannable_list || !j.root_errors || !j.resolved_roots ||
-        !tids) {
+    if (!j.queue || !tids) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto out;
     }
@@ -698,7 +736,7 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
         goto out;
     if (req->on_started)
         req->on_started(req->progress_ctx, j.scan_id);
-    int64_t start_ms = pal_time_now_ms();
+    int64_t start_ms = now_ms();
 
     for (; started < workers; started++)
         if (pthread_create(&tids[started], NULL, worker_main, &j) != 0)
@@ -753,11 +791,11 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
     pal_scan_outcome outcome = j.fatal             ? PAL_SCAN_FAILED
                                : job_cancelled(&j) ? PAL_SCAN_CANCELLED
                                                    : PAL_SCAN_COMPLETED;
-    pal_scan_totals totals = {.files = j.files_done,
-                              .bytes = j.bytes_done,
-                              .threats = j.threats,
-                              .unscannable = j.unscannable};
-    int64_t end_ms = pal_time_now_ms();
+    pal_scan_totals totals = {.files = j.res.files_scanned,
+                              .bytes = j.res.bytes_scanned,
+                              .threats = j.res.threats_found,
+                              .unscannable = j.res.unscannable_count};
+    int64_t end_ms = now_ms();
     pal_errbuf ferr;
     if (pal_store_scan_finish(env->store, j.scan_id, &totals, outcome, j.fatal ? j.fatal_msg : NULL,
                               end_ms, &ferr) != 0) {
@@ -765,44 +803,24 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json
                          (long long)j.scan_id, ferr.msg);
         goto out;
     }
-
-    json_t *res = json_object();
-    if (!res) {
+    if (j.fatal && !(j.res.error = strdup(j.fatal_msg))) {
         rc = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto out;
     }
-    json_object_set_new(res, "scan_id", json_integer(j.scan_id));
-    json_object_set_new(res, "type", json_string(pal_scan_type_name(req->type)));
-    json_object_set_new(res, "status", json_string(pal_scan_outcome_name(outcome)));
-    if (j.fatal)
-        json_object_set_new(res, "error", json_string(j.fatal_msg));
-    json_object_set_new(res, "start_time", pal_time_json(start_ms));
-    json_object_set_new(res, "end_time", pal_time_json(end_ms));
-    json_object_set_new(res, "files_scanned", json_integer((json_int_t)j.files_done));
-    json_object_set_new(res, "bytes_scanned", json_integer((json_int_t)j.bytes_done));
-    json_object_set_new(res, "threats_found", json_integer((json_int_t)j.threats));
-    json_object_set_new(res, "allowed_count", json_integer((json_int_t)j.allowed));
-    json_object_set_new(res, "unremediated_count", json_integer((json_int_t)j.unremediated));
-    json_object_set_new(res, "unscannable_count", json_integer((json_int_t)j.unscannable));
-    json_object_set_new(res, "skipped", skipped_json(&j));
-    json_object_set(res, "threats", j.threat_list);
-    json_object_set(res, "unscannable", j.unscannable_list);
-    json_object_set(res, "root_errors", j.root_errors);
-    json_object_set(res, "resolved_roots", j.resolved_roots);
-    json_object_set_new(res, "fully_examined",
-                        json_boolean(outcome == PAL_SCAN_COMPLETED && fully_examined(&j)));
-    json_object_set_new(res, "bytes_read", json_integer((json_int_t)j.stats.bytes_read));
-    json_object_set_new(res, "cache_hits", json_integer((json_int_t)j.stats.cache_hits));
-    *result = res;
+    j.res.scan_id = j.scan_id;
+    j.res.type = req->type;
+    j.res.outcome = outcome;
+    j.res.start_ms = start_ms;
+    j.res.end_ms = end_ms;
+    j.res.fully_examined = outcome == PAL_SCAN_COMPLETED && fully_examined(&j);
+    *result = j.res;
+    memset(&j.res, 0, sizeof(j.res));
     rc = 0;
 
 out:
     free(tids);
     free(j.queue);
-    json_decref(j.threat_list);
-    json_decref(j.unscannable_list);
-    json_decref(j.root_errors);
-    json_decref(j.resolved_roots);
+    pal_scan_result_clear(&j.res);
     pal_pathlist_free(&walk_roots);
     free_strlist(excl_paths, n_excl_paths);
     free_strlist(excl_exts, n_excl_exts);

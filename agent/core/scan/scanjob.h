@@ -4,44 +4,29 @@
  * The calling thread walks the scan's roots (walker.h) and queues each regular file; one
  * worker per slot takes files from the queue, checks the scan cache, acquires a slot,
  * scans, and for every finding records the detection in the store *before* any action,
- * decides the action (allowed list, per-threat override, per-severity setting) and hands
- * the file to the remediation hook. Clean, fully examined files whose identity did not
- * change during the scan enter the cache, if cachetrust.h says their key can stand for
- * their content (nobody but root can write them, or they are old enough on a file system
- * that writes pages back).
+ * decides the action (allowed list, per-threat override, the severity's default action from
+ * the settings) and hands the file to the remediation interface it was given (remediate.h). Clean,
+ * fully examined files whose identity did not change during the scan enter the cache, if
+ * cachetrust.h says their key can stand for their content (nobody but root can write them, or they
+ * are old enough on a file system that writes pages back).
  *
  * The scan is recorded as it starts (Running) and closed with its totals and outcome
- * (Completed, Cancelled, Failed); the result JSON follows agent/ipc/PROTOCOL.md (scan.start).
+ * (Completed, Cancelled, Failed). The job returns a pal_scan_result and knows nothing of the
+ * protocol: the daemon's handler renders it (agent/ipc/PROTOCOL.md, scan.start).
  */
 #ifndef PAL_SCANJOB_H
 #define PAL_SCANJOB_H
 
-#include <jansson.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
 #include "defs.h"
+#include "remediate.h"
 #include "settings.h"
 #include "slots.h"
 #include "store.h"
-
-/* What a remediation is asked to do, for one file on disk. */
-typedef struct pal_remediation_req {
-    const char *path; /* the file as the walker found it */
-    size_t path_len;
-    const struct stat *scanned; /* identity at scan time: dev, ino, size, mtime */
-    pal_action action;          /* Quarantine or Remove (never NoAction) */
-    int64_t detection_id;       /* the first detection that asked for the action */
-    const char *threat;
-    const uint8_t *sha256; /* of the whole file, NULL when unknown */
-} pal_remediation_req;
-
-/*
- * Carries out req. Returns 0 and sets *detail (malloc'd or NULL) on success, or a negative
- * code with *detail saying why it failed safely.
- */
-typedef int (*pal_remediate_fn)(void *ctx, const pal_remediation_req *req, char **detail);
+#include "walker.h"
 
 typedef struct pal_scan_progress {
     uint64_t files_done, bytes_done; /* examined (cache hits included) */
@@ -58,8 +43,7 @@ typedef struct pal_scanjob_env {
     /* The defs in force, as a new reference (the job drops it). NULL: none loaded. */
     pal_defs *(*get_defs)(void *ctx);
     void *defs_ctx;
-    pal_remediate_fn remediate; /* NULL: remediation not available */
-    void *remediate_ctx;
+    pal_remediator remediate; /* .fn NULL: remediation not available */
 } pal_scanjob_env;
 
 typedef struct pal_scanjob_req {
@@ -82,12 +66,74 @@ typedef struct pal_scanjob_stats {
     uint64_t cache_hits;
 } pal_scanjob_stats;
 
+/* At most this many entries in each list of a result (the counts are exact). */
+#define PAL_SCAN_RESULT_LIST_MAX 1000
+
+/* One finding (a file or a member inside it) and what was done about it. */
+typedef struct pal_scan_threat {
+    int64_t detection_id;
+    char *path; /* the chain: file, then members (raw bytes) */
+    char *threat;
+    pal_severity severity;
+    char *category;
+    pal_det_action action; /* as recorded: the file's action, or Allow / NoAction */
+    pal_det_result result;
+    char *action_detail; /* NULL: none */
+    char sha256[65];     /* of the object that matched */
+} pal_scan_threat;
+
+/* A file (or member) not fully examined. */
+typedef struct pal_scan_unscannable {
+    char *path;
+    const char *reason; /* static: pal_unscannable_name() or "engine-error" */
+    char *detail;       /* NULL: none */
+} pal_scan_unscannable;
+
+/* A root of a Custom scan that could not be walked at all. */
+typedef struct pal_scan_root_error {
+    char *path;
+    pal_skip_reason reason; /* with errnum: pal_scanroot_error_name/_text */
+    int errnum;
+} pal_scan_root_error;
+
+/* A named root that was a symlink, and the target walked instead. */
+typedef struct pal_scan_resolved_root {
+    char *path, *resolved;
+} pal_scan_resolved_root;
+
+typedef struct pal_scan_result {
+    int64_t scan_id;
+    pal_scan_type type;
+    pal_scan_outcome outcome;
+    char *error; /* why the scan failed (outcome Failed), else NULL */
+    int64_t start_ms, end_ms;
+    uint64_t files_scanned, bytes_scanned;
+    uint64_t threats_found; /* findings not on the allowed list */
+    uint64_t allowed_count; /* findings on the allowed list: listed, not threats */
+    uint64_t unremediated_count;
+    uint64_t unscannable_count;
+    uint64_t skipped[PAL_SKIP__COUNT];
+    int fully_examined; /* Completed, and nothing was left unexamined */
+    pal_scanjob_stats stats;
+    pal_scan_threat *threats; /* at most PAL_SCAN_RESULT_LIST_MAX of each list */
+    size_t n_threats;
+    pal_scan_unscannable *unscannable;
+    size_t n_unscannable;
+    pal_scan_root_error *root_errors;
+    size_t n_root_errors;
+    pal_scan_resolved_root *resolved_roots;
+    size_t n_resolved_roots;
+} pal_scan_result;
+
+/* Frees what a result holds and zeroes it. Accepts a zeroed result. */
+void pal_scan_result_clear(pal_scan_result *r);
+
 /*
- * Run the scan to its end. On 0, *result is the protocol's scan result object (new
- * reference) including "bytes_read" and "cache_hits". Errors: PAL_EINVAL (bad request),
- * PAL_ESTATE (no signatures loaded), store errors (the scan could not be recorded).
+ * Run the scan to its end. On 0, *result is filled (pal_scan_result_clear it). Errors:
+ * PAL_EINVAL (bad request), PAL_ESTATE (no signatures loaded), store errors (the scan could
+ * not be recorded); *result is then zeroed.
  */
-int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, json_t **result,
+int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_scan_result *result,
                     pal_errbuf *err);
 
 #endif

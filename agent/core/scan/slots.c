@@ -18,12 +18,15 @@ struct pal_slots {
     pthread_mutex_t lock;
     pthread_cond_t freed;
     unsigned count;
-    unsigned in_use;    /* protected by lock */
-    pal_scanhost *host; /* not owned */
+    unsigned in_use;     /* protected by lock */
+    pal_scanhost *host;  /* not owned */
+    pal_slot_scan_fn fn; /* instead of host, when set */
+    void *fn_ctx;
     pal_slot *slots;
 };
 
-int pal_slots_new(unsigned count, pal_scanhost *host, pal_slots **out)
+static int slots_new(unsigned count, pal_scanhost *host, pal_slot_scan_fn fn, void *ctx,
+                     pal_slots **out)
 {
     if (count == 0 || count > 1024)
         return PAL_EINVAL;
@@ -43,12 +46,26 @@ int pal_slots_new(unsigned count, pal_scanhost *host, pal_slots **out)
     pthread_mutex_init(&s->lock, NULL);
     s->count = count;
     s->host = host;
+    s->fn = fn;
+    s->fn_ctx = ctx;
     for (unsigned i = 0; i < count; i++) {
         s->slots[i].index = i;
         s->slots[i].owner = s;
     }
     *out = s;
     return 0;
+}
+
+int pal_slots_new(unsigned count, pal_scanhost *host, pal_slots **out)
+{
+    return slots_new(count, host, NULL, NULL, out);
+}
+
+int pal_slots_new_fn(unsigned count, pal_slot_scan_fn fn, void *ctx, pal_slots **out)
+{
+    if (!fn)
+        return PAL_EINVAL;
+    return slots_new(count, NULL, fn, ctx, out);
 }
 
 void pal_slots_free(pal_slots *s)
@@ -113,6 +130,9 @@ void pal_slots_release(pal_slots *s, pal_slot *slot)
 int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const char *name,
                   const volatile int *cancel, pal_report *rep)
 {
+    pal_slots *s = slot->owner;
+    if (s->fn)
+        return s->fn(s->fn_ctx, slot->index, defs, src, name, cancel, rep);
     return pal_scanhost_scan(slot->owner->host, slot->index, &slot->scanner, &slot->defs, defs, src,
                              name, cancel, rep);
 }

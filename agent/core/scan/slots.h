@@ -18,6 +18,12 @@ typedef struct pal_slot pal_slot;
 
 /* host decides where each slot's scans run (in-process or the content process). */
 int pal_slots_new(unsigned count, pal_scanhost *host, pal_slots **out);
+
+/* Where a slot's scans run instead of a scan host: same contract as pal_slot_scan, with the
+   slot's index. For tests that give a scan job canned reports. */
+typedef int (*pal_slot_scan_fn)(void *ctx, unsigned slot, pal_defs *defs, const pal_source *src,
+                                const char *name, const volatile int *cancel, pal_report *rep);
+int pal_slots_new_fn(unsigned count, pal_slot_scan_fn fn, void *ctx, pal_slots **out);
 /* All slots must have been released. Accepts NULL. */
 void pal_slots_free(pal_slots *slots);
 unsigned pal_slots_count(const pal_slots *slots);
