@@ -16,6 +16,7 @@ static const char SQL_CACHE_REMOVE[] = "DELETE FROM scan_cache WHERE dev = ?1 AN
 static const char SQL_CACHE_CLEAR[] = "DELETE FROM scan_cache";
 static const char SQL_CACHE_CLEAR_OTHER[] = "DELETE FROM scan_cache WHERE sig_version <> ?1";
 static const char SQL_CACHE_COUNT[] = "SELECT count(*) FROM scan_cache";
+
 /* ---- scan cache ------------------------------------------------------------------------ */
 
 static void bind_cache_key(sqlite3_stmt *s, const pal_cache_key *k)

@@ -116,10 +116,7 @@ int pal_store_exclusion_add(pal_store *st, pal_excl_kind kind, const char *value
     }
     if (ret == 0)
         ret = store_audit_row(st, uid, "AddExclusion", pal_excl_kind_name(kind), NULL, value, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     return ret;
@@ -147,10 +144,7 @@ int pal_store_exclusion_remove(pal_store *st, pal_excl_kind kind, const char *va
     if (ret == 0)
         ret =
             store_audit_row(st, uid, "RemoveExclusion", pal_excl_kind_name(kind), value, NULL, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     return ret;
@@ -216,10 +210,7 @@ int pal_store_exclusion_replace(pal_store *st, pal_excl_kind kind, const char *c
     if (ret == 0)
         ret = store_audit_row(st, uid, "SetExclusions", pal_excl_kind_name(kind), old_json,
                               new_json, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     pal_exclusions_free(old, n_old);
@@ -284,10 +275,7 @@ int pal_store_allowed_add(pal_store *st, pal_allow_kind kind, const char *value,
     }
     if (ret == 0)
         ret = store_audit_row(st, uid, "AddAllowedThreat", pal_allow_kind_name(kind), NULL, v, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     return ret;
@@ -318,10 +306,7 @@ int pal_store_allowed_remove(pal_store *st, pal_allow_kind kind, const char *val
     if (ret == 0)
         ret = store_audit_row(st, uid, "RemoveAllowedThreat", pal_allow_kind_name(kind), v, NULL,
                               err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     return ret;

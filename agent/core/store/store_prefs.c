@@ -37,7 +37,7 @@ static const char SQL_TA_DEL[] = "DELETE FROM threat_actions WHERE threat_name =
 static const char SQL_TA_LIST[] = "SELECT threat_name, action, set_at, set_by FROM threat_actions "
                                   "ORDER BY threat_name";
 
-/* storedb.h */
+/* One audit row (see storedb.h). */
 int store_audit_row(pal_store *st, uid_t uid, const char *action, const char *target,
                     const char *old_value, const char *new_value, pal_errbuf *err)
 {
@@ -295,10 +295,7 @@ int pal_store_pref_set(pal_store *st, const char *name, const char *value_json, 
     }
     if (ret == 0)
         ret = store_audit_row(st, uid, "SetPreference", name, old, value_json, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     free(old);
@@ -326,10 +323,7 @@ int pal_store_pref_delete(pal_store *st, const char *name, uid_t uid, pal_errbuf
     }
     if (ret == 0)
         ret = store_audit_row(st, uid, "ResetPreference", name, old, NULL, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     free(old);
@@ -392,10 +386,7 @@ int pal_store_threat_action_set(pal_store *st, const char *threat_name, pal_acti
     if (ret == 0)
         ret = store_audit_row(st, uid, "SetThreatAction", threat_name,
                               old ? store_action_name(old) : NULL, an, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     return ret;
@@ -441,10 +432,7 @@ int pal_store_threat_action_remove(pal_store *st, const char *threat_name, uid_t
     if (ret == 0)
         ret = store_audit_row(st, uid, "RemoveThreatAction", threat_name, store_action_name(old),
                               NULL, err);
-    if (ret == 0)
-        ret = sdb_commit(st, err);
-    if (ret)
-        sdb_rollback(st);
+    ret = sdb_end(st, ret, err);
 out:
     sdb_unlock(st);
     return ret;

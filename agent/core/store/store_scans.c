@@ -53,11 +53,16 @@ static const char SQL_SCAN_LIST[] = "SELECT " SCAN_COLS " FROM scans "
                                     "ORDER BY started_at DESC, id DESC LIMIT ?1";
 static const char SQL_DET_GET[] = "SELECT " DET_COLS " FROM detections WHERE id = ?1";
 static const char SQL_DET_QUERY[] = "SELECT " DET_COLS " FROM detections " DET_FILTER("");
-/* The quarantine item each detection caused. There is no index on quarantine.detection_id:
-   the grouped subquery reads the quarantine table once and SQLite builds a transient index
-   on it for the join, instead of a lookup per detection or a copy of every item in C. When
-   one detection has several items (not done today), the newest is shown. */
+/* The quarantine item each detection caused. There is no index on quarantine.detection_id;
+   SQLite builds a transient one for the join (one pass over the quarantine table) while it
+   walks detections in index order, so the listing costs about what the detection query
+   does. A detection with several items (the broker makes at most one today) gives a row
+   per item in the first statement; the store then runs the second, which keeps the newest
+   item of each detection so that the limit counts detections. */
 static const char SQL_THREAT_LIST[] =
+    "SELECT " DET_COLS_D ", q.id FROM detections d "
+    "LEFT JOIN quarantine q ON q.detection_id = d.id " DET_FILTER("d.");
+static const char SQL_THREAT_LIST_GROUPED[] =
     "SELECT " DET_COLS_D ", q.item_id FROM detections d "
     "LEFT JOIN (SELECT detection_id, max(id) AS item_id FROM quarantine "
     "WHERE detection_id IS NOT NULL GROUP BY detection_id) q ON q.detection_id = d.id " DET_FILTER(
@@ -541,9 +546,11 @@ static char *wild_to_glob(const char *w)
     return p;
 }
 
-/* Run a query whose WHERE is DET_FILTER with the filter f bound, reading rows with rt. */
+/* Run a query whose WHERE is DET_FILTER with the filter f bound, reading rows with rt; extra
+   rows are asked for beyond the filter's limit. */
 static int query_detections(pal_store *st, const char *sql, const pal_detection_filter *filter,
-                            const sdb_rowtype *rt, void **out, size_t *n, pal_errbuf *err)
+                            size_t extra, const sdb_rowtype *rt, void **out, size_t *n,
+                            pal_errbuf *err)
 {
     static const pal_detection_filter none;
     const pal_detection_filter *f = filter ? filter : &none;
@@ -572,7 +579,7 @@ static int query_detections(pal_store *st, const char *sql, const pal_detection_
         sdb_bind_text(s, 5, glob);
         if (f->scan_id)
             sdb_bind_i64(s, 6, f->scan_id);
-        sdb_bind_i64(s, 7, (int64_t)sdb_clamp_limit(f->limit));
+        sdb_bind_i64(s, 7, (int64_t)(sdb_clamp_limit(f->limit) + extra));
         ret = sdb_collect(st, s, rt, out, n, err);
     }
     sdb_unlock(st);
@@ -587,7 +594,7 @@ int pal_store_detection_query(pal_store *st, const pal_detection_filter *filter,
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "detection_query: bad arguments");
     void *recs = NULL;
-    int ret = query_detections(st, SQL_DET_QUERY, filter, &detection_rows, &recs, n, err);
+    int ret = query_detections(st, SQL_DET_QUERY, filter, 0, &detection_rows, &recs, n, err);
     if (ret == 0)
         *out = recs;
     return ret;
@@ -607,8 +614,25 @@ int pal_store_threat_list(pal_store *st, const pal_detection_filter *filter, pal
 {
     if (!out || !n)
         return pal_err_set(err, PAL_EINVAL, "threat_list: bad arguments");
+    /* One row more than the limit: the rows of one detection are adjacent (the order is by
+       detected_at, then id), so a detection with several items shows a repeated id within
+       limit + 1 rows, even when it is the last one within the limit. */
+    static const pal_detection_filter none;
+    size_t limit = sdb_clamp_limit((filter ? filter : &none)->limit);
     void *recs = NULL;
-    int ret = query_detections(st, SQL_THREAT_LIST, filter, &threat_rows, &recs, n, err);
+    int ret = query_detections(st, SQL_THREAT_LIST, filter, 1, &threat_rows, &recs, n, err);
+    pal_threat_row *rows = recs;
+    int repeated = 0;
+    for (size_t i = 1; ret == 0 && i < *n && !repeated; i++)
+        repeated = rows[i].det.id == rows[i - 1].det.id;
+    if (ret == 0 && repeated) {
+        pal_threat_rows_free(rows, *n);
+        recs = NULL;
+        ret = query_detections(st, SQL_THREAT_LIST_GROUPED, filter, 0, &threat_rows, &recs, n, err);
+    } else if (ret == 0 && *n > limit) {
+        pal_detection_clear(&rows[limit].det);
+        *n = limit;
+    }
     if (ret == 0)
         *out = recs;
     return ret;
