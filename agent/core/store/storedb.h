@@ -11,8 +11,8 @@
  * address. Each use ends with sdb_finish (or a helper that calls it), which resets and
  * unbinds, so a cached statement never holds a read transaction open between calls.
  *
- * Locking: every function below must be called with st's lock held (sdb_lock / sdb_unlock),
- * except those marked "takes the lock".
+ * Locking: the functions that take a pal_store must be called with its lock held
+ * (sdb_lock / sdb_unlock), except those marked "takes the lock".
  */
 #ifndef PAL_STOREDB_H
 #define PAL_STOREDB_H
