@@ -1200,6 +1200,99 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* threats.list's rows: each detection with the quarantine item it caused, joined in SQL. */
+static int64_t add_item(pal_store *st, int64_t det, const char *storage, int64_t at)
+{
+    pal_errbuf err = {{0}};
+    pal_quarantine_item q = {0};
+    q.detection_id = det;
+    q.threat_name = (char *)(uintptr_t) "Virus:DOS/EICAR_Test_File";
+    q.original_path = (char *)(uintptr_t) "/home/u/x";
+    q.mode = 0100644;
+    memcpy(q.sha256, "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f", 65);
+    q.quarantined_at = at;
+    q.storage_name = (char *)(uintptr_t)storage;
+    int64_t id;
+    if (pal_store_quarantine_insert(st, &q, &id, &err) != 0)
+        fail_msg("quarantine_insert: %s", err.msg);
+    return id;
+}
+
+static void expect_threats(pal_store *st, size_t limit, const int64_t *dets, const int64_t *items,
+                           size_t want)
+{
+    pal_errbuf err = {{0}};
+    pal_detection_filter f = {.limit = limit};
+    pal_threat_row *rows = NULL;
+    size_t n = 0;
+    if (pal_store_threat_list(st, &f, &rows, &n, &err) != 0)
+        fail_msg("threat_list: %s", err.msg);
+    assert_int_equal(n, want);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rows[i].det.id, dets[i]);
+        assert_int_equal(rows[i].quarantine_id, items[i]);
+        assert_string_equal(rows[i].det.threat_name, "Virus:DOS/EICAR_Test_File");
+    }
+    /* the same detections, in the same order, as the detection query gives */
+    pal_detection *d = NULL;
+    size_t dn = 0;
+    assert_int_equal(pal_store_detection_query(st, &f, &d, &dn, &err), 0);
+    assert_int_equal(dn, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(d[i].id, rows[i].det.id);
+    pal_detections_free(d, dn);
+    pal_threat_rows_free(rows, n);
+}
+
+static void test_threat_list(void **state)
+{
+    fx *f = *state;
+    pal_store *st = open_ok(f->db);
+    pal_errbuf err = {{0}};
+    int64_t det[6];
+    for (int i = 1; i <= 5; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "/home/u/f%d", i);
+        pal_detection d =
+            sample_detection("Virus:DOS/EICAR_Test_File", PAL_SEV_SEVERE, path, 1000 * i);
+        assert_int_equal(pal_store_detection_insert(st, &d, &det[i], &err), 0);
+    }
+    add_item(st, 0, "orphan", 100); /* an item without a detection names no row */
+    int64_t q2 = add_item(st, det[2], "q2", 200);
+    int64_t q4 = add_item(st, det[4], "q4", 400);
+
+    /* newest first; detections never quarantined have no item */
+    expect_threats(st, 0, (int64_t[]){det[5], det[4], det[3], det[2], det[1]},
+                   (int64_t[]){0, q4, 0, q2, 0}, 5);
+    expect_threats(st, 2, (int64_t[]){det[5], det[4]}, (int64_t[]){0, q4}, 2);
+
+    /* a restored or removed item no longer names its detection */
+    assert_int_equal(pal_store_quarantine_delete(st, q2, &err), 0);
+    expect_threats(st, 0, (int64_t[]){det[5], det[4], det[3], det[2], det[1]},
+                   (int64_t[]){0, q4, 0, 0, 0}, 5);
+
+    /* a detection with two items (the broker makes one; the schema allows more) is listed
+       once with the newer item, and the limit counts detections, also when the limit
+       ends on it */
+    int64_t q4b = add_item(st, det[4], "q4b", 450);
+    expect_threats(st, 0, (int64_t[]){det[5], det[4], det[3], det[2], det[1]},
+                   (int64_t[]){0, q4b, 0, 0, 0}, 5);
+    expect_threats(st, 2, (int64_t[]){det[5], det[4]}, (int64_t[]){0, q4b}, 2);
+    expect_threats(st, 3, (int64_t[]){det[5], det[4], det[3]}, (int64_t[]){0, q4b, 0}, 3);
+
+    /* filters apply as in the detection query */
+    pal_detection_filter flt = {.since = 2000, .until = 5000};
+    pal_threat_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(pal_store_threat_list(st, &flt, &rows, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(rows[0].det.id, det[4]);
+    assert_int_equal(rows[0].quarantine_id, q4b);
+    assert_int_equal(rows[2].det.id, det[2]);
+    pal_threat_rows_free(rows, n);
+    pal_store_close(st);
+}
+
 static void test_threads(void **state)
 {
     fx *f = *state;
@@ -1392,6 +1485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cp_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_journal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threat_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unremediated_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readme_describes_every_table, setup, teardown),

@@ -402,18 +402,14 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
     f.path = path;
     f.scan_id = scan_id;
     f.limit = (size_t)limit;
-    pal_detection *dets = NULL;
+    pal_threat_row *rows = NULL;
     size_t n = 0;
-    if (pal_store_detection_query(pal_daemon_store(d), &f, &dets, &n, &err) != 0)
+    if (pal_store_threat_list(pal_daemon_store(d), &f, &rows, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
-    pal_quarantine_index *qix = NULL;
-    pal_quarantine_index_new(pal_daemon_store(d), &qix, NULL); /* without it: quarantine_id null */
     json_t *items = json_array();
     for (size_t i = 0; items && i < n; i++)
-        json_array_append_new(items,
-                              detection_json(&dets[i], pal_quarantine_index_find(qix, dets[i].id)));
-    pal_quarantine_index_free(qix);
-    pal_detections_free(dets, n);
+        json_array_append_new(items, detection_json(&rows[i].det, rows[i].quarantine_id));
+    pal_threat_rows_free(rows, n);
     return json_pack("{so}", "items", items ? items : json_array());
 }
 

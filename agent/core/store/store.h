@@ -1,5 +1,12 @@
 /*
- * store.h — the broker's SQLite database: the one module that owns every SQL statement.
+ * store.h — the broker's SQLite database: the one library that owns every SQL statement.
+ *
+ * Layout: storedb.c (private row layer: opening, migrations, statements, transactions, the
+ * generic list/get loops), then one module per group of tables: store_scans.c (scans,
+ * detections, threat listing), store_prefs.c (meta, preferences, audit, threat actions),
+ * store_lists.c (exclusions, allowed list), store_quarantine.c (quarantine items, the
+ * file-operation journal), store_cache.c (scan cache), store_cp.c (content-process
+ * events); the enums and their names are the vocabulary's (agent/util/names.h).
  *
  * The schema lives in db/migrations/NNNN_name.sql, compiled into the binary at build time
  * (cmake/EmbedMigrations.cmake) and applied in order, each in one transaction that also sets
@@ -185,6 +192,18 @@ typedef struct pal_detection_filter {
 /* Newest first (detected_at, then id). filter may be NULL. */
 int pal_store_detection_query(pal_store *st, const pal_detection_filter *filter,
                               pal_detection **out, size_t *n, pal_errbuf *err);
+
+/* A detection with the quarantine item it caused, for threat listings. */
+typedef struct pal_threat_row {
+    pal_detection det;
+    int64_t quarantine_id; /* 0 = none (never quarantined, or restored/removed since) */
+} pal_threat_row;
+
+void pal_threat_rows_free(pal_threat_row *t, size_t n);
+
+/* pal_store_detection_query's rows and order, each joined (in SQL) with its quarantine item. */
+int pal_store_threat_list(pal_store *st, const pal_detection_filter *filter, pal_threat_row **out,
+                          size_t *n, pal_errbuf *err);
 
 /* ---- audit ------------------------------------------------------------------------------- */
 
