@@ -145,12 +145,4 @@ int pal_quarantine_reconcile(pal_quarantine *q, pal_reconcile_stats *stats,
                              void (*note)(void *ctx, const char *line), void *note_ctx,
                              pal_errbuf *err);
 
-/* Which quarantine item a detection caused, for threat listings. */
-typedef struct pal_quarantine_index pal_quarantine_index;
-
-int pal_quarantine_index_new(pal_store *st, pal_quarantine_index **out, pal_errbuf *err);
-/* The item id, or 0 when the detection has none (never quarantined, or restored/removed). */
-int64_t pal_quarantine_index_find(const pal_quarantine_index *ix, int64_t detection_id);
-void pal_quarantine_index_free(pal_quarantine_index *ix); /* accepts NULL */
-
 #endif
