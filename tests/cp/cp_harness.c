@@ -120,6 +120,10 @@ static pal_defs *load_defs(const char *pkg, const pal_limits *lim)
     return d;
 }
 
+/* What the supervisor takes of a pal_defs, as the broker's scanhost hands it over: the
+   package's descriptor and the engine limits. */
+#define PKG(d) pal_defs_fd(d), pal_engine_limits(pal_defs_engine(d))
+
 static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_cmd(const char *fmt, ...)
 {
@@ -282,7 +286,7 @@ static pal_cpsup *start_sup(const pal_cpsup_config *cfg, pal_defs *defs)
     pal_cpsup *sup = NULL;
     pal_errbuf err = {{0}};
     CHECK(pal_cpsup_new(cfg, &sup, &err) == 0, "pal_cpsup_new: %s", err.msg);
-    int rc = pal_cpsup_start(sup, defs, &err);
+    int rc = pal_cpsup_start(sup, PKG(defs), &err);
     CHECK(rc == 0, "pal_cpsup_start: %s", err.msg);
     return sup;
 }
@@ -301,7 +305,7 @@ static pal_cpsup_outcome scan_mem(pal_cpsup *sup, unsigned slot, pal_defs *defs,
     pal_source src;
     pal_source_from_memory(&src, data, len);
     pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-    int rc = pal_cpsup_scan(sup, slot, defs, &src, name, NULL, rep, &oc);
+    int rc = pal_cpsup_scan(sup, slot, PKG(defs), &src, name, NULL, rep, &oc);
     CHECK(rc == 0, "pal_cpsup_scan(%s): %s", name, pal_strerror(rc));
     return oc;
 }
@@ -530,7 +534,7 @@ static int cmd_corpus(void)
             scan_inproc(&ip, (unsigned)(i % 2), defs, &src, name, &a);
             pal_fdsource_init(&fs, fd, (uint64_t)st.st_size, &src);
             pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-            CHECK(pal_cpsup_scan(sup, (unsigned)(i % 2), defs, &src, name, NULL, &b, &oc) == 0,
+            CHECK(pal_cpsup_scan(sup, (unsigned)(i % 2), PKG(defs), &src, name, NULL, &b, &oc) == 0,
                   "scan %s", name);
             CHECK(oc == PAL_CPSUP_SCANNED, "%s: outcome %s (%s)", name, pal_cpsup_outcome_name(oc),
                   b.reason_detail ? b.reason_detail : "");
@@ -958,7 +962,7 @@ static int cmd_timeout(void)
     volatile int cancel = 1;
     pal_source src;
     pal_source_from_memory(&src, data, big);
-    CHECK(pal_cpsup_scan(sup, 0, defs, &src, "/virtual/cancelled", &cancel, &rep, &oc) == 0,
+    CHECK(pal_cpsup_scan(sup, 0, PKG(defs), &src, "/virtual/cancelled", &cancel, &rep, &oc) == 0,
           "scan");
     printf("cancelled scan -> %s, reason %s after %llu bytes\n", pal_cpsup_outcome_name(oc),
            pal_unscannable_name(rep.reason), (unsigned long long)rep.bytes_read);
@@ -1044,7 +1048,7 @@ static void *crash_worker(void *arg)
             pal_source_from_memory(&src, o->data, o->len);
         }
         pal_report rep;
-        int rc = pal_cpsup_scan(run->sup, slot, run->defs, &src, o->name, NULL, &rep, &o->got);
+        int rc = pal_cpsup_scan(run->sup, slot, PKG(run->defs), &src, o->name, NULL, &rep, &o->got);
         CHECK(rc == 0, "scan %s: %s", o->name, pal_strerror(rc));
         o->got_verdict = rep.verdict;
         o->got_findings = rep.n_findings;
@@ -1226,7 +1230,7 @@ static void expect_start_failure(const char *bin, unsigned fail_step, pal_defs *
     pal_errbuf err = {{0}};
     CHECK(pal_cpsup_new(&cfg, &sup, &err) == 0, "new: %s", err.msg);
     size_t fails = count_events(PAL_CPSUP_EV_START_FAILED, NULL);
-    int rc = pal_cpsup_start(sup, defs, &err);
+    int rc = pal_cpsup_start(sup, PKG(defs), &err);
     printf("  %s -> %s\n", fail_step ? pal_cpmsg_step_name(fail_step) : bin, err.msg);
     CHECK(rc != 0 && strstr(err.msg, want) != NULL, "start error '%s' lacks '%s'", err.msg, want);
     CHECK(count_events(PAL_CPSUP_EV_START_FAILED, NULL) == fails + 1, "no start-failed event");
@@ -1308,14 +1312,14 @@ static int cmd_switch(void)
     CHECK(st.state == PAL_CPSUP_STOPPED && st.pid == 0, "not stopped");
     pal_source src;
     pal_source_from_memory(&src, eicar, 68);
-    CHECK(pal_cpsup_scan(sup, 0, a, &src, "/virtual/e2", NULL, &rep, NULL) == PAL_ESTATE,
+    CHECK(pal_cpsup_scan(sup, 0, PKG(a), &src, "/virtual/e2", NULL, &rep, NULL) == PAL_ESTATE,
           "scan while stopped");
     CHECK(kill(p1, 0) != 0, "old content process still alive");
     printf("sandbox off: state %s, scans refused with PAL_ESTATE, process %d gone\n",
            pal_cpsup_state_name(st.state), (int)p1);
 
     pal_errbuf err;
-    CHECK(pal_cpsup_start(sup, a, &err) == 0, "restart: %s", err.msg);
+    CHECK(pal_cpsup_start(sup, PKG(a), &err) == 0, "restart: %s", err.msg);
     pid_t p2 = cp_pid(sup);
     CHECK(p2 > 0 && p2 != p1, "no new process");
     CHECK(scan_mem(sup, 1, a, eicar, 68, "/virtual/e3", &rep) == PAL_CPSUP_SCANNED, "scan 3");
@@ -1457,7 +1461,7 @@ static double bench_scan(pal_cpsup *sup, pal_defs *defs, inproc *ip, const uint8
         pal_source_from_memory(&src, data, len);
         if (sup) {
             pal_cpsup_outcome oc;
-            CHECK(pal_cpsup_scan(sup, 0, defs, &src, "/bench/object", NULL, &rep, &oc) == 0 &&
+            CHECK(pal_cpsup_scan(sup, 0, PKG(defs), &src, "/bench/object", NULL, &rep, &oc) == 0 &&
                       oc == PAL_CPSUP_SCANNED,
                   "bench scan");
         } else {
