@@ -19,6 +19,10 @@
  *   degraded    a crash loop shows as degraded, and clears when a scan succeeds
  *   startfail   a sandbox step that fails is reported by name; insecure binaries refused
  *   switch      sandbox off and on, new definitions: live, no broker restart
+ *   package     the supervisor takes a package descriptor and limits: another file with the
+ *               same package is a new package; the supervisor's own hold outlives the
+ *               caller's descriptor and the file's name; a descriptor that is not a
+ *               package is refused without touching the instance
  *   pss         a package of 500,000 hashes is shared: Pss of its mapping about half of Rss
  *               in the broker and in the content process (figures printed)
  *   bench       round trips per object and throughput, in-process and sandboxed (printed)
@@ -1359,6 +1363,93 @@ static int cmd_switch(void)
     return 0;
 }
 
+/* ---- the package the supervisor is handed ------------------------------------------------ */
+
+static int cmd_package(void)
+{
+    /* a forced reinstall of the same version: the same bytes in another file */
+    char copy[1200];
+    snprintf(copy, sizeof(copy), "%s/package-copy.sig", g_work);
+    CHECK(run_cmd("cp '%s' '%s'", g_pkg, copy) == 0, "copy %s", g_pkg);
+    pal_defs *a = load_defs(g_pkg, NULL);
+    pal_defs *c = load_defs(copy, NULL);
+    CHECK(pal_defs_info(a)->version == pal_defs_info(c)->version, "copy has another version");
+    pal_cpsup_config cfg;
+    test_config(&cfg, g_cp_bin, 2);
+    pal_cpsup *sup = start_sup(&cfg, a);
+    uint8_t eicar[68];
+    make_eicar(eicar);
+    pal_report rep;
+    pid_t p1 = cp_pid(sup);
+
+    /* not a package: refused, and the instance goes on */
+    pal_source src;
+    pal_source_from_memory(&src, eicar, 68);
+    const pal_limits *lim = pal_engine_limits(pal_defs_engine(a));
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(devnull >= 0, "/dev/null");
+    CHECK(pal_cpsup_scan(sup, 0, devnull, lim, &src, "/virtual/n", NULL, &rep, NULL) == PAL_EINVAL,
+          "/dev/null taken for a package");
+    close(devnull);
+    CHECK(pal_cpsup_scan(sup, 0, -1, lim, &src, "/virtual/n", NULL, &rep, NULL) == PAL_EINVAL,
+          "descriptor -1 taken for a package");
+    pal_errbuf err = {{0}};
+    CHECK(pal_cpsup_set_package(sup, -1, lim, &err) == PAL_EINVAL, "set_package(-1)");
+    CHECK(scan_mem(sup, 0, a, eicar, 68, "/virtual/e1", &rep) == PAL_CPSUP_SCANNED &&
+              rep.verdict == PAL_VERDICT_THREAT,
+          "scan after refusals");
+    pal_report_free(&rep);
+    CHECK(cp_pid(sup) == p1, "a refused descriptor replaced the instance");
+    printf("not a package (/dev/null, -1): PAL_EINVAL, process %d still serving\n", (int)p1);
+
+    /* the same version in another file is another package: the instance is replaced */
+    CHECK(scan_mem(sup, 1, c, eicar, 68, "/virtual/e2", &rep) == PAL_CPSUP_SCANNED &&
+              rep.verdict == PAL_VERDICT_THREAT,
+          "scan with the copy");
+    pal_report_free(&rep);
+    pid_t p2 = cp_pid(sup);
+    CHECK(p2 > 0 && p2 != p1, "instance not replaced for another package file");
+    CHECK(count_events(PAL_CPSUP_EV_STOP, NULL) == 1, "stop events");
+    printf("same version in another file: process %d replaced by %d\n", (int)p1, (int)p2);
+
+    /* the caller lets go of the copy (descriptor closed) and its name goes: a new instance
+       still gets the package, from the supervisor's own descriptor */
+    pal_defs_unref(c);
+    c = NULL;
+    CHECK(unlink(copy) == 0, "unlink %s", copy);
+    CHECK(kill(p2, SIGKILL) == 0, "kill %d", (int)p2);
+    /* a scan with the retired package runs on the instance of the one in force */
+    CHECK(scan_mem(sup, 0, a, eicar, 68, "/virtual/e3", &rep) == PAL_CPSUP_SCANNED &&
+              rep.verdict == PAL_VERDICT_THREAT,
+          "scan after the caller closed the package");
+    pal_report_free(&rep);
+    pid_t p3 = cp_pid(sup);
+    CHECK(p3 > 0 && p3 != p2, "no new instance after the kill");
+    CHECK(count_events(PAL_CPSUP_EV_STOP, NULL) == 1, "the retired package was put back");
+    /* it keeps only the mapping of the package (its descriptor 3 is closed after READY) */
+    if (geteuid() == 0) {
+        char maps[64], line[1400];
+        snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)p3);
+        FILE *f = fopen(maps, "re");
+        CHECK(f != NULL, "%s: %s", maps, strerror(errno));
+        int mapped = 0;
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strstr(line, "/package-copy.sig (deleted)") != NULL)
+                mapped = 1;
+        fclose(f);
+        CHECK(mapped, "new instance does not map the deleted copy");
+    } else {
+        printf("  (not root: /proc/%d/maps needs ptrace access; not checked)\n", (int)p3);
+    }
+    printf("caller's descriptor closed, file unlinked: process %d restarted as %d, mapping "
+           "the deleted copy\n",
+           (int)p2, (int)p3);
+    pal_cpsup_free(sup);
+    pal_defs_unref(a);
+    printf("package: ok\n");
+    return 0;
+}
+
 /* ---- PSS of the shared package ---------------------------------------------------------- */
 
 typedef struct map_use {
@@ -1672,20 +1763,11 @@ typedef struct command {
 static int cmd_list(void);
 
 static const command k_commands[] = {
-    {"basic", cmd_basic},
-    {"corpus", cmd_corpus},
-    {"procstatus", cmd_procstatus},
-    {"attacks", cmd_attacks},
-    {"misbehave", cmd_misbehave},
-    {"timeout", cmd_timeout},
-    {"crash", cmd_crash},
-    {"degraded", cmd_degraded},
-    {"startfail", cmd_startfail},
-    {"switch", cmd_switch},
-    {"pss", cmd_pss},
-    {"bench", cmd_bench},
-    {"nonroot", cmd_nonroot},
-    {"pdeathsig", cmd_pdeathsig},
+    {"basic", cmd_basic},     {"corpus", cmd_corpus},       {"procstatus", cmd_procstatus},
+    {"attacks", cmd_attacks}, {"misbehave", cmd_misbehave}, {"timeout", cmd_timeout},
+    {"crash", cmd_crash},     {"degraded", cmd_degraded},   {"startfail", cmd_startfail},
+    {"switch", cmd_switch},   {"package", cmd_package},     {"pss", cmd_pss},
+    {"bench", cmd_bench},     {"nonroot", cmd_nonroot},     {"pdeathsig", cmd_pdeathsig},
     {"list", cmd_list},
 };
 

@@ -3,10 +3,13 @@
  * force, the instances and their reference counts, starting one, restarting after a
  * failure with exponential backoff, declaring and ending a crash loop (degraded), the
  * events and the status, and handing a running instance to a request (acquire, release,
- * kill). Spawning and checking one instance is cpspawn.c's; the conversation on a channel
- * is cpchan.c's. Locking and lifetimes: cpsup_internal.h.
+ * kill). Spawning and checking one instance is cpspawn.c's, the hold on a package
+ * cppkg.c's, the conversation on a channel cpchan.c's. Locking and lifetimes:
+ * cpsup_internal.h.
  */
 #define _GNU_SOURCE
+#include "cpsup.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -99,76 +102,13 @@ static int64_t real_s(void)
     return (int64_t)ts.tv_sec;
 }
 
-/* ---- the package ------------------------------------------------------------------------ */
-
-/* sup->lock held (or the supervisor not yet shared) */
-static cp_pkg *pkg_ref(cp_pkg *p)
-{
-    p->refs++;
-    return p;
-}
-
-/* sup->lock held */
-static void pkg_unref(cp_pkg *p)
-{
-    if (p == NULL || --p->refs > 0)
-        return;
-    pal_sigpkg_free(p->catalog);
-    close(p->fd);
-    free(p);
-}
-
-static int limits_equal(const pal_limits *a, const pal_limits *b)
-{
-    return a->max_depth == b->max_depth && a->max_members == b->max_members &&
-           a->max_expanded_bytes == b->max_expanded_bytes && a->max_ratio == b->max_ratio &&
-           a->max_object_size == b->max_object_size && a->max_scan_ms == b->max_scan_ms;
-}
-
-/* The same file (we hold it open: no other file has its device and inode) and limits. */
-static int pkg_is(const cp_pkg *p, const struct stat *st, const pal_limits *lim)
-{
-    return p != NULL && p->dev == st->st_dev && p->ino == st->st_ino &&
-           limits_equal(&p->limits, lim);
-}
-
-/*
- * The supervisor's own hold on the caller's package: a duplicate of its descriptor (what
- * the content process receives) and a read-only mapping for the threat catalog. The
- * caller verified the signature; the structure is checked again, as the content process
- * does with the same descriptor.
- */
-static int pkg_new(int fd, const struct stat *st, const pal_limits *lim, cp_pkg **out,
-                   pal_errbuf *err)
-{
-    cp_pkg *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return pal_err_set(err, PAL_ENOMEM, "out of memory");
-    p->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (p->fd < 0) {
-        free(p);
-        return pal_err_set(err, PAL_EIO, "duplicating the package descriptor: %m");
-    }
-    int rc = pal_sigpkg_open_fd(p->fd, NULL, 0, &p->catalog, err);
-    if (rc != 0) {
-        close(p->fd);
-        free(p);
-        return rc;
-    }
-    p->refs = 1;
-    p->dev = st->st_dev;
-    p->ino = st->st_ino;
-    p->size = (uint64_t)st->st_size;
-    p->limits = *lim;
-    *out = p;
-    return 0;
-}
+/* ---- the package in force -------------------------------------------------------------- */
 
 /* Put p (its reference passes to the supervisor) in force; the one in force is retired,
    still served by the current instance until the scans in flight on it finish. Lock held. */
 static void set_pkg_locked(pal_cpsup *sup, cp_pkg *p)
 {
-    pkg_unref(sup->retired);
+    cppkg_unref(sup->retired);
     sup->retired = sup->pkg;
     sup->pkg = p;
     wake(sup);
@@ -182,18 +122,18 @@ static int offer(pal_cpsup *sup, int fd, const pal_limits *lim, int keep_retired
     if (fd < 0 || fstat(fd, &st) != 0)
         return pal_err_set(err, PAL_EINVAL, "bad package descriptor %d", fd);
     pthread_mutex_lock(&sup->lock);
-    int known = pkg_is(sup->pkg, &st, lim) || (keep_retired && pkg_is(sup->retired, &st, lim));
+    int known = cppkg_is(sup->pkg, &st, lim) || (keep_retired && cppkg_is(sup->retired, &st, lim));
     pthread_mutex_unlock(&sup->lock);
     if (known)
         return 0;
     cp_pkg *p = NULL;
-    int rc = pkg_new(fd, &st, lim, &p, err);
+    int rc = cppkg_new(fd, &st, lim, &p, err);
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&sup->lock);
     /* another caller may have put it in force meanwhile */
-    if (pkg_is(sup->pkg, &st, lim) || (keep_retired && pkg_is(sup->retired, &st, lim)))
-        pkg_unref(p);
+    if (cppkg_is(sup->pkg, &st, lim) || (keep_retired && cppkg_is(sup->retired, &st, lim)))
+        cppkg_unref(p);
     else
         set_pkg_locked(sup, p);
     pthread_mutex_unlock(&sup->lock);
@@ -219,7 +159,7 @@ static void inst_free(cp_inst *in)
     if (in->shm != NULL)
         munmap(in->shm, in->shm_size);
     pal_cpident_guard_release(&in->guard);
-    pkg_unref(in->pkg);
+    cppkg_unref(in->pkg);
     free(in->kill_object);
     free(in);
 }
@@ -349,7 +289,7 @@ static void start_instance(pal_cpsup *sup)
     in->guard.limits_fd = -1;
     in->refs = 1;
     in->gen = ++sup->gen;
-    in->pkg = pkg_ref(sup->pkg);
+    in->pkg = cppkg_ref(sup->pkg);
     sup->st.generation = sup->gen;
     sup->state = PAL_CPSUP_STARTING;
     pthread_cond_broadcast(&sup->cond);
@@ -621,8 +561,8 @@ void pal_cpsup_free(pal_cpsup *sup)
         cpchan_slot_free(&sup->slots[i]);
     }
     free(sup->slots);
-    pkg_unref(sup->pkg);
-    pkg_unref(sup->retired);
+    cppkg_unref(sup->pkg);
+    cppkg_unref(sup->retired);
     free(sup->binary);
     free(sup->account);
     free(sup);

@@ -41,8 +41,9 @@
  * package for the threat catalog; a package is the file (device and inode) with its limits,
  * so an update or other limits replace the instance.
  *
- * Files: cpsup.c (state machine), cpspawn.c (one instance's process), cpchan.c (the
- * channels); their shared internals are in cpsup_internal.h.
+ * Files: cpsup.c (state machine), cpspawn.c (one instance's process), cppkg.c (the
+ * package it holds), cpchan.c (the channels); their shared internals are in
+ * cpsup_internal.h.
  *
  * Thread safety: every function may be called from any thread, except that a slot is used
  * by one caller at a time (the slot layer's guarantee). The event callback runs on the

@@ -9,6 +9,8 @@
  *   cpspawn.c  one instance's process: the binary check, clone3 with namespaces, the
  *              descriptors, argv/env and CONFIG, READY and the /proc verification of the
  *              demoted child, reaping and its stderr tail (cpspawn.h).
+ *   cppkg.c    the supervisor's own hold on a package: descriptor, catalog, identity
+ *              (cppkg.h).
  *   cpchan.c   one channel per slot: a scan's or a self-test's conversation, data served
  *              from the caller's source, and the strict checks of what comes back
  *              (cpchan.h).
@@ -36,29 +38,12 @@
 
 #include "cpident.h"
 #include "cpmsg.h"
+#include "cppkg.h"
 #include "cpsup.h"
-#include "sigpkg.h"
 
 #define TAIL_MAX 4096U   /* stderr bytes kept of an instance */
 #define CTL_PAGE 4096U   /* per-slot control page of the shared memory (cancel word) */
 #define WAIT_TICK_MS 100 /* condition waits re-check flags this often */
-
-/*
- * The package an instance runs, as the supervisor holds it: its own duplicate of the
- * package file's descriptor (what the content process receives), the limits, and its own
- * read-only mapping of the package for the threat catalog that results are checked
- * against. The file is its identity together with the limits: the supervisor keeps it open,
- * so no other file can have its device and inode meanwhile.
- */
-typedef struct cp_pkg {
-    unsigned refs; /* sup->lock */
-    int fd;
-    dev_t dev;
-    ino_t ino;
-    uint64_t size; /* of the file */
-    pal_limits limits;
-    pal_sigpkg *catalog;
-} cp_pkg;
 
 typedef struct cp_inst {
     unsigned refs; /* sup->lock */
