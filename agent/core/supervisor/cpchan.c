@@ -51,6 +51,7 @@ typedef enum run_result {
 } run_result;
 
 #define TAMPER_RETRIES 3       /* instances one object waits for when each is tampered with */
+#define GONE_WAIT_MS 1000      /* how long an unreadable instance has to show it is exiting */
 #define PAL_CPSUP_HINT_MAX 255 /* bytes of name hint the content process sees */
 
 typedef struct scan_ctx {
@@ -406,6 +407,17 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
     }
 }
 
+/* Whether in has exited, waiting up to ms for its pidfd to say so. */
+static int died_within(const cp_inst *in, int ms)
+{
+    struct pollfd pf = {.fd = in->pidfd, .events = POLLIN};
+    int n;
+    do {
+        n = poll(&pf, 1, ms);
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
 static void unscannable(pal_report *rep, pal_unscannable reason, const char *name,
                         const char *detail, uint64_t size, uint64_t served)
 {
@@ -479,7 +491,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, co
         hint_len = PAL_CPSUP_HINT_MAX;
     }
     pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-    int alone = 0, tampered = 0;
+    int alone = 0, tampered = 0, gone = 0;
     uint64_t failed_gen = 0;
     char why[700];
     int rc = 0;
@@ -505,7 +517,25 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, co
            them (only root can, its uid being its own) would make this object fail for a
            reason that is not the object's. */
         pal_errbuf terr;
-        if (pal_cpident_guard_check(&in->guard, &terr) != 0) {
+        int grc = pal_cpident_guard_check(&in->guard, &terr);
+        if (grc == PAL_EIO && died_within(in, GONE_WAIT_MS)) {
+            /* it could not be read because it is going away (killed from outside, crashed):
+               a death, recorded as such, not tampering; the object was never sent */
+            cpsup_kill_and_wait(sup, in);
+            cpsup_release(sup, slot, in, alone, 0);
+            in = NULL;
+            if (++gone < TAMPER_RETRIES)
+                continue;
+            char d[800];
+            snprintf(d, sizeof(d),
+                     "content process unavailable: %d instances in a row died before the "
+                     "object was sent",
+                     gone);
+            unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
+            oc = PAL_CPSUP_UNAVAILABLE;
+            break;
+        }
+        if (grc != 0) {
             cpsup_kill(sup, in, PAL_CPSUP_EV_KILL_TAMPERED, NULL, terr.msg);
             cpsup_kill_and_wait(sup, in);
             cpsup_release(sup, slot, in, alone, 0);
