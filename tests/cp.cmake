@@ -1,6 +1,7 @@
-# The content process (agent/cp/) and its supervisor (agent/core/supervisor/cpsup.c), driven end to end
-# by tests/cp/cp_harness.c, which plays the broker with the real palisade-cp-selftest (and
-# palisade-cp where the installed build is meant). One CTest test per scenario; see the
+# The content process (agent/cp/) and its supervisor (agent/core/supervisor/: cpsup.c,
+# cpspawn.c, cppkg.c, cpchan.c), driven end to end by tests/cp/cp_harness.c, which plays
+# the broker with the real palisade-cp-selftest (and palisade-cp where the installed build
+# is meant). One CTest test per scenario; see the
 # harness's header comment. The tests run as root (the content process drops to a dynamic
 # uid of its own, agent/core/supervisor/cpident.h) and as any other user (user namespace; cp.nonroot
 # does that from root).
