@@ -1,6 +1,7 @@
-# The content process (agent/cp/) and its supervisor (agent/core/supervisor/cpsup.c), driven end to end
-# by tests/cp/cp_harness.c, which plays the broker with the real palisade-cp-selftest (and
-# palisade-cp where the installed build is meant). One CTest test per scenario; see the
+# The content process (agent/cp/) and its supervisor (agent/core/supervisor/: cpsup.c,
+# cpspawn.c, cppkg.c, cpchan.c), driven end to end by tests/cp/cp_harness.c, which plays
+# the broker with the real palisade-cp-selftest (and palisade-cp where the installed build
+# is meant). One CTest test per scenario; see the
 # harness's header comment. The tests run as root (the content process drops to a dynamic
 # uid of its own, agent/core/supervisor/cpident.h) and as any other user (user namespace; cp.nonroot
 # does that from root).
@@ -18,7 +19,7 @@ if(TARGET palisade-cp-selftest)
     PAL_TEST_WORK_DIR="${CMAKE_BINARY_DIR}/tests/cp")
   add_dependencies(cp_harness signatures palisade-cp palisade-cp-selftest)
   foreach(scenario basic corpus procstatus attacks misbehave timeout crash degraded startfail
-                   switch pss bench nonroot pdeathsig)
+                   switch package pss bench nonroot pdeathsig)
     add_test(NAME cp.${scenario} COMMAND cp_harness ${scenario})
     set_tests_properties(cp.${scenario} PROPERTIES TIMEOUT 300 LABELS cp SKIP_RETURN_CODE 77)
   endforeach()

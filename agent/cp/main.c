@@ -1,6 +1,6 @@
 /*
  * main.c — palisade-cp, the content process: the scan engine behind a sandbox, started by
- * the broker (agent/core/supervisor/cpsup.c) with a fixed descriptor layout (sandbox.h) and
+ * the broker (agent/core/supervisor/cpspawn.c) with a fixed descriptor layout (sandbox.h) and
  * `--channels K`.
  *
  * It demotes itself in a fixed order before it reads a single untrusted byte: namespaces

@@ -16,7 +16,7 @@
 
 #include "cpmsg.h"
 
-/* Fixed descriptor layout at exec (the broker's spawn sets it up, see cpsup.c). */
+/* Fixed descriptor layout at exec (the broker sets it up: agent/core/supervisor/cpspawn.c). */
 #define CP_FD_STDERR 2
 #define CP_FD_PACKAGE 3
 #define CP_FD_SHM 4

@@ -19,6 +19,10 @@
  *   degraded    a crash loop shows as degraded, and clears when a scan succeeds
  *   startfail   a sandbox step that fails is reported by name; insecure binaries refused
  *   switch      sandbox off and on, new definitions: live, no broker restart
+ *   package     the supervisor takes a package descriptor and limits: another file with the
+ *               same package is a new package; the supervisor's own hold outlives the
+ *               caller's descriptor and the file's name; a descriptor that is not a
+ *               package is refused without touching the instance
  *   pss         a package of 500,000 hashes is shared: Pss of its mapping about half of Rss
  *               in the broker and in the content process (figures printed)
  *   bench       round trips per object and throughput, in-process and sandboxed (printed)
@@ -119,6 +123,10 @@ static pal_defs *load_defs(const char *pkg, const pal_limits *lim)
     CHECK(rc == 0, "loading %s: %s", pkg, err.msg);
     return d;
 }
+
+/* What the supervisor takes of a pal_defs, as the broker's scanhost hands it over: the
+   package's descriptor and the engine limits. */
+#define PKG(d) pal_defs_fd(d), pal_engine_limits(pal_defs_engine(d))
 
 static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_cmd(const char *fmt, ...)
@@ -282,7 +290,7 @@ static pal_cpsup *start_sup(const pal_cpsup_config *cfg, pal_defs *defs)
     pal_cpsup *sup = NULL;
     pal_errbuf err = {{0}};
     CHECK(pal_cpsup_new(cfg, &sup, &err) == 0, "pal_cpsup_new: %s", err.msg);
-    int rc = pal_cpsup_start(sup, defs, &err);
+    int rc = pal_cpsup_start(sup, PKG(defs), &err);
     CHECK(rc == 0, "pal_cpsup_start: %s", err.msg);
     return sup;
 }
@@ -301,7 +309,7 @@ static pal_cpsup_outcome scan_mem(pal_cpsup *sup, unsigned slot, pal_defs *defs,
     pal_source src;
     pal_source_from_memory(&src, data, len);
     pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-    int rc = pal_cpsup_scan(sup, slot, defs, &src, name, NULL, rep, &oc);
+    int rc = pal_cpsup_scan(sup, slot, PKG(defs), &src, name, NULL, rep, &oc);
     CHECK(rc == 0, "pal_cpsup_scan(%s): %s", name, pal_strerror(rc));
     return oc;
 }
@@ -530,7 +538,7 @@ static int cmd_corpus(void)
             scan_inproc(&ip, (unsigned)(i % 2), defs, &src, name, &a);
             pal_fdsource_init(&fs, fd, (uint64_t)st.st_size, &src);
             pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-            CHECK(pal_cpsup_scan(sup, (unsigned)(i % 2), defs, &src, name, NULL, &b, &oc) == 0,
+            CHECK(pal_cpsup_scan(sup, (unsigned)(i % 2), PKG(defs), &src, name, NULL, &b, &oc) == 0,
                   "scan %s", name);
             CHECK(oc == PAL_CPSUP_SCANNED, "%s: outcome %s (%s)", name, pal_cpsup_outcome_name(oc),
                   b.reason_detail ? b.reason_detail : "");
@@ -958,7 +966,7 @@ static int cmd_timeout(void)
     volatile int cancel = 1;
     pal_source src;
     pal_source_from_memory(&src, data, big);
-    CHECK(pal_cpsup_scan(sup, 0, defs, &src, "/virtual/cancelled", &cancel, &rep, &oc) == 0,
+    CHECK(pal_cpsup_scan(sup, 0, PKG(defs), &src, "/virtual/cancelled", &cancel, &rep, &oc) == 0,
           "scan");
     printf("cancelled scan -> %s, reason %s after %llu bytes\n", pal_cpsup_outcome_name(oc),
            pal_unscannable_name(rep.reason), (unsigned long long)rep.bytes_read);
@@ -1044,7 +1052,7 @@ static void *crash_worker(void *arg)
             pal_source_from_memory(&src, o->data, o->len);
         }
         pal_report rep;
-        int rc = pal_cpsup_scan(run->sup, slot, run->defs, &src, o->name, NULL, &rep, &o->got);
+        int rc = pal_cpsup_scan(run->sup, slot, PKG(run->defs), &src, o->name, NULL, &rep, &o->got);
         CHECK(rc == 0, "scan %s: %s", o->name, pal_strerror(rc));
         o->got_verdict = rep.verdict;
         o->got_findings = rep.n_findings;
@@ -1226,7 +1234,7 @@ static void expect_start_failure(const char *bin, unsigned fail_step, pal_defs *
     pal_errbuf err = {{0}};
     CHECK(pal_cpsup_new(&cfg, &sup, &err) == 0, "new: %s", err.msg);
     size_t fails = count_events(PAL_CPSUP_EV_START_FAILED, NULL);
-    int rc = pal_cpsup_start(sup, defs, &err);
+    int rc = pal_cpsup_start(sup, PKG(defs), &err);
     printf("  %s -> %s\n", fail_step ? pal_cpmsg_step_name(fail_step) : bin, err.msg);
     CHECK(rc != 0 && strstr(err.msg, want) != NULL, "start error '%s' lacks '%s'", err.msg, want);
     CHECK(count_events(PAL_CPSUP_EV_START_FAILED, NULL) == fails + 1, "no start-failed event");
@@ -1308,14 +1316,14 @@ static int cmd_switch(void)
     CHECK(st.state == PAL_CPSUP_STOPPED && st.pid == 0, "not stopped");
     pal_source src;
     pal_source_from_memory(&src, eicar, 68);
-    CHECK(pal_cpsup_scan(sup, 0, a, &src, "/virtual/e2", NULL, &rep, NULL) == PAL_ESTATE,
+    CHECK(pal_cpsup_scan(sup, 0, PKG(a), &src, "/virtual/e2", NULL, &rep, NULL) == PAL_ESTATE,
           "scan while stopped");
     CHECK(kill(p1, 0) != 0, "old content process still alive");
     printf("sandbox off: state %s, scans refused with PAL_ESTATE, process %d gone\n",
            pal_cpsup_state_name(st.state), (int)p1);
 
     pal_errbuf err;
-    CHECK(pal_cpsup_start(sup, a, &err) == 0, "restart: %s", err.msg);
+    CHECK(pal_cpsup_start(sup, PKG(a), &err) == 0, "restart: %s", err.msg);
     pid_t p2 = cp_pid(sup);
     CHECK(p2 > 0 && p2 != p1, "no new process");
     CHECK(scan_mem(sup, 1, a, eicar, 68, "/virtual/e3", &rep) == PAL_CPSUP_SCANNED, "scan 3");
@@ -1352,6 +1360,93 @@ static int cmd_switch(void)
     pal_defs_unref(b);
     pal_defs_unref(a);
     printf("switch: ok\n");
+    return 0;
+}
+
+/* ---- the package the supervisor is handed ------------------------------------------------ */
+
+static int cmd_package(void)
+{
+    /* a forced reinstall of the same version: the same bytes in another file */
+    char copy[1200];
+    snprintf(copy, sizeof(copy), "%s/package-copy.sig", g_work);
+    CHECK(run_cmd("cp '%s' '%s'", g_pkg, copy) == 0, "copy %s", g_pkg);
+    pal_defs *a = load_defs(g_pkg, NULL);
+    pal_defs *c = load_defs(copy, NULL);
+    CHECK(pal_defs_info(a)->version == pal_defs_info(c)->version, "copy has another version");
+    pal_cpsup_config cfg;
+    test_config(&cfg, g_cp_bin, 2);
+    pal_cpsup *sup = start_sup(&cfg, a);
+    uint8_t eicar[68];
+    make_eicar(eicar);
+    pal_report rep;
+    pid_t p1 = cp_pid(sup);
+
+    /* not a package: refused, and the instance goes on */
+    pal_source src;
+    pal_source_from_memory(&src, eicar, 68);
+    const pal_limits *lim = pal_engine_limits(pal_defs_engine(a));
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(devnull >= 0, "/dev/null");
+    CHECK(pal_cpsup_scan(sup, 0, devnull, lim, &src, "/virtual/n", NULL, &rep, NULL) == PAL_EINVAL,
+          "/dev/null taken for a package");
+    close(devnull);
+    CHECK(pal_cpsup_scan(sup, 0, -1, lim, &src, "/virtual/n", NULL, &rep, NULL) == PAL_EINVAL,
+          "descriptor -1 taken for a package");
+    pal_errbuf err = {{0}};
+    CHECK(pal_cpsup_set_package(sup, -1, lim, &err) == PAL_EINVAL, "set_package(-1)");
+    CHECK(scan_mem(sup, 0, a, eicar, 68, "/virtual/e1", &rep) == PAL_CPSUP_SCANNED &&
+              rep.verdict == PAL_VERDICT_THREAT,
+          "scan after refusals");
+    pal_report_free(&rep);
+    CHECK(cp_pid(sup) == p1, "a refused descriptor replaced the instance");
+    printf("not a package (/dev/null, -1): PAL_EINVAL, process %d still serving\n", (int)p1);
+
+    /* the same version in another file is another package: the instance is replaced */
+    CHECK(scan_mem(sup, 1, c, eicar, 68, "/virtual/e2", &rep) == PAL_CPSUP_SCANNED &&
+              rep.verdict == PAL_VERDICT_THREAT,
+          "scan with the copy");
+    pal_report_free(&rep);
+    pid_t p2 = cp_pid(sup);
+    CHECK(p2 > 0 && p2 != p1, "instance not replaced for another package file");
+    CHECK(count_events(PAL_CPSUP_EV_STOP, NULL) == 1, "stop events");
+    printf("same version in another file: process %d replaced by %d\n", (int)p1, (int)p2);
+
+    /* the caller lets go of the copy (descriptor closed) and its name goes: a new instance
+       still gets the package, from the supervisor's own descriptor */
+    pal_defs_unref(c);
+    c = NULL;
+    CHECK(unlink(copy) == 0, "unlink %s", copy);
+    CHECK(kill(p2, SIGKILL) == 0, "kill %d", (int)p2);
+    /* a scan with the retired package runs on the instance of the one in force */
+    CHECK(scan_mem(sup, 0, a, eicar, 68, "/virtual/e3", &rep) == PAL_CPSUP_SCANNED &&
+              rep.verdict == PAL_VERDICT_THREAT,
+          "scan after the caller closed the package");
+    pal_report_free(&rep);
+    pid_t p3 = cp_pid(sup);
+    CHECK(p3 > 0 && p3 != p2, "no new instance after the kill");
+    CHECK(count_events(PAL_CPSUP_EV_STOP, NULL) == 1, "the retired package was put back");
+    /* it keeps only the mapping of the package (its descriptor 3 is closed after READY) */
+    if (geteuid() == 0) {
+        char maps[64], line[1400];
+        snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)p3);
+        FILE *f = fopen(maps, "re");
+        CHECK(f != NULL, "%s: %s", maps, strerror(errno));
+        int mapped = 0;
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (strstr(line, "/package-copy.sig (deleted)") != NULL)
+                mapped = 1;
+        fclose(f);
+        CHECK(mapped, "new instance does not map the deleted copy");
+    } else {
+        printf("  (not root: /proc/%d/maps needs ptrace access; not checked)\n", (int)p3);
+    }
+    printf("caller's descriptor closed, file unlinked: process %d restarted as %d, mapping "
+           "the deleted copy\n",
+           (int)p2, (int)p3);
+    pal_cpsup_free(sup);
+    pal_defs_unref(a);
+    printf("package: ok\n");
     return 0;
 }
 
@@ -1457,7 +1552,7 @@ static double bench_scan(pal_cpsup *sup, pal_defs *defs, inproc *ip, const uint8
         pal_source_from_memory(&src, data, len);
         if (sup) {
             pal_cpsup_outcome oc;
-            CHECK(pal_cpsup_scan(sup, 0, defs, &src, "/bench/object", NULL, &rep, &oc) == 0 &&
+            CHECK(pal_cpsup_scan(sup, 0, PKG(defs), &src, "/bench/object", NULL, &rep, &oc) == 0 &&
                       oc == PAL_CPSUP_SCANNED,
                   "bench scan");
         } else {
@@ -1668,20 +1763,11 @@ typedef struct command {
 static int cmd_list(void);
 
 static const command k_commands[] = {
-    {"basic", cmd_basic},
-    {"corpus", cmd_corpus},
-    {"procstatus", cmd_procstatus},
-    {"attacks", cmd_attacks},
-    {"misbehave", cmd_misbehave},
-    {"timeout", cmd_timeout},
-    {"crash", cmd_crash},
-    {"degraded", cmd_degraded},
-    {"startfail", cmd_startfail},
-    {"switch", cmd_switch},
-    {"pss", cmd_pss},
-    {"bench", cmd_bench},
-    {"nonroot", cmd_nonroot},
-    {"pdeathsig", cmd_pdeathsig},
+    {"basic", cmd_basic},     {"corpus", cmd_corpus},       {"procstatus", cmd_procstatus},
+    {"attacks", cmd_attacks}, {"misbehave", cmd_misbehave}, {"timeout", cmd_timeout},
+    {"crash", cmd_crash},     {"degraded", cmd_degraded},   {"startfail", cmd_startfail},
+    {"switch", cmd_switch},   {"package", cmd_package},     {"pss", cmd_pss},
+    {"bench", cmd_bench},     {"nonroot", cmd_nonroot},     {"pdeathsig", cmd_pdeathsig},
     {"list", cmd_list},
 };
 

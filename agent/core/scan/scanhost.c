@@ -87,7 +87,9 @@ static int start_cp(pal_scanhost *h, unsigned slots, pal_defs *defs, pal_errbuf 
     h->channels = slots;
     /* A start failure leaves the supervisor in place: it retries with backoff, and scans
        meanwhile report their objects unscannable with the reason. */
-    return defs ? pal_cpsup_start(h->sup, defs, err) : 0;
+    return defs ? pal_cpsup_start(h->sup, pal_defs_fd(defs),
+                                  pal_engine_limits(pal_defs_engine(defs)), err)
+                : 0;
 }
 
 int pal_scanhost_apply(pal_scanhost *h, int sandbox, unsigned slots, pal_defs *defs,
@@ -143,7 +145,11 @@ int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_
             rc = rep->reason_chain ? 0 : PAL_ENOMEM;
         } else {
             pal_cpsup_outcome oc;
-            rc = pal_cpsup_scan(h->sup, slot, defs, src, name, cancel, rep, &oc);
+            /* the content process gets the package's descriptor and the limits, not our
+               pal_defs: a new one (update, other limits) replaces its instance */
+            rc = pal_cpsup_scan(h->sup, slot, pal_defs_fd(defs),
+                                pal_engine_limits(pal_defs_engine(defs)), src, name, cancel, rep,
+                                &oc);
             if (rc == PAL_ESTATE) {
                 unavailable(rep, name, "stopped", src->size);
                 rc = rep->reason_chain ? 0 : PAL_ENOMEM;

@@ -6,7 +6,8 @@
  * Process: a supervisor thread owned by this module spawns the content process (clone3 with
  * new PID, mount, network, IPC and UTS namespaces, plus a user namespace when the broker is
  * not root; the binary is executed from a descriptor after an ownership check), hands it the
- * verified package's descriptor, a sealed read-only shared-memory descriptor and K channels
+ * verified package's descriptor and the engine limits, a sealed read-only shared-memory
+ * descriptor and K channels
  * (SOCK_SEQPACKET socketpairs, one per scan slot), waits for READY, verifies from
  * /proc/<pid>/status that the sandbox is in force (Seccomp 2, NoNewPrivs 1, no capabilities,
  * not root), reaps it, keeps the tail of its stderr, and restarts it with exponential backoff.
@@ -34,6 +35,16 @@
  * object that kills it again is unscannable (crashed the content process). Nothing here
  * ever falls back to scanning in-process.
  *
+ * The package: the caller hands over the descriptor of the package file it verified and the
+ * engine limits, nothing of its own types. The supervisor keeps its own duplicate of the
+ * descriptor (what the content process receives) and its own read-only mapping of the
+ * package for the threat catalog; a package is the file (device and inode) with its limits,
+ * so an update or other limits replace the instance.
+ *
+ * Files: cpsup.c (state machine), cpspawn.c (one instance's process), cppkg.c (the
+ * package it holds), cpchan.c (the channels); their shared internals are in
+ * cpsup_internal.h.
+ *
  * Thread safety: every function may be called from any thread, except that a slot is used
  * by one caller at a time (the slot layer's guarantee). The event callback runs on the
  * supervisor thread without any lock held; it may call pal_cpsup_status but nothing else of
@@ -47,7 +58,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "defs.h"
 #include "engine.h"
 #include "pal_error.h"
 
@@ -137,20 +147,23 @@ int pal_cpsup_new(const pal_cpsup_config *cfg, pal_cpsup **out, pal_errbuf *err)
 void pal_cpsup_free(pal_cpsup *sup);
 
 /*
- * Turn sandbox mode on with defs (a reference is taken) and wait until an instance is
- * READY: 0, or the error of the first failed attempt (err: e.g. "palisade-cp exited with
- * status 81: sandbox step seccomp failed"). On failure the supervisor keeps retrying with
+ * Turn sandbox mode on with the package open on pkg_fd (read-only; the supervisor keeps a
+ * duplicate, the caller's descriptor may be closed afterwards) and the engine limits, and
+ * wait until an instance is READY: 0, or the error of the first failed attempt (err: e.g.
+ * "palisade-cp exited with status 81: sandbox step seccomp failed"), or PAL_EINVAL for a
+ * descriptor that is not a package. On a failed start the supervisor keeps retrying with
  * backoff until pal_cpsup_stop.
  */
-int pal_cpsup_start(pal_cpsup *sup, pal_defs *defs, pal_errbuf *err);
+int pal_cpsup_start(pal_cpsup *sup, int pkg_fd, const pal_limits *limits, pal_errbuf *err);
 
 /* Turn sandbox mode off: scans in flight finish, later ones get PAL_ESTATE, the content
    process is stopped. Returns when it is gone. */
 void pal_cpsup_stop(pal_cpsup *sup);
 
-/* New definitions (update, other limits): the running instance is replaced once the scans
-   in flight on it finish. pal_cpsup_scan does the same when it meets new defs. */
-int pal_cpsup_set_defs(pal_cpsup *sup, pal_defs *defs);
+/* A new package or other limits (update, settings): the running instance is replaced once
+   the scans in flight on it finish. pal_cpsup_scan does the same when it meets a package
+   other than the one in force and the one before it. 0 or a code with err. */
+int pal_cpsup_set_package(pal_cpsup *sup, int pkg_fd, const pal_limits *limits, pal_errbuf *err);
 
 /* How a scan through the content process ended. */
 typedef enum pal_cpsup_outcome {
@@ -169,16 +182,18 @@ typedef enum pal_cpsup_outcome {
 const char *pal_cpsup_outcome_name(pal_cpsup_outcome o);
 
 /*
- * Scan one object on slot (0 .. channels-1) in the content process: pal_scan's contract
- * (returns 0 with *rep filled, or a negative code: PAL_EINVAL for bad arguments or a name
- * over 4095 bytes, PAL_ESTATE when sandbox mode is off, PAL_ENOMEM). A failure of the
- * content process is a verdict, not an error: unscannable, reason_detail starting with
- * "content process ..." — *outcome (may be NULL) says which. rep->bytes_read counts the
- * bytes the broker served.
+ * Scan one object on slot (0 .. channels-1) in the content process, with the package open
+ * on pkg_fd and limits (as for pal_cpsup_start; a scan that still holds the package just
+ * replaced runs on the current instance): pal_scan's contract (returns 0 with *rep filled,
+ * or a negative code: PAL_EINVAL for bad arguments, a name over 4095 bytes or a descriptor
+ * that is not a package, PAL_ESTATE when sandbox mode is off, PAL_ENOMEM, PAL_EIO). A failure of
+ * the content process is a verdict, not an error: unscannable, reason_detail starting with "content
+ * process ..." — *outcome (may be NULL) says which. rep->bytes_read counts the bytes the broker
+ * served.
  */
-int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pal_source *src,
-                   const char *name, const volatile int *cancel, pal_report *rep,
-                   pal_cpsup_outcome *outcome);
+int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *limits,
+                   const pal_source *src, const char *name, const volatile int *cancel,
+                   pal_report *rep, pal_cpsup_outcome *outcome);
 
 /* ---- self-test (palisade-cp-selftest only; the installed binary answers unsupported) ---- */
 
