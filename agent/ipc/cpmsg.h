@@ -7,7 +7,7 @@
  * checks the structure of a message (length, type, direction, flags, every field's range,
  * every string's length and bytes) before anything looks at it; the broker then checks state
  * (is this the scan in flight, may this type come now) and meaning (offset within the object,
- * threat in the catalog, chain rooted at the object's name) — see agent/core/supervisor/cpsup.c.
+ * threat in the catalog, chain rooted at the object's name) — see agent/core/supervisor/cpchan.c.
  * The content process decodes the broker's messages with the same strict decoder.
  *
  * All integers are little-endian. Strings are length-prefixed (the length sits in the fixed
