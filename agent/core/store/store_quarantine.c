@@ -316,19 +316,7 @@ int pal_store_fileop_finish(pal_store *st, int64_t id, pal_fileop_state state, c
     ret = sdb_step_done(st, s, "finishing a file operation", err);
     if (ret || sqlite3_changes(st->db) == 1)
         goto out;
-    ret = sdb_stmt(st, SQL_FO_STATE, &s, err);
-    if (ret)
-        goto out;
-    sdb_bind_i64(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        ret = pal_err_set(err, PAL_ESTATE, "file operation %lld is not pending (%s)", (long long)id,
-                          (const char *)sqlite3_column_text(s, 0));
-    else if (rc == SQLITE_DONE)
-        ret = pal_err_set(err, PAL_ENOTFOUND, "no file operation %lld", (long long)id);
-    else
-        ret = sdb_fail(st, rc, "reading a file operation", err);
-    sdb_finish(s);
+    ret = sdb_why_unchanged(st, SQL_FO_STATE, id, "file operation", "not pending", err);
 out:
     sdb_unlock(st);
     return ret;

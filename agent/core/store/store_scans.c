@@ -278,19 +278,7 @@ int pal_store_scan_finish(pal_store *st, int64_t id, const pal_scan_totals *tota
     ret = sdb_step_done(st, s, "finishing a scan", err);
     if (ret || sqlite3_changes(st->db) == 1)
         goto out;
-    ret = sdb_stmt(st, SQL_SCAN_OUTCOME, &s, err);
-    if (ret)
-        goto out;
-    sdb_bind_i64(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        ret = pal_err_set(err, PAL_ESTATE, "scan %lld is already finished (%s)", (long long)id,
-                          (const char *)sqlite3_column_text(s, 0));
-    else if (rc == SQLITE_DONE)
-        ret = pal_err_set(err, PAL_ENOTFOUND, "no scan %lld", (long long)id);
-    else
-        ret = sdb_fail(st, rc, "reading a scan", err);
-    sdb_finish(s);
+    ret = sdb_why_unchanged(st, SQL_SCAN_OUTCOME, id, "scan", "already finished", err);
 out:
     sdb_unlock(st);
     return ret;

@@ -227,6 +227,26 @@ int sdb_step_done(pal_store *st, sqlite3_stmt *s, const char *what, pal_errbuf *
     return ret;
 }
 
+int sdb_why_unchanged(pal_store *st, const char *state_sql, int64_t id, const char *what,
+                      const char *not_state, pal_errbuf *err)
+{
+    sqlite3_stmt *s = NULL;
+    int ret = sdb_stmt(st, state_sql, &s, err);
+    if (ret)
+        return ret;
+    sdb_bind_i64(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        ret = pal_err_set(err, PAL_ESTATE, "%s %lld is %s (%s)", what, (long long)id, not_state,
+                          (const char *)sqlite3_column_text(s, 0));
+    else if (rc == SQLITE_DONE)
+        ret = pal_err_set(err, PAL_ENOTFOUND, "no %s %lld", what, (long long)id);
+    else
+        ret = sdb_fail(st, rc, "reading a row's state", err);
+    sdb_finish(s);
+    return ret;
+}
+
 int sdb_step_int(pal_store *st, sqlite3_stmt *s, int64_t *value, int *found, const char *what,
                  pal_errbuf *err)
 {

@@ -71,6 +71,11 @@ int sdb_step_done(pal_store *st, sqlite3_stmt *s, const char *what, pal_errbuf *
    (found may be NULL when a row always comes). Finishes s. */
 int sdb_step_int(pal_store *st, sqlite3_stmt *s, int64_t *value, int *found, const char *what,
                  pal_errbuf *err);
+/* After a guarded update of row id changed nothing: why. state_sql (?1 = id) answers the
+   row's state; PAL_ESTATE "<what> <id> is <not_state> (<state>)" when the row exists,
+   PAL_ENOTFOUND "no <what> <id>" when it does not. Lock held by the caller. */
+int sdb_why_unchanged(pal_store *st, const char *state_sql, int64_t id, const char *what,
+                      const char *not_state, pal_errbuf *err);
 /* full: PRAGMA synchronous FULL (records that must survive) or NORMAL (rebuildable). */
 int sdb_set_sync(pal_store *st, int full, pal_errbuf *err);
 int sdb_begin(pal_store *st, int full, pal_errbuf *err); /* BEGIN IMMEDIATE */
