@@ -1,8 +1,10 @@
 /*
  * main.c — `palisade`, the command-line client of palisaded: parses the command line,
  * connects through libpalisade, runs one command and maps the outcome to the exit code
- * (0 ok / clean, 1 threats found, 2 error with "palisade: <Code>: <message>" on stderr).
+ * (0 ok / clean, 1 threats found, 2 error with "palisade: <Code>: <message>" on stderr, or
+ * with --json {"error": {...}} on stdout). The help texts are in help.c.
  */
+#define _GNU_SOURCE /* asprintf */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,45 +14,12 @@
 #include <jansson.h>
 
 #include "diag.h"
+#include "help.h"
+#include "msg.h"
 #include "out.h"
 #include "palisade.h"
 #include "remediation.h"
 #include "scan.h"
-
-static const char usage_text[] =
-    "usage: palisade [--socket PATH] COMMAND [ARGS] [--json]\n"
-    "\n"
-    "commands:\n"
-    "  scan [--quick|--full] [PATH...]        scan (Quick by default; PATHs: Custom)\n"
-    "  threats                                threat history\n"
-    "  status                                 agent status\n"
-    "  scans                                  recent scans\n"
-    "  config get [NAME]                      all settings, or one\n"
-    "  config set NAME VALUE                  change a setting (VALUE: JSON or a string)\n"
-    "  sandbox enable|disable                 SandboxMode Enabled / Disabled\n"
-    "  exclusion list                         exclusions\n"
-    "  exclusion add|remove --path P | --extension E\n"
-    "  quarantine list                        quarantined files\n"
-    "  quarantine restore ID [--to PATH] [--force] [--allow]\n"
-    "                                         put a file back (--allow: do not quarantine it\n"
-    "                                         again)\n"
-    "  quarantine remove ID                   delete a quarantined file for good\n"
-    "  allow list                             allowed threats\n"
-    "  allow add|remove --threat NAME | --sha256 HEX\n"
-    "  action list                            per-threat action overrides\n"
-    "  action set THREAT Quarantine|Remove|NoAction | action remove THREAT\n"
-    "  update PKG [--force]                   install a signature package (--force: older/same)\n"
-    "  update rollback                        back to the previous signature package\n"
-    "  diagnostics                            write a support bundle; prints its path\n"
-    "  events [--limit N]                     content-process events (starts, crashes...)\n"
-    "\n"
-    "options:\n"
-    "  --socket PATH   control socket (default: $PALISADE_SOCKET, else " PALISADE_DEFAULT_SOCKET
-    ")\n"
-    "  --json          print one JSON document (snake_case keys) instead of text\n"
-    "\n"
-    "exit status: 0 ok / nothing found, 1 threats found, 2 error (or a scan root that could\n"
-    "not be scanned), 3 scan found nothing but could not examine everything (palisade(1))\n";
 
 typedef struct cli {
     const char *socket;
@@ -61,10 +30,8 @@ typedef struct cli {
 static int connect_agent(cli *c)
 {
     c->h = palisade_new();
-    if (!c->h) {
-        fprintf(stderr, "palisade: out of memory\n");
-        return EXIT_ERROR;
-    }
+    if (!c->h)
+        return out_fail("OutOfMemory", "out of memory");
     if (palisade_connect(c->h, c->socket) != PALISADE_OK)
         return out_error(c->h);
     return EXIT_OK;
@@ -118,6 +85,69 @@ out:
     return rc;
 }
 
+/* last_scan in words: "Quick scan 12: Completed, started ..., ended ... (3.2 s), 1 threat". */
+static char *last_scan_text(const json_t *ls)
+{
+    if (!json_is_object(ls))
+        return strdup("none");
+    char *type = out_text(ls, "type"), *status = out_text(ls, "status");
+    char *id = out_text(ls, "scan_id"), *t0 = out_text(ls, "start_time");
+    char *t1 = out_text(ls, "end_time");
+    const json_t *th = json_object_get(ls, "threats");
+    long long nt = json_is_integer(th) ? (long long)json_integer_value(th) : 0;
+    char took[48] = "";
+    int64_t s0, s1;
+    if (json_is_string(json_object_get(ls, "start_time")) &&
+        json_is_string(json_object_get(ls, "end_time")) && pal_time_parse(t0, &s0) == 0 &&
+        pal_time_parse(t1, &s1) == 0 && s1 >= s0)
+        snprintf(took, sizeof(took), " (%.1f s)", (double)(s1 - s0) / 1000.0);
+    char *text = NULL;
+    bool ended = json_is_string(json_object_get(ls, "end_time"));
+    if (asprintf(&text, "%s scan %s: %s, started %s, %s%s%s, %lld threat%s", type ? type : "?",
+                 id ? id : "?", status ? status : "?", t0 ? t0 : "?", ended ? "ended " : "",
+                 ended ? t1 : "still running", took, nt, nt == 1 ? "" : "s") < 0)
+        text = NULL;
+    free(type);
+    free(status);
+    free(id);
+    free(t0);
+    free(t1);
+    return text;
+}
+
+/* The status fields, with last_scan in words and each problem of degraded on its own line. */
+static void print_status(json_t *res)
+{
+    json_t *copy = json_copy(res);
+    if (!copy)
+        return;
+    char *ls = last_scan_text(json_object_get(res, "last_scan"));
+    if (ls && json_object_get(copy, "last_scan"))
+        json_object_set_new(copy, "last_scan", json_string(ls));
+    const json_t *deg = json_object_get(res, "degraded");
+    if (json_is_array(deg)) {
+        /* one line per problem, indented under the key */
+        char *joined = NULL;
+        size_t i;
+        const json_t *it;
+        json_array_foreach(deg, i, it)
+        {
+            const char *p = json_string_value(it);
+            char *next = NULL;
+            if (asprintf(&next, "%s%s%s", joined ? joined : "", joined ? "; " : "", p ? p : "?") <
+                0)
+                next = NULL;
+            free(joined);
+            joined = next;
+        }
+        json_object_set_new(copy, "degraded", json_string(joined ? joined : "none"));
+        free(joined);
+    }
+    out_fields(copy, stdout);
+    free(ls);
+    json_decref(copy);
+}
+
 static int cmd_status(cli *c, int argc, char **argv)
 {
     (void)argv;
@@ -130,7 +160,7 @@ static int cmd_status(cli *c, int argc, char **argv)
     if (c->json)
         out_json(res);
     else
-        out_fields(res, stdout);
+        print_status(res);
     json_decref(res);
     return EXIT_OK;
 }
@@ -221,10 +251,8 @@ static json_t *parse_value(const char *text)
 
 static int set_setting(cli *c, const char *name, json_t *value)
 {
-    if (!value) {
-        fprintf(stderr, "palisade: the value is not valid UTF-8\n");
-        return EXIT_ERROR;
-    }
+    if (!value)
+        return out_usage_error("the value is not valid UTF-8");
     json_t *res;
     int rc = call(c, "config.set", json_pack("{s:s, s:o}", "name", name, "value", value), &res);
     if (rc != EXIT_OK)
@@ -367,9 +395,40 @@ static const struct command {
     {"action", cmd_action},
 };
 
+/* `palisade help [COMMAND]`: the list, or one command's help, on stdout. */
+static int cmd_help(int argc, char **argv)
+{
+    if (argc == 0) {
+        fputs(help_overview(), stdout);
+        return EXIT_OK;
+    }
+    const char *text = argc == 1 ? help_for(argv[0]) : NULL;
+    if (!text)
+        return argc == 1 ? out_usage_error("no command '%s' (palisade help lists them)", argv[0])
+                         : out_usage_error("usage: help [COMMAND]");
+    fputs(text, stdout);
+    return EXIT_OK;
+}
+
+/* --help or -h among a command's arguments (before "--"): that command's help. */
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
+    /* --json anywhere before "--" also makes the errors found while parsing JSON documents */
+    for (int k = 1; k < argc && strcmp(argv[k], "--") != 0; k++)
+        if (strcmp(argv[k], "--json") == 0)
+            out_json_errors = true;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -382,7 +441,7 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--json") == 0) {
             c.json = true;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage_text, stdout);
+            fputs(help_overview(), stdout);
             return EXIT_OK;
         } else if (strcmp(a, "--version") == 0) {
             printf("palisade %s\n", palisade_version());
@@ -394,7 +453,9 @@ int main(int argc, char **argv)
         }
     }
     if (i >= argc) {
-        fputs(usage_text, stderr);
+        if (out_json_errors)
+            return out_usage_error("no command given (palisade help lists them)");
+        fputs(help_overview(), stderr);
         return EXIT_ERROR;
     }
     const char *name = argv[i++];
@@ -402,7 +463,7 @@ int main(int argc, char **argv)
     int n = 0;
     char **rest = calloc((size_t)(argc - i) + 1, sizeof(*rest));
     if (!rest)
-        return EXIT_ERROR;
+        return out_fail("OutOfMemory", "out of memory");
     bool literal = false;
     for (; i < argc; i++) {
         if (!literal && strcmp(argv[i], "--json") == 0) {
@@ -414,11 +475,18 @@ int main(int argc, char **argv)
         rest[n++] = argv[i];
     }
     int rc = -1;
-    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
-        if (strcmp(name, commands[k].name) == 0)
-            rc = commands[k].fn(&c, n, rest);
+    if (strcmp(name, "help") == 0) {
+        rc = cmd_help(n, rest);
+    } else if (help_for(name) && wants_help(n, rest)) {
+        fputs(help_for(name), stdout);
+        rc = EXIT_OK;
+    } else {
+        for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+            if (strcmp(name, commands[k].name) == 0)
+                rc = commands[k].fn(&c, n, rest);
+    }
     if (rc < 0)
-        rc = out_usage_error("unknown command '%s'", name);
+        rc = out_usage_error("unknown command '%s' (palisade help lists them)", name);
     free(rest);
     palisade_close(c.h);
     if (fflush(stdout) != 0) {

@@ -94,10 +94,46 @@ void out_bytes(uint64_t bytes, char *buf, size_t size)
         snprintf(buf, size, "%.1f %s", v, units[u]);
 }
 
+bool out_json_errors;
+
+/* {"error": {"code": code, "message": message}} on stdout: a script reading --json output
+   always gets one document, also when the command failed (palisade(1), JSON ERRORS). */
+static void json_error_doc(const char *code, const char *message)
+{
+    json_t *doc = json_pack("{s:{s:s, s:s?}}", "error", "code", code, "message", message);
+    if (!doc) /* message not UTF-8 (it is the agent's or an argument's text) */
+        doc = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
+                        "(message not valid UTF-8)");
+    if (doc)
+        out_json(doc);
+    json_decref(doc);
+}
+
+int out_fail(const char *code, const char *fmt, ...)
+{
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (out_json_errors) {
+        json_error_doc(code, buf);
+    } else {
+        char *safe = out_safe(buf);
+        fprintf(stderr, "palisade: %s\n", safe ? safe : buf);
+        free(safe);
+    }
+    return EXIT_ERROR;
+}
+
 int out_error(palisade *h)
 {
     const char *code = palisade_error_code(h);
     const char *msg = palisade_error_string(h);
+    if (out_json_errors) {
+        json_error_doc(code ? code : "Internal", msg ? msg : "unknown error");
+        return EXIT_ERROR;
+    }
     char *safe = out_safe(msg ? msg : "unknown error");
     fprintf(stderr, "palisade: %s: %s\n", code ? code : "Internal", safe ? safe : "");
     free(safe);
@@ -107,11 +143,19 @@ int out_error(palisade *h)
 int out_usage_error(const char *fmt, ...)
 {
     va_list ap;
+    if (out_json_errors) {
+        char buf[2048];
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        json_error_doc("Usage", buf);
+        return EXIT_ERROR;
+    }
     fputs("palisade: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\n(see palisade --help)\n", stderr);
+    fputs("\n(see palisade help)\n", stderr);
     return EXIT_ERROR;
 }
 
@@ -216,8 +260,7 @@ int out_call(palisade **h, const char *socket, const char *op, json_t *args, jso
     json_decref(args);
     if (!*h && !(*h = palisade_new())) {
         free(text);
-        fprintf(stderr, "palisade: out of memory\n");
-        return EXIT_ERROR;
+        return out_fail("OutOfMemory", "out of memory");
     }
     if (palisade_connect(*h, socket) != PALISADE_OK) {
         free(text);
@@ -231,10 +274,8 @@ int out_call(palisade **h, const char *socket, const char *op, json_t *args, jso
     json_error_t je;
     *res = json_loads(out, 0, &je);
     palisade_free_string(out);
-    if (!*res) {
-        fprintf(stderr, "palisade: unreadable answer to %s\n", op);
-        return EXIT_ERROR;
-    }
+    if (!*res)
+        return out_fail("Protocol", "unreadable answer to %s", op);
     return EXIT_OK;
 }
 

@@ -11,6 +11,7 @@
 #ifndef PAL_CLI_OUT_H
 #define PAL_CLI_OUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,11 +60,23 @@ char *out_path(const json_t *obj, const char *key);
 /* Bytes as "56.7 MB" (decimal units, as in file managers). */
 void out_bytes(uint64_t bytes, char *buf, size_t size);
 
-/* "palisade: <Code>: <message>" on stderr for h's last error; returns EXIT_ERROR. */
+/*
+ * Errors. With --json (out_json_errors set), every error is one document on stdout:
+ *   {"error": {"code": "<Code>", "message": "<text>"}}
+ * where Code is the agent's error code (AccessDenied, NotFound, Unavailable...), "Usage"
+ * for a command-line mistake, or the CLI's own (OutOfMemory, Protocol, Io). Without it,
+ * "palisade: ..." on stderr. All return EXIT_ERROR.
+ */
+extern bool out_json_errors;
+
+/* h's last error: "palisade: <Code>: <message>" on stderr, or the JSON document. */
 int out_error(palisade *h);
 
-/* Print a usage or argument error on stderr; returns EXIT_ERROR. */
+/* A usage or argument error (code "Usage"). */
 int out_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Any other error of the CLI itself, with its code. */
+int out_fail(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A table printed with aligned columns (two spaces apart), header first. */
 typedef struct out_table out_table;

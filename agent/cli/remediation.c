@@ -21,7 +21,7 @@ static json_t *path_arg(const char *p)
     if (p[0] != '/') {
         char *cwd = getcwd(NULL, 0);
         if (!cwd) {
-            fprintf(stderr, "palisade: cannot resolve %s: no current directory\n", p);
+            out_usage_error("cannot resolve %s: no current directory", p);
             return NULL;
         }
         size_t n = strlen(cwd) + strlen(p) + 2;

@@ -29,7 +29,8 @@ static void on_sigint(int sig)
     g_interrupts = 1;
 }
 
-/* {"type": type, "paths": [...]} as text; NULL with a message on failure. */
+/* {"type": type, "paths": [...]} as text; NULL on failure (a message only when the path
+   cannot be resolved: the rest is out of memory, reported by the caller). */
 static char *scan_args(const char *type, char *const *paths, size_t npaths)
 {
     json_t *args = json_pack("{s:s}", "type", type);
@@ -42,7 +43,7 @@ static char *scan_args(const char *type, char *const *paths, size_t npaths)
         char *abs = NULL;
         if (p[0] != '/') {
             if (!cwd && !(cwd = getcwd(NULL, 0))) {
-                fprintf(stderr, "palisade: cannot resolve %s: no current directory\n", p);
+                out_usage_error("cannot resolve %s: no current directory", p);
                 goto out;
             }
             size_t n = strlen(cwd) + strlen(p) + 2;
@@ -354,10 +355,8 @@ static void text_report(const json_t *res)
 int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json)
 {
     char *args = scan_args(type, paths, npaths);
-    if (!args) {
-        fprintf(stderr, "palisade: cannot build the scan request\n");
+    if (!args)
         return EXIT_ERROR;
-    }
     int64_t id = palisade_start(h, "scan.start", args);
     free(args);
     if (id < 0)
@@ -414,7 +413,7 @@ int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, b
         break;
     }
     if (!res) {
-        fprintf(stderr, "palisade: the agent sent an unreadable scan result\n");
+        rc = out_fail("Protocol", "the agent sent an unreadable scan result");
         goto out;
     }
     if (json) {

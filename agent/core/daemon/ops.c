@@ -456,8 +456,10 @@ static json_t *op_config_get(pal_ctl_request *req, void *arg)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     json_t *item = setting_item(d, name);
     if (!item)
-        return pal_ctl_fail(req, PAL_CODE_NOT_FOUND,
-                            "no setting named '%s' (config list shows them all)", name);
+        return pal_ctl_fail(
+            req, PAL_CODE_NOT_FOUND,
+            "no setting named '%s' (`palisade config get` and Get-AgentPreference list them all)",
+            name);
     return item;
 }
 
@@ -475,8 +477,10 @@ static json_t *op_config_set(pal_ctl_request *req, void *arg)
     if (!value)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "missing field 'value'");
     if (!pal_setting_find(name))
-        return pal_ctl_fail(req, PAL_CODE_NOT_FOUND,
-                            "no setting named '%s' (config list shows them all)", name);
+        return pal_ctl_fail(
+            req, PAL_CODE_NOT_FOUND,
+            "no setting named '%s' (`palisade config get` and Get-AgentPreference list them all)",
+            name);
     int rc = pal_settings_set_preference(pal_daemon_settings(d), name, value,
                                          pal_ctl_request_uid(req), &err);
     if (rc != 0)

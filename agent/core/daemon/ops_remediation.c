@@ -211,6 +211,19 @@ static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
         pal_msg_get_string(args, "value", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &value, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_allow_kind k = kind == 0 ? PAL_ALLOW_THREAT_NAME : PAL_ALLOW_SHA256;
+    /* A name outside the catalog would allow nothing and hide a typo: refuse it as
+       threat_action.set does. Removing stays possible (a name from an older package). */
+    pal_defs *defs = add && k == PAL_ALLOW_THREAT_NAME ? pal_daemon_defs(d) : NULL;
+    if (defs) {
+        pal_threat t;
+        int known = pal_sigpkg_find_threat(pal_defs_package(defs), value, &t) == 0;
+        pal_defs_unref(defs);
+        if (!known)
+            return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
+                                "'%s' is not a threat name of the signature package in force "
+                                "(threats.list and the package's catalog name them)",
+                                value);
+    }
     uid_t uid = pal_ctl_request_uid(req);
     int rc = add ? pal_store_allowed_add(pal_daemon_store(d), k, value, uid, &err)
                  : pal_store_allowed_remove(pal_daemon_store(d), k, value, uid, &err);
