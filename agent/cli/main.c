@@ -177,11 +177,12 @@ static int cmd_threats(cli *c, int argc, char **argv)
     if (c->json) {
         out_json(res);
     } else {
-        static const char *const keys[] = {"detected_at", "threat",        "severity",
-                                           "action",      "action_result", "path"};
-        static const char *const heads[] = {"DETECTED", "THREAT", "SEVERITY",
-                                            "ACTION",   "RESULT", "PATH"};
-        out_items(res, keys, heads, 6);
+        /* DETAIL: where the file went ("quarantined as item 7"), and a later restore */
+        static const char *const keys[] = {"detected_at",   "threat",        "severity", "action",
+                                           "action_result", "action_detail", "path"};
+        static const char *const heads[] = {"DETECTED", "THREAT", "SEVERITY", "ACTION",
+                                            "RESULT",   "DETAIL", "PATH"};
+        out_items(res, keys, heads, 7);
     }
     json_decref(res);
     return EXIT_OK;

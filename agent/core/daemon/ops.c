@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "display.h"
 #include "log.h"
 #include "msg.h"
 #include "ops_remediation.h"
@@ -217,6 +218,28 @@ static pal_defs *job_defs(void *ctx)
     return pal_daemon_defs(ctx);
 }
 
+/* One log line per detection, whatever its action (Allow and NoAction too): the log is where
+   an administrator and a SIEM see what was found. The path is in the display form
+   (display.h): a crafted file name cannot forge or hide log lines. */
+static void log_detections(const pal_scan_result *r)
+{
+    for (size_t i = 0; i < r->n_threats; i++) {
+        const pal_scan_threat *t = &r->threats[i];
+        char *path = pal_display(t->path, strlen(t->path));
+        char *name = pal_display(t->threat, strlen(t->threat));
+        char *detail =
+            t->action_detail ? pal_display(t->action_detail, strlen(t->action_detail)) : NULL;
+        pal_log(PAL_LOG_NOTICE,
+                "scan %lld detection %lld: threat %s severity %s path %s action %s result %s%s%s",
+                (long long)r->scan_id, (long long)t->detection_id, name ? name : "?",
+                pal_severity_name(t->severity), path ? path : "?", pal_det_action_name(t->action),
+                pal_det_result_name(t->result), detail ? " detail " : "", detail ? detail : "");
+        free(path);
+        free(name);
+        free(detail);
+    }
+}
+
 static json_t *op_scan_start(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
@@ -311,6 +334,7 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
                 (long long)res.scan_id, pal_scan_outcome_name(res.outcome),
                 (unsigned long long)res.files_scanned, (unsigned long long)res.threats_found,
                 (unsigned long long)res.unscannable_count);
+        log_detections(&res);
         result = pal_render_scan_result(&res);
         if (!result)
             pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");

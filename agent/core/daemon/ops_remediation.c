@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "display.h"
 #include "log.h"
 #include "msg.h"
 #include "quarantine.h"
@@ -91,6 +92,28 @@ static json_t *op_quarantine_get(pal_ctl_request *req, void *arg)
     return o;
 }
 
+/* The threat history says the file is back: the detection's action_detail gains
+   "restored to PATH by uid U at TIME" (PATH in display form, so the history stays UTF-8 and
+   terminal-safe), after "quarantined as item N". Its action and result stay what they were:
+   the quarantine did succeed, and the restore is the administrator's later decision. */
+static void note_restore(pal_store *st, int64_t detection_id, const pal_restore_req *r,
+                         const pal_restore_result *res)
+{
+    char when[40] = "?";
+    char *shown = pal_display(res->path, strlen(res->path));
+    char *note = NULL;
+    pal_errbuf err;
+    pal_time_format(pal_time_now_ms(), when, sizeof(when));
+    if (shown && asprintf(&note, "restored to %s by uid %u at %s%s", shown, (unsigned)r->uid, when,
+                          res->allowed ? " (its SHA-256 is now allowed)" : "") < 0)
+        note = NULL;
+    if (!note || pal_store_detection_note(st, detection_id, note, &err) != 0)
+        pal_log(PAL_LOG_WARNING, "the restore of detection %lld is not in the threat history: %s",
+                (long long)detection_id, note ? err.msg : "out of memory");
+    free(note);
+    free(shown);
+}
+
 static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
@@ -119,6 +142,13 @@ static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
         free(dest);
         return need_remediation(req, d);
     }
+    /* the detection the item came from, read before the restore drops the item */
+    pal_quarantine_item before;
+    int64_t detection_id = 0;
+    if (pal_store_quarantine_get(pal_daemon_store(d), id, &before, &err) == 0) {
+        detection_id = before.detection_id;
+        pal_quarantine_item_clear(&before);
+    }
     pal_restore_req r = {
         .id = id, .dest = dest, .force = force, .allow = allow, .uid = pal_ctl_request_uid(req)};
     pal_restore_result res = {0};
@@ -131,6 +161,8 @@ static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
     }
     pal_log(PAL_LOG_NOTICE, "quarantine item %lld restored to %s by uid %u%s", (long long)id,
             res.path, (unsigned)r.uid, res.allowed ? " (its hash is now allowed)" : "");
+    if (detection_id > 0)
+        note_restore(pal_daemon_store(d), detection_id, &r, &res);
     json_t *o = json_object();
     if (o) {
         json_object_set_new(o, "id", json_integer(id));

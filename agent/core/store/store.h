@@ -172,6 +172,10 @@ int pal_store_detection_insert(pal_store *st, const pal_detection *d, int64_t *i
 int pal_store_detection_set_action(pal_store *st, int64_t id, pal_det_action action,
                                    pal_det_result result, const char *detail, int64_t at,
                                    pal_errbuf *err);
+/* Add what happened later to a detection's action_detail ("<detail>; <note>"), keeping its
+   action and result: e.g. the restore of the file it quarantined. PAL_ENOTFOUND for an
+   unknown id. */
+int pal_store_detection_note(pal_store *st, int64_t id, const char *note, pal_errbuf *err);
 int pal_store_detection_get(pal_store *st, int64_t id, pal_detection *out, pal_errbuf *err);
 
 /*

@@ -48,6 +48,9 @@ static const char SQL_DET_INSERT[] =
     "action) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 static const char SQL_DET_SET_ACTION[] = "UPDATE detections SET action = ?2, action_result = ?3, "
                                          "action_detail = ?4, action_at = ?5 WHERE id = ?1";
+static const char SQL_DET_NOTE[] =
+    "UPDATE detections SET action_detail = coalesce(action_detail || '; ', '') || ?2 "
+    "WHERE id = ?1";
 static const char SQL_SCAN_GET[] = "SELECT " SCAN_COLS " FROM scans WHERE id = ?1";
 static const char SQL_SCAN_LIST[] = "SELECT " SCAN_COLS " FROM scans "
                                     "ORDER BY started_at DESC, id DESC LIMIT ?1";
@@ -478,6 +481,26 @@ int pal_store_detection_set_action(pal_store *st, int64_t id, pal_det_action act
         sdb_bind_text(s, 4, detail);
         sdb_bind_i64(s, 5, sdb_or_now(at));
         ret = sdb_step_done(st, s, "recording a detection's action", err);
+        if (ret == 0 && sqlite3_changes(st->db) == 0)
+            ret = pal_err_set(err, PAL_ENOTFOUND, "no detection %lld", (long long)id);
+    }
+    sdb_unlock(st);
+    return ret;
+}
+
+int pal_store_detection_note(pal_store *st, int64_t id, const char *note, pal_errbuf *err)
+{
+    if (!note || !*note)
+        return pal_err_set(err, PAL_EINVAL, "detection_note: no note");
+    sqlite3_stmt *s = NULL;
+    sdb_lock(st);
+    int ret = sdb_set_sync(st, 1, err);
+    if (ret == 0)
+        ret = sdb_stmt(st, SQL_DET_NOTE, &s, err);
+    if (ret == 0) {
+        sdb_bind_i64(s, 1, id);
+        sdb_bind_text(s, 2, note);
+        ret = sdb_step_done(st, s, "adding a note to a detection", err);
         if (ret == 0 && sqlite3_changes(st->db) == 0)
             ret = pal_err_set(err, PAL_ENOTFOUND, "no detection %lld", (long long)id);
     }
