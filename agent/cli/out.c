@@ -275,7 +275,7 @@ int out_call(palisade **h, const char *socket, const char *op, json_t *args, jso
     *res = json_loads(out, 0, &je);
     palisade_free_string(out);
     if (!*res)
-        return out_fail("Protocol", "unreadable answer to %s", op);
+        return out_fail(PAL_CODE_PROTOCOL_ERROR, "unreadable answer to %s", op);
     return EXIT_OK;
 }
 

@@ -64,7 +64,7 @@ void out_bytes(uint64_t bytes, char *buf, size_t size);
  * Errors. With --json (out_json_errors set), every error is one document on stdout:
  *   {"error": {"code": "<Code>", "message": "<text>"}}
  * where Code is the agent's error code (AccessDenied, NotFound, Unavailable...), "Usage"
- * for a command-line mistake, or the CLI's own (OutOfMemory, Protocol, Io). Without it,
+ * for a command-line mistake, or the CLI's own (OutOfMemory, ProtocolError). Without it,
  * "palisade: ..." on stderr. All return EXIT_ERROR.
  */
 extern bool out_json_errors;

@@ -413,7 +413,7 @@ int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, b
         break;
     }
     if (!res) {
-        rc = out_fail("Protocol", "the agent sent an unreadable scan result");
+        rc = out_fail(PAL_CODE_PROTOCOL_ERROR, "the agent sent an unreadable scan result");
         goto out;
     }
     if (json) {
