@@ -476,11 +476,11 @@ int main(int argc, char **argv)
         rest[n++] = argv[i];
     }
     int rc = -1;
-    if (strcmp(name, "help") == 0) {
-        rc = cmd_help(n, rest);
-    } else if (help_for(name) && wants_help(n, rest)) {
+    if (help_for(name) && wants_help(n, rest)) {
         fputs(help_for(name), stdout);
         rc = EXIT_OK;
+    } else if (strcmp(name, "help") == 0) {
+        rc = cmd_help(n, rest);
     } else {
         for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
             if (strcmp(name, commands[k].name) == 0)

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "display.h"
 #include "log.h"
 #include "msg.h"
 #include "ops_remediation.h"
@@ -219,24 +218,18 @@ static pal_defs *job_defs(void *ctx)
 }
 
 /* One log line per detection, whatever its action (Allow and NoAction too): the log is where
-   an administrator and a SIEM see what was found. The path is in the display form
-   (display.h): a crafted file name cannot forge or hide log lines. */
+   an administrator and a SIEM see what was found. pal_log writes the whole line in the
+   display form (display.h), so a crafted file name can neither forge nor hide a line. */
 static void log_detections(const pal_scan_result *r)
 {
     for (size_t i = 0; i < r->n_threats; i++) {
         const pal_scan_threat *t = &r->threats[i];
-        char *path = pal_display(t->path, strlen(t->path));
-        char *name = pal_display(t->threat, strlen(t->threat));
-        char *detail =
-            t->action_detail ? pal_display(t->action_detail, strlen(t->action_detail)) : NULL;
         pal_log(PAL_LOG_NOTICE,
                 "scan %lld detection %lld: threat %s severity %s path %s action %s result %s%s%s",
-                (long long)r->scan_id, (long long)t->detection_id, name ? name : "?",
-                pal_severity_name(t->severity), path ? path : "?", pal_det_action_name(t->action),
-                pal_det_result_name(t->result), detail ? " detail " : "", detail ? detail : "");
-        free(path);
-        free(name);
-        free(detail);
+                (long long)r->scan_id, (long long)t->detection_id, t->threat,
+                pal_severity_name(t->severity), t->path, pal_det_action_name(t->action),
+                pal_det_result_name(t->result), t->action_detail ? " detail " : "",
+                t->action_detail ? t->action_detail : "");
     }
 }
 

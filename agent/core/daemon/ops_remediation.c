@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "display.h"
 #include "log.h"
@@ -230,6 +231,22 @@ static json_t *op_allow_list(pal_ctl_request *req, void *arg)
     return allowed_json(req, arg);
 }
 
+/* Whether the catalog names this threat. The allowed list matches names without regard to
+   case (PROTOCOL.md), so the check does too: exact first, then a walk of the catalog (a few
+   hundred entries, once per allow.add). */
+static int catalog_has_name(const pal_sigpkg *pkg, const char *name)
+{
+    pal_threat t;
+    if (pal_sigpkg_find_threat(pkg, name, &t) == 0)
+        return 1;
+    pal_sigpkg_info info;
+    pal_sigpkg_get_info(pkg, &info);
+    for (uint32_t i = 0; i < info.threat_count; i++)
+        if (pal_sigpkg_threat(pkg, i, &t) == 0 && t.name && strcasecmp(t.name, name) == 0)
+            return 1;
+    return 0;
+}
+
 static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
 {
     const json_t *args = pal_ctl_request_args(req);
@@ -247,8 +264,7 @@ static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
        threat_action.set does. Removing stays possible (a name from an older package). */
     pal_defs *defs = add && k == PAL_ALLOW_THREAT_NAME ? pal_daemon_defs(d) : NULL;
     if (defs) {
-        pal_threat t;
-        int known = pal_sigpkg_find_threat(pal_defs_package(defs), value, &t) == 0;
+        int known = catalog_has_name(pal_defs_package(defs), value);
         pal_defs_unref(defs);
         if (!known)
             return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
