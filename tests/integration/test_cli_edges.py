@@ -3,7 +3,8 @@
 real CLI against a real palisaded. Per-command help for every command; --json errors as
 one JSON document on stdout; status showing the last scan in words; advice naming commands
 that exist; every detection logged one by one whatever its action (NoAction, Allow); a
-restore recorded in the threat history; `allow add --threat` checked against the catalog."""
+restore recorded in the threat history; `allow add --threat` checked against the catalog;
+and `palisade scan --help` typed in a tmux terminal."""
 import json
 import os
 import re
@@ -85,6 +86,50 @@ class HelpTest(harness.DaemonTest):
         p = run_cli("--socket", "/nonexistent", "status")
         self.assertEqual((p.returncode, p.stdout), (2, b""))
         self.assertIn(b"palisade: Unavailable:", p.stderr)
+
+
+class TerminalHelpTest(harness.DaemonTest):
+    """`palisade scan --help` and `palisade help` typed in a real terminal: a shell in a tmux
+    pane on a tmux server of the test's own (-L), the screen read back with capture-pane."""
+    start_daemon = False
+
+    def tmux(self, *args):
+        p = subprocess.run(["tmux", "-L", self.server] + list(args), capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p)
+        return p.stdout.decode("utf-8", "replace")
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", "help")
+
+    def wait_exit(self, tag, what):
+        """The screen once the command's exit status is printed on a line of its own (the
+        typed command line also holds "TAG=", not at the start of a line)."""
+        return harness.wait_for(
+            lambda: (lambda s: s if re.search(r"(?m)^%s=\d+$" % tag, s) else None)(self.screen()),
+            timeout=30, what=what)
+
+    def test_scan_help_in_a_terminal(self):
+        self.server = "pal-cli-help-%d" % os.getpid()
+        self.addCleanup(subprocess.run, ["tmux", "-L", self.server, "kill-server"],
+                        capture_output=True)
+        self.tmux("new-session", "-d", "-s", "help", "-x", "120", "-y", "60",
+                  "env -u PALISADE_SOCKET PS1='$ ' sh")
+        cli = harness.cli_path()
+        self.tmux("send-keys", "-t", "help",
+                  "'%s' scan --help; echo \"scan_help=$?\"" % cli, "Enter")
+        screen = self.wait_exit("scan_help", "the help on the screen")
+        self.assertRegex(screen, r"(?m)^scan_help=0$")
+        self.assertIn("usage: palisade scan [--quick | --full] [--] [PATH...]", screen)
+        self.assertIn("palisade scan ~/Downloads", screen)
+        self.assertIn("--full", screen)
+        self.assertNotIn("Unavailable", screen)  # help needs no agent
+        self.tmux("send-keys", "-t", "help", "'%s' help; echo \"help=$?\"" % cli, "Enter")
+        screen = self.wait_exit("help", "the command list on the screen")
+        self.assertRegex(screen, r"(?m)^help=0$")
+        self.assertIn("commands:", screen)
+        for cmd in COMMANDS:
+            self.assertRegex(screen, r"(?m)^  %s\b" % cmd)
 
 
 class AgentEdgesTest(harness.DaemonTest):
