@@ -182,7 +182,8 @@ class AgentEdgesTest(harness.DaemonTest):
         for binary in (harness.cli_path(), harness.palisaded()):
             with open(binary, "rb") as fh:
                 data = fh.read()
-            for bad in (b"config list", b"palisade history", b"palisade threat "):
+            for bad in (b"config list", b"palisade history", b"palisade threat ",
+                        b"threats.list and"):
                 self.assertNotIn(bad, data, binary)
         p = self.cli("config", "set", "NoSuchSetting", "1")
         self.assertEqual(p.returncode, 2)
@@ -242,6 +243,10 @@ class AgentEdgesTest(harness.DaemonTest):
         self.assertEqual(p.returncode, 2, p)
         self.assertIn(b"InvalidValue", p.stderr)
         self.assertIn(b"Not:A/Real_Threat", p.stderr)
+        # the advice names a command that runs
+        advice = re.search(rb"`palisade ([a-z ]+)`", p.stderr)
+        self.assertIsNotNone(advice, p.stderr)
+        self.assertEqual(self.cli(*advice.group(1).decode().split()).returncode, 0)
         e = json_error(self, self.cli("--json", "allow", "add", "--threat", "Not:A/Real_Threat"),
                        "InvalidValue")
         self.assertIn("catalog", e["message"])

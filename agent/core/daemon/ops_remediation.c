@@ -269,7 +269,7 @@ static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
         if (!known)
             return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
                                 "'%s' is not a threat name of the signature package in force "
-                                "(threats.list and the package's catalog name them)",
+                                "(`palisade threats` and Get-ThreatHistory show the names found)",
                                 value);
     }
     uid_t uid = pal_ctl_request_uid(req);
@@ -350,7 +350,7 @@ static json_t *op_threat_action_set(pal_ctl_request *req, void *arg)
         if (!known)
             return pal_ctl_fail(req, PAL_CODE_INVALID_VALUE,
                                 "'%s' is not a threat name of the signature package in force "
-                                "(threats.list and the package's catalog name them)",
+                                "(`palisade threats` and Get-ThreatHistory show the names found)",
                                 threat);
     }
     uid_t uid = pal_ctl_request_uid(req);
