@@ -249,7 +249,7 @@ class AgentEdgesTest(harness.DaemonTest):
         self.assertEqual(self.cli(*advice.group(1).decode().split()).returncode, 0)
         e = json_error(self, self.cli("--json", "allow", "add", "--threat", "Not:A/Real_Threat"),
                        "InvalidValue")
-        self.assertIn("catalog", e["message"])
+        self.assertIn("not a threat name of the signature package", e["message"])
         self.assertEqual(self.d.cli_json("allow", "list")["items"], [])
         doc = self.d.cli_json("allow", "add", "--threat", EICAR_THREAT)
         self.assertEqual([i["value"] for i in doc["items"]], [EICAR_THREAT])
