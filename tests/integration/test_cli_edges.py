@@ -23,8 +23,12 @@ COMMANDS = ["scan", "threats", "status", "scans", "config", "sandbox", "exclusio
 def run_cli(*args, **kw):
     env = dict(os.environ)
     env.pop("PALISADE_SOCKET", None)
-    return subprocess.run([harness.cli_path()] + list(args), capture_output=True,
-                          timeout=harness.IO_TIMEOUT, env=env, stdin=subprocess.DEVNULL, **kw)
+    p = subprocess.run([harness.cli_path()] + list(args), capture_output=True,
+                       timeout=harness.IO_TIMEOUT, env=env, stdin=subprocess.DEVNULL, **kw)
+    reports = harness.sanitizer_reports(p.stderr.decode("utf-8", "replace"))
+    if reports:
+        raise AssertionError("sanitizer report from palisade %s:\n%s" % (args, reports))
+    return p
 
 
 def json_error(test, p, code):
