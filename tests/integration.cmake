@@ -49,7 +49,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes)
+                   error_codes catalog)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

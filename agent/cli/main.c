@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "catalog.h"
 #include "diag.h"
 #include "out.h"
 #include "palisade.h"
@@ -43,6 +44,7 @@ static const char usage_text[] =
     "  update rollback                        back to the previous signature package\n"
     "  diagnostics                            write a support bundle; prints its path\n"
     "  events [--limit N]                     content-process events (starts, crashes...)\n"
+    "  catalog [--severity S] [PATTERN]       threats the signature package can report\n"
     "\n"
     "options:\n"
     "  --socket PATH   control socket (default: $PALISADE_SOCKET, else " PALISADE_DEFAULT_SOCKET
@@ -356,6 +358,11 @@ static int cmd_events(cli *c, int argc, char **argv)
     return cli_events(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_catalog(cli *c, int argc, char **argv)
+{
+    return cli_catalog(&c->h, c->socket, c->json, argc, argv);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
@@ -364,7 +371,7 @@ static const struct command {
     {"scans", cmd_scans},         {"config", cmd_config},           {"sandbox", cmd_sandbox},
     {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine},   {"allow", cmd_allow},
     {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
-    {"action", cmd_action},
+    {"action", cmd_action},       {"catalog", cmd_catalog},
 };
 
 int main(int argc, char **argv)
