@@ -8,7 +8,26 @@
 
 # ---- connections and calls --------------------------------------------------------------------
 
+<#
+The socket of the agent the running cmdlet manages: its -Socket when given, else
+$env:PALISADE_SOCKET, else $null (the library's default). Every exported cmdlet has -Socket;
+the nearest exported Palisade cmdlet on the call stack is the one running (a helper called by
+it, or its process block fed by an upstream Palisade cmdlet: the downstream one is nearer),
+so the helpers need not pass the value along by hand.
+#>
 function Get-PalisadeSocketPath {
+    foreach ($frame in (Get-PSCallStack)) {
+        $inv = $frame.InvocationInfo
+        if ($null -eq $inv -or $null -eq $inv.MyCommand -or $null -eq $inv.MyCommand.Module -or
+            $inv.MyCommand.Module.Name -ne 'Palisade' -or
+            -not $inv.MyCommand.Module.ExportedFunctions.ContainsKey($inv.MyCommand.Name)) {
+            continue
+        }
+        if ($inv.BoundParameters.ContainsKey('Socket')) {
+            return [string]$inv.BoundParameters['Socket']
+        }
+        break
+    }
     # .NET keeps its own copy of the environment on Unix, so a $env:PALISADE_SOCKET set in
     # this session is invisible to the library's getenv: pass it explicitly.
     $s = [System.Environment]::GetEnvironmentVariable('PALISADE_SOCKET')
