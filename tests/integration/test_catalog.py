@@ -103,6 +103,10 @@ class CatalogTest(DaemonTest):
         self.assertEqual(p.returncode, 0, p.stderr)
         names = [i["name"] for i in json.loads(p.stdout)["items"]]
         self.assertIn(EICAR, names)
+        # on the control socket (0660, admin group) libpalisade falls back to the status one
+        p = self.d.cli("catalog", "*EICAR*", "--json", user="nobody")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([i["name"] for i in json.loads(p.stdout)["items"]], [EICAR])
         # the history is still an administrator's
         p = self.d.cli("--socket", status_sock, "threats", user="nobody")
         self.assertEqual(p.returncode, 2)

@@ -102,8 +102,10 @@ Describe 'Get-ThreatCatalog' {
     }
 
     It 'any user may read it (nobody, through the status socket)' {
-        $out = Invoke-PwshAsNobody -Daemon $D -Script "(Get-ThreatCatalog -Socket '$S.status' -ThreatName '*EICAR*').Severity | ConvertTo-Json -Compress"
+        $out = Invoke-PwshAsNobody -Daemon $D -Script "(Get-ThreatCatalog -Socket '$S' -ThreatName '*EICAR*').Severity | ConvertTo-Json -Compress"
         $out | Should -Be 'Severe'
+        $denied = Invoke-PwshAsNobody -Daemon $D -Script "try { Get-ThreatHistory -Socket '$S' -ErrorAction Stop; 'no error' } catch { `$_.CategoryInfo.Category.ToString() } | ConvertTo-Json -Compress"
+        $denied | Should -Be 'PermissionDenied'
     }
 }
 

@@ -31,7 +31,7 @@ function Get-ThreatCatalog {
     take.
 
     Any user may run it: the catalog is not secret. A caller outside the agent's admin group
-    reaches the agent through its read-only status socket (-Socket <control socket>.status).
+    is answered through the agent's read-only status socket.
 
     .PARAMETER ThreatName
     Only threats whose name matches this pattern; * and ? are wildcards, case-insensitive.
