@@ -104,7 +104,7 @@ Describe 'Get-ThreatCatalog' {
     It 'any user may read it (nobody, through the status socket)' {
         $out = Invoke-PwshAsNobody -Daemon $D -Script "(Get-ThreatCatalog -Socket '$S' -ThreatName '*EICAR*').Severity | ConvertTo-Json -Compress"
         $out | Should -Be 'Severe'
-        $denied = Invoke-PwshAsNobody -Daemon $D -Script "try { Get-ThreatHistory -Socket '$S' -ErrorAction Stop; 'no error' } catch { `$_.CategoryInfo.Category.ToString() } | ConvertTo-Json -Compress"
+        $denied = Invoke-PwshAsNobody -Daemon $D -Script "`$r = try { Get-ThreatHistory -Socket '$S' -ErrorAction Stop; 'no error' } catch { `$_.CategoryInfo.Category.ToString() }; `$r | ConvertTo-Json -Compress"
         $denied | Should -Be 'PermissionDenied'
     }
 }
@@ -191,6 +191,16 @@ Describe 'Get/Set/Remove-ThreatAction' {
         $a = @(Get-ThreatAction -Socket $S)
         $a.Count | Should -Be 2
         $a.Action | Sort-Object -Unique | Should -Be 'Remove'
+    }
+
+    It 'threat names complete from the catalog of the agent that -Socket names' {
+        $line = "Set-ThreatAction -Socket '$S' -ThreatName Virus:DOS/EI"
+        $c = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+        @($c.CompletionMatches.CompletionText) | Should -Be @($Eicar)
+        # without -Socket: $env:PALISADE_SOCKET, where nobody listens here
+        $line = 'Set-ThreatAction -ThreatName Virus:DOS/EI'
+        $c = TabExpansion2 -inputScript $line -cursorColumn $line.Length
+        @($c.CompletionMatches.CompletionText) | Should -Not -Contain $Eicar
     }
 
     It 'a name the package does not know is InvalidArgument; removing an absent one ObjectNotFound' {

@@ -41,13 +41,15 @@ function Test-PalisadeError($Value) {
     return $Value -is [System.Management.Automation.ErrorRecord]
 }
 
-# A connected handle ([IntPtr]), or an ErrorRecord.
-function Open-PalisadeConnection($Native) {
+# A connected handle ([IntPtr]), or an ErrorRecord. $Socket: where, when the caller knows
+# better than the call stack (an argument completer runs outside the cmdlet).
+function Open-PalisadeConnection($Native, [string]$Socket) {
     $h = $Native::palisade_new()
     if ($h -eq [IntPtr]::Zero) {
         return (New-PalisadeErrorRecord -Code 'Internal' -Message 'libpalisade: out of memory')
     }
-    if ($Native::palisade_connect($h, (Get-PalisadeSocketPath)) -ne $script:PAL_OK) {
+    $path = if ($Socket) { $Socket } else { Get-PalisadeSocketPath }
+    if ($Native::palisade_connect($h, $path) -ne $script:PAL_OK) {
         $record = Get-PalisadeHandleError $Native $h
         [void]$Native::palisade_close($h)
         return $record
@@ -64,13 +66,14 @@ function Invoke-PalisadeOp {
         [Parameter(Mandatory)][string]$Op,
         [System.Collections.IDictionary]$Arguments,
         [object]$Target,
-        [string]$NotFoundAdvice
+        [string]$NotFoundAdvice,
+        [string]$Socket
     )
     $native = Get-PalisadeNative
     if (Test-PalisadeError $native) {
         return $native
     }
-    $h = Open-PalisadeConnection $native
+    $h = Open-PalisadeConnection $native $Socket
     if (Test-PalisadeError $h) {
         return $h
     }

@@ -67,7 +67,7 @@ function Get-AgentPreference {
         [ArgumentCompleter({
                 param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
                 $m = @(Get-Module Palisade)[0]
-                if ($m) { & $m { param($w) New-CompletionResults (Get-PreferenceNameCandidates) $w } $wordToComplete }
+                if ($m) { & $m { param($w, $s) New-CompletionResults (Get-PreferenceNameCandidates $s) $w } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
             })]
         [ValidateNotNullOrEmpty()]
         [string[]]$Name,
@@ -167,7 +167,7 @@ function Set-AgentPreference {
         [ArgumentCompleter({
                 param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
                 $m = @(Get-Module Palisade)[0]
-                if ($m) { & $m { param($w) New-CompletionResults (Get-PreferenceNameCandidates) $w } $wordToComplete }
+                if ($m) { & $m { param($w, $s) New-CompletionResults (Get-PreferenceNameCandidates $s) $w } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
             })]
         [ValidateNotNullOrEmpty()]
         [string]$Name,

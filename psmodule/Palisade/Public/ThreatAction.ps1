@@ -142,8 +142,8 @@ function Set-ThreatAction {
         [Parameter(Mandatory, Position = 0, ValueFromPipelineByPropertyName)]
         [ArgumentCompleter({
                 param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
-                $m = Get-Module Palisade
-                if ($m) { & $m { param($w) New-CompletionResults (Get-ThreatNameCandidates) $w } $wordToComplete }
+                $m = @(Get-Module Palisade)[0]
+                if ($m) { & $m { param($w, $s) New-CompletionResults (Get-ThreatNameCandidates $s) $w } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
             })]
         [ValidateNotNullOrEmpty()]
         [string]$ThreatName,
@@ -254,8 +254,8 @@ function Remove-ThreatAction {
 }
 
 # Threat names for tab completion: the catalog of the agent (any user may read it).
-function Get-ThreatNameCandidates {
-    $res = Invoke-PalisadeOp -Op 'catalog.list'
+function Get-ThreatNameCandidates([string]$Socket) {
+    $res = Invoke-PalisadeOp -Op 'catalog.list' -Socket $Socket
     if (Test-PalisadeError $res) {
         return @()
     }
