@@ -21,6 +21,8 @@
 #                          with, content process unusable is exit 3
 #   integration.error_codes  the one map from internal errors to protocol codes: PolicyLocked
 #                          (policy file, environment), InvalidValue, NotFound, per handler
+#   integration.catalog    `palisade catalog`: the package's threats, name and severity
+#                          filters, bad arguments, nobody answered on the status socket
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
