@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "catalog.h"
 #include "diag.h"
 #include "help.h"
 #include "msg.h"
@@ -385,6 +386,11 @@ static int cmd_events(cli *c, int argc, char **argv)
     return cli_events(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_catalog(cli *c, int argc, char **argv)
+{
+    return cli_catalog(&c->h, c->socket, c->json, argc, argv);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
@@ -393,7 +399,7 @@ static const struct command {
     {"scans", cmd_scans},         {"config", cmd_config},           {"sandbox", cmd_sandbox},
     {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine},   {"allow", cmd_allow},
     {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
-    {"action", cmd_action},
+    {"action", cmd_action},       {"catalog", cmd_catalog},
 };
 
 /* `palisade help [COMMAND]`: the list, or one command's help, on stdout. */

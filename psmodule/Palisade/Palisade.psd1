@@ -27,6 +27,16 @@
         'Add-AgentExclusion'
         'Remove-AgentExclusion'
         'Update-Signature'
+        'Get-ThreatCatalog'
+        'Get-ScanHistory'
+        'Get-AllowedThreat'
+        'Add-AllowedThreat'
+        'Remove-AllowedThreat'
+        'Get-ThreatAction'
+        'Set-ThreatAction'
+        'Remove-ThreatAction'
+        'Get-ContentProcessEvent'
+        'Save-AgentDiagnostics'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -7,7 +7,9 @@ BeforeDiscovery {
     $script:Commands = @(
         'Start-Scan', 'Get-ThreatHistory', 'Get-SandboxMode', 'Set-SandboxMode', 'Get-QuarantineItem',
         'Restore-QuarantineItem', 'Remove-QuarantineItem', 'Get-AgentStatus', 'Get-AgentPreference',
-        'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature')
+        'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
+        'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
+        'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics')
 }
 
 BeforeAll {
@@ -18,7 +20,9 @@ BeforeAll {
     $script:Expected = @(
         'Start-Scan', 'Get-ThreatHistory', 'Get-SandboxMode', 'Set-SandboxMode', 'Get-QuarantineItem',
         'Restore-QuarantineItem', 'Remove-QuarantineItem', 'Get-AgentStatus', 'Get-AgentPreference',
-        'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature')
+        'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
+        'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
+        'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics')
 }
 
 Describe 'The module manifest' {

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "msg.h"
 #include "ops_diag.h"
+#include "ops_catalog.h"
 #include "ops_remediation.h"
 #include "trustkeys.h"
 #include "updates.h"
@@ -732,7 +733,8 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
     for (size_t i = 0; rc == 0 && i < 2; i++)
         if ((rc = pal_daemon_register_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_remediation_ops(d, both[i], err)) != 0 ||
-            (rc = pal_daemon_register_diag_ops(d, both[i], err)) != 0)
+            (rc = pal_daemon_register_diag_ops(d, both[i], err)) != 0 ||
+            (rc = pal_daemon_register_catalog_ops(d, both[i], err)) != 0)
             break;
     /* the status socket first: once the control socket accepts (what clients and the tests
        wait for), both are in place with their final mode and group */

@@ -8,7 +8,26 @@
 
 # ---- connections and calls --------------------------------------------------------------------
 
+<#
+The socket of the agent the running cmdlet manages: its -Socket when given, else
+$env:PALISADE_SOCKET, else $null (the library's default). Every exported cmdlet has -Socket;
+the nearest exported Palisade cmdlet on the call stack is the one running (a helper called by
+it, or its process block fed by an upstream Palisade cmdlet: the downstream one is nearer),
+so the helpers need not pass the value along by hand.
+#>
 function Get-PalisadeSocketPath {
+    foreach ($frame in (Get-PSCallStack)) {
+        $inv = $frame.InvocationInfo
+        if ($null -eq $inv -or $null -eq $inv.MyCommand -or $null -eq $inv.MyCommand.Module -or
+            $inv.MyCommand.Module.Name -ne 'Palisade' -or
+            -not $inv.MyCommand.Module.ExportedFunctions.ContainsKey($inv.MyCommand.Name)) {
+            continue
+        }
+        if ($inv.BoundParameters.ContainsKey('Socket')) {
+            return [string]$inv.BoundParameters['Socket']
+        }
+        break
+    }
     # .NET keeps its own copy of the environment on Unix, so a $env:PALISADE_SOCKET set in
     # this session is invisible to the library's getenv: pass it explicitly.
     $s = [System.Environment]::GetEnvironmentVariable('PALISADE_SOCKET')
@@ -22,13 +41,15 @@ function Test-PalisadeError($Value) {
     return $Value -is [System.Management.Automation.ErrorRecord]
 }
 
-# A connected handle ([IntPtr]), or an ErrorRecord.
-function Open-PalisadeConnection($Native) {
+# A connected handle ([IntPtr]), or an ErrorRecord. $Socket: where, when the caller knows
+# better than the call stack (an argument completer runs outside the cmdlet).
+function Open-PalisadeConnection($Native, [string]$Socket) {
     $h = $Native::palisade_new()
     if ($h -eq [IntPtr]::Zero) {
         return (New-PalisadeErrorRecord -Code 'Internal' -Message 'libpalisade: out of memory')
     }
-    if ($Native::palisade_connect($h, (Get-PalisadeSocketPath)) -ne $script:PAL_OK) {
+    $path = if ($Socket) { $Socket } else { Get-PalisadeSocketPath }
+    if ($Native::palisade_connect($h, $path) -ne $script:PAL_OK) {
         $record = Get-PalisadeHandleError $Native $h
         [void]$Native::palisade_close($h)
         return $record
@@ -45,13 +66,14 @@ function Invoke-PalisadeOp {
         [Parameter(Mandatory)][string]$Op,
         [System.Collections.IDictionary]$Arguments,
         [object]$Target,
-        [string]$NotFoundAdvice
+        [string]$NotFoundAdvice,
+        [string]$Socket
     )
     $native = Get-PalisadeNative
     if (Test-PalisadeError $native) {
         return $native
     }
-    $h = Open-PalisadeConnection $native
+    $h = Open-PalisadeConnection $native $Socket
     if (Test-PalisadeError $h) {
         return $h
     }

@@ -13,8 +13,8 @@
 # palisade-settings-dump, agent/core/settings/settings_dump.c), so that it cannot drift from
 # the agent. Names complete from the agent's live list when it answers (config.list needs
 # admin rights), else from that table.
-function Get-PreferenceNameCandidates {
-    $res = Invoke-PalisadeOp -Op 'config.list'
+function Get-PreferenceNameCandidates([string]$Socket) {
+    $res = Invoke-PalisadeOp -Op 'config.list' -Socket $Socket
     if (Test-PalisadeError $res) {
         return @($script:KnownPreferences.Keys)
     }

@@ -62,6 +62,10 @@ function Add-AgentExclusion {
     .PARAMETER PassThru
     Output every exclusion in force afterwards (Palisade.Exclusion).
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Add-AgentExclusion -Path /srv/build
 
@@ -90,7 +94,10 @@ function Add-AgentExclusion {
         [ValidateNotNullOrEmpty()]
         [string[]]$Extension,
 
-        [switch]$PassThru
+        [switch]$PassThru,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     process {
         $last = Invoke-ExclusionChange $PSCmdlet 'exclusion.add' 'Add' $Path $Extension
@@ -127,6 +134,10 @@ function Remove-AgentExclusion {
     .PARAMETER PassThru
     Output every exclusion in force afterwards (Palisade.Exclusion).
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Remove-AgentExclusion -Path /srv/build
 
@@ -155,7 +166,10 @@ function Remove-AgentExclusion {
         [ValidateNotNullOrEmpty()]
         [string[]]$Extension,
 
-        [switch]$PassThru
+        [switch]$PassThru,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     process {
         $last = Invoke-ExclusionChange $PSCmdlet 'exclusion.remove' 'Remove' $Path $Extension

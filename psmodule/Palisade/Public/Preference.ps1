@@ -29,6 +29,10 @@ function Get-AgentPreference {
     Only these settings; wildcards are allowed. A name without wildcards that matches no
     setting is an ObjectNotFound error.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Get-AgentPreference
 
@@ -63,10 +67,13 @@ function Get-AgentPreference {
         [ArgumentCompleter({
                 param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
                 $m = @(Get-Module Palisade)[0]
-                if ($m) { & $m { param($w) New-CompletionResults (Get-PreferenceNameCandidates) $w } $wordToComplete }
+                if ($m) { & $m { param($w, $s) New-CompletionResults (Get-PreferenceNameCandidates $s) $w } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
             })]
         [ValidateNotNullOrEmpty()]
-        [string[]]$Name
+        [string[]]$Name,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     begin {
         $res = Invoke-PalisadeOp -Op 'config.list'
@@ -128,6 +135,10 @@ function Set-AgentPreference {
     .PARAMETER PassThru
     Output the resulting Palisade.Preference.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Set-AgentPreference -Name ScanThreads -Value 4
 
@@ -156,7 +167,7 @@ function Set-AgentPreference {
         [ArgumentCompleter({
                 param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
                 $m = @(Get-Module Palisade)[0]
-                if ($m) { & $m { param($w) New-CompletionResults (Get-PreferenceNameCandidates) $w } $wordToComplete }
+                if ($m) { & $m { param($w, $s) New-CompletionResults (Get-PreferenceNameCandidates $s) $w } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
             })]
         [ValidateNotNullOrEmpty()]
         [string]$Name,
@@ -173,7 +184,10 @@ function Set-AgentPreference {
         [AllowEmptyString()]
         [object]$Value,
 
-        [switch]$PassThru
+        [switch]$PassThru,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     process {
         $current = Invoke-PalisadeOp -Op 'config.get' -Arguments @{ name = $Name } -Target $Name -NotFoundAdvice 'Get-AgentPreference lists the settings; their names tab-complete.'

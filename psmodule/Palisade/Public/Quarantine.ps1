@@ -24,6 +24,10 @@ function Get-QuarantineItem {
     .PARAMETER Id
     The items to get.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Get-QuarantineItem
 
@@ -55,7 +59,10 @@ function Get-QuarantineItem {
         [long[]]$Id,
 
         [Parameter(ValueFromPipelineByPropertyName, DontShow)]
-        [Nullable[long]]$DetectionId
+        [Nullable[long]]$DetectionId,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     process {
         if (-not $PSBoundParameters.ContainsKey('Id')) {
@@ -137,6 +144,10 @@ function Restore-QuarantineItem {
     .PARAMETER PassThru
     Output an object per restored item with the path it went to.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Restore-QuarantineItem -Id 12
 
@@ -182,7 +193,10 @@ function Restore-QuarantineItem {
         [switch]$PassThru,
 
         [Parameter(ValueFromPipelineByPropertyName, DontShow)]
-        [Nullable[long]]$DetectionId
+        [Nullable[long]]$DetectionId,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     begin {
         $dest = $null
@@ -246,6 +260,10 @@ function Remove-QuarantineItem {
     .PARAMETER Force
     Do not ask for confirmation.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Remove-QuarantineItem -Id 12
 
@@ -279,7 +297,10 @@ function Remove-QuarantineItem {
         [switch]$Force,
 
         [Parameter(ValueFromPipelineByPropertyName, DontShow)]
-        [Nullable[long]]$DetectionId
+        [Nullable[long]]$DetectionId,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     begin {
         if ($Force -and -not $PSBoundParameters.ContainsKey('Confirm')) {

@@ -22,6 +22,10 @@ function Get-SandboxMode {
     Any user may run it: it uses the agent's read-only status socket when the control
     socket is closed to the caller.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Get-SandboxMode
 
@@ -45,7 +49,10 @@ function Get-SandboxMode {
     #>
     [CmdletBinding()]
     [OutputType('Palisade.SandboxMode')]
-    param()
+    param(
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
+    )
     $status = Invoke-PalisadeOp -Op 'status'
     if (Test-PalisadeError $status) {
         $PSCmdlet.ThrowTerminatingError($status)
@@ -76,6 +83,10 @@ function Set-SandboxMode {
     .PARAMETER PassThru
     Output the resulting Palisade.SandboxMode.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Set-SandboxMode -Mode Enabled -PassThru
 
@@ -102,7 +113,10 @@ function Set-SandboxMode {
         [ValidateSet('Enabled', 'Disabled')]
         [string]$Mode,
 
-        [switch]$PassThru
+        [switch]$PassThru,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     if (-not $PSCmdlet.ShouldProcess('palisaded', "Set SandboxMode to $Mode")) {
         return

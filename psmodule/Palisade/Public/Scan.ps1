@@ -62,6 +62,10 @@ function Start-Scan {
     Run the scan in a background thread job and return the job at once; Receive-Job gives
     the Palisade.ScanResult, Stop-Job cancels the scan.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Start-Scan
 
@@ -123,7 +127,10 @@ function Start-Scan {
         [ValidateNotNullOrEmpty()]
         [string[]]$LiteralPath,
 
-        [switch]$AsJob
+        [switch]$AsJob,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     begin {
         $paths = [System.Collections.Generic.List[string]]::new()
@@ -173,13 +180,16 @@ function Start-Scan {
 
         if ($AsJob) {
             $manifest = Join-Path $PSScriptRoot 'Palisade.psd1'
-            $job = Start-ThreadJob -Name 'PalisadeScan' -ArgumentList $manifest, $type, ([string[]]$scanPaths) -ScriptBlock {
-                param($Manifest, $Type, $Paths)
+            $agent = Get-PalisadeSocketPath
+            $job = Start-ThreadJob -Name 'PalisadeScan' -ArgumentList $manifest, $type, ([string[]]$scanPaths), $agent -ScriptBlock {
+                param($Manifest, $Type, $Paths, $Agent)
                 Import-Module $Manifest
+                $to = @{}
+                if ($Agent) { $to['Socket'] = $Agent }
                 if ($Type -eq 'Custom') {
-                    Start-Scan -ScanType $Type -LiteralPath $Paths
+                    Start-Scan -ScanType $Type -LiteralPath $Paths @to
                 } else {
-                    Start-Scan -ScanType $Type
+                    Start-Scan -ScanType $Type @to
                 }
             }
             $PSCmdlet.WriteObject($job)

@@ -36,6 +36,10 @@ function Update-Signature {
     .PARAMETER Rollback
     Put the package that was in force before the last update back in force.
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Update-Signature -Path ./palisade-defs.sig
 
@@ -69,7 +73,10 @@ function Update-Signature {
         [switch]$Force,
 
         [Parameter(Mandatory, ParameterSetName = 'Rollback')]
-        [switch]$Rollback
+        [switch]$Rollback,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     process {
         if ($Rollback) {

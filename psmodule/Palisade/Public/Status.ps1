@@ -23,6 +23,10 @@ function Get-AgentStatus {
     how to start it. Any user may run Get-AgentStatus (it falls back to the agent's
     read-only status socket).
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Get-AgentStatus
 
@@ -45,7 +49,10 @@ function Get-AgentStatus {
     #>
     [CmdletBinding()]
     [OutputType('Palisade.AgentStatus')]
-    param()
+    param(
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
+    )
     $status = Invoke-PalisadeOp -Op 'status'
     if (Test-PalisadeError $status) {
         if ([string]$status.Exception.Data['PalisadeCode'] -ne 'Unavailable') {

@@ -44,6 +44,10 @@ function Get-ThreatHistory {
     .PARAMETER First
     At most this many detections (1 to 100000).
 
+    .PARAMETER Socket
+    The control socket of the agent to manage (as palisaded --socket and palisade --socket).
+    Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
+
     .EXAMPLE
     PS> Get-ThreatHistory -Since (Get-Date).AddDays(-1)
 
@@ -97,7 +101,10 @@ function Get-ThreatHistory {
         [long]$ScanId,
 
         [ValidateRange(1, 100000)]
-        [int]$First
+        [int]$First,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$Socket
     )
     process {
         $query = @{}
