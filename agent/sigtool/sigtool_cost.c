@@ -143,29 +143,35 @@ static int read_whole(const char *path, int flags, off_t size, unsigned char **o
     return 0;
 }
 
-static corpus *walk_corpus; /* nftw has no user pointer */
-static const char *walk_error;
+/* nftw has no user pointer; the path it passes lives only during the call, so the failing
+   one is copied. */
+static corpus *walk_corpus;
+static char *walk_error;
+static int walk_errno;
+
+static int walk_fail(const char *path, int err)
+{
+    walk_error = strdup(path);
+    walk_errno = err ? err : EIO;
+    return 1;
+}
 
 static int walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     (void)ftw;
-    if (type == FTW_DNR || type == FTW_NS) {
-        walk_error = path;
-        return 1;
-    }
+    if (type == FTW_DNR || type == FTW_NS)
+        return walk_fail(path, errno ? errno : EACCES);
     if (type != FTW_F || !S_ISREG(st->st_mode))
-        return 0;
-    if (walk_corpus->bytes + (uint64_t)st->st_size > walk_corpus->max_bytes) {
-        errno = EFBIG;
-        walk_error = path;
-        return 1;
-    }
+        return 0; /* directories, symlinks (not followed), devices, FIFOs, sockets */
+    if (walk_corpus->bytes + (uint64_t)st->st_size > walk_corpus->max_bytes)
+        return walk_fail(path, EFBIG);
     unsigned char *data;
     size_t len;
-    if (read_whole(path, O_NOFOLLOW, st->st_size, &data, &len) ||
-        corpus_add(walk_corpus, data, len)) {
-        walk_error = path;
-        return 1;
+    if (read_whole(path, O_NOFOLLOW, st->st_size, &data, &len))
+        return walk_fail(path, errno);
+    if (corpus_add(walk_corpus, data, len)) {
+        free(data);
+        return walk_fail(path, ENOMEM);
     }
     return 0;
 }
@@ -174,9 +180,15 @@ static int load_tree(corpus *c, const char *root)
 {
     walk_corpus = c;
     walk_error = NULL;
-    if (nftw(root, walk_one, 32, FTW_PHYS) != 0) {
-        fprintf(stderr, "%s: %s: %s%s\n", prog, walk_error ? walk_error : root, strerror(errno),
-                errno == EFBIG ? " (the tree exceeds --max-bytes)" : "");
+    walk_errno = 0;
+    errno = 0;
+    int rc = nftw(root, walk_one, 32, FTW_PHYS);
+    if (rc != 0) {
+        int err = walk_errno ? walk_errno : errno ? errno : EIO;
+        fprintf(stderr, "%s: %s: %s%s\n", prog, walk_error ? walk_error : root, strerror(err),
+                err == EFBIG ? " (the tree exceeds --max-bytes)" : "");
+        free(walk_error);
+        walk_error = NULL;
         return -1;
     }
     return 0;

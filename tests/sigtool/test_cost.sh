@@ -136,5 +136,14 @@ if grep -q "broken.yar" "$work/err"; then ok; else bad "a rule that does not com
 run 2 "$tool" cost "$work/tree" --tree "$tree"
 run 0 "$tool" cost --help
 
+# A file the user cannot read is an error, not a smaller tree timed as if it were whole.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    chmod 755 "$work"
+    chmod -R a+rX "$work/tree" "$work/cheap"
+    chmod 600 "$tree/text/t7.txt"
+    run 2 su nobody -s /bin/bash -c '"$0" cost "$1" --tree "$2"' "$tool" "$work/cheap" "$tree"
+    if grep -q "t7.txt: Permission denied" "$work/err"; then ok; else bad "the unreadable file is named"; fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
