@@ -9,3 +9,7 @@ add_test(NAME signatures.samples
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/sigtool/test_sigtool.sh samples
           $<TARGET_FILE:palisade-sigtool> ${PROJECT_SOURCE_DIR}/signatures
           ${PAL_DEFS_PACKAGE} ${PAL_SAMPLE_ELF_IMPLANT})
+# palisade-sigtool cost: per-rule scan cost and the build's gate on the starter set.
+add_test(NAME sigtool.cost
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/sigtool/test_cost.sh
+          $<TARGET_FILE:palisade-sigtool> ${PROJECT_SOURCE_DIR}/signatures)

@@ -10,7 +10,9 @@
 # samples: every sample in SIGDIR/samples/MANIFEST.tsv (decoded into a temporary directory)
 #      and the built ELF sample are detected as listed — by the YARA CLI with the source
 #      rules, by the compiled rules taken out of the built package, and by hash where listed;
-#      near misses match nothing; every rule is exercised by some sample; and no rule
+#      near misses match nothing; hand-built ELF32/ELF64, little/big-endian files with and
+#      without a .c2cfg section (and with ".c2cfg" elsewhere) are judged as the elf module
+#      judged them; every rule is exercised by some sample; and no rule
 #      matches the system's own files (/usr/bin, /usr/sbin, /etc).
 # Ends with "N passed, N failed"; exits non-zero when anything failed.
 set -u
@@ -253,6 +255,57 @@ samples_tests() {
 
     check "ELF sample exists" [ -x "$elf" ]
     expect_match "ELF sample" "$elf" "Trojan:Linux/ImplantCfg.A"
+
+    # The rule reads the section headers itself (no elf module): ELF32 and ELF64, little
+    # and big endian, must be found as the elf module found them, and ".c2cfg" anywhere but
+    # as a section's name must not be.
+    mkdir -p "$work/elf"
+    python3 - "$work/elf" <<'PY'
+import struct, sys
+out = sys.argv[1]
+def mk(path, cls, end, names, data=b"", magic=b"\x7fELF"):
+    e = ">" if end == 2 else "<"
+    # string table: NUL, ".text", then the names the sections use (given as offsets)
+    strtab = b"\0.text\0.shstrtab\0.c2cfg\0.c2cfgx\0.data\0"
+    off = {n: strtab.index(b"\0" + n.encode() + b"\0") + 1 for n in
+           (".text", ".shstrtab", ".c2cfg", ".c2cfgx", ".data")}
+    ehsize, shentsize = (64, 64) if cls == 2 else (52, 40)
+    stroff = ehsize
+    dataoff = stroff + len(strtab)
+    shoff = dataoff + len(data)
+    shoff += (-shoff) % 8
+    ident = magic + bytes([cls, end, 1, 0]) + b"\0" * 8
+    shnum = 2 + len(names)
+    if cls == 2:
+        hdr = ident + struct.pack(e + "HHIQQQIHHHHHH", 1, 62, 1, 0, 0, shoff, 0, ehsize, 0, 0,
+                                  shentsize, shnum, 1)
+        sh = lambda nm, typ, o, size: struct.pack(e + "IIQQQQIIQQ", nm, typ, 0, 0, o, size, 0, 0, 1, 0)
+    else:
+        hdr = ident + struct.pack(e + "HHIIIIIHHHHHH", 1, 3, 1, 0, 0, shoff, 0, ehsize, 0, 0,
+                                  shentsize, shnum, 1)
+        sh = lambda nm, typ, o, size: struct.pack(e + "IIIIIIIIII", nm, typ, 0, 0, o, size, 0, 0, 1, 0)
+    body = hdr + strtab + data
+    body += b"\0" * (shoff - len(body))
+    body += sh(0, 0, 0, 0) + sh(off[".shstrtab"], 3, stroff, len(strtab))
+    for n in names:
+        body += sh(off[n], 1, dataoff, len(data))
+    open(f"{out}/{path}", "wb").write(body)
+for cls in (1, 2):
+    for end in (1, 2):
+        tag = f"elf{32 if cls == 1 else 64}{'le' if end == 1 else 'be'}"
+        mk(f"hit-{tag}", cls, end, [".text", ".c2cfg"])
+        mk(f"miss-unused-name-{tag}", cls, end, [".text", ".data"])
+        mk(f"miss-prefix-{tag}", cls, end, [".text", ".c2cfgx"])
+        mk(f"miss-in-data-{tag}", cls, end, [".data"], data=b"\0.c2cfg\0config")
+mk("miss-not-elf", 2, 1, [".c2cfg"], magic=b"\x7fELG")
+PY
+    local f
+    for f in "$work"/elf/*; do
+        case "${f##*/}" in
+        hit-*) expect_match "${f##*/}" "$f" "Trojan:Linux/ImplantCfg.A" ;;
+        *) expect_match "${f##*/}" "$f" - ;;
+        esac
+    done
 
     # every rule of the set is exercised by a sample
     local rule
