@@ -52,17 +52,28 @@ typedef struct pal_limits {
     unsigned max_depth;          /* container nesting levels expanded (MaxRecursionDepth) */
     uint64_t max_members;        /* members per container */
     uint64_t max_expanded_bytes; /* bytes expanded from containers, per top-level object */
-    uint32_t max_ratio;          /* expanded size / compressed size of one member */
+    uint32_t max_ratio;          /* expanded size / compressed size of one member, judged
+                                    once the object has expanded PAL_RATIO_FLOOR bytes */
     uint64_t max_object_size;    /* largest object (file or member) read and matched */
     uint32_t max_scan_ms;        /* wall time per top-level object */
 } pal_limits;
 
-#define PAL_DEFAULT_MAX_DEPTH 8
+/* 16: a threat ten containers deep is found (ClamAV's default is 17); depth costs one member
+   buffer per level, and the expanded-bytes budget and the time limit bound the work. */
+#define PAL_DEFAULT_MAX_DEPTH 16
 #define PAL_DEFAULT_MAX_MEMBERS 100000
 #define PAL_DEFAULT_MAX_EXPANDED_BYTES (1024ULL << 20) /* 1 GiB */
 #define PAL_DEFAULT_MAX_RATIO 250
 #define PAL_DEFAULT_MAX_OBJECT_SIZE (256ULL << 20) /* 256 MiB */
 #define PAL_DEFAULT_MAX_SCAN_MS 120000
+/*
+ * The ratio limit applies only once the members of one top-level object have expanded past
+ * this many bytes in total: compressible data (logs, disk images, 100 MiB of zeros before a
+ * threat: about 1000:1) is legitimate and is examined up to here; past it, a member that
+ * expands more than max_ratio times is a bomb. Equal to the default object-size limit, so a
+ * single member under that limit is never judged by ratio. (expand.c; README.md says why.)
+ */
+#define PAL_RATIO_FLOOR (256ULL << 20) /* 256 MiB */
 
 void pal_limits_default(pal_limits *lim);
 /* pal_engine_new refuses max_depth above 64 and a zero max_object_size, max_ratio or

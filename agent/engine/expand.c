@@ -526,7 +526,9 @@ static int read_member(pal_walk *w, struct archive *a, struct archive_entry *e, 
         used += (size_t)n;
         w->expanded += (uint64_t)n;
 
-        if (used > PAL_RATIO_FLOOR) {
+        /* The ratio misfires on compressible data: judge it only once this top-level
+           object has expanded past the floor (engine.h), and never on a tiny member. */
+        if (w->expanded > PAL_RATIO_FLOOR && used > PAL_RATIO_MEMBER_MIN) {
             /* Raw bytes libarchive consumed for this member; formats that seek or share
                compressed blocks between members (7z) can leave that unknown (<= 0): then the
                whole container stands in for the member's compressed size. */
@@ -537,6 +539,9 @@ static int read_member(pal_walk *w, struct archive *a, struct archive_entry *e, 
                 denom = 1;
             if (!__builtin_mul_overflow(denom, (uint64_t)lim->max_ratio, &allowed) &&
                 (uint64_t)used > allowed) {
+                /* Past the floor a bomb ends the walk as the budget would: the rest of a
+                   hostile object is not worth up to a GiB more of decompression. */
+                w->budget_hit = 1;
                 rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_RATIO, mchain,
                                       "%zu bytes expanded from %llu (ratio limit %u)", used,
                                       (unsigned long long)denom, lim->max_ratio);

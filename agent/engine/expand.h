@@ -20,11 +20,11 @@
 #define PAL_ENGINE_DEPTH_CAP 64
 
 /*
- * A member whose expanded size stays under this many bytes is never judged by its ratio:
- * tiny members compress arbitrarily well (a 4 KiB file of zeros deflates 1:200) and cannot
- * be bombs; the expanded-bytes budget bounds their sum.
+ * Past PAL_RATIO_FLOOR (engine.h), a member whose expanded size stays under this many bytes
+ * is still not judged by its ratio: tiny members compress arbitrarily well (a 4 KiB file of
+ * zeros deflates 1:200) and cannot be bombs; the expanded-bytes budget bounds their sum.
  */
-#define PAL_RATIO_FLOOR (1024U * 1024U)
+#define PAL_RATIO_MEMBER_MIN (1024U * 1024U)
 
 /* ---- what this libarchive reads (probed once per engine) -------------------------------- */
 

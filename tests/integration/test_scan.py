@@ -246,6 +246,66 @@ class Results(DaemonTest):
                          sorted(t["path"] for t in doc["threats"]))
 
 
+class DefaultLimits(DaemonTest):
+    """The default limits find what a peer finds (issue 13): a threat ten containers deep
+    (ClamAV's default depth is 17; ours was 8), and a threat behind 100 MiB of zeros (about
+    1000:1, which the old ratio limit stopped); one level past the default depth (16) is
+    still reported, not passed as clean. Bombs: tests/unit/test_engine.c."""
+
+    @staticmethod
+    def nested(levels):
+        """EICAR inside `levels` containers, alternating zip, tar.gz and tar."""
+        data, name = EICAR, "eicar.com"
+        for i in range(1, levels + 1):
+            kind = ("zip", "tar.gz", "tar")[i % 3]
+            if kind == "zip":
+                data = zip_bytes({name: data})
+            elif kind == "tar.gz":
+                data = targz_bytes({name: data})
+            else:
+                buf = io.BytesIO()
+                with tarfile.open(fileobj=buf, mode="w") as t:
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mtime = len(data), 1577836800
+                    t.addfile(info, io.BytesIO(data))
+                data = buf.getvalue()
+            name = "d%d.%s" % (i, kind)
+        return name, data
+
+    @staticmethod
+    def deflated_zip(members):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for name, data in members.items():
+                z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data,
+                           compress_type=zipfile.ZIP_DEFLATED)
+        return buf.getvalue()
+
+    def test_deep_nesting_and_compressible_data_are_examined(self):
+        name10, deep10 = self.nested(10)
+        name17, deep17 = self.nested(17)
+        root = self.make_tree("tree", {
+            "deep10/" + name10: deep10,
+            "deep17/" + name17: deep17,
+            "image.zip": self.deflated_zip({"disk.img": bytes(100 << 20), "eicar.com": EICAR}),
+        })
+        self.assertLess(os.path.getsize(os.path.join(root, "image.zip")), 1 << 20)  # ~1000:1
+        res, _ = self.d.scan([root])
+        self.assertEqual(res["status"], "Completed")
+        paths = sorted(t["path"] for t in res["threats"])
+        self.assertIn(os.path.join(root, "image.zip->eicar.com"), paths)
+        deep = [p for p in paths if p.startswith(os.path.join(root, "deep10", name10) + "->")]
+        self.assertEqual(len(deep), 1, paths)
+        self.assertEqual(deep[0].count("->"), 10)
+        self.assertTrue(deep[0].endswith("->eicar.com"), deep[0])
+        self.assertEqual(len(paths), 2, paths)
+        # one past the default depth: unscannable (depth-limit), never clean
+        self.assertEqual([(u["reason"], u["path"].count("->")) for u in res["unscannable"]],
+                         [("depth-limit", 16)], res["unscannable"])
+        self.assertTrue(res["unscannable"][0]["path"].startswith(
+            os.path.join(root, "deep17", name17)))
+
+
 class QuickAndFull(DaemonTest):
     """Quick and Full walk the real system, where other tests' EICAR files may lie (in
     /tmp): the daemon is told to take no action, so it never touches them."""

@@ -140,7 +140,8 @@ const pal_setting_def pal_settings_table[] = {
      .def_uint = PAL_DEFAULT_MAX_DEPTH,
      .description = "Container nesting levels expanded (an archive inside an archive is "
                     "level 2); deeper content is reported unscannable. 0 = do not open "
-                    "containers.",
+                    "containers. The expanded-bytes, ratio and time limits bound the work "
+                    "at any depth.",
      .applies = PAL_APPLY_ENGINE},
     {.name = "MaxMembersPerContainer",
      .type = PAL_SETTING_UINT,
@@ -163,7 +164,9 @@ const pal_setting_def pal_settings_table[] = {
      .max = 100000,
      .def_uint = PAL_DEFAULT_MAX_RATIO,
      .description = "Largest expanded-to-compressed size ratio of one member before it is "
-                    "treated as a decompression bomb and reported unscannable.",
+                    "treated as a decompression bomb and reported unscannable. Judged only "
+                    "once the scanned file has expanded 256 MiB in all (and never on a "
+                    "member under 1 MiB): compressible data below that is examined.",
      .applies = PAL_APPLY_ENGINE},
     {.name = "MaxObjectSize",
      .type = PAL_SETTING_UINT,
