@@ -20,8 +20,12 @@
 
 #include "log.h"
 #include "msg.h"
-#include "ops_diag.h"
+/* The one recursion in agent/core, on purpose: the daemon registers its control operations
+   (ops_*.h) and owns the updater (updates.h), and each of those acts on the daemon through
+   daemon.h. The handlers and the updater reach the daemon's state only through daemon.h's
+   accessors and pal_daemon_put_in_force; the daemon calls them only to register or run them. */
 #include "ops_catalog.h"
+#include "ops_diag.h"
 #include "ops_remediation.h"
 #include "trustkeys.h"
 #include "updates.h"

@@ -10,7 +10,7 @@
 #ifndef PAL_OPS_CATALOG_H
 #define PAL_OPS_CATALOG_H
 
-#include "daemon.h"
+#include "daemon.h" /* acts on the daemon, which registers it: see daemon.c's includes */
 
 /* catalog.list on srv. */
 int pal_daemon_register_catalog_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err);

@@ -19,7 +19,7 @@
 #ifndef PAL_OPS_DIAG_H
 #define PAL_OPS_DIAG_H
 
-#include "daemon.h"
+#include "daemon.h" /* acts on the daemon, which registers it: see daemon.c's includes */
 
 /* diagnostics and cp.events on srv (both admin only: on the read-only status socket they
    answer AccessDenied). */

@@ -7,7 +7,7 @@
 #ifndef PAL_OPS_REMEDIATION_H
 #define PAL_OPS_REMEDIATION_H
 
-#include "daemon.h"
+#include "daemon.h" /* acts on the daemon, which registers it: see daemon.c's includes */
 
 /* quarantine.list/get/restore/remove, allow.list/add/remove, update, update.rollback, on
    srv (all admin only: on the read-only status socket they answer AccessDenied). */

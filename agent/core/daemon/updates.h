@@ -32,7 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "daemon.h"
+#include "daemon.h" /* acts on the daemon, which registers it: see daemon.c's includes */
 
 typedef struct pal_updater pal_updater;
 
