@@ -26,6 +26,8 @@
    accessors and pal_daemon_put_in_force; the daemon calls them only to register or run them. */
 #include "ops_catalog.h"
 #include "ops_diag.h"
+#include "ops_jobs.h"
+#include "jobs.h"
 #include "ops_remediation.h"
 #include "trustkeys.h"
 #include "updates.h"
@@ -71,6 +73,7 @@ struct pal_daemon {
     pal_quarantine *quarantine;
     pal_remediate *remediate; /* what scans are given (remediate.h) */
     pal_updater *updater;
+    pal_jobs *jobs; /* detached scans */
 };
 
 /* ---- the state ------------------------------------------------------------------------- */
@@ -119,6 +122,11 @@ pal_quarantine *pal_daemon_quarantine(pal_daemon *d)
 pal_updater *pal_daemon_updater(pal_daemon *d)
 {
     return d->updater;
+}
+
+pal_jobs *pal_daemon_jobs(pal_daemon *d)
+{
+    return d->jobs;
 }
 
 pal_remediator pal_daemon_remediator(pal_daemon *d)
@@ -675,6 +683,8 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
     /* finishes what a crash left in the quarantine before any client can act */
     if ((rc = remediation_init(d, &why)) != 0)
         return pal_err_set(err, rc, "cannot set up remediation: %s", why.msg);
+    if (pal_jobs_new(d, &d->jobs) != 0)
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -738,7 +748,8 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
         if ((rc = pal_daemon_register_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_remediation_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_diag_ops(d, both[i], err)) != 0 ||
-            (rc = pal_daemon_register_catalog_ops(d, both[i], err)) != 0)
+            (rc = pal_daemon_register_catalog_ops(d, both[i], err)) != 0 ||
+            (rc = pal_daemon_register_job_ops(d, both[i], err)) != 0)
             break;
     /* the status socket first: once the control socket accepts (what clients and the tests
        wait for), both are in place with their final mode and group */
@@ -757,6 +768,10 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
 void pal_daemon_stop(pal_daemon *d)
 {
     atomic_store(&d->stopping, 1);
+    /* detached scans first: each ends Cancelled and recorded, and whoever waits for one
+       (scan.wait) gets its result before the server below stops */
+    if (d->jobs)
+        pal_jobs_stop(d->jobs);
     /* stopping the server cancels every request in flight and waits for the handlers, so
        scans end as Cancelled and are recorded before the store closes */
     pal_ctl_server_free(d->ctl_status);
@@ -770,6 +785,7 @@ void pal_daemon_free(pal_daemon *d)
     if (!d)
         return;
     pal_daemon_stop(d);
+    pal_jobs_free(d->jobs);
     pal_updater_free(d->updater);
     pal_remediate_free(d->remediate);
     pal_quarantine_free(d->quarantine);

@@ -25,6 +25,7 @@
 #include "quarantine.h"
 #include "remediate.h"
 #include "scanhost.h"
+#include "scanjob.h"
 #include "settings.h"
 #include "slots.h"
 #include "store.h"
@@ -117,5 +118,13 @@ int pal_daemon_register_ops(pal_daemon *d, pal_ctl_server *srv, pal_errbuf *err)
 json_t *pal_daemon_status_json(pal_daemon *d);
 /* One scan record as scans.list shows it (ops.c); NULL when out of memory. */
 json_t *pal_daemon_scan_rec_json(const pal_scan_rec *r);
+/* scan.start's progress event data (ops.c); NULL when out of memory. */
+json_t *pal_daemon_progress_json(const pal_scan_progress *p);
+/* Run one scan on the slots in force, log it and its detections (ops.c): the foreground
+   scan.start and a detached scan (jobs.h) alike. On an error, *code is its protocol code. */
+int pal_daemon_run_scan(pal_daemon *d, const pal_scanjob_req *sreq, pal_scan_result *res,
+                        const char **code, pal_errbuf *err);
+/* The registry of detached scans (jobs.h). */
+struct pal_jobs *pal_daemon_jobs(pal_daemon *d);
 
 #endif

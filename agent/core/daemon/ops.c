@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "jobs.h"
 #include "log.h"
 #include "msg.h"
 #include "ops_remediation.h"
@@ -187,12 +188,11 @@ typedef struct scan_call {
     pal_daemon *d;
 } scan_call;
 
-static void scan_progress(void *ctx, const pal_scan_progress *p)
+json_t *pal_daemon_progress_json(const pal_scan_progress *p)
 {
-    scan_call *c = ctx;
     json_t *data = json_object();
     if (!data)
-        return;
+        return NULL;
     json_object_set_new(data, "files_done", json_integer((json_int_t)p->files_done));
     json_object_set_new(data, "bytes_done", json_integer((json_int_t)p->bytes_done));
     json_object_set_new(data, "files_found", json_integer((json_int_t)p->files_found));
@@ -203,7 +203,15 @@ static void scan_progress(void *ctx, const pal_scan_progress *p)
         json_object_set_new(data, "current_path", json_string(""));
     json_object_set_new(data, "threats_so_far", json_integer((json_int_t)p->threats));
     json_object_set_new(data, "unscannable_so_far", json_integer((json_int_t)p->unscannable));
-    pal_ctl_event(c->req, "progress", data);
+    return data;
+}
+
+static void scan_progress(void *ctx, const pal_scan_progress *p)
+{
+    scan_call *c = ctx;
+    json_t *data = pal_daemon_progress_json(p);
+    if (data)
+        pal_ctl_event(c->req, "progress", data);
 }
 
 static void scan_started(void *ctx, int64_t id)
@@ -233,11 +241,45 @@ static void log_detections(const pal_scan_result *r)
     }
 }
 
+int pal_daemon_run_scan(pal_daemon *d, const pal_scanjob_req *sreq, pal_scan_result *res,
+                        const char **code, pal_errbuf *err)
+{
+    memset(res, 0, sizeof(*res));
+    pal_slots_ref *slots = pal_daemon_scan_begin(d);
+    if (!slots) {
+        *code = PAL_CODE_BUSY;
+        return pal_err_set(err, PAL_ESTATE, "palisaded is shutting down");
+    }
+    pal_scanjob_env env = {
+        .store = pal_daemon_store(d),
+        .settings = pal_daemon_settings(d),
+        .slots = pal_slots_ref_pool(slots),
+        .get_defs = job_defs,
+        .defs_ctx = d,
+        .remediate = pal_daemon_remediator(d),
+    };
+    int rc = pal_scanjob_run(&env, sreq, res, err);
+    pal_daemon_scan_end(d, slots);
+    if (rc != 0) {
+        pal_log(PAL_LOG_ERROR, "scan failed: %s", err->msg);
+        *code = rc == PAL_ESTATE   ? PAL_CODE_UNAVAILABLE
+                : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
+                                   : PAL_CODE_INTERNAL;
+        return rc;
+    }
+    pal_log(PAL_LOG_INFO, "scan %lld %s: %llu files, %llu threats, %llu unscannable",
+            (long long)res->scan_id, pal_scan_outcome_name(res->outcome),
+            (unsigned long long)res->files_scanned, (unsigned long long)res->threats_found,
+            (unsigned long long)res->unscannable_count);
+    log_detections(res);
+    return 0;
+}
+
 static json_t *op_scan_start(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
     const json_t *args = pal_ctl_request_args(req);
-    static const char *const allowed[] = {"type", "paths", NULL};
+    static const char *const allowed[] = {"type", "paths", "detach", NULL};
     static const char *const types[] = {"Quick", "Full", "Custom", NULL};
     pal_errbuf err;
     if (pal_msg_check_fields(args, allowed, &err) != 0)
@@ -251,6 +293,9 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
     int type_idx = -1;
     rc = pal_msg_get_enum(args, "type", PAL_MSG_OPTIONAL, types, &type_idx, &err);
     if (rc < 0)
+        return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
+    bool detach = false;
+    if (pal_msg_get_bool(args, "detach", PAL_MSG_OPTIONAL, &detach, &err) < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     size_t n_paths = paths_json ? json_array_size(paths_json) : 0;
     pal_scan_type type =
@@ -285,20 +330,21 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
             goto out;
         }
     }
-    pal_slots_ref *slots = pal_daemon_scan_begin(d);
-    if (!slots) {
-        pal_ctl_fail(req, PAL_CODE_BUSY, "palisaded is shutting down");
+    if (detach) {
+        int64_t scan_id = 0;
+        const char *code = NULL;
+        pal_log(PAL_LOG_INFO, "detached %s scan requested by uid %u", types[type - 1],
+                (unsigned)pal_ctl_request_uid(req));
+        rc = pal_jobs_start(pal_daemon_jobs(d), type, paths, lens, n_paths,
+                            pal_ctl_request_uid(req), &scan_id, &code, &err);
+        if (rc != 0)
+            pal_ctl_fail(req, code, "%s", err.msg);
+        else if (!(result =
+                       json_pack("{s:I,s:s}", "scan_id", (json_int_t)scan_id, "status", "Running")))
+            pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
         goto out;
     }
     scan_call call = {.req = req, .d = d};
-    pal_scanjob_env env = {
-        .store = pal_daemon_store(d),
-        .settings = pal_daemon_settings(d),
-        .slots = pal_slots_ref_pool(slots),
-        .get_defs = job_defs,
-        .defs_ctx = d,
-        .remediate = pal_daemon_remediator(d),
-    };
     pal_scanjob_req sreq = {
         .type = type,
         .paths = paths,
@@ -313,21 +359,11 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
     pal_log(PAL_LOG_INFO, "%s scan requested by uid %u", types[type - 1],
             (unsigned)pal_ctl_request_uid(req));
     pal_scan_result res;
-    rc = pal_scanjob_run(&env, &sreq, &res, &err);
-    pal_daemon_scan_end(d, slots);
+    const char *code = NULL;
+    rc = pal_daemon_run_scan(d, &sreq, &res, &code, &err);
     if (rc != 0) {
-        pal_log(PAL_LOG_ERROR, "scan failed: %s", err.msg);
-        pal_ctl_fail(req,
-                     rc == PAL_ESTATE   ? PAL_CODE_UNAVAILABLE
-                     : rc == PAL_EINVAL ? PAL_CODE_BAD_REQUEST
-                                        : PAL_CODE_INTERNAL,
-                     "%s", err.msg);
+        pal_ctl_fail(req, code, "%s", err.msg);
     } else {
-        pal_log(PAL_LOG_INFO, "scan %lld %s: %llu files, %llu threats, %llu unscannable",
-                (long long)res.scan_id, pal_scan_outcome_name(res.outcome),
-                (unsigned long long)res.files_scanned, (unsigned long long)res.threats_found,
-                (unsigned long long)res.unscannable_count);
-        log_detections(&res);
         result = pal_render_scan_result(&res);
         if (!result)
             pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
