@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "jobs.h"
 #include "diag.h"
 #include "help.h"
 #include "msg.h"
@@ -51,7 +52,7 @@ static int cmd_scan(cli *c, int argc, char **argv)
     const char *type = NULL;
     char **paths = calloc((size_t)argc + 1, sizeof(*paths));
     size_t npaths = 0;
-    bool literal = false;
+    bool literal = false, detach = false;
     int rc = EXIT_ERROR;
     if (!paths)
         return EXIT_ERROR;
@@ -59,6 +60,8 @@ static int cmd_scan(cli *c, int argc, char **argv)
         const char *a = argv[i];
         if (!literal && strcmp(a, "--") == 0) {
             literal = true;
+        } else if (!literal && strcmp(a, "--detach") == 0) {
+            detach = true;
         } else if (!literal && (strcmp(a, "--quick") == 0 || strcmp(a, "--full") == 0)) {
             if (type) {
                 rc = out_usage_error("scan: give --quick or --full once");
@@ -80,7 +83,8 @@ static int cmd_scan(cli *c, int argc, char **argv)
         type = npaths > 0 ? "Custom" : "Quick";
     rc = connect_agent(c);
     if (rc == EXIT_OK)
-        rc = cli_scan(c->h, type, paths, npaths, c->json);
+        rc = detach ? cli_scan_detach(c->h, type, paths, npaths, c->json)
+                    : cli_scan(c->h, type, paths, npaths, c->json);
 out:
     free(paths);
     return rc;
@@ -391,6 +395,21 @@ static int cmd_catalog(cli *c, int argc, char **argv)
     return cli_catalog(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_jobs(cli *c, int argc, char **argv)
+{
+    return cli_jobs(&c->h, c->socket, c->json, argc, argv);
+}
+
+static int cmd_wait(cli *c, int argc, char **argv)
+{
+    return cli_wait(&c->h, c->socket, c->json, argc, argv);
+}
+
+static int cmd_cancel(cli *c, int argc, char **argv)
+{
+    return cli_cancel(&c->h, c->socket, c->json, argc, argv);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
@@ -399,7 +418,8 @@ static const struct command {
     {"scans", cmd_scans},         {"config", cmd_config},           {"sandbox", cmd_sandbox},
     {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine},   {"allow", cmd_allow},
     {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
-    {"action", cmd_action},       {"catalog", cmd_catalog},
+    {"action", cmd_action},       {"catalog", cmd_catalog},         {"jobs", cmd_jobs},
+    {"wait", cmd_wait},           {"cancel", cmd_cancel},
 };
 
 /* `palisade help [COMMAND]`: the list, or one command's help, on stdout. */

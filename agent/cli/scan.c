@@ -31,12 +31,12 @@ static void on_sigint(int sig)
 
 /* {"type": type, "paths": [...]} as text; NULL on failure (a message only when the path
    cannot be resolved: the rest is out of memory, reported by the caller). */
-static char *scan_args(const char *type, char *const *paths, size_t npaths)
+static char *scan_args(const char *type, char *const *paths, size_t npaths, bool detach)
 {
     json_t *args = json_pack("{s:s}", "type", type);
     json_t *arr = json_array();
     char *cwd = NULL, *text = NULL;
-    if (!args || !arr)
+    if (!args || !arr || (detach && json_object_set_new(args, "detach", json_true()) < 0))
         goto out;
     for (size_t i = 0; i < npaths; i++) {
         const char *p = paths[i];
@@ -352,16 +352,53 @@ static void text_report(const json_t *res)
     free(id);
 }
 
-int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json)
+int cli_scan_detach(palisade *h, const char *type, char *const *paths, size_t npaths, bool json)
 {
-    char *args = scan_args(type, paths, npaths);
+    char *args = scan_args(type, paths, npaths, true);
     if (!args)
         return EXIT_ERROR;
-    int64_t id = palisade_start(h, "scan.start", args);
+    char *res_text = NULL;
+    int k = palisade_call(h, "scan.start", args, &res_text);
     free(args);
+    if (k != PALISADE_OK)
+        return out_error(h);
+    json_error_t je;
+    json_t *res = json_loads(res_text, 0, &je);
+    palisade_free_string(res_text);
+    if (!json_is_integer(json_object_get(res, "scan_id"))) {
+        json_decref(res);
+        return out_fail(PAL_CODE_PROTOCOL_ERROR, "the agent sent no scan id");
+    }
+    if (json) {
+        out_json(res);
+    } else {
+        long long id = (long long)int_field(res, "scan_id");
+        printf("%lld\n", id);
+        fflush(stdout);
+        fprintf(stderr,
+                "palisade: scan %lld runs in the agent: `palisade jobs %lld` shows it, "
+                "`palisade wait %lld` waits for its result, `palisade cancel %lld` stops it\n",
+                id, id, id, id);
+    }
+    json_decref(res);
+    return EXIT_OK;
+}
+
+int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json)
+{
+    char *args = scan_args(type, paths, npaths, false);
+    if (!args)
+        return EXIT_ERROR;
+    int rc = cli_scan_follow(h, "scan.start", args, true, json);
+    free(args);
+    return rc;
+}
+
+int cli_scan_follow(palisade *h, const char *op, const char *args, bool owns_scan, bool json)
+{
+    int64_t id = palisade_start(h, op, args);
     if (id < 0)
         return out_error(h);
-
     struct sigaction sa, old;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_sigint;
@@ -374,6 +411,13 @@ int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, b
     json_t *res = NULL;
     int rc = EXIT_ERROR;
     for (;;) {
+        if (g_interrupts && !owns_scan) {
+            /* the scan is the agent's: Ctrl+C only ends this wait */
+            clear_progress(tty);
+            fputs("palisade: stopped waiting; the scan goes on in the agent\n", stderr);
+            rc = 130;
+            goto out;
+        }
         if (g_interrupts && !cancel_sent) {
             cancel_sent = true;
             clear_progress(tty);

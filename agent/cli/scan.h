@@ -18,4 +18,13 @@
  */
 int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json);
 
+/* `scan --detach`: start the scan as the agent's own (PROTOCOL.md, detach) and print its id
+   (text: the id alone on stdout, a hint on stderr; --json: {"scan_id", "status"}). */
+int cli_scan_detach(palisade *h, const char *type, char *const *paths, size_t npaths, bool json);
+
+/* Send op (scan.start or scan.wait) with args and follow it to its scan result: progress on
+   a terminal, the report, cli_scan's exit status. owns_scan: Ctrl+C cancels the request (the
+   scan); otherwise Ctrl+C only stops following (exit 130) and the scan goes on. */
+int cli_scan_follow(palisade *h, const char *op, const char *args, bool owns_scan, bool json);
+
 #endif

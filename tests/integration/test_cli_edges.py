@@ -17,7 +17,8 @@ EICAR_THREAT = harness.EICAR_THREAT
 # Every command of `palisade` (main.c's table): the test fails if `palisade help` lists one
 # that is not here, so a new command cannot go without help.
 COMMANDS = ["scan", "threats", "status", "scans", "config", "sandbox", "exclusion",
-            "quarantine", "allow", "action", "update", "diagnostics", "events", "catalog", "help"]
+            "quarantine", "allow", "action", "update", "diagnostics", "events", "catalog", "help",
+            "jobs", "wait", "cancel"]
 
 
 def run_cli(*args, **kw):
