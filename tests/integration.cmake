@@ -23,6 +23,7 @@
 #                          (policy file, environment), InvalidValue, NotFound, per handler
 #   integration.cli_edges  per-command help, --json errors, status last_scan, advice, every
 #                          detection logged, restore in the history, allow add vs catalog
+#   integration.detached   detached scans: outlive their client, wait, cancel, limit, SIGTERM
 #   integration.catalog    `palisade catalog`: the package's threats, name and severity
 #                          filters, bad arguments, nobody answered on the status socket
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
@@ -53,7 +54,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes cli_edges catalog)
+                   error_codes cli_edges catalog detached)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

@@ -297,6 +297,7 @@ void pal_jobs_stop(pal_jobs *j)
             jb->stop_requested = 1;
         }
     }
+    unsigned running = j->running;
     /* join outside the lock: the threads report through it until they end */
     size_t n = 0;
     for (job *jb = j->head; jb; jb = jb->next)
@@ -311,6 +312,9 @@ void pal_jobs_stop(pal_jobs *j)
             take[k++] = jb;
         }
     pthread_mutex_unlock(&j->lock);
+    if (running)
+        pal_log(PAL_LOG_NOTICE, "stopping: %u detached scan%s cancelled", running,
+                running == 1 ? "" : "s");
     if (n && !take) {
         /* out of memory: wait for the cancelled scans to end without joining each now */
         pthread_mutex_lock(&j->lock);

@@ -81,6 +81,8 @@ static json_t *op_scan_wait(pal_ctl_request *req, void *arg)
     json_int_t id;
     if (scan_id_arg(req, &id) != 0)
         return NULL;
+    pal_log(PAL_LOG_INFO, "detached scan %lld: followed by uid %u (pid %d)", (long long)id,
+            (unsigned)pal_ctl_request_uid(req), (int)pal_ctl_request_pid(req));
     uint64_t seq = 0;
     for (;;) {
         json_t *out = NULL;
@@ -93,6 +95,11 @@ static json_t *op_scan_wait(pal_ctl_request *req, void *arg)
         if (out)
             pal_ctl_event(req, "progress", out);
         if (pal_ctl_wait_cancel(req, WAIT_POLL_MS)) {
+            /* the scan may have ended meanwhile (the daemon stopping cancels its detached
+               scans before its waiters): its result then, else the scan as it stands */
+            if (pal_jobs_poll(pal_daemon_jobs(d), id, &seq, &out) == 1)
+                return out ? out : pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
+            json_decref(out);
             const char *code;
             json_t *o = pal_jobs_get_json(pal_daemon_jobs(d), id, 0, &code);
             return o ? o : pal_ctl_fail(req, code, "no detached scan %lld", (long long)id);
