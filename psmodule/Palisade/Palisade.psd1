@@ -37,6 +37,9 @@
         'Remove-ThreatAction'
         'Get-ContentProcessEvent'
         'Save-AgentDiagnostics'
+        'Get-Scan'
+        'Wait-Scan'
+        'Stop-Scan'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -10,6 +10,7 @@ BeforeDiscovery {
         'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
         'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
         'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics')
+    $script:Commands += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
 }
 
 BeforeAll {
@@ -23,6 +24,7 @@ BeforeAll {
         'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
         'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
         'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics')
+    $script:Expected += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
 }
 
 Describe 'The module manifest' {

@@ -62,6 +62,11 @@ function Start-Scan {
     Run the scan in a background thread job and return the job at once; Receive-Job gives
     the Palisade.ScanResult, Stop-Job cancels the scan.
 
+    .PARAMETER NoWait
+    Leave the scan to the agent: return at once a Palisade.ScanJob with its id. The scan goes
+    on when this session ends; Get-Scan shows it, Wait-Scan follows it to its result and
+    Stop-Scan stops it, from any session. At most 4 such scans run at once (then Busy).
+
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).
     Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
@@ -97,12 +102,18 @@ function Start-Scan {
 
     Runs a Full scan in the background and collects its result later.
 
+    .EXAMPLE
+    PS> Start-Scan -ScanType Full -NoWait
+    PS> Get-Scan | Wait-Scan
+
+    Leaves a Full scan to the agent (it goes on if this session ends), then follows it.
+
     .INPUTS
     System.String, or any object with a FullName or Path property (System.IO.FileInfo,
     System.IO.DirectoryInfo).
 
     .OUTPUTS
-    Palisade.ScanResult, or a ThreadJob with -AsJob.
+    Palisade.ScanResult, a ThreadJob with -AsJob, a Palisade.ScanJob with -NoWait.
 
     .LINK
     Get-ThreatHistory
@@ -112,6 +123,7 @@ function Start-Scan {
     #>
     [CmdletBinding(DefaultParameterSetName = 'Path')]
     [OutputType('Palisade.ScanResult')]
+    [OutputType('Palisade.ScanJob')]
     param(
         [Parameter(Position = 0)]
         [ValidateSet('Quick', 'Full', 'Custom')]
@@ -128,6 +140,8 @@ function Start-Scan {
         [string[]]$LiteralPath,
 
         [switch]$AsJob,
+
+        [switch]$NoWait,
 
         [ValidateNotNullOrEmpty()]
         [string]$Socket
@@ -176,6 +190,25 @@ function Start-Scan {
         if ($scanPaths.Count -gt 4096) {
             $PSCmdlet.ThrowTerminatingError((New-PalisadeErrorRecord -Code 'Usage' -Target 'Path' -Message (
                         "$($scanPaths.Count) paths were given; one scan takes at most 4096.") -Advice 'Pass the directories that hold the files instead of the files one by one.'))
+        }
+
+        if ($NoWait) {
+            if ($AsJob) {
+                $PSCmdlet.ThrowTerminatingError((New-PalisadeErrorRecord -Code 'Usage' -Target 'NoWait' -Message (
+                            '-NoWait and -AsJob exclude each other.') -Advice '-NoWait leaves the scan to the agent; -AsJob follows it in a job of this session.'))
+            }
+            $startArgs = @{ type = $type; detach = $true }
+            if ($type -eq 'Custom') { $startArgs['paths'] = [string[]]$scanPaths }
+            $started = Invoke-PalisadeOp -Op 'scan.start' -Arguments $startArgs
+            if (Test-PalisadeError $started) {
+                $PSCmdlet.ThrowTerminatingError($started)
+            }
+            $job = Invoke-PalisadeOp -Op 'scan.get' -Arguments @{ scan_id = [long](Get-Field $started 'scan_id') }
+            if (Test-PalisadeError $job) {
+                $PSCmdlet.ThrowTerminatingError($job)
+            }
+            $PSCmdlet.WriteObject((ConvertTo-ScanJob $job))
+            return
         }
 
         if ($AsJob) {
@@ -362,7 +395,9 @@ function Get-ScanRoots([System.Collections.Generic.List[string]]$Paths) {
 # Run scan.start, show its progress, and return the Palisade.ScanResult (or an ErrorRecord).
 # Polls the library from this (the pipeline) thread, so that Write-Progress works and Ctrl+C
 # stops the loop between two polls; the finally block then cancels the scan on the agent.
-function Invoke-ScanRequest([System.Management.Automation.PSCmdlet]$Cmdlet, [string]$Type, $Paths) {
+# With -Op scan.wait (Wait-Scan) the scan is the agent's: Ctrl+C only stops following it.
+function Invoke-ScanRequest([System.Management.Automation.PSCmdlet]$Cmdlet, [string]$Type, $Paths,
+    [string]$Op = 'scan.start', [System.Collections.IDictionary]$OpArgs = $null, [string]$Activity = '') {
     $native = Get-PalisadeNative
     if (Test-PalisadeError $native) {
         return $native
@@ -373,13 +408,16 @@ function Invoke-ScanRequest([System.Management.Automation.PSCmdlet]$Cmdlet, [str
     }
     $requestId = [long]0
     $finished = $false
-    $activity = "Palisade $Type scan"
+    $activity = if ($Activity) { $Activity } else { "Palisade $Type scan" }
     try {
-        $scanArgs = @{ type = $Type }
-        if ($Type -eq 'Custom') {
-            $scanArgs['paths'] = [string[]]$Paths
+        $scanArgs = $OpArgs
+        if ($null -eq $scanArgs) {
+            $scanArgs = @{ type = $Type }
+            if ($Type -eq 'Custom') {
+                $scanArgs['paths'] = [string[]]$Paths
+            }
         }
-        $requestId = $native::palisade_start($h, 'scan.start', (ConvertTo-PalisadeJson $scanArgs))
+        $requestId = $native::palisade_start($h, $Op, (ConvertTo-PalisadeJson $scanArgs))
         if ($requestId -lt 0) {
             $finished = $true
             return (Get-PalisadeHandleError $native $h)
@@ -422,7 +460,10 @@ function Invoke-ScanRequest([System.Management.Automation.PSCmdlet]$Cmdlet, [str
         }
         return ConvertTo-ScanResult $final
     } finally {
-        if (-not $finished -and $requestId -gt 0) {
+        if (-not $finished -and $requestId -gt 0 -and $Op -ne 'scan.start') {
+            # a detached scan goes on: closing the connection ends only this wait
+            Write-HostNotice $Cmdlet 'Stopped waiting: the scan goes on in the agent (Stop-Scan stops it).'
+        } elseif (-not $finished -and $requestId -gt 0) {
             # Ctrl+C or Stop-Job: finally blocks run to their end even while the pipeline
             # stops, so the scan is cancelled and recorded before the prompt returns.
             if (Send-PalisadeCancel $native $h $requestId) {
