@@ -125,7 +125,7 @@ class TerminalHelpTest(harness.DaemonTest):
                   "'%s' scan --help; echo \"scan_help=$?\"" % cli, "Enter")
         screen = self.wait_exit("scan_help", "the help on the screen")
         self.assertRegex(screen, r"(?m)^scan_help=0$")
-        self.assertIn("usage: palisade scan [--quick | --full] [--] [PATH...]", screen)
+        self.assertIn("usage: palisade scan [--quick | --full] [--detach] [--] [PATH...]", screen)
         self.assertIn("palisade scan ~/Downloads", screen)
         self.assertIn("--full", screen)
         self.assertNotIn("Unavailable", screen)  # help needs no agent
