@@ -10,10 +10,15 @@ file the walker opens first), so "still running" is a fact of the test, not a ra
 - `palisade cancel ID` ends it Cancelled, and the history says so;
 - a fifth detached scan while four run gets Busy, and starts once they ended;
 - SIGTERM with a detached scan running records it Cancelled, answers whoever waits for
-  it, and the daemon exits 0.
+  it, and the daemon exits 0;
+- in a real terminal (tmux, two panes): one pane starts `palisade scan --detach` and is
+  closed, the other lists the scan Running and follows it with `palisade wait` to its
+  result on the screen.
 """
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 
@@ -201,6 +206,63 @@ class DetachedTest(DaemonTest):
                 self.assertEqual(p.returncode, 2, (args, p))
                 self.assertEqual(json.loads(p.stdout)["error"]["code"], "AccessDenied",
                                  (args, p))
+
+
+class TerminalTest(DaemonTest):
+    """Two terminals on a tmux server of the test's own (-L): a scan started detached in one
+    pane, which is then closed, followed to its result from the other."""
+
+    def tmux(self, *args):
+        p = subprocess.run(["tmux", "-L", self.server] + list(args), capture_output=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p)
+        return p.stdout.decode("utf-8", "replace")
+
+    def screen(self, pane):
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", pane)
+
+    def wait_line(self, pane, pattern, what):
+        return harness.wait_for(
+            lambda: re.search(pattern, self.screen(pane), re.M), timeout=60, what=what)
+
+    def test_detached_scan_followed_from_a_second_terminal(self):
+        if not shutil.which("tmux"):
+            self.skipTest("tmux is not installed")
+        files = {"a_gate": b"gate\n", "z_eicar.com": harness.eicar()}
+        root = self.make_tree("tree", files)
+        gate = Gate(os.path.join(root, "a_gate"))
+        self.addCleanup(gate.close)
+        self.server = "pal-detach-%d" % os.getpid()
+        self.addCleanup(subprocess.run, ["tmux", "-L", self.server, "kill-server"],
+                        capture_output=True)
+        shell = "env -u PALISADE_SOCKET PS1='$ ' sh"
+        first = self.tmux("new-session", "-d", "-s", "det", "-x", "120", "-y", "40", "-P",
+                          "-F", "#{pane_id}", shell).strip()
+        second = self.tmux("split-window", "-t", "det", "-P", "-F", "#{pane_id}",
+                           shell).strip()
+        cli = "'%s' --socket '%s'" % (harness.cli_path(), self.d.socket)
+
+        self.tmux("send-keys", "-t", first,
+                  "%s scan --detach '%s'; echo \"start=$?\"" % (cli, root), "Enter")
+        m = self.wait_line(first, r"^(\d+)\n(?:.*\n)*?start=0$", "the scan id on the first screen")
+        scan_id = int(m.group(1))
+        self.assertIn("palisade wait %d" % scan_id, self.screen(first))
+        self.assertTrue(gate.wait(self.d.proc.pid), "the walker never reached the gate")
+        self.tmux("kill-pane", "-t", first)  # the terminal that started it is gone
+
+        self.tmux("send-keys", "-t", second, "%s jobs %d; echo \"jobs=$?\"" % (cli, scan_id),
+                  "Enter")
+        self.wait_line(second, r"^jobs=0$", "jobs on the second screen")
+        self.assertRegex(self.screen(second), r"Scan %d \(Custom\): Running" % scan_id)
+        self.tmux("send-keys", "-t", second, "%s wait %d; echo \"wait=$?\"" % (cli, scan_id),
+                  "Enter")
+        harness.wait_for(lambda: "detached scan %d: followed by" % scan_id in self.d.log(),
+                         what="the wait to reach the daemon")
+        gate.release()
+        self.wait_line(second, r"^wait=1$", "the result on the second screen")
+        screen = self.screen(second)
+        self.assertRegex(screen, r"Scan %d Completed in [0-9.]+ s: 2 files .* 1 threat" % scan_id)
+        self.assertIn(EICAR_THREAT, screen)
 
 
 if __name__ == "__main__":
