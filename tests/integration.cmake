@@ -24,6 +24,8 @@
 #   integration.cli_edges  per-command help, --json errors, status last_scan, advice, every
 #                          detection logged, restore in the history, allow add vs catalog
 #   integration.detached   detached scans: outlive their client, wait, cancel, limit, SIGTERM
+#   integration.health     status health: signature age, last Quick/Full scan, health_issues
+#                          (never a Full scan, outdated package, unremediated threat, ...)
 #   integration.catalog    `palisade catalog`: the package's threats, name and severity
 #                          filters, bad arguments, nobody answered on the status socket
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
@@ -63,3 +65,15 @@ foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust fals
                        LABELS integration
                        TIMEOUT 600)
 endforeach()
+
+# The health test builds an old signature package: it needs the signing tool and key too.
+add_test(NAME integration.health
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_health.py)
+set(_pal_integ_health_key ${PAL_SIGNING_KEY})
+if(NOT _pal_integ_health_key)
+  set(_pal_integ_health_key ${CMAKE_BINARY_DIR}/keys/palisade-build.key)
+endif()
+set_tests_properties(integration.health PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
+                     LABELS integration
+                     TIMEOUT 600)

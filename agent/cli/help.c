@@ -44,9 +44,10 @@ static const struct help {
                 "  palisade threats\n"},
     {"status", "usage: palisade status\n"
                "\n"
-               "The agent's state: version, sandbox mode, content process, signature package,\n"
-               "the last scan, problems that keep it Degraded and unremediated threats. Any\n"
-               "local user may run it.\n"
+               "The agent's state: version, sandbox mode, content process, signature package\n"
+               "and its age, the last scan and the last Quick and Full scans, problems that\n"
+               "keep it Degraded, unremediated threats, and health_issues: every reason the\n"
+               "machine may not be protected (id: reason). Any local user may run it.\n"
                "\n"
                "options:\n"
                "  --json    the status as one JSON document\n"

@@ -90,12 +90,13 @@ out:
     return rc;
 }
 
-/* last_scan in words: "Quick scan 12: Completed, started ..., ended ... (3.2 s), 1 threat". */
-static char *last_scan_text(const json_t *ls)
+/* last_scan in words: "Quick scan 12: Completed, started ..., ended ... (3.2 s), 1 threat".
+   last_quick_scan and last_full_scan have no type: theirs is the key's (of_type). */
+static char *last_scan_text(const json_t *ls, const char *of_type)
 {
     if (!json_is_object(ls))
         return strdup("none");
-    char *type = out_text(ls, "type"), *status = out_text(ls, "status");
+    char *type = of_type ? strdup(of_type) : out_text(ls, "type"), *status = out_text(ls, "status");
     char *id = out_text(ls, "scan_id"), *t0 = out_text(ls, "start_time");
     char *t1 = out_text(ls, "end_time");
     const json_t *th = json_object_get(ls, "threats");
@@ -126,9 +127,39 @@ static void print_status(json_t *res)
     json_t *copy = json_copy(res);
     if (!copy)
         return;
-    char *ls = last_scan_text(json_object_get(res, "last_scan"));
+    char *ls = last_scan_text(json_object_get(res, "last_scan"), NULL);
     if (ls && json_object_get(copy, "last_scan"))
         json_object_set_new(copy, "last_scan", json_string(ls));
+    static const char *const typed[][2] = {{"last_quick_scan", "Quick"},
+                                           {"last_full_scan", "Full"}};
+    for (size_t k = 0; k < sizeof(typed) / sizeof(typed[0]); k++) {
+        if (!json_object_get(copy, typed[k][0]))
+            continue;
+        char *t = last_scan_text(json_object_get(res, typed[k][0]), typed[k][1]);
+        if (t)
+            json_object_set_new(copy, typed[k][0], json_string(t));
+        free(t);
+    }
+    /* health_issues: "Id: reason; Id: reason", or none */
+    const json_t *issues = json_object_get(res, "health_issues");
+    if (json_is_array(issues)) {
+        char *joined = NULL;
+        size_t i;
+        const json_t *it;
+        json_array_foreach(issues, i, it)
+        {
+            const char *id = json_string_value(json_object_get(it, "id"));
+            const char *why = json_string_value(json_object_get(it, "reason"));
+            char *next = NULL;
+            if (asprintf(&next, "%s%s%s: %s", joined ? joined : "", joined ? "; " : "",
+                         id ? id : "?", why ? why : "?") < 0)
+                next = NULL;
+            free(joined);
+            joined = next;
+        }
+        json_object_set_new(copy, "health_issues", json_string(joined ? joined : "none"));
+        free(joined);
+    }
     const json_t *deg = json_object_get(res, "degraded");
     if (json_is_array(deg)) {
         /* one line per problem, indented under the key */

@@ -15,6 +15,7 @@
 #include "quarantine.h"
 #include "render.h"
 #include "scanjob.h"
+#include "status_health.h"
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -172,6 +173,10 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     json_object_set_new(o, "degraded", degraded);
     json_object_set_new(o, "active_scans", json_integer(pal_daemon_active_scans(d)));
+    if (pal_status_add_health(d, o) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 

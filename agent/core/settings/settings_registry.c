@@ -215,6 +215,14 @@ const pal_setting_def pal_settings_table[] = {
                     "than the kernel's writeback window (vm.dirty_expire_centisecs + "
                     "vm.dirty_writeback_centisecs + 10 s) on a local disk file system, "
                     "are cached."},
+    {.name = "SignatureOutdatedDays",
+     .type = PAL_SETTING_UINT,
+     .min = 1,
+     .max = 3650,
+     .def_uint = 7,
+     .description = "Days after its creation a signature package is reported outdated: "
+                    "status lists the health issue SignaturesOutdated once the package in "
+                    "force is more than this many whole days old."},
     {.name = "QuarantineRetentionDays",
      .type = PAL_SETTING_UINT,
      .min = 0,

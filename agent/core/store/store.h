@@ -132,6 +132,11 @@ int pal_store_scan_get(pal_store *st, int64_t id, pal_scan_rec *out, pal_errbuf 
 /* Newest first. limit 0 = PAL_STORE_DEFAULT_LIMIT. */
 int pal_store_scan_list(pal_store *st, size_t limit, pal_scan_rec **out, size_t *n,
                         pal_errbuf *err);
+/* The newest finished (not Running) scan of type, or with completed_only the newest that
+   Completed; *found is 0 when there is none (and *out is untouched), else *out is filled
+   (pal_scan_rec_clear it). */
+int pal_store_scan_last(pal_store *st, pal_scan_type type, int completed_only, pal_scan_rec *out,
+                        int *found, pal_errbuf *err);
 /* At daemon start: every scan still Running was interrupted; mark it Failed with the error
    "interrupted: palisaded stopped during the scan". *n (may be NULL) is how many. */
 int pal_store_scan_mark_interrupted(pal_store *st, size_t *n, pal_errbuf *err);

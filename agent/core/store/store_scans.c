@@ -54,6 +54,11 @@ static const char SQL_DET_NOTE[] =
 static const char SQL_SCAN_GET[] = "SELECT " SCAN_COLS " FROM scans WHERE id = ?1";
 static const char SQL_SCAN_LIST[] = "SELECT " SCAN_COLS " FROM scans "
                                     "ORDER BY started_at DESC, id DESC LIMIT ?1";
+/* The newest finished scan of a type; with ?2 = 1 only one that Completed. */
+static const char SQL_SCAN_LAST[] = "SELECT " SCAN_COLS " FROM scans "
+                                    "WHERE type = ?1 AND outcome != 'Running' "
+                                    "AND (?2 = 0 OR outcome = 'Completed') "
+                                    "ORDER BY started_at DESC, id DESC LIMIT 1";
 static const char SQL_DET_GET[] = "SELECT " DET_COLS " FROM detections WHERE id = ?1";
 static const char SQL_DET_QUERY[] = "SELECT " DET_COLS " FROM detections " DET_FILTER("");
 /* The quarantine item each detection caused. There is no index on quarantine.detection_id;
@@ -310,6 +315,31 @@ int pal_store_scan_list(pal_store *st, size_t limit, pal_scan_rec **out, size_t 
     if (ret == 0)
         *out = recs;
     return ret;
+}
+
+int pal_store_scan_last(pal_store *st, pal_scan_type type, int completed_only, pal_scan_rec *out,
+                        int *found, pal_errbuf *err)
+{
+    if (!pal_scan_type_name(type) || !out || !found)
+        return pal_err_set(err, PAL_EINVAL, "scan_last: bad arguments");
+    sqlite3_stmt *s = NULL;
+    void *recs = NULL;
+    size_t n = 0;
+    sdb_lock(st);
+    int ret = sdb_stmt(st, SQL_SCAN_LAST, &s, err);
+    if (ret == 0) {
+        sdb_bind_text(s, 1, pal_scan_type_name(type));
+        sdb_bind_i64(s, 2, completed_only ? 1 : 0);
+        ret = sdb_collect(st, s, &scan_rows, &recs, &n, err);
+    }
+    sdb_unlock(st);
+    if (ret)
+        return ret;
+    *found = n > 0;
+    if (n > 0)
+        *out = *(pal_scan_rec *)recs; /* the contents move to *out */
+    free(recs);
+    return 0;
 }
 
 int pal_store_scan_mark_interrupted(pal_store *st, size_t *n, pal_errbuf *err)

@@ -49,14 +49,15 @@ function ConvertTo-QuarantineItem([System.Collections.IDictionary]$Item) {
     return $o
 }
 
-function ConvertTo-ScanSummary([System.Collections.IDictionary]$Item) {
+# -ScanType: for status' last_quick_scan / last_full_scan, whose type is their key's.
+function ConvertTo-ScanSummary([System.Collections.IDictionary]$Item, [string]$ScanType) {
     if ($null -eq $Item) {
         return $null
     }
     [pscustomobject]@{
         PSTypeName   = 'Palisade.ScanSummary'
         ScanId       = [long](Get-Field $Item 'scan_id')
-        ScanType     = [string](Get-Field $Item 'type')
+        ScanType     = if ($ScanType) { $ScanType } else { [string](Get-Field $Item 'type') }
         Status       = [string](Get-Field $Item 'status')
         StartTime    = ConvertFrom-PalisadeTime (Get-Field $Item 'start_time')
         EndTime      = ConvertFrom-PalisadeTime (Get-Field $Item 'end_time')

@@ -45,3 +45,33 @@ function New-CompletionResults([string[]]$Candidates, [string]$WordToComplete) {
 function Resolve-AgentPath([System.Management.Automation.PSCmdlet]$Cmdlet, [string]$Path) {
     return $Cmdlet.SessionState.Path.GetUnresolvedProviderPathFromPSPath($Path)
 }
+
+# Quarantine ids for -Id completion: the agent's items whose id starts with the word, each
+# with its original path and threat as the tooltip. Nothing (never file names) when the agent
+# does not answer or the caller may not list the quarantine.
+function Get-QuarantineIdCompletion([string]$WordToComplete, [string]$Socket) {
+    $word = $WordToComplete.Trim('''"')
+    $res = Invoke-PalisadeOp -Op 'quarantine.list' -Socket $Socket
+    if (Test-PalisadeError $res) {
+        return
+    }
+    foreach ($item in @(Get-Field $res 'items')) {
+        if ($null -eq $item) { continue }
+        $id = [string](Get-Field $item 'id')
+        if ($id -like "$word*") {
+            $tip = '{0} ({1})' -f [string](Get-Field $item 'original_path'), [string](Get-Field $item 'threat')
+            [System.Management.Automation.CompletionResult]::new($id, $id, 'ParameterValue', $tip)
+        }
+    }
+}
+
+# The DetectionId of the current pipeline object (a Palisade.ThreatDetection), or $null: for
+# the message about a detection that has no quarantine item. Read from $_ rather than bound
+# to a parameter, so that no hidden parameter shows in the help.
+function Get-PipelineDetectionId($InputObject) {
+    if ($null -ne $InputObject -and $InputObject -isnot [ValueType] -and $InputObject -isnot [string] -and
+        $null -ne $InputObject.psobject.Properties['DetectionId']) {
+        return $InputObject.DetectionId
+    }
+    return $null
+}

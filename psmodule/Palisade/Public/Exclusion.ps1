@@ -62,6 +62,13 @@ function Add-AgentExclusion {
     .PARAMETER PassThru
     Output every exclusion in force afterwards (Palisade.Exclusion).
 
+    .PARAMETER WhatIf
+    Shows what the cmdlet would change, without changing anything.
+
+    .PARAMETER Confirm
+    Asks for confirmation before each change. ConfirmImpact is Medium: without -Confirm, PowerShell asks only when
+    $ConfirmPreference is Medium or Low (its default is High).
+
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).
     Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
@@ -133,6 +140,13 @@ function Remove-AgentExclusion {
 
     .PARAMETER PassThru
     Output every exclusion in force afterwards (Palisade.Exclusion).
+
+    .PARAMETER WhatIf
+    Shows what the cmdlet would change, without changing anything.
+
+    .PARAMETER Confirm
+    Asks for confirmation before each change. ConfirmImpact is Medium: without -Confirm, PowerShell asks only when
+    $ConfirmPreference is Medium or Low (its default is High).
 
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).

@@ -135,6 +135,13 @@ function Set-AgentPreference {
     .PARAMETER PassThru
     Output the resulting Palisade.Preference.
 
+    .PARAMETER WhatIf
+    Shows what the cmdlet would change, without changing anything.
+
+    .PARAMETER Confirm
+    Asks for confirmation before each change. ConfirmImpact is Medium: without -Confirm, PowerShell asks only when
+    $ConfirmPreference is Medium or Low (its default is High).
+
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).
     Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
@@ -212,8 +219,10 @@ function Set-AgentPreference {
 # A value of the setting's type where it converts; anything else goes as it is, for the
 # agent to refuse with the allowed values.
 function ConvertTo-SettingJsonValue([string]$Type, $Value) {
+    # (Write-Output 31) arrives wrapped in a PSObject; $Value.BaseObject would look for a
+    # property of the int itself (an error in strict mode): the wrapper is $Value.psobject
     if ($Value -is [System.Management.Automation.PSObject]) {
-        $Value = $Value.BaseObject
+        $Value = $Value.psobject.BaseObject
     }
     switch ($Type) {
         'uint' {

@@ -55,11 +55,13 @@ function Get-QuarantineItem {
     param(
         [Parameter(Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName)]
         [Alias('QuarantineId')]
+        [ArgumentCompleter({
+                param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
+                $m = @(Get-Module Palisade)[0]
+                if ($m) { & $m { param($w, $s) Get-QuarantineIdCompletion $w $s } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
+            })]
         [AllowNull()]
         [long[]]$Id,
-
-        [Parameter(ValueFromPipelineByPropertyName, DontShow)]
-        [Nullable[long]]$DetectionId,
 
         [ValidateNotNullOrEmpty()]
         [string]$Socket
@@ -80,7 +82,7 @@ function Get-QuarantineItem {
         foreach ($one in @($Id)) {
             if ($null -eq $one) {
                 # a detection that was never quarantined: nothing to show
-                Write-Verbose "detection $DetectionId has no quarantine item"
+                Write-Verbose "detection $(Get-PipelineDetectionId $_) has no quarantine item"
                 continue
             }
             $item = Invoke-PalisadeOp -Op 'quarantine.get' -Arguments @{ id = [long]$one } -Target $one -NotFoundAdvice 'Get-QuarantineItem lists the items in the quarantine.'
@@ -133,7 +135,8 @@ function Restore-QuarantineItem {
 
     .PARAMETER Destination
     Restore to this path instead of the original one (absolute, or relative to the current
-    location); an existing directory receives the file under its original name.
+    location); an existing directory receives the file under its original name. A path
+    that ends with '/' must be an existing directory.
 
     .PARAMETER Force
     Replace a file that exists at the destination.
@@ -143,6 +146,13 @@ function Restore-QuarantineItem {
 
     .PARAMETER PassThru
     Output an object per restored item with the path it went to.
+
+    .PARAMETER WhatIf
+    Shows what the cmdlet would change, without changing anything.
+
+    .PARAMETER Confirm
+    Asks for confirmation before each change. ConfirmImpact is Medium: without -Confirm, PowerShell asks only when
+    $ConfirmPreference is Medium or Low (its default is High).
 
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).
@@ -180,6 +190,11 @@ function Restore-QuarantineItem {
     param(
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName)]
         [Alias('QuarantineId')]
+        [ArgumentCompleter({
+                param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
+                $m = @(Get-Module Palisade)[0]
+                if ($m) { & $m { param($w, $s) Get-QuarantineIdCompletion $w $s } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
+            })]
         [AllowNull()]
         [long[]]$Id,
 
@@ -192,9 +207,6 @@ function Restore-QuarantineItem {
 
         [switch]$PassThru,
 
-        [Parameter(ValueFromPipelineByPropertyName, DontShow)]
-        [Nullable[long]]$DetectionId,
-
         [ValidateNotNullOrEmpty()]
         [string]$Socket
     )
@@ -202,12 +214,23 @@ function Restore-QuarantineItem {
         $dest = $null
         if ($Destination) {
             $dest = Resolve-AgentPath $PSCmdlet $Destination
+            # "DIR/" names a directory, as in cp: it must exist, and the file goes into it
+            # under its own name (the agent does that for an existing directory named without
+            # the slash; with it, the agent refuses a path that ends in no file name)
+            if ($dest.Length -gt 1 -and $dest.EndsWith('/')) {
+                $dest = $dest.TrimEnd('/')
+                if ($dest -eq '') { $dest = '/' }
+                if (-not (Test-Path -LiteralPath $dest -PathType Container)) {
+                    $PSCmdlet.ThrowTerminatingError((New-PalisadeErrorRecord -Code 'InvalidValue' -Target $Destination -Message (
+                                "Destination $Destination ends with '/' but $dest is not an existing directory; nothing was restored.") -Advice 'Create the directory first, or give a file path without the trailing slash.'))
+                }
+            }
         }
     }
     process {
         foreach ($one in @($Id)) {
             if ($null -eq $one) {
-                Write-NoQuarantineError $PSCmdlet $DetectionId
+                Write-NoQuarantineError $PSCmdlet (Get-PipelineDetectionId $_)
                 continue
             }
             $where = if ($dest) { $dest } else { 'its original path' }
@@ -260,6 +283,12 @@ function Remove-QuarantineItem {
     .PARAMETER Force
     Do not ask for confirmation.
 
+    .PARAMETER WhatIf
+    Shows what the cmdlet would change, without changing anything.
+
+    .PARAMETER Confirm
+    Asks for confirmation before each change. ConfirmImpact is High: PowerShell asks by default; -Confirm:$false does not ask.
+
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).
     Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.
@@ -291,13 +320,15 @@ function Remove-QuarantineItem {
     param(
         [Parameter(Mandatory, Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName)]
         [Alias('QuarantineId')]
+        [ArgumentCompleter({
+                param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
+                $m = @(Get-Module Palisade)[0]
+                if ($m) { & $m { param($w, $s) Get-QuarantineIdCompletion $w $s } $wordToComplete ([string]$fakeBoundParameters['Socket']) }
+            })]
         [AllowNull()]
         [long[]]$Id,
 
         [switch]$Force,
-
-        [Parameter(ValueFromPipelineByPropertyName, DontShow)]
-        [Nullable[long]]$DetectionId,
 
         [ValidateNotNullOrEmpty()]
         [string]$Socket
@@ -310,7 +341,7 @@ function Remove-QuarantineItem {
     process {
         foreach ($one in @($Id)) {
             if ($null -eq $one) {
-                Write-NoQuarantineError $PSCmdlet $DetectionId
+                Write-NoQuarantineError $PSCmdlet (Get-PipelineDetectionId $_)
                 continue
             }
             if (-not $PSCmdlet.ShouldProcess("quarantine item $one", 'Delete for good')) {

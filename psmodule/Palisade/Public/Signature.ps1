@@ -36,6 +36,13 @@ function Update-Signature {
     .PARAMETER Rollback
     Put the package that was in force before the last update back in force.
 
+    .PARAMETER WhatIf
+    Shows what the cmdlet would change, without changing anything.
+
+    .PARAMETER Confirm
+    Asks for confirmation before each change. ConfirmImpact is Medium: without -Confirm, PowerShell asks only when
+    $ConfirmPreference is Medium or Low (its default is High).
+
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).
     Default: $env:PALISADE_SOCKET, else /run/palisade/palisaded.sock.

@@ -15,9 +15,17 @@ function Get-AgentStatus {
     .DESCRIPTION
     Get-AgentStatus returns one Palisade.AgentStatus: the agent's version and pid, whether
     it runs, the sandbox mode and its source, the content process (pid, state, restarts),
-    the signature package in force (version and date), the last scan, the policy error if
-    the last policy could not be applied, and the reasons the agent considers itself
-    degraded (an empty Degraded list means healthy).
+    the signature package in force (version, date and age in days), the last scan and the
+    last Quick and Full scans, real-time protection's state, the policy error if the last
+    policy could not be applied, and the reasons the agent considers itself degraded.
+
+    HealthIssues answers "is this machine protected?" as Get-MpComputerStatus does: one
+    Palisade.HealthIssue (Id, Reason) per problem — no signature package, signatures older
+    than the SignatureOutdatedDays setting, unremediated threats, the content process
+    degraded or unavailable, a policy error, a trusted-keys problem, no Full scan completed
+    in 30 days; AgentNotRunning when the agent does not answer. An empty HealthIssues list
+    means nothing is known to be wrong. Real-time
+    protection is not implemented in this version: RealTimeProtection is Unavailable.
 
     When the agent is not running, Running is $false and a ResourceUnavailable error says
     how to start it. Any user may run Get-AgentStatus (it falls back to the agent's
@@ -37,6 +45,12 @@ function Get-AgentStatus {
     PS> if (-not $s.Running -or $s.Degraded) { exit 1 }
 
     A monitoring check: fails when the agent is down or degraded.
+
+    .EXAMPLE
+    PS> (Get-AgentStatus).HealthIssues
+
+    Every reason the machine may not be protected, each with its id (e.g. NoRecentFullScan,
+    SignaturesOutdated, UnremediatedThreats).
 
     .OUTPUTS
     Palisade.AgentStatus
@@ -63,6 +77,21 @@ function Get-AgentStatus {
         $status = $null
     }
     $running = $null -ne $status
+    $issues = @(Get-Field $status 'health_issues' | Where-Object { $null -ne $_ } | ForEach-Object {
+            [pscustomobject]@{
+                PSTypeName = 'Palisade.HealthIssue'
+                Id         = [string](Get-Field $_ 'id')
+                Reason     = [string](Get-Field $_ 'reason')
+            }
+        })
+    if (-not $running) {
+        # an agent that does not answer protects nothing: never an empty list
+        $issues = @([pscustomobject]@{
+                PSTypeName = 'Palisade.HealthIssue'
+                Id         = 'AgentNotRunning'
+                Reason     = 'the agent is not running'
+            })
+    }
     $PSCmdlet.WriteObject([pscustomobject]@{
             PSTypeName              = 'Palisade.AgentStatus'
             AgentVersion            = [string](Get-Field $status 'agent_version')
@@ -83,5 +112,11 @@ function Get-AgentStatus {
             PolicyError             = [string](Get-Field $status 'policy_error')
             Degraded                = [string[]]@(Get-Field $status 'degraded' | Where-Object { $null -ne $_ })
             UnremediatedThreats     = ConvertTo-NullableLong (Get-Field $status 'unremediated_threats')
+            SignatureAgeDays        = ConvertTo-NullableLong (Get-Field $status 'signature_age_days')
+            LastQuickScan           = ConvertTo-ScanSummary (Get-Field $status 'last_quick_scan') 'Quick'
+            LastFullScan            = ConvertTo-ScanSummary (Get-Field $status 'last_full_scan') 'Full'
+            RealTimeProtection      = [string](Get-Field $status 'real_time_protection')
+            RealTimeProtectionReason = [string](Get-Field $status 'real_time_protection_reason')
+            HealthIssues            = $issues
         })
 }
