@@ -18,4 +18,11 @@
  */
 int cli_scan(palisade *h, const char *type, char *const *paths, size_t npaths, bool json);
 
+/*
+ * `palisade scan - [--name HINT]`: scan standard input as a buffer (op scan.buffer), at most
+ * PALISADE_BUFFER_SCAN_MAX bytes (more is an error, not a partial scan); name defaults to
+ * "stdin". Returns 0 clean, 1 threat, 3 unscannable, 2 error, as for files.
+ */
+int cli_scan_stdin(palisade *h, const char *name, bool json);
+
 #endif
