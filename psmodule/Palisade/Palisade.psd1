@@ -37,6 +37,7 @@
         'Remove-ThreatAction'
         'Get-ContentProcessEvent'
         'Save-AgentDiagnostics'
+        'Invoke-ContentScan'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()
