@@ -475,15 +475,18 @@ int cli_scan_stdin(palisade *h, const char *name, bool json)
         out_json(res);
     } else {
         if (json_array_size(threats) > 0) {
-            static const char *const hd[] = {"THREAT", "SEVERITY", "CATEGORY"};
-            out_table *t = out_table_new(3, hd);
+            static const char *const hd[] = {"THREAT", "SEVERITY", "CATEGORY", "ACTION"};
+            out_table *t = out_table_new(4, hd);
             size_t i;
             const json_t *it;
             json_array_foreach(threats, i, it)
             {
-                const char *row[3] = {json_string_value(json_object_get(it, "threat")),
+                /* nothing is remediated: there is no file; an allowed finding does not count */
+                const char *row[4] = {json_string_value(json_object_get(it, "threat")),
                                       json_string_value(json_object_get(it, "severity")),
-                                      json_string_value(json_object_get(it, "category"))};
+                                      json_string_value(json_object_get(it, "category")),
+                                      json_is_true(json_object_get(it, "allowed")) ? "Allow"
+                                                                                   : "NoAction"};
                 out_table_add(t, row);
             }
             out_table_print(t, stdout);

@@ -147,7 +147,8 @@ PALISADE_API void palisade_free_string(char *s);
  * file's, keeps none of them, records a threat with the caller's uid and pid and does not
  * remediate. On PALISADE_OK *result_json receives {"verdict": "clean"|"threat"|
  * "unscannable", "name", "size", "threats": [{"threat", "category", "severity", "chain",
- * "matched_by", "detection_id"}], "reason", "reason_detail"} (free it with
+ * "matched_by", "detection_id", "allowed"}], "reason", "reason_detail"}; an allowed finding
+ * does not make the verdict "threat" (free the result with
  * palisade_free_string). PALISADE_FAILED with InvalidValue for more than
  * PALISADE_BUFFER_SCAN_MAX bytes, BadRequest for a name that is not UTF-8 or too long, and
  * Busy when the caller's uid is over its per-minute limits (the message names the limit).

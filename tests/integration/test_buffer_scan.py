@@ -51,8 +51,8 @@ class BufferScan(DaemonTest):
         self.assertEqual(doc["verdict"], "threat")
         self.assertEqual(doc["name"], "buffer:again")
         self.assertEqual(doc["size"], 68)
-        self.assertEqual([(t["threat"], t["severity"]) for t in doc["threats"]],
-                         [(EICAR_THREAT, "Severe")])
+        self.assertEqual([(t["threat"], t["severity"], t["allowed"]) for t in doc["threats"]],
+                         [(EICAR_THREAT, "Severe", False)])
         self.assertEqual(len(self.buffer_rows()), 2)
 
     def test_clean_buffer(self):
@@ -143,6 +143,24 @@ class BufferScan(DaemonTest):
             self.assertEqual(r["error"]["code"], "InvalidValue")
             r = c.call("scan.buffer", {"content": "x"})
             self.assertEqual(r["error"]["code"], "BadRequest")
+
+
+class BufferScanAllowed(DaemonTest):
+    """An allowed threat is reported and recorded (action Allow) but does not count, as in a
+    file scan: the verdict is clean and the exit status 0."""
+
+    def test_allowed_threat_does_not_count(self):
+        p = self.d.cli("allow", "add", "--threat", EICAR_THREAT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = self.d.cli_json("scan", "-", "--name", "ok", input=EICAR)
+        self.assertEqual(doc["verdict"], "clean")
+        self.assertEqual([(t["threat"], t["allowed"]) for t in doc["threats"]],
+                         [(EICAR_THREAT, True)])
+        p = self.d.cli("scan", "-", input=EICAR)
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout.decode(), EICAR_THREAT.replace("/", ".") + r".*Allow")
+        rows = db_rows(self.d, "SELECT source, action FROM detections")
+        self.assertEqual(rows, [("Buffer", "Allow")] * 2)
 
 
 class BufferScanContentProcessUnusable(DaemonTest):

@@ -29,6 +29,7 @@ Describe 'Invoke-ContentScan' {
         $r.Name | Should -Be 'buffer:x'
         $r.ThreatName | Should -Be @($Eicar)
         $r.Severity | Should -Be @('Severe')
+        $r.Allowed | Should -Be @($false)
         $r.DetectionId[0] | Should -BeGreaterThan 0
         $h = @(Get-ThreatHistory -Socket $S | Where-Object { $_.Path -eq 'buffer:x' })
         $h.Count | Should -Be 1

@@ -115,10 +115,27 @@ static void limits_done(uid_t uid)
 
 /* ---- recording --------------------------------------------------------------------------- */
 
-/* Record one finding; returns its detection id or 0 (the failure is logged: the verdict
-   still reaches the caller). */
-static int64_t record(pal_daemon *d, const pal_finding *f, char *path, uint64_t sig_version,
-                      uid_t uid, pid_t pid)
+/* On the allowed list by threat name, the matching object's hash or the whole buffer's (as a
+   file scan decides); a store that cannot answer fails towards reporting the threat. */
+static bool is_allowed(pal_daemon *d, const pal_finding *f, const pal_report *rep)
+{
+    char hex[65];
+    int allowed = 0;
+    pal_store_sha256_hex(f->sha256, hex);
+    if (pal_store_allowed_check(pal_daemon_store(d), f->threat, hex, &allowed, NULL) != 0)
+        return false;
+    if (!allowed && rep->sha256_valid) {
+        pal_store_sha256_hex(rep->sha256, hex);
+        if (pal_store_allowed_check(pal_daemon_store(d), NULL, hex, &allowed, NULL) != 0)
+            return false;
+    }
+    return allowed != 0;
+}
+
+/* Record one finding (action Allow when allowed, else NoAction: there is no file); returns
+   its detection id or 0 (the failure is logged: the verdict still reaches the caller). */
+static int64_t record(pal_daemon *d, const pal_finding *f, bool allowed, char *path,
+                      uint64_t sig_version, uid_t uid, pid_t pid)
 {
     pal_detection det = {
         .detected_at = pal_time_now_ms(),
@@ -131,7 +148,7 @@ static int64_t record(pal_daemon *d, const pal_finding *f, char *path, uint64_t 
         .source = PAL_DET_BUFFER,
         .matched_by = f->matched_by,
         .sig_version = sig_version,
-        .action = PAL_DET_ACTION_NOACTION,
+        .action = allowed ? PAL_DET_ACTION_ALLOW : PAL_DET_ACTION_NOACTION,
     };
     pal_store_sha256_hex(f->sha256, det.sha256);
     char detail[160];
@@ -142,34 +159,43 @@ static int64_t record(pal_daemon *d, const pal_finding *f, char *path, uint64_t 
     pal_errbuf err;
     pal_store *st = pal_daemon_store(d);
     if (pal_store_detection_insert(st, &det, &id, &err) != 0 ||
-        pal_store_detection_set_action(st, id, PAL_DET_ACTION_NOACTION, PAL_DET_SUCCESS, detail, 0,
-                                       &err) != 0) {
+        pal_store_detection_set_action(st, id, det.action, PAL_DET_SUCCESS, detail, 0, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "cannot record the buffer-scan detection of %s in %s: %s", f->threat,
                 path, err.msg);
         return id;
     }
-    pal_log(PAL_LOG_WARNING, "threat %s found in %s (%s); action NoAction", f->threat, path,
-            detail);
+    pal_log(PAL_LOG_WARNING, "threat %s found in %s (%s); action %s", f->threat, path, detail,
+            allowed ? "Allow" : "NoAction");
     return id;
 }
 
 /* ---- the operation ----------------------------------------------------------------------- */
 
-static json_t *result_json(const pal_report *rep, const char *path, const int64_t *ids)
+/* The verdict the caller acts on: allowed findings do not count (as in a file scan), so
+   content whose every finding is allowed is clean, or unscannable when not all of it was
+   examined. */
+static const char *verdict_name(const pal_report *rep, const bool *allowed)
 {
-    const char *verdict = rep->verdict == PAL_VERDICT_THREAT        ? "threat"
-                          : rep->verdict == PAL_VERDICT_UNSCANNABLE ? "unscannable"
-                                                                    : "clean";
+    for (size_t i = 0; i < rep->n_findings; i++)
+        if (!allowed[i])
+            return "threat";
+    return rep->reason != PAL_UNSCANNABLE_NONE ? "unscannable" : "clean";
+}
+
+static json_t *result_json(const pal_report *rep, const char *path, const int64_t *ids,
+                           const bool *allowed)
+{
+    const char *verdict = verdict_name(rep, allowed);
     json_t *threats = json_array();
     for (size_t i = 0; threats && i < rep->n_findings; i++) {
         const pal_finding *f = &rep->findings[i];
         const char *sev = pal_severity_name(f->severity);
         json_array_append_new(
             threats,
-            json_pack("{sssssosssoso}", "threat", f->threat, "category", f->category, "severity",
+            json_pack("{sssssosssososb}", "threat", f->threat, "category", f->category, "severity",
                       sev ? json_string(sev) : json_null(), "chain", f->chain, "matched_by",
                       f->matched_by ? json_string(f->matched_by) : json_null(), "detection_id",
-                      ids[i] ? json_integer(ids[i]) : json_null()));
+                      ids[i] ? json_integer(ids[i]) : json_null(), "allowed", allowed[i]));
     }
     const char *reason =
         rep->reason != PAL_UNSCANNABLE_NONE ? pal_unscannable_name(rep->reason) : NULL;
@@ -263,14 +289,19 @@ static json_t *op_scan_buffer(pal_ctl_request *req, void *arg)
         if (rc != 0) {
             pal_ctl_fail(req, PAL_CODE_INTERNAL, "the scan engine failed: %s", pal_strerror(rc));
         } else {
-            int64_t *ids = calloc(rep.n_findings ? rep.n_findings : 1, sizeof(*ids));
+            size_t n = rep.n_findings ? rep.n_findings : 1;
+            int64_t *ids = calloc(n, sizeof(*ids));
+            bool *ok_list = calloc(n, sizeof(*ok_list));
             uint64_t sig_version = pal_defs_info(defs)->version;
-            for (size_t i = 0; ids && i < rep.n_findings; i++)
-                ids[i] = record(d, &rep.findings[i], path, sig_version, uid, pid);
-            res = ids ? result_json(&rep, path, ids) : NULL;
+            for (size_t i = 0; ids && ok_list && i < rep.n_findings; i++) {
+                ok_list[i] = is_allowed(d, &rep.findings[i], &rep);
+                ids[i] = record(d, &rep.findings[i], ok_list[i], path, sig_version, uid, pid);
+            }
+            res = ids && ok_list ? result_json(&rep, path, ids, ok_list) : NULL;
             if (!res)
                 pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");
             free(ids);
+            free(ok_list);
             pal_report_free(&rep);
         }
     }

@@ -20,6 +20,7 @@ function ConvertTo-ContentScanResult([System.Collections.IDictionary]$Res) {
         ThreatName   = @($threats | ForEach-Object { [string](Get-Field $_ 'threat') })
         Severity     = @($threats | ForEach-Object { [string](Get-Field $_ 'severity') })
         DetectionId  = @($threats | ForEach-Object { ConvertTo-NullableLong (Get-Field $_ 'detection_id') })
+        Allowed      = @($threats | ForEach-Object { [bool](Get-Field $_ 'allowed') })
         Reason       = Get-Field $Res 'reason'
         ReasonDetail = Get-Field $Res 'reason_detail'
     }
@@ -36,7 +37,8 @@ function Invoke-ContentScan {
     sandboxed content process when the sandbox is enabled), keeps none of it, and answers one
     Palisade.ContentScanResult: Verdict clean, threat or unscannable. A threat is recorded in
     the threat history (Get-ThreatHistory) with the path "buffer:<Name>", your uid and process
-    id, and the action NoAction: there is no file to quarantine.
+    id, and the action NoAction: there is no file to quarantine. A threat on the allowed list
+    (Add-AllowedThreat) is listed with Allowed $true and does not make the verdict threat.
 
     -Content takes a string (sent as UTF-8) or a byte array, also from the pipeline: pipe
     Get-Content -Raw (one string for the whole file) or Get-Content -AsByteStream -Raw. Each
