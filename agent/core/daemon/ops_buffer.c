@@ -209,10 +209,10 @@ static json_t *op_scan_buffer(pal_ctl_request *req, void *arg)
 {
     pal_daemon *d = arg;
     const json_t *args = pal_ctl_request_args(req);
-    static const char *const allowed[] = {"content_b64", "name", NULL};
+    static const char *const fields[] = {"content_b64", "name", NULL};
     const char *b64 = NULL, *hint = NULL;
     pal_errbuf err;
-    if (pal_msg_check_fields(args, allowed, &err) != 0 ||
+    if (pal_msg_check_fields(args, fields, &err) != 0 ||
         pal_msg_get_string(args, "content_b64", 0, &b64, &err) < 0 ||
         pal_msg_get_string(args, "name", PAL_MSG_OPTIONAL | PAL_MSG_NULLABLE, &hint, &err) < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
