@@ -28,6 +28,9 @@
 #                          (never a Full scan, outdated package, unremediated threat, ...)
 #   integration.catalog    `palisade catalog`: the package's threats, name and severity
 #                          filters, bad arguments, nobody answered on the status socket
+#   integration.buffer_scan  `palisade scan -`: EICAR on stdin found sandbox on and off,
+#                          never bypassed, nobody served, Buffer detection without
+#                          remediation, per-uid request/byte limits, size limit
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
@@ -56,7 +59,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes cli_edges catalog detached)
+                   error_codes cli_edges catalog detached buffer_scan)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

@@ -11,6 +11,7 @@ static const struct help {
     const char *text;
 } helps[] = {
     {"scan", "usage: palisade scan [--quick | --full] [--detach] [--] [PATH...]\n"
+             "       palisade scan - [--name HINT]\n"
              "\n"
              "Scan now and wait for the result (Ctrl+C cancels the scan). Without PATHs a Quick\n"
              "scan; with PATHs a Custom scan of them (relative PATHs are taken from the current\n"
@@ -28,8 +29,15 @@ static const struct help {
              "exit status: 0 nothing found, 1 threats found, 2 error or a PATH not scanned,\n"
              "3 nothing found but not everything could be examined. Admin only.\n"
              "\n"
-             "example:\n"
-             "  palisade scan ~/Downloads /tmp/upload.zip\n"},
+             "scan - scans standard input (at most 512 KiB) as content that is not a file, the\n"
+             "way an application asks about a script or a download before using it: nothing is\n"
+             "stored or remediated, a threat is recorded with your uid and the name HINT\n"
+             "(default \"stdin\"). Any user may; each user is limited per minute (settings\n"
+             "BufferScanMaxPerMinute, BufferScanMaxBytesPerMinute). Same exit status.\n"
+             "\n"
+             "examples:\n"
+             "  palisade scan ~/Downloads /tmp/upload.zip\n"
+             "  curl -s https://example.org/install.sh | palisade scan - --name install.sh\n"},
     {"threats", "usage: palisade threats\n"
                 "\n"
                 "The threat history: every detection with its time, threat name, severity, the\n"

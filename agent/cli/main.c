@@ -56,6 +56,21 @@ static int cmd_scan(cli *c, int argc, char **argv)
     int rc = EXIT_ERROR;
     if (!paths)
         return EXIT_ERROR;
+    if ((argc == 1 && strcmp(argv[0], "-") == 0) ||
+        (argc == 3 && (strcmp(argv[0], "-") == 0 || strcmp(argv[2], "-") == 0))) {
+        /* `scan - [--name HINT]`: standard input as a buffer (scan.c) */
+        const char *name = NULL;
+        int at = strcmp(argv[0], "-") == 0 ? 1 : 0;
+        if (argc == 3 && strcmp(argv[at], "--name") != 0) {
+            rc = out_usage_error("scan -: the only option is --name HINT");
+            goto out;
+        }
+        name = argc == 3 ? argv[at + 1] : NULL;
+        rc = connect_agent(c);
+        if (rc == EXIT_OK)
+            rc = cli_scan_stdin(c->h, name, c->json);
+        goto out;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!literal && strcmp(a, "--") == 0) {

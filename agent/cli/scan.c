@@ -1,6 +1,7 @@
 /* scan.c — `palisade scan` (see scan.h). */
 #include "scan.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,5 +474,89 @@ int cli_scan_follow(palisade *h, const char *op, const char *args, bool owns_sca
 out:
     json_decref(res);
     sigaction(SIGINT, &old, NULL);
+    return rc;
+}
+
+int cli_scan_stdin(palisade *h, const char *name, bool json)
+{
+    size_t cap = PALISADE_BUFFER_SCAN_MAX + 1, len = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf)
+        return out_fail("OutOfMemory", "out of memory");
+    /* one byte more than the limit tells "too large" from "exactly the limit" */
+    while (len < cap) {
+        ssize_t n = read(STDIN_FILENO, buf + len, cap - len);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            free(buf);
+            return out_fail("Unreadable", "cannot read standard input: %s", strerror(errno));
+        }
+        len += (size_t)n;
+    }
+    if (len > PALISADE_BUFFER_SCAN_MAX) {
+        free(buf);
+        return out_fail("InvalidValue",
+                        "standard input is larger than the %d bytes a buffer scan takes; save "
+                        "it to a file and scan the file",
+                        PALISADE_BUFFER_SCAN_MAX);
+    }
+    char *js = NULL;
+    int rc = palisade_scan_buffer(h, buf, (int64_t)len, name ? name : "stdin", &js);
+    free(buf);
+    if (rc != PALISADE_OK)
+        return out_error(h);
+    json_error_t je;
+    json_t *res = json_loads(js, 0, &je);
+    palisade_free_string(js);
+    if (!res)
+        return out_fail("ProtocolError", "the agent's result is not JSON: %s", je.text);
+    const char *verdict = json_string_value(json_object_get(res, "verdict"));
+    const json_t *threats = json_object_get(res, "threats");
+    if (json) {
+        out_json(res);
+    } else {
+        if (json_array_size(threats) > 0) {
+            static const char *const hd[] = {"THREAT", "SEVERITY", "CATEGORY", "ACTION"};
+            out_table *t = out_table_new(4, hd);
+            size_t i;
+            const json_t *it;
+            json_array_foreach(threats, i, it)
+            {
+                /* nothing is remediated: there is no file; an allowed finding does not count */
+                const char *row[4] = {json_string_value(json_object_get(it, "threat")),
+                                      json_string_value(json_object_get(it, "severity")),
+                                      json_string_value(json_object_get(it, "category")),
+                                      json_is_true(json_object_get(it, "allowed")) ? "Allow"
+                                                                                   : "NoAction"};
+                out_table_add(t, row);
+            }
+            out_table_print(t, stdout);
+            out_table_free(t);
+            fputc('\n', stdout);
+        }
+        char *shown = out_text(res, "name");
+        char *v = out_value(json_object_get(res, "verdict"));
+        char *reason = out_text(res, "reason");
+        printf("%s (%lld bytes): %s%s%s%s\n", shown ? shown : "buffer",
+               (long long)int_field(res, "size"), v ? v : "?", reason ? " (" : "",
+               reason ? reason : "", reason ? ")" : "");
+        free(shown);
+        free(v);
+        free(reason);
+    }
+    if (verdict && strcmp(verdict, "threat") == 0)
+        rc = EXIT_THREATS;
+    else if (verdict && strcmp(verdict, "clean") == 0)
+        rc = EXIT_OK;
+    else if (verdict && strcmp(verdict, "unscannable") == 0)
+        rc = EXIT_INCOMPLETE;
+    else
+        rc = out_fail("ProtocolError", "the agent's verdict is missing or unknown");
+    if (!json && rc == EXIT_INCOMPLETE)
+        fprintf(stderr, "palisade: warning: the content could not be examined fully\n");
+    json_decref(res);
     return rc;
 }

@@ -27,4 +27,11 @@ int cli_scan_detach(palisade *h, const char *type, char *const *paths, size_t np
    scan); otherwise Ctrl+C only stops following (exit 130) and the scan goes on. */
 int cli_scan_follow(palisade *h, const char *op, const char *args, bool owns_scan, bool json);
 
+/*
+ * `palisade scan - [--name HINT]`: scan standard input as a buffer (op scan.buffer), at most
+ * PALISADE_BUFFER_SCAN_MAX bytes (more is an error, not a partial scan); name defaults to
+ * "stdin". Returns 0 clean, 1 threat, 3 unscannable, 2 error, as for files.
+ */
+int cli_scan_stdin(palisade *h, const char *name, bool json);
+
 #endif

@@ -40,6 +40,7 @@
         'Get-Scan'
         'Wait-Scan'
         'Stop-Scan'
+        'Invoke-ContentScan'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

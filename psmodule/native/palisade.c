@@ -773,3 +773,54 @@ int palisade_close(palisade *h)
     free(h);
     return PALISADE_OK;
 }
+
+int palisade_scan_buffer(palisade *h, const void *data, int64_t len, const char *name,
+                         char **result_json)
+{
+    int rc = enter(h, ST_CONNECTED);
+    if (rc != PALISADE_OK)
+        return rc;
+    if (len < 0 || (len > 0 && !data))
+        return set_error(h, PALISADE_FAILED, PAL_CODE_BAD_REQUEST,
+                         "data must point at len bytes (len >= 0)");
+    if (len > PALISADE_BUFFER_SCAN_MAX)
+        return set_error(h, PALISADE_FAILED, PAL_CODE_INVALID_VALUE,
+                         "the content is %lld bytes, more than the %d a buffer scan takes",
+                         (long long)len, PALISADE_BUFFER_SCAN_MAX);
+    size_t name_len = name ? strlen(name) : 0;
+    if (name_len > 255 || !pal_utf8_valid(name ? name : "", name_len))
+        return set_error(h, PALISADE_FAILED, PAL_CODE_BAD_REQUEST,
+                         "the name hint must be UTF-8 of at most 255 bytes");
+    char *b64 = pal_b64_encode(data ? data : "", (size_t)len);
+    json_t *args = b64 ? json_object() : NULL;
+    if (!args || json_object_set_new(args, "content_b64", json_string(b64)) != 0 ||
+        (name_len > 0 && json_object_set_new(args, "name", json_string(name)) != 0)) {
+        free(b64);
+        json_decref(args);
+        return set_error(h, PALISADE_FAILED, PAL_CODE_INTERNAL, "out of memory");
+    }
+    free(b64);
+    int64_t id = send_request(h, "scan.buffer", args);
+    if (id < 0)
+        return (int)id;
+    json_t *resp;
+    pal_msg_kind kind;
+    rc = await(h, id, &resp, &kind);
+    if (rc < 0)
+        return rc;
+    if (kind == PAL_MSG_ERROR) {
+        error_from_msg(h, resp);
+        json_decref(resp);
+        return PALISADE_FAILED;
+    }
+    rc = PALISADE_OK;
+    if (result_json) {
+        char *s = json_dumps(json_object_get(resp, "result"), JSON_COMPACT);
+        if (s)
+            *result_json = s;
+        else
+            rc = set_error(h, PALISADE_FAILED, PAL_CODE_INTERNAL, "out of memory");
+    }
+    json_decref(resp);
+    return rc;
+}

@@ -137,6 +137,25 @@ PALISADE_API const char *palisade_error_string(palisade *h);
 /* Free a string returned through a `char **` parameter. Accepts NULL. */
 PALISADE_API void palisade_free_string(char *s);
 
+/* The most bytes palisade_scan_buffer takes in one call (the agent's limit per request). */
+#define PALISADE_BUFFER_SCAN_MAX (512 * 1024)
+
+/*
+ * Scan len bytes at data that are not a file (op scan.buffer): a script before it runs, a
+ * download before it is saved. name (NULL or "": none) is a hint shown in the detection
+ * ("buffer:<name>"), UTF-8, at most 255 bytes. The agent scans the bytes as it scans a
+ * file's, keeps none of them, records a threat with the caller's uid and pid and does not
+ * remediate. On PALISADE_OK *result_json receives {"verdict": "clean"|"threat"|
+ * "unscannable", "name", "size", "threats": [{"threat", "category", "severity", "chain",
+ * "matched_by", "detection_id", "allowed"}], "reason", "reason_detail"}; an allowed finding
+ * does not make the verdict "threat" (free the result with
+ * palisade_free_string). PALISADE_FAILED with InvalidValue for more than
+ * PALISADE_BUFFER_SCAN_MAX bytes, BadRequest for a name that is not UTF-8 or too long, and
+ * Busy when the caller's uid is over its per-minute limits (the message names the limit).
+ */
+PALISADE_API int palisade_scan_buffer(palisade *h, const void *data, int64_t len, const char *name,
+                                      char **result_json);
+
 /* Close the connection (the agent cancels what was in flight) and free h. Accepts NULL. */
 PALISADE_API int palisade_close(palisade *h);
 

@@ -9,7 +9,8 @@ BeforeDiscovery {
         'Restore-QuarantineItem', 'Remove-QuarantineItem', 'Get-AgentStatus', 'Get-AgentPreference',
         'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
         'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
-        'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics')
+        'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics',
+        'Invoke-ContentScan')
     $script:Commands += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
 }
 
@@ -23,7 +24,8 @@ BeforeAll {
         'Restore-QuarantineItem', 'Remove-QuarantineItem', 'Get-AgentStatus', 'Get-AgentPreference',
         'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
         'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
-        'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics')
+        'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics',
+        'Invoke-ContentScan')
     $script:Expected += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
 }
 

@@ -27,6 +27,7 @@
 
 #include "engine.h"
 #include "expand.h"
+#include "memsource.h"
 #include "sigbuild.h"
 #include "sigpkg.h"
 
@@ -1283,6 +1284,31 @@ static void test_mutations(void **state)
     pal_scanner_free(sc);
 }
 
+/* memsource: reads stay inside the buffer whatever offset the reader asks for (the content
+   process chooses them), short at the end, 0 at and past it; bytes are counted. */
+static void test_memsource_bounds(void **state)
+{
+    (void)state;
+    static const char data[] = "0123456789";
+    pal_memsource ms;
+    pal_source src;
+    pal_memsource_init(&ms, data, 10, &src);
+    assert_int_equal(src.size, 10);
+    char buf[32];
+    memset(buf, 'z', sizeof(buf));
+    assert_int_equal(src.read_at(src.ctx, 0, buf, 4), 4);
+    assert_memory_equal(buf, "0123", 4);
+    assert_int_equal(src.read_at(src.ctx, 7, buf, sizeof(buf)), 3);
+    assert_memory_equal(buf, "789", 3);
+    assert_int_equal(buf[3], '3'); /* nothing written past what was read */
+    assert_int_equal(src.read_at(src.ctx, 10, buf, 4), 0);
+    assert_int_equal(src.read_at(src.ctx, UINT64_MAX, buf, 4), 0);
+    assert_int_equal(ms.bytes_read, 7);
+    pal_memsource_init(&ms, NULL, 5, &src); /* no data: an empty object */
+    assert_int_equal(src.size, 0);
+    assert_int_equal(src.read_at(src.ctx, 0, buf, 4), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1298,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_starter_samples),
         cmocka_unit_test(test_threads_agree),
         cmocka_unit_test(test_read_errors),
+        cmocka_unit_test(test_memsource_bounds),
         cmocka_unit_test(test_each_byte_read_once),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_timeout),

@@ -266,6 +266,8 @@ static void session_admin(const char *sock, const char *dir)
     expect_rc(palisade_close(NULL), PALISADE_OK, NULL, "close NULL");
 }
 
+static void buffer_scans(palisade *h);
+
 static void session_user(const char *sock)
 {
     palisade *h = palisade_new();
@@ -278,6 +280,7 @@ static void session_user(const char *sock)
     if (!info || !strstr(info, "\"admin\":false"))
         fail("agent_info of a user does not say admin false: %s", str_or(info, "(null)"));
     call_ok(h, "status", NULL, "\"agent_version\"");
+    buffer_scans(h);
     call_fails(h, "config.list", NULL, "AccessDenied");
     if (!strstr(str_or(palisade_error_string(h), ""), "group"))
         fail("AccessDenied does not name the admin group: %s",
@@ -289,6 +292,36 @@ static void session_user(const char *sock)
         fail("a user's scan did not end with an error (kind %d)", kinds[0]);
     expect_code(h, "AccessDenied", "user scan");
     expect_rc(palisade_close(h), PALISADE_OK, NULL, "close user");
+}
+
+/* palisade_scan_buffer on its success and failure paths (any user may call it). */
+static void buffer_scans(palisade *h)
+{
+    /* EICAR from two halves, so that no file of the tree holds it */
+    char eicar[80];
+    snprintf(eicar, sizeof(eicar), "%s%s", "X5O!P%@AP[4\\PZX54(P^)7CC)7}$",
+             "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
+    char *res = NULL;
+    expect_rc(palisade_scan_buffer(h, eicar, (int64_t)strlen(eicar), "session.txt", &res),
+              PALISADE_OK, h, "scan_buffer eicar");
+    if (!res || !strstr(res, "\"verdict\":\"threat\"") || !strstr(res, "buffer:session.txt"))
+        fail("scan_buffer of EICAR: %s", str_or(res, "(null)"));
+    palisade_free_string(res);
+    res = NULL;
+    expect_rc(palisade_scan_buffer(h, NULL, 0, NULL, &res), PALISADE_OK, h, "scan_buffer empty");
+    if (!res || !strstr(res, "\"verdict\":\"clean\""))
+        fail("scan_buffer of nothing: %s", str_or(res, "(null)"));
+    palisade_free_string(res);
+    res = NULL;
+    static char big[PALISADE_BUFFER_SCAN_MAX + 1];
+    expect_rc(palisade_scan_buffer(h, big, (int64_t)sizeof(big), NULL, &res), PALISADE_FAILED, h,
+              "scan_buffer too large");
+    expect_code(h, "InvalidValue", "scan_buffer too large");
+    expect_rc(palisade_scan_buffer(h, eicar, 4, "\xff", &res), PALISADE_FAILED, h,
+              "scan_buffer name not UTF-8");
+    expect_code(h, "BadRequest", "scan_buffer name not UTF-8");
+    if (res)
+        fail("a failed scan_buffer set its result");
 }
 
 /* ---- fake agents for the fatal paths ----------------------------------------------------- */

@@ -24,6 +24,7 @@
    (ops_*.h) and owns the updater (updates.h), and each of those acts on the daemon through
    daemon.h. The handlers and the updater reach the daemon's state only through daemon.h's
    accessors and pal_daemon_put_in_force; the daemon calls them only to register or run them. */
+#include "ops_buffer.h"
 #include "ops_catalog.h"
 #include "ops_diag.h"
 #include "ops_jobs.h"
@@ -749,7 +750,8 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
             (rc = pal_daemon_register_remediation_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_diag_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_catalog_ops(d, both[i], err)) != 0 ||
-            (rc = pal_daemon_register_job_ops(d, both[i], err)) != 0)
+            (rc = pal_daemon_register_job_ops(d, both[i], err)) != 0 ||
+            (rc = pal_daemon_register_buffer_ops(d, both[i], err)) != 0)
             break;
     /* the status socket first: once the control socket accepts (what clients and the tests
        wait for), both are in place with their final mode and group */

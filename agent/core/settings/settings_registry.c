@@ -280,6 +280,21 @@ const pal_setting_def pal_settings_table[] = {
      .def_uint = 60,
      .description = "Seconds the broker waits for the content process to answer one "
                     "request before it kills and restarts it."},
+    {.name = "BufferScanMaxBytesPerMinute",
+     .type = PAL_SETTING_UINT,
+     .min = 1,
+     .max = 1099511627776ULL,
+     .def_uint = 64ULL << 20,
+     .description = "Bytes of content (not files) one user may submit for buffer scans "
+                    "(Invoke-ContentScan, `palisade scan -`) in any minute; beyond it the "
+                    "request is refused as Busy."},
+    {.name = "BufferScanMaxPerMinute",
+     .type = PAL_SETTING_UINT,
+     .min = 1,
+     .max = 1000000,
+     .def_uint = 600,
+     .description = "Buffer scans one user may request in any minute; beyond it the request "
+                    "is refused as Busy."},
 };
 
 /* The layers keep one slot per entry (N_SETTINGS, settings_internal.h). */
