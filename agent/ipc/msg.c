@@ -420,26 +420,39 @@ int pal_msg_get_string(const json_t *obj, const char *name, unsigned flags, cons
     return 0;
 }
 
-int pal_msg_get_enum(const json_t *obj, const char *name, unsigned flags, const char *const *names,
-                     int *out, pal_errbuf *err)
+int pal_msg_get_name(const json_t *obj, const char *name, unsigned flags, const char *const *names,
+                     size_t n, int *out, pal_errbuf *err)
 {
     const char *s;
     int rc = pal_msg_get_string(obj, name, flags & ~PAL_MSG_NONEMPTY, &s, err);
     if (rc != 0)
         return rc;
-    for (int i = 0; names[i]; i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *out = i;
+    for (size_t i = 0; i < n; i++) {
+        if (names[i] && strcmp(s, names[i]) == 0) {
+            *out = (int)i;
             return 0;
         }
     }
     if (err) {
-        int n = snprintf(err->msg, sizeof(err->msg), "field '%s' must be one of ", name);
-        for (int i = 0; names[i] && n >= 0 && (size_t)n < sizeof(err->msg); i++)
-            n += snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, "%s%s", i ? ", " : "",
-                          names[i]);
+        int len = snprintf(err->msg, sizeof(err->msg), "field '%s' must be one of ", name);
+        const char *sep = "";
+        for (size_t i = 0; i < n && len >= 0 && (size_t)len < sizeof(err->msg); i++) {
+            if (!names[i])
+                continue;
+            len += snprintf(err->msg + len, sizeof(err->msg) - (size_t)len, "%s%s", sep, names[i]);
+            sep = ", ";
+        }
     }
     return PAL_EINVAL;
+}
+
+int pal_msg_get_enum(const json_t *obj, const char *name, unsigned flags, const char *const *names,
+                     int *out, pal_errbuf *err)
+{
+    size_t n = 0;
+    while (names[n])
+        n++;
+    return pal_msg_get_name(obj, name, flags, names, n, out, err);
 }
 
 int pal_msg_get_time(const json_t *obj, const char *name, unsigned flags, int64_t *out,

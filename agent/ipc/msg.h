@@ -131,6 +131,10 @@ int pal_msg_get_string(const json_t *obj, const char *name, unsigned flags, cons
 /* names: NULL-terminated list of allowed values (exact case); *out is the index. */
 int pal_msg_get_enum(const json_t *obj, const char *name, unsigned flags, const char *const *names,
                      int *out, pal_errbuf *err);
+/* The same over a vocabulary table of n entries with holes (agent/util/names.h, PAL_NAMES):
+ *out is the value whose name the field holds. */
+int pal_msg_get_name(const json_t *obj, const char *name, unsigned flags, const char *const *names,
+                     size_t n, int *out, pal_errbuf *err);
 /* An RFC 3339 time string; *out in milliseconds since the epoch (UTC). */
 int pal_msg_get_time(const json_t *obj, const char *name, unsigned flags, int64_t *out,
                      pal_errbuf *err);

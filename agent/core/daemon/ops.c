@@ -439,24 +439,24 @@ static json_t *op_threats_list(pal_ctl_request *req, void *arg)
     const json_t *args = pal_ctl_request_args(req);
     static const char *const allowed[] = {"since",   "threat", "severity", "path",
                                           "scan_id", "limit",  NULL};
-    static const char *const sevs[] = {"Low", "Moderate", "High", "Severe", NULL};
     pal_errbuf err;
     pal_detection_filter f = {0};
     json_int_t limit = 1000, scan_id = 0;
-    int sev = -1;
+    int sev = 0;
     const char *threat = NULL, *path = NULL;
     int64_t since = 0;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
         pal_msg_get_time(args, "since", PAL_MSG_OPTIONAL, &since, &err) < 0 ||
         pal_msg_get_string(args, "threat", PAL_MSG_OPTIONAL, &threat, &err) < 0 ||
-        pal_msg_get_enum(args, "severity", PAL_MSG_OPTIONAL, sevs, &sev, &err) < 0 ||
+        pal_msg_get_name(args, "severity", PAL_MSG_OPTIONAL, PAL_NAMES(pal_severity_names), &sev,
+                         &err) < 0 ||
         pal_msg_get_string(args, "path", PAL_MSG_OPTIONAL, &path, &err) < 0 ||
         pal_msg_get_int(args, "scan_id", PAL_MSG_OPTIONAL, 1, INT64_MAX, &scan_id, &err) < 0 ||
         pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL, 1, 100000, &limit, &err) < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     f.since = since;
     f.threat = threat;
-    f.severity = sev >= 0 ? (pal_severity)(sev + 1) : 0;
+    f.severity = (pal_severity)sev;
     f.path = path;
     f.scan_id = scan_id;
     f.limit = (size_t)limit;

@@ -333,14 +333,14 @@ static json_t *op_threat_action_set(pal_ctl_request *req, void *arg)
     pal_daemon *d = arg;
     const json_t *args = pal_ctl_request_args(req);
     static const char *const allowed[] = {"threat", "action", NULL};
-    static const char *const actions[] = {"Quarantine", "Remove", "NoAction", NULL};
     const char *threat = NULL;
     int action = -1;
     pal_errbuf err;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
         pal_msg_get_string(args, "threat", PAL_MSG_REQUIRED | PAL_MSG_NONEMPTY, &threat, &err) !=
             0 ||
-        pal_msg_get_enum(args, "action", PAL_MSG_REQUIRED, actions, &action, &err) != 0)
+        pal_msg_get_name(args, "action", PAL_MSG_REQUIRED, PAL_NAMES(pal_action_names), &action,
+                         &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     pal_defs *defs = pal_daemon_defs(d);
     if (defs) {
@@ -354,11 +354,11 @@ static json_t *op_threat_action_set(pal_ctl_request *req, void *arg)
                                 threat);
     }
     uid_t uid = pal_ctl_request_uid(req);
-    if (pal_store_threat_action_set(pal_daemon_store(d), threat, (pal_action)(action + 1), uid,
-                                    &err) != 0)
+    if (pal_store_threat_action_set(pal_daemon_store(d), threat, (pal_action)action, uid, &err) !=
+        0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
-    pal_log(PAL_LOG_NOTICE, "action for threat %s set to %s by uid %u", threat, actions[action],
-            (unsigned)uid);
+    pal_log(PAL_LOG_NOTICE, "action for threat %s set to %s by uid %u", threat,
+            pal_action_name((pal_action)action), (unsigned)uid);
     return threat_actions_json(req, d);
 }
 
