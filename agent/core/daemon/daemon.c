@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "log.h"
 #include "msg.h"
 /* The one recursion in agent/core, on purpose: the daemon registers its control operations
@@ -381,6 +382,25 @@ static int apply_idle_timeout(pal_daemon *d, pal_ctl_config *cfg)
     return 0;
 }
 
+/* The security events' sinks from the Event* settings (events.h). */
+static int apply_events(pal_daemon *d, pal_errbuf *err)
+{
+    char *target = NULL, *facility = NULL;
+    int clamav = 1;
+    pal_settings_get_string(d->settings, "EventSyslogTarget", &target);
+    pal_settings_get_string(d->settings, "EventSyslogFacility", &facility);
+    pal_settings_get_bool(d->settings, "EventClamAvCompatible", &clamav);
+    pal_events_config ec = {
+        .syslog_target = target && strcmp(target, "auto") != 0 ? target : "",
+        .facility = facility ? facility : "daemon",
+        .clamav_compatible = clamav,
+    };
+    int rc = pal_events_configure(&ec, err);
+    free(target);
+    free(facility);
+    return rc;
+}
+
 static void on_setting_change(void *ctx, const pal_setting_def *def)
 {
     pal_daemon *d = ctx;
@@ -401,10 +421,46 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
         rc = pal_daemon_apply_sandbox(d, &err);
     if (rc == 0 && (def->applies & PAL_APPLY_ENGINE))
         rc = pal_daemon_apply_limits(d, &err);
+    if (rc == 0 && (def->applies & PAL_APPLY_EVENTS))
+        rc = apply_events(d, &err);
     if (rc != 0)
         pal_log(PAL_LOG_ERROR, "cannot apply the new %s: %s", def->name, err.msg);
     else
         pal_log(PAL_LOG_INFO, "setting %s is now in force", def->name);
+}
+
+/* A content-process event for the SIEM (a stop on purpose is none). */
+static void emit_cp_event(const pal_cpsup_event *ev)
+{
+    pal_event_kind k;
+    switch (ev->kind) {
+    case PAL_CPSUP_EV_START:
+        k = PAL_EV_CP_STARTED;
+        break;
+    case PAL_CPSUP_EV_START_FAILED:
+    case PAL_CPSUP_EV_EXIT:
+    case PAL_CPSUP_EV_CRASH:
+        k = PAL_EV_CP_CRASHED;
+        break;
+    case PAL_CPSUP_EV_KILL_MISBEHAVED:
+    case PAL_CPSUP_EV_KILL_TIMEOUT:
+    case PAL_CPSUP_EV_KILL_TAMPERED:
+        k = PAL_EV_CP_KILLED;
+        break;
+    case PAL_CPSUP_EV_DEGRADED:
+        k = PAL_EV_CP_DEGRADED;
+        break;
+    default:
+        return;
+    }
+    pal_event_emit(&(pal_event){.kind = k,
+                                .status = pal_cpsup_event_name(ev->kind),
+                                .detail = ev->detail,
+                                .object = ev->object,
+                                .pid = ev->pid,
+                                .has_exit = ev->exit_code >= 0,
+                                .exit_code = ev->exit_code,
+                                .signal = ev->signal});
 }
 
 /* Content-process events go to the store (Get-AgentStatus, diagnostics) and the log. */
@@ -441,6 +497,7 @@ static void record_cp_event(void *ctx, const pal_cpsup_event *ev)
     pal_errbuf err;
     if (pal_store_cp_event_insert(d->store, &e, NULL, &err) != 0)
         pal_log(PAL_LOG_ERROR, "cannot record a content-process event: %s", err.msg);
+    emit_cp_event(ev);
     free(e.object);
     free(e.stderr_tail);
     pal_log(ev->kind == PAL_CPSUP_EV_START || ev->kind == PAL_CPSUP_EV_STOP ? PAL_LOG_INFO
@@ -531,7 +588,12 @@ void pal_daemon_tick(pal_daemon *d)
 
 int pal_daemon_reload_policy(pal_daemon *d, pal_errbuf *err)
 {
-    return pal_settings_reload_policy(d->settings, err);
+    int rc = pal_settings_reload_policy(d->settings, err);
+    pal_event_emit(&(pal_event){.kind = rc == 0 ? PAL_EV_POLICY_APPLIED : PAL_EV_POLICY_ERROR,
+                                .policy_dir = d->paths.policy_dir,
+                                .result = rc == 0 ? "Success" : "Failed",
+                                .detail = rc == 0 ? NULL : err->msg});
+    return rc;
 }
 
 /* ---- start-up -------------------------------------------------------------------------- */
@@ -637,6 +699,10 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
     };
     if ((rc = pal_settings_new(d->store, &sopts, &d->settings, &why)) != 0)
         return pal_err_set(err, rc, "cannot load the settings: %s", why.msg);
+    /* the events go out from here on; a bad stored target (an older agent's?) is logged and
+       leaves them off, never stops the daemon */
+    if (apply_events(d, &why) != 0)
+        pal_log(PAL_LOG_ERROR, "security events are off: %s", why.msg);
     char **problems = NULL;
     size_t n_problems = 0;
     if (pal_settings_problems(d->settings, &problems, &n_problems) == 0) {
@@ -793,6 +859,7 @@ void pal_daemon_free(pal_daemon *d)
     pal_quarantine_free(d->quarantine);
     slots_unref(d->slots);
     pal_scanhost_free(d->host); /* stops the content process */
+    pal_events_shutdown(2000);  /* what is queued goes out first */
     pal_defs_unref(d->defs);
     pal_settings_free(d->settings);
     pal_keyring_free(d->keys);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "events.h"
 #include "jobs.h"
 #include "log.h"
 #include "msg.h"
@@ -173,6 +174,7 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     }
     json_object_set_new(o, "degraded", degraded);
     json_object_set_new(o, "active_scans", json_integer(pal_daemon_active_scans(d)));
+    json_object_set_new(o, "events", pal_events_status_json());
     if (pal_status_add_health(d, o) != 0) {
         json_decref(o);
         return NULL;

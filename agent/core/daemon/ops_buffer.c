@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "display.h"
+#include "events.h"
 #include "log.h"
 #include "memsource.h"
 #include "msg.h"
@@ -166,6 +167,22 @@ static int64_t record(pal_daemon *d, const pal_finding *f, bool allowed, char *p
     }
     pal_log(PAL_LOG_WARNING, "threat %s found in %s (%s); action %s", f->threat, path, detail,
             allowed ? "Allow" : "NoAction");
+    pal_event_emit(&(pal_event){.kind = PAL_EV_DETECTION,
+                                .origin = pal_det_source_name(PAL_DET_BUFFER),
+                                .threat = f->threat,
+                                .severity = pal_severity_name(f->severity),
+                                .category = f->category,
+                                .path = path,
+                                .object = f->chain,
+                                .action = pal_det_action_name(det.action),
+                                .result = pal_det_result_name(PAL_DET_SUCCESS),
+                                .detail = detail,
+                                .sha256 = det.sha256,
+                                .detection_id = id,
+                                .pid = pid,
+                                .has_uid = 1,
+                                .uid = uid,
+                                .signature_version = sig_version});
     return id;
 }
 

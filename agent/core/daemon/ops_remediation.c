@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "display.h"
+#include "events.h"
 #include "log.h"
 #include "msg.h"
 #include "quarantine.h"
@@ -146,14 +147,29 @@ static json_t *op_quarantine_restore(pal_ctl_request *req, void *arg)
     /* the detection the item came from, read before the restore drops the item */
     pal_quarantine_item before;
     int64_t detection_id = 0;
+    char threat[256] = "";
     if (pal_store_quarantine_get(pal_daemon_store(d), id, &before, &err) == 0) {
         detection_id = before.detection_id;
+        snprintf(threat, sizeof(threat), "%s", before.threat_name ? before.threat_name : "");
         pal_quarantine_item_clear(&before);
     }
     pal_restore_req r = {
         .id = id, .dest = dest, .force = force, .allow = allow, .uid = pal_ctl_request_uid(req)};
     pal_restore_result res = {0};
     int rc = pal_quarantine_restore(pal_daemon_quarantine(d), &r, &res, &err);
+    pal_event_emit(&(pal_event){
+        .kind = PAL_EV_RESTORE,
+        .threat = threat[0] ? threat : NULL,
+        .path = rc == 0 ? res.path : dest,
+        .sha256 = rc == 0 ? res.sha256 : NULL,
+        .result = rc == 0 ? "Success" : "Failed",
+        .detail =
+            rc == 0 ? (res.allowed ? "restored; its hash is now allowed" : "restored") : err.msg,
+        .quarantine_id = id,
+        .detection_id = detection_id,
+        .has_uid = 1,
+        .uid = r.uid,
+        .pid = pal_ctl_request_pid(req)});
     free(dest);
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "restore of quarantine item %lld refused: %s", (long long)id,
@@ -279,6 +295,12 @@ static json_t *allow_change(pal_ctl_request *req, pal_daemon *d, int add)
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);
     pal_log(PAL_LOG_NOTICE, "allowed threat %s %s %s by uid %u", kinds[kind], value,
             add ? "added" : "removed", (unsigned)uid);
+    pal_event_emit(&(pal_event){.kind = add ? PAL_EV_ALLOW_ADDED : PAL_EV_ALLOW_REMOVED,
+                                .threat = k == PAL_ALLOW_THREAT_NAME ? value : NULL,
+                                .sha256 = k == PAL_ALLOW_SHA256 ? value : NULL,
+                                .has_uid = 1,
+                                .uid = uid,
+                                .pid = pal_ctl_request_pid(req)});
     return allowed_json(req, d);
 }
 
@@ -421,6 +443,15 @@ static json_t *op_update(pal_ctl_request *req, void *arg)
     pal_update_info info;
     uid_t uid = pal_ctl_request_uid(req);
     int rc = pal_updater_install(pal_daemon_updater(d), path, force, uid, &info, &err);
+    pal_event_emit(&(pal_event){.kind = PAL_EV_SIGNATURE_UPDATE,
+                                .action = "Install",
+                                .path = path,
+                                .result = rc == 0 ? "Success" : "Failed",
+                                .detail = rc == 0 ? NULL : err.msg,
+                                .signature_version = rc == 0 ? info.version : 0,
+                                .old_signature_version = rc == 0 ? info.previous_version : 0,
+                                .has_uid = 1,
+                                .uid = uid});
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "signature update from %s refused: %s", path, err.msg);
         free(path);
@@ -447,6 +478,14 @@ static json_t *op_update_rollback(pal_ctl_request *req, void *arg)
     pal_update_info info;
     uid_t uid = pal_ctl_request_uid(req);
     int rc = pal_updater_rollback(pal_daemon_updater(d), uid, &info, &err);
+    pal_event_emit(&(pal_event){.kind = PAL_EV_SIGNATURE_UPDATE,
+                                .action = "Rollback",
+                                .result = rc == 0 ? "Success" : "Failed",
+                                .detail = rc == 0 ? NULL : err.msg,
+                                .signature_version = rc == 0 ? info.version : 0,
+                                .old_signature_version = rc == 0 ? info.previous_version : 0,
+                                .has_uid = 1,
+                                .uid = uid});
     if (rc != 0) {
         pal_log(PAL_LOG_WARNING, "signature rollback refused: %s", err.msg);
         return pal_ctl_fail(req, pal_code_for_err(rc), "%s", err.msg);

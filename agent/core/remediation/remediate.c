@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "remediate.h"
 
+#include "events.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,8 +87,8 @@ int pal_remediate_file(pal_remediate *r, const pal_remediation_req *req, char **
     pal_qspace_limits limits;
     space_limits(r->settings, &limits);
     q.limits = &limits;
+    int64_t id = 0;
     if (req->action == PAL_ACTION_QUARANTINE) {
-        int64_t id = 0;
         rc = pal_quarantine_file(r->quarantine, &q, &id, &err);
         if (rc == 0) {
             snprintf(text, sizeof(text), "quarantined as item %lld", (long long)id);
@@ -105,6 +107,15 @@ int pal_remediate_file(pal_remediate *r, const pal_remediation_req *req, char **
         note(r, LOG_WARNING, "remediation of %s (%s) failed safely: %s", req->path, req->threat,
              err.msg);
     *detail = strdup(rc == 0 ? text : err.msg);
+    pal_event_emit(&(pal_event){.kind = PAL_EV_REMEDIATION,
+                                .threat = req->threat,
+                                .path = req->path,
+                                .path_len = req->path_len,
+                                .action = pal_action_name(req->action),
+                                .result = rc == 0 ? "Success" : "Failed",
+                                .detail = rc == 0 ? text : err.msg,
+                                .detection_id = req->detection_id,
+                                .quarantine_id = id});
     return rc;
 }
 

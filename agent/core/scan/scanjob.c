@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cachetrust.h"
+#include "events.h"
 #include "fdsource.h"
 #include "scanpaths.h"
 #include "scanroot.h"
@@ -413,6 +414,23 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
 
         pal_scan_threat t = {0};
         int have = threat_entry(&t, ids[i], f, recorded, res, detail) == 0;
+        pal_event_emit(&(pal_event){.kind = PAL_EV_DETECTION,
+                                    .origin = pal_det_source_name(PAL_DET_ON_DEMAND),
+                                    .threat = f->threat,
+                                    .severity = pal_severity_name(f->severity),
+                                    .category = f->category,
+                                    .path = it->path,
+                                    .path_len = it->path_len,
+                                    .object = f->chain,
+                                    .action = pal_det_action_name(recorded),
+                                    .result = pal_det_result_name(res),
+                                    .detail = detail,
+                                    .sha256 = t.sha256,
+                                    .scan_id = j->scan_id,
+                                    .detection_id = ids[i],
+                                    .has_uid = 1,
+                                    .uid = j->req->uid,
+                                    .signature_version = sigver});
         pthread_mutex_lock(&j->lock);
         /* an allowed finding is listed (the administrator sees it was there) but is not a
            threat: it counts neither in threats_found nor in the exit status */
@@ -736,6 +754,13 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
         goto out;
     if (req->on_started)
         req->on_started(req->progress_ctx, j.scan_id);
+    pal_event_emit(&(pal_event){.kind = PAL_EV_SCAN_STARTED,
+                                .scan_id = j.scan_id,
+                                .scan_type = pal_scan_type_name(req->type),
+                                .roots = (const char *const *)walk_roots.paths,
+                                .n_roots = walk_roots.n,
+                                .has_uid = 1,
+                                .uid = req->uid});
     int64_t start_ms = now_ms();
 
     for (; started < workers; started++)
@@ -813,6 +838,19 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
     j.res.start_ms = start_ms;
     j.res.end_ms = end_ms;
     j.res.fully_examined = outcome == PAL_SCAN_COMPLETED && fully_examined(&j);
+    pal_event_emit(&(pal_event){.kind = PAL_EV_SCAN_FINISHED,
+                                .scan_id = j.scan_id,
+                                .scan_type = pal_scan_type_name(req->type),
+                                .status = pal_scan_outcome_name(outcome),
+                                .detail = j.res.error,
+                                .has_counts = 1,
+                                .files = totals.files,
+                                .bytes = totals.bytes,
+                                .threats = totals.threats,
+                                .unscannable = totals.unscannable,
+                                .duration_ms = end_ms - start_ms,
+                                .has_uid = 1,
+                                .uid = req->uid});
     *result = j.res;
     memset(&j.res, 0, sizeof(j.res));
     rc = 0;

@@ -68,6 +68,7 @@ typedef enum pal_setting_apply {
     PAL_APPLY_SANDBOX = 1U << 2, /* start or stop the content process */
     PAL_APPLY_ADMIN = 1U << 3,   /* the control socket's admin group */
     PAL_APPLY_CONTROL = 1U << 4, /* the control sockets' client limits */
+    PAL_APPLY_EVENTS = 1U << 5,  /* the security events' sinks (events.h) */
 } pal_setting_apply;
 
 typedef struct pal_setting_def {

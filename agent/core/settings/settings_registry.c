@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "events.h"
 #include "settings_internal.h"
 
 #define MAX_STRING 4096
@@ -106,6 +107,24 @@ static int check_group(const pal_setting_def *def, const char *in, char *out, si
 static const char *const sandbox_values[] = {"Enabled", "Disabled", NULL};
 const char *const pal_settings_action_values[] = {"Quarantine", "Remove", "NoAction", NULL};
 static const char *const merge_values[] = {"Merge", "AdminOnly", NULL};
+static const char *const facility_values[] = {"daemon", "user",   "auth",   "authpriv", "local0",
+                                              "local1", "local2", "local3", "local4",   "local5",
+                                              "local6", "local7", NULL};
+
+/* EventSyslogTarget: events.h's syntax ("auto" stands for the automatic choice). */
+static int check_syslog_target(const pal_setting_def *def, const char *in, char *out, size_t outsz,
+                               pal_errbuf *err)
+{
+    (void)def;
+    pal_syslog_target t;
+    int rc = pal_syslog_target_parse(strcmp(in, "auto") == 0 ? "" : in, &t, err);
+    if (rc != 0)
+        return rc;
+    if (strlen(in) >= outsz)
+        return pal_err_set(err, PAL_EINVAL, "EventSyslogTarget is too long");
+    memcpy(out, in, strlen(in) + 1);
+    return 0;
+}
 
 #define ACTION_SETTING(nm, sev)                                                                    \
     {                                                                                              \
@@ -295,6 +314,29 @@ const pal_setting_def pal_settings_table[] = {
      .def_uint = 600,
      .description = "Buffer scans one user may request in any minute; beyond it the request "
                     "is refused as Busy."},
+    {.name = "EventSyslogTarget",
+     .type = PAL_SETTING_STRING,
+     .def_str = "auto",
+     .check_item = check_syslog_target,
+     .description = "Where security events go as RFC 5424 syslog with structured data: auto "
+                    "(nowhere when the systemd journal is there, which gets them natively; "
+                    "else unix:/dev/log), off, unix:/path (a datagram socket), "
+                    "udp:ADDRESS:PORT or tcp:ADDRESS:PORT (octet-counting framing; numeric "
+                    "addresses, IPv6 as [::1]:514).",
+     .applies = PAL_APPLY_EVENTS},
+    {.name = "EventSyslogFacility",
+     .type = PAL_SETTING_ENUM,
+     .values = facility_values,
+     .def_str = "daemon",
+     .description = "The syslog facility of the security events (in the journal too).",
+     .applies = PAL_APPLY_EVENTS},
+    {.name = "EventClamAvCompatible",
+     .type = PAL_SETTING_BOOL,
+     .def_bool = 1,
+     .description = "After each detection event, also send one line in ClamAV's form "
+                    "\"PATH: THREAT FOUND\" with the identifier clamd, so that SIEM rules "
+                    "written for ClamAV (Wazuh's clamd decoder, Sigma's ClamAV rule) match.",
+     .applies = PAL_APPLY_EVENTS},
 };
 
 /* The layers keep one slot per entry (N_SETTINGS, settings_internal.h). */
