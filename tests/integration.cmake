@@ -80,3 +80,11 @@ set_tests_properties(integration.health PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
                      LABELS integration
                      TIMEOUT 600)
+
+# The events test starts rsyslogd and builds a newer signature package (signing tool, key).
+add_test(NAME integration.events
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_events.py)
+set_tests_properties(integration.events PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
+                     LABELS integration
+                     TIMEOUT 900)

@@ -188,7 +188,7 @@ static char *make_message(const ev_record *r, const pal_event *ev)
     int rc = -1;
     switch (ev->kind) {
     case PAL_EV_DETECTION:
-        rc = asprintf(&m, "%s (%s) detected in %s by a %s scan; action %s: %s", threat,
+        rc = asprintf(&m, "%s (%s) detected in %s (origin %s); action %s: %s", threat,
                       or_dash(field(r, "SEVERITY")), path, or_dash(field(r, "ORIGIN")), action,
                       result);
         break;
@@ -233,10 +233,12 @@ static char *make_message(const ev_record *r, const pal_event *ev)
                       or_dash(field(r, "POLICY_DIR")), or_dash(detail));
         break;
     case PAL_EV_SIGNATURE_UPDATE:
-        rc = asprintf(&m, "signature update from %s to %s: %s%s%s",
-                      or_dash(field(r, "OLD_SIGNATURE_VERSION")),
-                      or_dash(field(r, "SIGNATURE_VERSION")), result, detail ? ": " : "",
-                      detail ? detail : "");
+        if (ev->result && strcmp(ev->result, "Success") == 0)
+            rc = asprintf(&m, "signature package version %s is in force (%s; was %s)",
+                          or_dash(field(r, "SIGNATURE_VERSION")), action,
+                          or_dash(field(r, "OLD_SIGNATURE_VERSION")));
+        else
+            rc = asprintf(&m, "signature %s refused: %s", action, or_dash(detail));
         break;
     }
     return rc < 0 ? NULL : m;
@@ -403,14 +405,15 @@ void pal_event_emit(const pal_event *ev)
     if (!on)
         return;
     /* built outside the lock: the display forms cost more than the queue */
+    /* the ClamAV-form line says a threat was found: not for a finding on the allowed list */
+    clamav = clamav && ev->kind == PAL_EV_DETECTION && ev->path && ev->threat &&
+             !(ev->action && strcmp(ev->action, "Allow") == 0);
     ev_record *r = build(ev);
-    ev_record *c = r && clamav && ev->kind == PAL_EV_DETECTION && ev->path && ev->threat
-                       ? build_clamav(r)
-                       : NULL;
+    ev_record *c = r && clamav ? build_clamav(r) : NULL;
     pthread_mutex_lock(&S.lock);
     if (S.configured && !S.stopping) {
         enqueue_locked(r);
-        if (r && clamav && ev->kind == PAL_EV_DETECTION && ev->path && ev->threat)
+        if (r && clamav)
             enqueue_locked(c);
         pthread_cond_signal(&S.wake);
     } else {

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+/* no CODE_FILE/CODE_LINE/CODE_FUNC: the fields are the documented ones */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "events_internal.h"
