@@ -85,6 +85,6 @@ set_tests_properties(integration.health PROPERTIES
 add_test(NAME integration.events
          COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_events.py)
 set_tests_properties(integration.events PROPERTIES
-                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key};$<$<TARGET_EXISTS:palisade-cp-selftest>:PAL_CP_SELFTEST=$<TARGET_FILE:palisade-cp-selftest>>"
                      LABELS integration
                      TIMEOUT 900)

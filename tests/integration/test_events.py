@@ -533,6 +533,41 @@ class TestSyslogOverUdp(SyslogEvents):
         self.assertEqual(rec["severity"], "warning")
 
 
+class TestContentProcessKilledAndCrashLoop(SyslogEvents):
+    """palisade-cp-selftest's content triggers: a lying answer gets the process killed, and
+    objects that crash it make a crash loop (the records name the object)."""
+
+    TRIGGER = b"PALISADE-SELFTEST:"      # agent/cp/selftest.h
+
+    def setUp(self):
+        selftest = harness.env_path("PAL_CP_SELFTEST")
+        self.daemon_kwargs = {"extra_args": ["--content-process", selftest],
+                              "policy": {"10-test.json": {"ScanThreads": 1}}}
+        super().setUp()
+
+    def test_killed_then_degraded(self):
+        harness.wait_for(lambda: self.c.result("status")["content_process_pid"],
+                         what="the self-test content process")
+        root = self.make_tree("bad", {"garbage.bin": self.TRIGGER + b"garbage\n"})
+        self.custom_scan(root)
+        rec, p = self.event("content-process-killed")
+        self.assertEqual(p["status"], "kill-misbehaved")
+        self.assertEqual(p["object"], os.path.join(root, "garbage.bin"))
+        self.assertEqual(p["signal_name"], "SIGKILL")
+        self.assertEqual(rec["severity"], "warning")
+        killers = {"k%d.bin" % i: self.TRIGGER + b"crash\n" + b"x" * (100 * i)
+                   for i in range(3)}
+        root = self.make_tree("killers", killers)
+        self.custom_scan(root)
+        rec, p = self.event("content-process-crashed",
+                            object=os.path.join(root, "k0.bin"))
+        self.assertIn(p["status"], ("crash", "exit"))
+        rec, p = self.event("content-process-degraded")
+        self.assertEqual(rec["severity"], "err")
+        self.assertEqual(p["status"], "degraded")
+        self.assertIn("detail", p)
+
+
 class TestSyslogOverTcp(SyslogEvents):
     target = "tcp"
 
