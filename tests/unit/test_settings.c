@@ -201,6 +201,11 @@ static void test_registry_applies(void **state)
         assert_non_null(def);
         assert_int_equal(def->applies, want[i].applies);
     }
+    /* the security events' sinks are reconfigured when one of these changes */
+    static const char *const events[] = {"EventSyslogTarget", "EventSyslogFacility",
+                                         "EventClamAvCompatible"};
+    for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+        assert_int_equal(pal_setting_find(events[i])->applies, PAL_APPLY_EVENTS);
     size_t n;
     const pal_setting_def *reg = pal_settings_registry(&n);
     size_t engine = 0;

@@ -2,13 +2,13 @@
 #define _GNU_SOURCE
 #include "remediate.h"
 
-#include "events.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+
+#include "events.h"
 
 struct pal_remediate {
     pal_quarantine *quarantine;
