@@ -638,6 +638,23 @@ class TestSyslogTargetSetLive(harness.DaemonTest):
         harness.wait_for(arrived, what="the scan's end through the new target")
         self.assertEqual(arrived()[0]["facility"], "local3")
 
+        # a policy that does not load at start is an event too (the target is a preference,
+        # kept in the store across the restart)
+        self.d.write_policy("50-site.json", None, raw='{"ScanThreads": ')
+        c.close()
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        pid = str(self.d.proc.pid)
+
+        def policy_error():
+            return [r for r in SYSLOG.records()[seen:] if r["procid"] == pid
+                    and r["msgid"] == "policy-error"]
+        harness.wait_for(policy_error, what="the policy error at start")
+        p, _ = sd_of(policy_error()[0])
+        self.assertEqual(p["result"], "Failed")
+        self.assertIn("50-site.json", p["detail"])
+        self.assertEqual(p["policy_dir"], self.d.policy_dir)
+
 
 # ---- the journal's native protocol -----------------------------------------------------------
 

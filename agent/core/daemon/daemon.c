@@ -703,6 +703,11 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
        leaves them off, never stops the daemon */
     if (apply_events(d, &why) != 0)
         pal_log(PAL_LOG_ERROR, "security events are off: %s", why.msg);
+    else if (pal_settings_policy_error(d->settings, &why))
+        pal_event_emit(&(pal_event){.kind = PAL_EV_POLICY_ERROR,
+                                    .policy_dir = d->paths.policy_dir,
+                                    .result = "Failed",
+                                    .detail = why.msg});
     char **problems = NULL;
     size_t n_problems = 0;
     if (pal_settings_problems(d->settings, &problems, &n_problems) == 0) {
