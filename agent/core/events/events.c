@@ -221,6 +221,7 @@ static char *make_message(const ev_record *r, const pal_event *ev)
     case PAL_EV_CP_CRASHED:
     case PAL_EV_CP_KILLED:
     case PAL_EV_CP_DEGRADED:
+        /* "content-process-crashed" -> "crashed" */
         rc = asprintf(&m, "content process %s (pid %s): %s", kinds[ev->kind].name + 16,
                       or_dash(field(r, "CP_PID")), or_dash(detail));
         break;
