@@ -531,6 +531,10 @@ class TestSyslogOverUdp(SyslogEvents):
         self.assertNotIn("signature_version", p)
         self.assertIn("detail", p)
         self.assertEqual(rec["severity"], "warning")
+        self.c.result("update.rollback")
+        rec, p = self.event("signature-update", action="Rollback")
+        self.assertEqual((p["result"], p["signature_version"], p["old_signature_version"]),
+                         ("Success", str(old), str(old + 1)))
 
 
 class TestContentProcessKilledAndCrashLoop(SyslogEvents):
