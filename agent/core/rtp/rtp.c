@@ -332,8 +332,8 @@ static int expire(pal_rtp *r)
     int wait_ms = -1;
     pthread_mutex_lock(&r->lock);
     int allow = !r->deny_on_timeout;
-    /* deadlines are in arrival order unless the timeout was changed meanwhile: look at all
-       of them then, which is rare */
+    /* deadlines are in arrival order unless the timeout was changed meanwhile: all of them
+       are looked at (a few thousand at most: QUEUE_MAX) */
     for (ev *e = r->uhead, *next; e; e = next) {
         next = e->unext;
         if (e->deadline_ns <= now) {
@@ -344,7 +344,6 @@ static int expire(pal_rtp *r)
         int64_t left = (e->deadline_ns - now) / 1000000 + 1;
         if (wait_ms < 0 || left < wait_ms)
             wait_ms = (int)left;
-        break;
     }
     pthread_mutex_unlock(&r->lock);
     if (expired) {
