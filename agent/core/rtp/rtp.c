@@ -75,6 +75,7 @@ struct pal_rtp {
     int running;
     int fan_fd, wake_fd, mount_fd;
     pthread_t reader, workers[N_WORKERS];
+    int reader_started;
     int n_workers;
     int has_pidfd;
     pid_t self;
@@ -422,7 +423,7 @@ static void *reader_main(void *arg)
             ssize_t n = read(r->fan_fd, buf, sizeof(buf));
             if (n <= 0)
                 break;
-            const struct fanotify_event_metadata *m = (const void *)buf;
+            struct fanotify_event_metadata *m = (void *)buf;
             while (FAN_EVENT_OK(m, n)) {
                 if (m->vers != FANOTIFY_METADATA_VERSION)
                     break;
@@ -433,8 +434,7 @@ static void *reader_main(void *arg)
                     take_event(r, m);
                 m = FAN_EVENT_NEXT(m, n);
             }
-            if (expire(r) == 0)
-                continue;
+            expire(r);
         }
     }
     return NULL;
@@ -868,7 +868,9 @@ static void stop_locked(pal_rtp *r)
     uint64_t one = 1;
     ssize_t w = write(r->wake_fd, &one, sizeof(one));
     (void)w;
-    pthread_join(r->reader, NULL);
+    if (r->reader_started)
+        pthread_join(r->reader, NULL);
+    r->reader_started = 0;
     pthread_mutex_lock(&r->lock);
     drain_queue(r, &r->pq_head, &r->pq_tail);
     drain_queue(r, &r->aq_head, &r->aq_tail);
@@ -974,9 +976,9 @@ static int start_locked(pal_rtp *r)
     r->stop_cancel = 0;
     pthread_mutex_unlock(&r->lock);
     r->running = 1;
-    if (pthread_create(&r->reader, NULL, reader_main, r) != 0) {
+    r->reader_started = pthread_create(&r->reader, NULL, reader_main, r) == 0;
+    if (!r->reader_started) {
         r->n_workers = 0;
-        r->running = 1;
         stop_locked(r);
         set_state(r, ST_UNAVAILABLE, "cannot start its thread");
         return -1;
