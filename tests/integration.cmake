@@ -31,6 +31,14 @@
 #   integration.buffer_scan  `palisade scan -`: EICAR on stdin found sandbox on and off,
 #                          never bypassed, nobody served, Buffer detection without
 #                          remediation, per-uid request/byte limits, size limit
+#   integration.rtp_more   exclusions (path, extension, process with SHA-256 pin), the agent's
+#                          own scan of a watched tree, off/on and an update during a storm,
+#                          tar -x into fresh directories, status and rtp.stats, and the one
+#                          test of the default marks (every file system) under a watchdog
+#   integration.rtp        real-time protection on a tmpfs of the test's own: written threat
+#                          quarantined, cat/exec of a threat EPERM, 1,000 openers under a
+#                          stopped content process answered by the deadline, SIGKILL during
+#                          a storm, a file changed after a clean verdict scanned again
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
@@ -59,7 +67,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes cli_edges catalog detached buffer_scan)
+                   error_codes cli_edges catalog detached buffer_scan rtp)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)
@@ -88,3 +96,10 @@ set_tests_properties(integration.events PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key};$<$<TARGET_EXISTS:palisade-cp-selftest>:PAL_CP_SELFTEST=$<TARGET_FILE:palisade-cp-selftest>>"
                      LABELS integration
                      TIMEOUT 900)
+# The second real-time test builds a newer signature package, with the health test's key.
+add_test(NAME integration.rtp_more
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_rtp_more.py)
+set_tests_properties(integration.rtp_more PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
+                     LABELS integration
+                     TIMEOUT 600)

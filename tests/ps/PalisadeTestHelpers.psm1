@@ -83,6 +83,12 @@ function New-TestDaemon {
     foreach ($name in $Policy.Keys) {
         [void](Set-TestPolicy $d $name $Policy[$name])
     }
+    # real-time protection is on by default in the product: a test daemon must not mark the
+    # machine's file systems unless a test asks (-Policy '00-harness-rtp-off' with other
+    # settings replaces this file)
+    if (-not $Policy.ContainsKey('00-harness-rtp-off')) {
+        [void](Set-TestPolicy $d '00-harness-rtp-off' @{ RealTimeProtectionEnabled = $false })
+    }
     # bash execs the daemon with its output in the log file: the pid is the daemon's, and
     # no pipe can fill up and block it
     $psi = [System.Diagnostics.ProcessStartInfo]::new('bash')
