@@ -10,11 +10,14 @@ each test mounts a tmpfs (or an ext4 image) of its own and the daemon monitors o
   get an answer within RealTimeResponseTimeoutMs plus a margin, and the timeouts are counted;
 - palisaded killed (SIGKILL) during a storm of opens leaves no opener waiting;
 - a file changed after a clean verdict is scanned again;
-- a file system mounted later at a monitored mount point is marked, and dropped when gone.
+- a file system mounted later at a monitored mount point is marked, and dropped when gone;
+- a real-time detection is a security event (RFC 5424 record, origin RealTime, the process).
 """
 
 import os
 import signal
+import socket
+import tempfile
 import subprocess
 import sys
 import threading
@@ -96,6 +99,34 @@ class ThreatsTest(RtpTest):
                      what="the detection")[0]
         self.assertEqual(t["threat"], "TrojanDownloader:Linux/ShellDrop.A")
         self.assertEqual(t["source"], "RealTime")
+
+    def test_detection_is_a_security_event(self):
+        # the record an administrator's SIEM gets: origin RealTime and the process
+        d = tempfile.mkdtemp(prefix="pal-rtp-ev-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        sock_path = os.path.join(d, "log.sock")
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(sock_path)
+        rx.settimeout(0.5)
+        self.addCleanup(rx.close)
+        self.set("EventSyslogTarget", "unix:" + sock_path)
+        target = self.m.p("pre", "eicar.txt")
+        p = as_user("nobody", "cat", target)
+        self.assertIn(b"Operation not permitted", p.stderr)
+        got = []
+
+        def detection_record():
+            try:
+                got.append(rx.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+            return [r for r in got if 'event="detection"' in r]
+        rec = wait_for(detection_record, what="the detection record")[0]
+        self.assertIn('origin="RealTime"', rec)
+        self.assertIn('threat="%s"' % EICAR_THREAT, rec)
+        self.assertIn('exe="/usr/bin/cat"', rec)
+        self.assertIn('uid="%s"' % subprocess.check_output(["id", "-u", "nobody"]).decode().strip(),
+                      rec)
 
     def test_clean_file_opens(self):
         target = self.m.p("pre", "clean.txt")

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cachetrust.h"
+#include "events.h"
 #include "fdsource.h"
 #include "msg.h"
 #include "rtpmounts.h"
@@ -655,6 +656,26 @@ static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
             res = act_rc == 0 ? PAL_DET_SUCCESS : PAL_DET_FAILED;
         }
         pal_store_detection_set_action(r->env.store, ids[i], rec, res, detail, 0, NULL);
+        const pal_finding *f = &rep->findings[i];
+        char sha[65];
+        pal_store_sha256_hex(f->sha256, sha);
+        pal_event_emit(&(pal_event){.kind = PAL_EV_DETECTION,
+                                    .origin = pal_det_source_name(PAL_DET_REAL_TIME),
+                                    .threat = f->threat,
+                                    .severity = pal_severity_name(f->severity),
+                                    .category = f->category,
+                                    .path = path,
+                                    .object = f->chain,
+                                    .action = pal_det_action_name(rec),
+                                    .result = pal_det_result_name(res),
+                                    .detail = detail,
+                                    .sha256 = sha,
+                                    .detection_id = ids[i],
+                                    .pid = p->known ? p->pid : 0,
+                                    .exe = p->known ? p->exe : NULL,
+                                    .has_uid = p->known,
+                                    .uid = (uint32_t)p->uid,
+                                    .signature_version = sigver});
     }
     free(detail);
     free(ids);
