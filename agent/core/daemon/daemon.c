@@ -29,6 +29,7 @@
 #include "ops_diag.h"
 #include "ops_jobs.h"
 #include "jobs.h"
+#include "scheduler.h"
 #include "ops_remediation.h"
 #include "trustkeys.h"
 #include "updates.h"
@@ -74,7 +75,8 @@ struct pal_daemon {
     pal_quarantine *quarantine;
     pal_remediate *remediate; /* what scans are given (remediate.h) */
     pal_updater *updater;
-    pal_jobs *jobs; /* detached scans */
+    pal_jobs *jobs;   /* detached scans */
+    pal_sched *sched; /* scheduled scans */
 };
 
 /* ---- the state ------------------------------------------------------------------------- */
@@ -128,6 +130,11 @@ pal_updater *pal_daemon_updater(pal_daemon *d)
 pal_jobs *pal_daemon_jobs(pal_daemon *d)
 {
     return d->jobs;
+}
+
+pal_sched *pal_daemon_scheduler(pal_daemon *d)
+{
+    return d->sched;
 }
 
 pal_remediator pal_daemon_remediator(pal_daemon *d)
@@ -405,6 +412,7 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
         pal_log(PAL_LOG_ERROR, "cannot apply the new %s: %s", def->name, err.msg);
     else
         pal_log(PAL_LOG_INFO, "setting %s is now in force", def->name);
+    pal_sched_poke(d->sched); /* a schedule may have changed: plan it now */
 }
 
 /* Content-process events go to the store (Get-AgentStatus, diagnostics) and the log. */
@@ -686,6 +694,8 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
         return pal_err_set(err, rc, "cannot set up remediation: %s", why.msg);
     if (pal_jobs_new(d, &d->jobs) != 0)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    if ((rc = pal_sched_new(d, cfg->clock_offset_file, cfg->check_owners, &d->sched, err)) != 0)
+        return rc;
     return 0;
 }
 
@@ -764,13 +774,16 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
     }
     pal_log(PAL_LOG_NOTICE, "palisaded %s ready on %s (state %s, %u scan slots)", PAL_AGENT_VERSION,
             d->paths.socket_path, d->paths.state_dir, pal_slots_count(d->slots->slots));
-    return 0;
+    /* once clients can see what it starts (a catch-up run is judged at its first tick) */
+    return pal_sched_start(d->sched, err);
 }
 
 void pal_daemon_stop(pal_daemon *d)
 {
     atomic_store(&d->stopping, 1);
-    /* detached scans first: each ends Cancelled and recorded, and whoever waits for one
+    /* the scheduler first, so that it starts nothing more */
+    pal_sched_stop(d->sched);
+    /* detached scans next: each ends Cancelled and recorded, and whoever waits for one
        (scan.wait) gets its result before the server below stops */
     if (d->jobs)
         pal_jobs_stop(d->jobs);
@@ -787,6 +800,7 @@ void pal_daemon_free(pal_daemon *d)
     if (!d)
         return;
     pal_daemon_stop(d);
+    pal_sched_free(d->sched);
     pal_jobs_free(d->jobs);
     pal_updater_free(d->updater);
     pal_remediate_free(d->remediate);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "msg.h"
+#include "scheduler.h"
 
 #define DAY_MS (86400LL * 1000)
 
@@ -211,6 +212,8 @@ int pal_status_add_health(pal_daemon *d, json_t *o)
         ret = add_last_scan(d, o, issues, "last_quick_scan", PAL_SCAN_QUICK);
     if (ret == 0)
         ret = add_last_scan(d, o, issues, "last_full_scan", PAL_SCAN_FULL);
+    if (ret == 0)
+        ret = pal_sched_add_status(pal_daemon_scheduler(d), o, issues);
     if (ret == 0)
         ret = check_full_scan(d, issues, now);
     /* last, so that the text form ends with it */
