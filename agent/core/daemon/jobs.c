@@ -177,6 +177,8 @@ static void *job_main(void *arg)
 {
     job *jb = arg;
     pal_jobs *j = jb->owner;
+    /* named so that one can tell a background scan's threads in ps/top (they inherit it) */
+    pthread_setname_np(pthread_self(), "pal-bgscan");
     background_priority();
     uint64_t load = 100;
     pal_settings_get_uint(pal_daemon_settings(j->d), "ScanAvgCPULoadFactor", &load);

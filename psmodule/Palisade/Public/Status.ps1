@@ -115,6 +115,8 @@ function Get-AgentStatus {
             SignatureAgeDays        = ConvertTo-NullableLong (Get-Field $status 'signature_age_days')
             LastQuickScan           = ConvertTo-ScanSummary (Get-Field $status 'last_quick_scan') 'Quick'
             LastFullScan            = ConvertTo-ScanSummary (Get-Field $status 'last_full_scan') 'Full'
+            NextQuickScan           = ConvertFrom-PalisadeTime (Get-Field $status 'next_quick_scan')
+            NextFullScan            = ConvertFrom-PalisadeTime (Get-Field $status 'next_full_scan')
             RealTimeProtection      = [string](Get-Field $status 'real_time_protection')
             RealTimeProtectionReason = [string](Get-Field $status 'real_time_protection_reason')
             HealthIssues            = $issues
