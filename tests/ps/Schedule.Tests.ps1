@@ -119,5 +119,7 @@ Describe 'Get-AgentStatus and a scheduled scan' {
         $st.LastQuickScan.StartTime | Should -BeOfType [datetime]
         $st.NextQuickScan | Should -BeOfType [datetime]
         ($st.NextQuickScan - $at).TotalHours | Should -BeGreaterThan 23
+        # the default view shows the next runs
+        ($st | Out-String) | Should -Match '(?m)^NextQuickScan\s+:\s+\S'
     }
 }
