@@ -207,6 +207,13 @@ class ScheduleTest(DaemonTest):
         # and it ran once: the clock stays past the time, nothing more starts
         time.sleep(2.5)
         self.assertEqual(len(self.history()), 1)
+        # a clock set back before the time and forward past it again: that run was made
+        self.set_clock(at - 10)
+        time.sleep(2.5)
+        self.set_clock(at + 5)
+        time.sleep(2.5)
+        self.assertEqual(len(self.history()), 1)
+        self.assertEqual(self.next_quick(at + 86400), at + 86400)
         out = self.d.cli("status").stdout.decode()
         self.assertRegex(out, r"(?m)^next_quick_scan:\s+\d{4}-\d\d-\d\dT")
         self.assertRegex(out, r"(?m)^next_full_scan:\s+none$")
@@ -345,12 +352,15 @@ class LoadFactorTest(DaemonTest):
             total += int(st[11]) + int(st[12])  # utime, stime (clock ticks)
         return total / os.sysconf("SC_CLK_TCK")
 
-    def scan_share(self, root):
+    def scan_share(self, root, detach=True):
         with self.d.client() as c:
             cpu0, wall0 = self.cpu_seconds(), time.monotonic()
-            sid = c.result("scan.start", {"type": "Custom", "paths": [root],
-                                          "detach": True})["scan_id"]
-            res = c.result("scan.wait", {"scan_id": sid})
+            if detach:
+                sid = c.result("scan.start", {"type": "Custom", "paths": [root],
+                                              "detach": True})["scan_id"]
+                res = c.result("scan.wait", {"scan_id": sid})
+            else:
+                res = c.result("scan.start", {"type": "Custom", "paths": [root]})
             cpu1, wall1 = self.cpu_seconds(), time.monotonic()
         self.assertEqual(res["status"], "Completed", res)
         return (cpu1 - cpu0) / (wall1 - wall0), wall1 - wall0, res["files_scanned"]
@@ -371,6 +381,18 @@ class LoadFactorTest(DaemonTest):
             self.assertEqual(files, 96)
         self.assertLess(shares[20], 0.3)
         self.assertGreater(shares[100], 1.5 * shares[20])
+
+        # a foreground scan is not held back (factor still 20) unless the administrator asks
+        fg, wall, _ = self.scan_share(root, detach=False)
+        print("foreground, ThrottleForBackgroundScansOnly true:  %.2f s, cpu/wall %.3f"
+              % (wall, fg))
+        with self.d.client() as c:
+            c.result("config.set", {"name": "ThrottleForBackgroundScansOnly", "value": False})
+        fg20, wall, _ = self.scan_share(root, detach=False)
+        print("foreground, ThrottleForBackgroundScansOnly false: %.2f s, cpu/wall %.3f"
+              % (wall, fg20))
+        self.assertLess(fg20, 0.3)
+        self.assertGreater(fg, 1.5 * fg20)
 
 
 if __name__ == "__main__":

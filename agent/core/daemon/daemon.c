@@ -801,6 +801,7 @@ void pal_daemon_free(pal_daemon *d)
         return;
     pal_daemon_stop(d);
     pal_sched_free(d->sched);
+    d->sched = NULL; /* a late setting change pokes nothing */
     pal_jobs_free(d->jobs);
     pal_updater_free(d->updater);
     pal_remediate_free(d->remediate);

@@ -346,7 +346,8 @@ static void replan(pal_sched *s, sched_one *o, const spec *sp, int64_t now_ms, i
     }
     if (!same || prev_ms > r.last_due_ms)
         save_record(s, o, prev_ms, 0, NULL, NULL);
-    plan_next(o, now_ms);
+    /* a clock set back does not run again an occurrence already dealt with */
+    plan_next(o, same && r.last_due_ms > now_ms ? r.last_due_ms : now_ms);
 }
 
 static void run(pal_sched *s, sched_one *o, int64_t now_ms)
