@@ -198,6 +198,8 @@ class ScheduleTest(DaemonTest):
         self.assertEqual([(h["scan_id"], h["trigger"]) for h in hist],
                          [(job["scan_id"], "Scheduled")])
 
+        self.assertRegex(self.d.cli("jobs").stdout.decode(),
+                         r"(?m)^%d\s+Quick\s+Running\s+\S+\s+Scheduled\s*$" % job["scan_id"])
         gate.release()
         res = self.stop_scan(job["scan_id"])
         self.assertEqual(res["status"], "Cancelled", res)
