@@ -17,6 +17,9 @@ minutes: the test moves the scheduler's clock past a schedule's time instead.
   after it.
 - Policy: a schedule set by policy cannot be changed by preference (the refusal names the
   file); bad values are refused with a message saying what is allowed, and change nothing.
+- Local time: a daemon in a UTC+5:30 zone plans a schedule's HH:MM and weekday in that zone.
+- A run that cannot start (no signature package) is the health issue ScheduledScanFailed,
+  and the next run is planned.
 - ScanAvgCPULoadFactor: the same detached scan of a tree uses, per wall-clock second, less
   than 0.3 CPU seconds (daemon and content process together) at factor 20, and clearly more
   at factor 100 (figures printed).
@@ -51,7 +54,9 @@ def hhmm(epoch):
     return "%02d:%02d" % (t.tm_hour, t.tm_min)
 
 
-class ScheduleTest(DaemonTest):
+class ScheduleBase(DaemonTest):
+    """A daemon (not started) whose scheduler's clock the test sets, and the helpers."""
+
     daemon_kwargs = {"policy": NO_ACTION}
     start_daemon = False
 
@@ -158,7 +163,9 @@ class ScheduleTest(DaemonTest):
                         "ioclass": ioprio >> 13 if ioprio >= 0 else None})
         return out
 
-    # ---- the tests ----------------------------------------------------------------------
+
+
+class ScheduleTest(ScheduleBase):
 
     def test_quick_schedule_runs_when_the_clock_passes_it_not_before_at_low_priority(self):
         self.start()
@@ -325,6 +332,52 @@ class ScheduleTest(DaemonTest):
         p = self.d.cli("config", "set", "ScanScheduleFullScanDay", "Everyday")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"20-schedule.json", p.stderr)
+
+
+class LocalTimeTest(ScheduleBase):
+    """The schedule's time is the machine's local time: a daemon whose zone is UTC+5:30
+    (TZ as a POSIX string, no zone file needed) plans 02:00 local as 20:30 UTC the day
+    before."""
+
+    daemon_kwargs = {"policy": NO_ACTION, "env": {"TZ": "IST-5:30"}}
+
+    def test_times_are_local(self):
+        self.d.start()
+        at = self.ahead()
+        local = time.gmtime(at + 19800)
+        self.cfg("ScheduleRandomizationMinutes", 0)
+        self.cfg("ScanScheduleQuickScanTime", "%02d:%02d" % (local.tm_hour, local.tm_min))
+        self.cfg("ScanScheduleQuickScanDay", "Everyday")
+        self.assertEqual(self.next_quick(at), at)
+        # a weekday is the local one too: the Full scan on the local weekday of `at`
+        days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+        self.cfg("ScanScheduleFullScanTime", "%02d:%02d" % (local.tm_hour, local.tm_min))
+        self.cfg("ScanScheduleFullScanDay", days[local.tm_wday])
+        nxt = wait_for(lambda: self.status()["next_full_scan"], timeout=30, what="next_full")
+        self.assertEqual(parse_time(nxt), at)
+
+
+class NoPackageTest(ScheduleBase):
+    """A scheduled scan that cannot start (no signature package) is logged, listed as the
+    health issue ScheduledScanFailed, and the next run is planned."""
+
+    daemon_kwargs = {"policy": NO_ACTION, "defs": False}
+
+    def test_a_run_that_cannot_start_is_a_health_issue(self):
+        self.d.start()
+        at = self.ahead()
+        self.schedule_quick(at)
+        self.next_quick(at)
+        self.assertNotIn("ScheduledScanFailed", [i["id"] for i in self.status()["health_issues"]])
+        self.set_clock(at + 1)
+        issue = wait_for(lambda: next((i for i in self.status()["health_issues"]
+                                       if i["id"] == "ScheduledScanFailed"), None),
+                         timeout=30, what="ScheduledScanFailed")
+        self.assertIn("Quick", issue["reason"])
+        self.assertIn("signature package", issue["reason"])
+        self.assertEqual(self.next_quick(at + 86400), at + 86400)
+        self.assertEqual(self.history(), [])
+        self.assertIn("could not start", self.d.log())
 
 
 class LoadFactorTest(DaemonTest):
