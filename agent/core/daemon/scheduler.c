@@ -318,7 +318,7 @@ static int spec_equal(const spec *a, const spec *b)
            a->catch_up == b->catch_up;
 }
 
-/* Recompute a schedule whose settings changed, at start, or after the clock went back
+/* Recompute a schedule whose settings changed, at start, or after the clock went back.
    At the first tick a run missed while the agent was down is planned now, as
    CatchUp; otherwise the occurrences up to now are recorded as dealt with, so that a later
    start does not owe them. */
@@ -375,7 +375,9 @@ static void tick(pal_sched *s, int stopping)
     read_offset(s);
     int64_t now_ms = pal_time_now_ms() + s->offset_s * 1000;
     int first = !s->first_tick_done;
-    int went_back = s->last_now_ms && now_ms < s->last_now_ms;
+    /* set back by more than a tick: an administrator's (or a test's) change, not the
+       small steps of time synchronisation, which must not redraw the random delays */
+    int went_back = s->last_now_ms && now_ms < s->last_now_ms - 2 * TICK_MS;
     s->last_now_ms = now_ms;
     for (int i = 0; i < 2; i++) {
         sched_one *o = &s->one[i];
