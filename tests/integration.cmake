@@ -25,6 +25,8 @@
 #                          detection logged, restore in the history, allow add vs catalog
 #   integration.detached   detached scans: outlive their client, wait, cancel, limit, SIGTERM
 #   integration.health     status health: signature age, last Quick/Full scan, health_issues
+#   integration.schedule   scheduled scans on a clock the test moves: run, catch-up, priority,
+#                          random delay, policy lock, ScanAvgCPULoadFactor
 #                          (never a Full scan, outdated package, unremediated threat, ...)
 #   integration.catalog    `palisade catalog`: the package's threats, name and severity
 #                          filters, bad arguments, nobody answered on the status socket
@@ -67,7 +69,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes cli_edges catalog detached buffer_scan rtp)
+                   error_codes cli_edges catalog detached buffer_scan rtp schedule)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

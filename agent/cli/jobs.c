@@ -91,8 +91,9 @@ int cli_jobs(palisade **h, const char *socket, bool json, int argc, char **argv)
     } else if (id) {
         show_job(res);
     } else {
-        static const char *const keys[] = {"scan_id", "type", "status", "start_time"};
-        static const char *const heads[] = {"ID", "TYPE", "STATUS", "STARTED"};
+        /* TRIGGER: Client, or Scheduled / CatchUp for the agent's scheduled scans */
+        static const char *const keys[] = {"scan_id", "type", "status", "start_time", "trigger"};
+        static const char *const heads[] = {"ID", "TYPE", "STATUS", "STARTED", "TRIGGER"};
         out_items(res, keys, heads, sizeof(keys) / sizeof(keys[0]));
     }
     json_decref(res);

@@ -155,6 +155,11 @@ static void print_status(json_t *res)
             json_object_set_new(copy, typed[k][0], json_string(t));
         free(t);
     }
+    /* next_quick_scan / next_full_scan: null when the schedule's day is Never */
+    static const char *const nexts[] = {"next_quick_scan", "next_full_scan"};
+    for (size_t k = 0; k < sizeof(nexts) / sizeof(nexts[0]); k++)
+        if (json_is_null(json_object_get(copy, nexts[k])))
+            json_object_set_new(copy, nexts[k], json_string("none"));
     /* health_issues: "Id: reason; Id: reason", or none */
     const json_t *issues = json_object_get(res, "health_issues");
     if (json_is_array(issues)) {
@@ -251,11 +256,12 @@ static int cmd_scans(cli *c, int argc, char **argv)
     if (c->json) {
         out_json(res);
     } else {
-        static const char *const keys[] = {"scan_id",       "type",    "status",     "start_time",
-                                           "files_scanned", "threats", "unscannable"};
-        static const char *const heads[] = {"ID",    "TYPE",    "STATUS",     "STARTED",
-                                            "FILES", "THREATS", "UNSCANNABLE"};
-        out_items(res, keys, heads, 7);
+        /* TRIGGER: Client, or Scheduled / CatchUp for the agent's scheduled scans */
+        static const char *const keys[] = {"scan_id", "type",          "status",  "start_time",
+                                           "trigger", "files_scanned", "threats", "unscannable"};
+        static const char *const heads[] = {"ID",      "TYPE",  "STATUS",  "STARTED",
+                                            "TRIGGER", "FILES", "THREATS", "UNSCANNABLE"};
+        out_items(res, keys, heads, 8);
     }
     json_decref(res);
     return EXIT_OK;

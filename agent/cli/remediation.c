@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -127,11 +128,36 @@ int cli_quarantine(palisade **h, const char *socket, bool json, int argc, char *
     }
     if (!have_id)
         return out_usage_error("%s", quarantine_usage);
+    /* "DIR/" names a directory, as in cp and Restore-QuarantineItem -Destination: it must
+       exist, and the file goes into it under its own name (the agent does that for an
+       existing directory named without the slash) */
+    char *dir = NULL;
+    size_t to_len = to ? strlen(to) : 0;
+    if (to_len > 1 && to[to_len - 1] == '/') {
+        if (!(dir = strdup(to)))
+            return EXIT_ERROR;
+        while (to_len > 1 && dir[to_len - 1] == '/')
+            dir[--to_len] = '\0';
+        struct stat sb;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            /* out_fail shows the names in their safe form */
+            rc = out_fail("InvalidValue",
+                          "--to %s ends with '/' but %s is not an existing directory; nothing "
+                          "was restored",
+                          to, dir);
+            free(dir);
+            return rc;
+        }
+        to = dir;
+    }
     json_t *args = json_pack("{sIsbsb}", "id", id, "force", force, "allow", allow);
-    if (!args)
+    if (!args) {
+        free(dir);
         return EXIT_ERROR;
+    }
     if (to) {
         json_t *p = path_arg(to);
+        free(dir);
         if (!p) {
             json_decref(args);
             return EXIT_ERROR;

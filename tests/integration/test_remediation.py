@@ -321,6 +321,30 @@ class CliTest(RemediationTest):
         self.assertIn(b"NotFound", p.stderr)
         self.cli("quarantine", "restore", "x", rc=2)
 
+    def test_restore_to_a_directory_named_with_a_trailing_slash(self):
+        tree = self.d.path("tree")
+        a = self.write(os.path.join(tree, "a.com"), rh.eicar_variant(1), mode=0o640)
+        before = rh.snapshot(a)
+        self.d.scan([tree])
+        (item,) = json.loads(self.cli("quarantine", "list", "--json").stdout)["items"]
+        # a directory that does not exist: refused, and the item stays in the quarantine
+        missing = self.d.path("no-such-dir") + "/"
+        p = self.cli("quarantine", "restore", str(item["id"]), "--to", missing, rc=2)
+        self.assertIn(b"is not an existing directory", p.stderr)
+        self.assertIn(b"nothing was restored", p.stderr)
+        self.assertFalse(os.path.exists(self.d.path("no-such-dir")))
+        self.assertEqual(len(json.loads(self.cli("quarantine", "list", "--json").stdout)
+                             ["items"]), 1)
+        # an existing one, with the slash (and a doubled one): the file goes into it under
+        # its own name, as Restore-QuarantineItem -Destination DIR/ does
+        dest = self.d.path("evidence")
+        os.makedirs(dest)
+        p = self.cli("quarantine", "restore", str(item["id"]), "--to", dest + "//")
+        self.assertIn(os.path.join(dest, "a.com").encode(), p.stdout)
+        self.assertTrue(rh.same_content_and_metadata(before,
+                                                     rh.snapshot(os.path.join(dest, "a.com"))))
+        self.assertEqual(os.listdir(dest), ["a.com"])
+
     def test_allow_commands(self):
         self.cli("allow", "add", "--threat", EICAR_THREAT)
         self.cli("allow", "add", "--sha256", "a" * 64)

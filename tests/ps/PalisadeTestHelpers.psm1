@@ -60,9 +60,10 @@ function New-TestDaemon {
     <#
     Start palisaded on a fresh temporary base directory (world-searchable, so that user
     nobody can reach the sockets): state/, policy/, run/palisaded.sock. Returns an object
-    with Process, Base, Socket, StateDir, PolicyDir, Log. -Environment adds variables.
+    with Process, Base, Socket, StateDir, PolicyDir, Log. -Environment adds variables;
+    -ExtraArgs are appended to palisaded's command line.
     #>
-    param([hashtable]$Environment = @{}, [hashtable]$Policy = @{})
+    param([hashtable]$Environment = @{}, [hashtable]$Policy = @{}, [string[]]$ExtraArgs = @())
     $base = Join-Path ([System.IO.Path]::GetTempPath()) ('pal-ps.' + [Guid]::NewGuid().ToString('N').Substring(0, 10))
     [void](New-Item -ItemType Directory -Path $base)
     & chmod 755 $base
@@ -96,6 +97,9 @@ function New-TestDaemon {
         (Get-TestEnv 'PAL_PALISADED'), '--foreground', '--state-dir', $d.StateDir, '--socket', $d.Socket,
         '--policy-dir', $d.PolicyDir, '--trusted-keys', (Get-TestEnv 'PAL_TRUSTED_KEYS_DIR'),
         '--defs', (Get-TestEnv 'PAL_DEFS_PACKAGE')) {
+        $psi.ArgumentList.Add($a)
+    }
+    foreach ($a in $ExtraArgs) {
         $psi.ArgumentList.Add($a)
     }
     $psi.UseShellExecute = $false

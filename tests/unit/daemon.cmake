@@ -5,4 +5,5 @@
 find_package(Threads REQUIRED)
 pal_unit_test(scanjob LIBS pal_scan pal_sigbuild Threads::Threads)
 pal_unit_test(slots LIBS pal_scan Threads::Threads)
+pal_unit_test(throttle LIBS pal_scan Threads::Threads)
 pal_unit_test(daemon LIBS pal_daemon pal_sigbuild libpalisade Threads::Threads)

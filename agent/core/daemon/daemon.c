@@ -30,6 +30,7 @@
 #include "ops_diag.h"
 #include "ops_jobs.h"
 #include "jobs.h"
+#include "scheduler.h"
 #include "ops_remediation.h"
 #include "ops_rtp.h"
 #include "rtp.h"
@@ -77,8 +78,9 @@ struct pal_daemon {
     pal_quarantine *quarantine;
     pal_remediate *remediate; /* what scans are given (remediate.h) */
     pal_updater *updater;
-    pal_jobs *jobs; /* detached scans */
-    pal_rtp *rtp;   /* real-time protection */
+    pal_jobs *jobs;   /* detached scans */
+    pal_rtp *rtp;     /* real-time protection */
+    pal_sched *sched; /* scheduled scans */
 };
 
 /* ---- the state ------------------------------------------------------------------------- */
@@ -137,6 +139,11 @@ pal_jobs *pal_daemon_jobs(pal_daemon *d)
 pal_rtp *pal_daemon_rtp(pal_daemon *d)
 {
     return d->rtp;
+}
+
+pal_sched *pal_daemon_scheduler(pal_daemon *d)
+{
+    return d->sched;
 }
 
 pal_remediator pal_daemon_remediator(pal_daemon *d)
@@ -440,6 +447,7 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
         pal_log(PAL_LOG_ERROR, "cannot apply the new %s: %s", def->name, err.msg);
     else
         pal_log(PAL_LOG_INFO, "setting %s is now in force", def->name);
+    pal_sched_poke(d->sched); /* a schedule may have changed: plan it now */
 }
 
 /* A content-process event for the SIEM (a stop on purpose is none). */
@@ -813,6 +821,8 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
     };
     if (pal_rtp_new(&renv, &d->rtp) != 0)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    if ((rc = pal_sched_new(d, cfg->clock_offset_file, cfg->check_owners, &d->sched, err)) != 0)
+        return rc;
     return 0;
 }
 
@@ -894,15 +904,18 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
             d->paths.socket_path, d->paths.state_dir, pal_slots_count(d->slots->slots));
     /* marks made at every start: a previous broker's died with its fanotify fd */
     pal_rtp_apply(d->rtp);
-    return 0;
+    /* once clients can see what it starts (a catch-up run is judged at its first tick) */
+    return pal_sched_start(d->sched, err);
 }
 
 void pal_daemon_stop(pal_daemon *d)
 {
     atomic_store(&d->stopping, 1);
-    /* first: every open it holds is answered before the scans it could wait on end */
+    /* the scheduler first, so that it starts nothing more */
+    pal_sched_stop(d->sched);
+    /* then real-time protection: every open it holds is answered before the scans it could wait on end */
     pal_rtp_stop(d->rtp);
-    /* detached scans first: each ends Cancelled and recorded, and whoever waits for one
+    /* detached scans next: each ends Cancelled and recorded, and whoever waits for one
        (scan.wait) gets its result before the server below stops */
     if (d->jobs)
         pal_jobs_stop(d->jobs);
@@ -919,6 +932,8 @@ void pal_daemon_free(pal_daemon *d)
     if (!d)
         return;
     pal_daemon_stop(d);
+    pal_sched_free(d->sched);
+    d->sched = NULL; /* a late setting change pokes nothing */
     pal_jobs_free(d->jobs);
     pal_rtp_free(d->rtp);
     pal_updater_free(d->updater);

@@ -46,6 +46,8 @@ typedef struct pal_daemon_config {
     const char *cp_account;    /* the content process's account; NULL: dynamic uids (copied) */
     const char *force_sandbox; /* PAL_ENV_FORCE_SANDBOX's value, or NULL (copied) */
     int check_owners;          /* policy, keys and state must be owned by us (running as root) */
+    /* --clock-offset-file: shifts the scheduler's clock (scheduler.h); NULL: real clock */
+    const char *clock_offset_file;
 } pal_daemon_config;
 
 typedef struct pal_daemon pal_daemon;
@@ -128,5 +130,7 @@ int pal_daemon_run_scan(pal_daemon *d, const pal_scanjob_req *sreq, pal_scan_res
 struct pal_rtp *pal_daemon_rtp(pal_daemon *d);
 /* The registry of detached scans (jobs.h). */
 struct pal_jobs *pal_daemon_jobs(pal_daemon *d);
+/* The scheduled scans (scheduler.h); NULL before pal_daemon_new finished. */
+struct pal_sched *pal_daemon_scheduler(pal_daemon *d);
 
 #endif

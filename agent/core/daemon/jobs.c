@@ -5,14 +5,19 @@
 #include "jobs.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "msg.h"
 #include "names.h"
 #include "render.h"
 #include "scanjob.h"
+#include "scheduler.h"
 
 typedef struct job {
     struct job *next; /* the registry's list, newest first */
@@ -27,6 +32,7 @@ typedef struct job {
     size_t *lens;
     size_t n_paths;
     uid_t uid;
+    const char *trigger; /* "Client", "Scheduled", "CatchUp" */
     int64_t start_ms;
 
     volatile int cancel; /* the scan's own: no connection sets it */
@@ -110,6 +116,14 @@ static void on_started(void *ctx, int64_t id)
     pal_jobs *j = jb->owner;
     pthread_mutex_lock(&j->lock);
     jb->scan_id = id;
+    pthread_mutex_unlock(&j->lock);
+    /* recorded before pal_jobs_start answers, so that no listing shows it without */
+    pal_errbuf err = {.msg = ""};
+    if (strcmp(jb->trigger, "Client") != 0 &&
+        pal_sched_record_trigger(pal_daemon_store(j->d), id, jb->trigger, &err) != 0)
+        pal_log(PAL_LOG_ERROR, "scan %lld: cannot record its trigger %s: %s", (long long)id,
+                jb->trigger, err.msg);
+    pthread_mutex_lock(&j->lock);
     pthread_cond_broadcast(&j->changed);
     pthread_mutex_unlock(&j->lock);
     pal_daemon_set_last_scan(j->d, id);
@@ -132,10 +146,42 @@ static void on_progress(void *ctx, const pal_scan_progress *p)
     pthread_mutex_unlock(&jb->owner->lock);
 }
 
+/* The IOPRIO_CLASS_IDLE priority of linux/ioprio.h, which glibc does not wrap. */
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_CLASS_SHIFT 13
+
+/* This thread and the threads it creates (the scan's workers and ticker inherit it): the
+   lowest CPU and I/O priority that still makes progress (jobs.h). SCHED_BATCH rather than
+   SCHED_IDLE: a worker holds a slot, shared with foreground scans, while it scans a file,
+   and an idle-class thread on a busy machine could hold it for as long as the machine is
+   busy; at nice 19 it keeps a small share. The idle I/O class is bounded the same way by
+   the block layer on the usual schedulers (mq-deadline dispatches a starved lower-class
+   request after its aging time; with none there are no classes); under BFQ it can wait
+   while the disk is busy, which is what a background scan should do. Failures are logged
+   and the scan goes on. */
+static void background_priority(void)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    struct sched_param sp = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
+        pal_log(PAL_LOG_WARNING, "detached scan: cannot set SCHED_BATCH: %m");
+    if (setpriority(PRIO_PROCESS, (id_t)tid, 19) != 0)
+        pal_log(PAL_LOG_WARNING, "detached scan: cannot set nice 19: %m");
+    if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)tid,
+                IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT) != 0)
+        pal_log(PAL_LOG_WARNING, "detached scan: cannot set the idle I/O class: %m");
+}
+
 static void *job_main(void *arg)
 {
     job *jb = arg;
     pal_jobs *j = jb->owner;
+    /* named so that one can tell a background scan's threads in ps/top (they inherit it) */
+    pthread_setname_np(pthread_self(), "pal-bgscan");
+    background_priority();
+    uint64_t load = 100;
+    pal_settings_get_uint(pal_daemon_settings(j->d), "ScanAvgCPULoadFactor", &load);
     pal_scanjob_req sreq = {
         .type = jb->type,
         .paths = jb->paths,
@@ -146,6 +192,7 @@ static void *job_main(void *arg)
         .on_progress = on_progress,
         .progress_ctx = jb,
         .on_started = on_started,
+        .cpu_load_percent = (unsigned)load,
     };
     pal_scan_result res;
     pal_errbuf err = {0};
@@ -207,8 +254,9 @@ static void reap(pal_jobs *j, job *list)
     }
 }
 
-int pal_jobs_start(pal_jobs *j, pal_scan_type type, char *const *paths, const size_t *lens,
-                   size_t n_paths, uid_t uid, int64_t *scan_id, const char **code, pal_errbuf *err)
+static int start_job(pal_jobs *j, pal_scan_type type, char *const *paths, const size_t *lens,
+                     size_t n_paths, uid_t uid, const char *trigger, int64_t *scan_id,
+                     const char **code, pal_errbuf *err)
 {
     *code = PAL_CODE_INTERNAL;
     job *jb = calloc(1, sizeof(*jb));
@@ -230,6 +278,7 @@ int pal_jobs_start(pal_jobs *j, pal_scan_type type, char *const *paths, const si
     jb->owner = j;
     jb->type = type;
     jb->uid = uid;
+    jb->trigger = trigger;
     jb->start_ms = pal_time_now_ms();
     jb->status = "Running";
     jb->refs = 2; /* the list and this call */
@@ -285,6 +334,18 @@ int pal_jobs_start(pal_jobs *j, pal_scan_type type, char *const *paths, const si
     }
     reap(j, evicted);
     return rc;
+}
+
+int pal_jobs_start(pal_jobs *j, pal_scan_type type, char *const *paths, const size_t *lens,
+                   size_t n_paths, uid_t uid, int64_t *scan_id, const char **code, pal_errbuf *err)
+{
+    return start_job(j, type, paths, lens, n_paths, uid, "Client", scan_id, code, err);
+}
+
+int pal_jobs_start_agent(pal_jobs *j, pal_scan_type type, const char *trigger, int64_t *scan_id,
+                         const char **code, pal_errbuf *err)
+{
+    return start_job(j, type, NULL, NULL, 0, PAL_UID_DAEMON, trigger, scan_id, code, err);
 }
 
 void pal_jobs_stop(pal_jobs *j)
@@ -367,7 +428,8 @@ static json_t *job_json_locked(const job *jb, int with_result)
     json_object_set_new(o, "paths", paths);
     json_object_set_new(o, "status", json_string(jb->status));
     json_object_set_new(o, "stop_requested", json_boolean(jb->stop_requested));
-    json_object_set_new(o, "uid", json_integer(jb->uid));
+    json_object_set_new(o, "uid", jb->uid == PAL_UID_DAEMON ? json_null() : json_integer(jb->uid));
+    json_object_set_new(o, "trigger", json_string(jb->trigger));
     json_object_set_new(o, "start_time", pal_time_json(jb->start_ms));
     json_t *end = json_object_get(jb->result, "end_time");
     json_object_set_new(o, "end_time", end ? json_incref(end) : json_null());

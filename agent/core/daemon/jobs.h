@@ -10,6 +10,12 @@
  * Stopping the registry cancels every running scan and waits for each to be recorded
  * (Cancelled) before the daemon closes its store.
  *
+ * A detached scan runs in the background: its threads (the walker, the workers, which
+ * inherit it) at nice 19 under SCHED_BATCH and in the idle I/O class (ioprio_set, per
+ * thread), and held to ScanAvgCPULoadFactor (throttle.h). The content process is shared
+ * with foreground scans, so its priority is left alone; the load factor, which counts the
+ * wall time of the content process's work for the scan, bounds what it spends on the scan.
+ *
  * Threads: any thread may call every function but pal_jobs_free; one mutex guards the
  * registry, a job's thread reports into it through the scan job's callbacks.
  */
@@ -43,6 +49,14 @@ void pal_jobs_free(pal_jobs *j); /* stops first; accepts NULL */
  */
 int pal_jobs_start(pal_jobs *j, pal_scan_type type, char *const *paths, const size_t *lens,
                    size_t n_paths, uid_t uid, int64_t *scan_id, const char **code, pal_errbuf *err);
+
+/*
+ * Start a detached scan owned by the agent itself (the scheduler): no client's uid (the
+ * history's started_by is null), trigger "Scheduled" or "CatchUp" (a static string) shown
+ * by scan.list/scan.get and recorded for the history (scheduler.h). Errors as above.
+ */
+int pal_jobs_start_agent(pal_jobs *j, pal_scan_type type, const char *trigger, int64_t *scan_id,
+                         const char **code, pal_errbuf *err);
 
 /* scan.list's result: {"items": [job...]}, newest first, without results. */
 json_t *pal_jobs_list_json(pal_jobs *j);

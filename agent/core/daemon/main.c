@@ -24,6 +24,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "scheduler.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/palisade"
 #define DEFAULT_SOCKET "/run/palisade/palisaded.sock"
@@ -58,6 +59,7 @@ static void usage(FILE *to)
                 "                 [--policy-dir DIR] [--trusted-keys DIR] [--defs PKG]\n"
                 "                 [--log-level error|warning|notice|info|debug]\n"
                 "                 [--content-process PATH] [--content-process-user NAME|-]\n"
+                "                 [--clock-offset-file PATH]\n"
                 "defaults: --state-dir " DEFAULT_STATE_DIR ", --socket " DEFAULT_SOCKET "\n"
                 "          --policy-dir " DEFAULT_POLICY_DIR
                 ", --trusted-keys " DEFAULT_TRUSTED_KEYS "\n");
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'l'},
         {"content-process", required_argument, NULL, 'c'},
         {"content-process-user", required_argument, NULL, 'u'},
+        {"clock-offset-file", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -159,6 +162,10 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'O':
+            /* for tests: the scheduler's clock is shifted by the seconds in this file */
+            cfg.clock_offset_file = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -181,6 +188,8 @@ int main(int argc, char **argv)
     }
 
     umask(077);
+    /* the schedules' times are local: read the zone before it is set to UTC below */
+    pal_sched_capture_local_zone();
     /* zip and 7z date handling would otherwise read /etc/localtime inside scans */
     setenv("TZ", "UTC", 1);
     tzset();

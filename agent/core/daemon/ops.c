@@ -15,6 +15,7 @@
 #include "ops_remediation.h"
 #include "quarantine.h"
 #include "render.h"
+#include "scheduler.h"
 #include "scanjob.h"
 #include "status_health.h"
 
@@ -363,6 +364,14 @@ static json_t *op_scan_start(pal_ctl_request *req, void *arg)
         .progress_ctx = &call,
         .on_started = scan_started,
     };
+    /* a foreground scan is held to ScanAvgCPULoadFactor only when the administrator asks */
+    int background_only = 1;
+    uint64_t load = 100;
+    pal_settings_get_bool(pal_daemon_settings(d), "ThrottleForBackgroundScansOnly",
+                          &background_only);
+    if (!background_only &&
+        pal_settings_get_uint(pal_daemon_settings(d), "ScanAvgCPULoadFactor", &load) == 0)
+        sreq.cpu_load_percent = (unsigned)load;
     pal_log(PAL_LOG_INFO, "%s scan requested by uid %u", types[type - 1],
             (unsigned)pal_ctl_request_uid(req));
     pal_scan_result res;
@@ -399,8 +408,15 @@ static json_t *op_scans_list(pal_ctl_request *req, void *arg)
     if (pal_store_scan_list(pal_daemon_store(d), (size_t)limit, &recs, &n, &err) != 0)
         return pal_ctl_fail(req, PAL_CODE_INTERNAL, "%s", err.msg);
     json_t *items = json_array();
-    for (size_t i = 0; items && i < n; i++)
-        json_array_append_new(items, pal_daemon_scan_rec_json(&recs[i]));
+    for (size_t i = 0; items && i < n; i++) {
+        json_t *it = pal_daemon_scan_rec_json(&recs[i]);
+        /* who started it: a client, or the scheduler (scheduler.h) */
+        if (it)
+            json_object_set_new(
+                it, "trigger",
+                json_string(pal_sched_scan_trigger(pal_daemon_store(d), recs[i].id)));
+        json_array_append_new(items, it);
+    }
     pal_scan_recs_free(recs, n);
     return json_pack("{so}", "items", items ? items : json_array());
 }

@@ -16,6 +16,7 @@
 
 #include "msg.h"
 #include "rtp.h"
+#include "scheduler.h"
 
 #define DAY_MS (86400LL * 1000)
 
@@ -228,6 +229,8 @@ int pal_status_add_health(pal_daemon *d, json_t *o)
         ret = add_last_scan(d, o, issues, "last_quick_scan", PAL_SCAN_QUICK);
     if (ret == 0)
         ret = add_last_scan(d, o, issues, "last_full_scan", PAL_SCAN_FULL);
+    if (ret == 0)
+        ret = pal_sched_add_status(pal_daemon_scheduler(d), o, issues);
     if (ret == 0)
         ret = check_full_scan(d, issues, now);
     if (ret == 0)

@@ -18,6 +18,7 @@
 #include "fdsource.h"
 #include "scanpaths.h"
 #include "scanroot.h"
+#include "throttle.h"
 #include "walker.h"
 
 #define QUEUE_PER_WORKER 4
@@ -57,6 +58,7 @@ typedef struct job {
     pthread_cond_t tick;
 
     pthread_mutex_t progress_lock; /* serialises on_progress calls */
+    pal_throttle throttle;         /* req->cpu_load_percent; its own lock */
 } job;
 
 /* Wall-clock ms: the times the store records and the result carries. */
@@ -453,7 +455,7 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
     free(acts);
 }
 
-static void scan_item(job *j, const work_item *it)
+static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
 {
     const pal_scanjob_env *env = j->env;
     pal_defs *defs = env->get_defs(env->defs_ctx);
@@ -491,8 +493,10 @@ static void scan_item(job *j, const work_item *it)
     pal_source src;
     pal_fdsource_init(&fs, it->fd, (uint64_t)it->st.st_size, &src);
     pal_report rep;
+    int64_t slot_start = pal_throttle_now_ns();
     int rc = pal_slot_scan(slot, defs, &src, it->path, j->req->cancel, &rep);
     pal_slots_release(env->slots, slot);
+    *slot_wall_ns = pal_throttle_now_ns() - slot_start;
 
     pthread_mutex_lock(&j->lock);
     j->res.stats.bytes_read += fs.bytes_read;
@@ -535,11 +539,17 @@ static void *worker_main(void *arg)
     job *j = arg;
     work_item it;
     while (pop(j, &it)) {
-        if (!job_cancelled(j))
-            scan_item(j, &it);
+        if (!job_cancelled(j)) {
+            pal_throttle_mark mark;
+            int64_t slot_wall_ns = 0;
+            pal_throttle_begin(&mark);
+            scan_item(j, &it, &slot_wall_ns);
+            pal_throttle_charge(&j->throttle, &mark, slot_wall_ns);
+        }
         maybe_progress(j, it.path, it.path_len, 0);
         close(it.fd);
         free(it.path);
+        pal_throttle_pause(&j->throttle, j->req->cancel);
     }
     return NULL;
 }
@@ -722,6 +732,7 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
     pthread_cond_init(&j.not_empty, NULL);
     pthread_cond_init(&j.not_full, NULL);
     pthread_cond_init(&j.tick, NULL);
+    pal_throttle_init(&j.throttle, req->cpu_load_percent);
     pthread_t ticker;
     int ticker_started = 0;
     unsigned workers = pal_slots_count(env->slots);
@@ -866,6 +877,7 @@ out:
     pthread_cond_destroy(&j.not_empty);
     pthread_cond_destroy(&j.not_full);
     pthread_cond_destroy(&j.tick);
+    pal_throttle_destroy(&j.throttle);
     free(j.current);
     pthread_mutex_destroy(&j.lock);
     pthread_mutex_destroy(&j.progress_lock);

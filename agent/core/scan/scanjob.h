@@ -58,6 +58,8 @@ typedef struct pal_scanjob_req {
     void *progress_ctx;
     /* Called once the scan is recorded, with its id (status can show it). */
     void (*on_started)(void *ctx, int64_t scan_id);
+    /* Percent of one core the scan may use on average (throttle.h); 0 or 100: no limit. */
+    unsigned cpu_load_percent;
 } pal_scanjob_req;
 
 /* Counters readable by the cache test and the benchmark. */

@@ -169,6 +169,34 @@ static int check_process(const pal_setting_def *def, const char *in, char *out, 
     return 0;
 }
 
+/* A time of day for a scan schedule: "H:MM" or "HH:MM", 00:00 to 23:59, stored as "HH:MM". */
+static int check_time_of_day(const pal_setting_def *def, const char *in, char *out, size_t outsz,
+                             pal_errbuf *err)
+{
+    shown sh;
+    int h = -1, m = -1;
+    size_t len = strlen(in);
+    int ok = (len == 4 || len == 5) && outsz >= 6;
+    if (ok) {
+        const char *colon = strchr(in, ':');
+        ok = colon && (colon - in == 1 || colon - in == 2) && strlen(colon) == 3;
+        for (const char *c = in; ok && *c; c++)
+            ok = c == colon || isdigit((unsigned char)*c);
+        if (ok) {
+            h = atoi(in);
+            m = atoi(colon + 1);
+            ok = h >= 0 && h <= 23 && m >= 0 && m <= 59;
+        }
+    }
+    if (!ok)
+        return pal_err_set(err, PAL_EINVAL,
+                           "%s: \"%s\" is not a time of day; give HH:MM in the 24-hour clock, "
+                           "from 00:00 to 23:59 (e.g. 02:30)",
+                           def->name, printable(in, &sh));
+    snprintf(out, outsz, "%02d:%02d", h, m);
+    return 0;
+}
+
 /* ---- the registry ---------------------------------------------------------------------- */
 
 static const char *const sandbox_values[] = {"Enabled", "Disabled", NULL};
@@ -204,6 +232,9 @@ static const char *const rtp_unmonitored_default[] = {
     "proc",    "sysfs",       "devtmpfs", "devpts",     "cgroup",   "cgroup2",   "securityfs",
     "debugfs", "tracefs",     "pstore",   "bpf",        "configfs", "mqueue",    "hugetlbfs",
     "autofs",  "binfmt_misc", "efivarfs", "rpc_pipefs", "nsfs",     "selinuxfs", NULL};
+/* The scheduler (agent/core/daemon/scheduler.c) reads these names back. */
+static const char *const day_values[] = {"Never",    "Everyday", "Monday",   "Tuesday", "Wednesday",
+                                         "Thursday", "Friday",   "Saturday", "Sunday",  NULL};
 
 #define ACTION_SETTING(nm, sev)                                                                    \
     {                                                                                              \
@@ -463,6 +494,65 @@ const pal_setting_def pal_settings_table[] = {
                     "SHA-256 (\"/usr/bin/rsync:<64 hex digits>\") so that a replaced binary is "
                     "not excluded. Identified from the event's pidfd.",
      .applies = PAL_APPLY_RTP},
+    {.name = "ScanScheduleQuickScanDay",
+     .type = PAL_SETTING_ENUM,
+     .values = day_values,
+     .def_str = "Never",
+     .description = "The day the agent runs a Quick scan on its own: Never, Everyday, or one "
+                    "weekday (Monday to Sunday), at ScanScheduleQuickScanTime in the machine's "
+                    "local time. Recorded in the history with the trigger Scheduled."},
+    {.name = "ScanScheduleQuickScanTime",
+     .type = PAL_SETTING_STRING,
+     .def_str = "02:00",
+     .check_item = check_time_of_day,
+     .description = "The time of day (HH:MM, 24-hour clock, local time) of the scheduled "
+                    "Quick scan; a random delay of up to ScheduleRandomizationMinutes is "
+                    "added."},
+    {.name = "ScanScheduleFullScanDay",
+     .type = PAL_SETTING_ENUM,
+     .values = day_values,
+     .def_str = "Never",
+     .description = "The day the agent runs a Full scan on its own: Never, Everyday, or one "
+                    "weekday (Monday to Sunday), at ScanScheduleFullScanTime in the machine's "
+                    "local time."},
+    {.name = "ScanScheduleFullScanTime",
+     .type = PAL_SETTING_STRING,
+     .def_str = "02:00",
+     .check_item = check_time_of_day,
+     .description = "The time of day (HH:MM, 24-hour clock, local time) of the scheduled "
+                    "Full scan; a random delay of up to ScheduleRandomizationMinutes is "
+                    "added."},
+    {.name = "ScheduleRandomizationMinutes",
+     .type = PAL_SETTING_UINT,
+     .min = 0,
+     .max = 240,
+     .def_uint = 30,
+     .description = "Each scheduled scan starts at its time plus a random delay of 0 to this "
+                    "many minutes, drawn anew for each run, so that a fleet given one policy "
+                    "does not scan all at once; 0 = exactly at the time. Status shows the "
+                    "planned start."},
+    {.name = "ScheduledScanCatchUp",
+     .type = PAL_SETTING_BOOL,
+     .def_bool = 1,
+     .description = "A scheduled scan whose time passed while the agent was not running is "
+                    "run once, soon after the agent starts, and recorded with the trigger "
+                    "CatchUp (several missed runs give one scan)."},
+    {.name = "ScanAvgCPULoadFactor",
+     .type = PAL_SETTING_UINT,
+     .min = 5,
+     .max = 100,
+     .def_uint = 50,
+     .description = "Percent of one CPU core a background scan (scheduled or detached) may "
+                    "use on average: its workers pause between files so that the time spent "
+                    "scanning (the broker's CPU time or, when larger, the wall time of the "
+                    "content process's work) stays at this share of the scan's elapsed time. "
+                    "100 = no pauses. Foreground scans are not held back unless "
+                    "ThrottleForBackgroundScansOnly is false."},
+    {.name = "ThrottleForBackgroundScansOnly",
+     .type = PAL_SETTING_BOOL,
+     .def_bool = 1,
+     .description = "true: ScanAvgCPULoadFactor applies to scheduled and detached scans only; "
+                    "false: to every on-demand scan, a client's foreground scan included."},
 };
 
 /* The layers keep one slot per entry (N_SETTINGS, settings_internal.h). */

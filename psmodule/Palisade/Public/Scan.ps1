@@ -66,6 +66,9 @@ function Start-Scan {
     Leave the scan to the agent: return at once a Palisade.ScanJob with its id. The scan goes
     on when this session ends; Get-Scan shows it, Wait-Scan follows it to its result and
     Stop-Scan stops it, from any session. At most 4 such scans run at once (then Busy).
+    Such a background scan runs at low CPU and I/O priority and uses on average at most
+    ScanAvgCPULoadFactor percent of one core (Get-AgentPreference ScanAvgCPULoadFactor;
+    default 50), as the agent's scheduled scans do.
 
     .PARAMETER Socket
     The control socket of the agent to manage (as palisaded --socket and palisade --socket).

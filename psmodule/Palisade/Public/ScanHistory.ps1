@@ -13,6 +13,8 @@ function ConvertTo-ScanRecord([System.Collections.IDictionary]$Item) {
         ScanId           = [long](Get-Field $Item 'scan_id')
         ScanType         = [string](Get-Field $Item 'type')
         Status           = [string](Get-Field $Item 'status')
+        # Client, or Scheduled / CatchUp for a scan the agent's schedule started
+        Trigger          = [string](Get-Field $Item 'trigger')
         StartTime        = ConvertFrom-PalisadeTime (Get-Field $Item 'start_time')
         EndTime          = ConvertFrom-PalisadeTime (Get-Field $Item 'end_time')
         FilesScanned     = [long](Get-Field $Item 'files_scanned')
@@ -32,8 +34,9 @@ function Get-ScanHistory {
 
     .DESCRIPTION
     Get-ScanHistory reads the agent's scan history: one Palisade.ScanRecord per scan, with
-    its type, outcome (Completed, Cancelled, Failed), times, the roots it walked, and its
-    counts of files, bytes, threats and unscannable objects. Pipe a record to
+    its type, outcome (Completed, Cancelled, Failed), times, what started it (Trigger:
+    Client, or Scheduled and CatchUp for the agent's scheduled scans), the roots it walked,
+    and its counts of files, bytes, threats and unscannable objects. Pipe a record to
     Get-ThreatHistory for the detections of that scan.
 
     Requires root or membership in the agent's admin group.

@@ -16,14 +16,17 @@ function Get-AgentStatus {
     Get-AgentStatus returns one Palisade.AgentStatus: the agent's version and pid, whether
     it runs, the sandbox mode and its source, the content process (pid, state, restarts),
     the signature package in force (version, date and age in days), the last scan and the
-    last Quick and Full scans, real-time protection's state, the policy error if the last
-    policy could not be applied, and the reasons the agent considers itself degraded.
+    last Quick and Full scans, the next scheduled ones (NextQuickScan, NextFullScan: local
+    [datetime]s, $null when the schedule's day is Never; set them with Set-AgentPreference
+    ScanScheduleQuickScanDay/-Time and ScanScheduleFullScanDay/-Time), real-time
+    protection's state, the policy error if the last policy could not be applied, and the
+    reasons the agent considers itself degraded.
 
     HealthIssues answers "is this machine protected?" as Get-MpComputerStatus does: one
     Palisade.HealthIssue (Id, Reason) per problem — no signature package, signatures older
     than the SignatureOutdatedDays setting, unremediated threats, the content process
     degraded or unavailable, a policy error, a trusted-keys problem, no Full scan completed
-    in 30 days; AgentNotRunning when the agent does not answer. An empty HealthIssues list
+    in 30 days, a scheduled scan that could not start; AgentNotRunning when the agent does not answer. An empty HealthIssues list
     means nothing is known to be wrong. Real-time
     protection is not implemented in this version: RealTimeProtection is Unavailable.
 
@@ -51,6 +54,14 @@ function Get-AgentStatus {
 
     Every reason the machine may not be protected, each with its id (e.g. NoRecentFullScan,
     SignaturesOutdated, UnremediatedThreats).
+
+    .EXAMPLE
+    PS> Set-AgentPreference ScanScheduleFullScanDay Sunday
+    PS> Set-AgentPreference ScanScheduleFullScanTime 03:30
+    PS> (Get-AgentStatus).NextFullScan
+
+    Schedules a weekly Full scan (Sunday 03:30 local time, plus a random delay of up to
+    ScheduleRandomizationMinutes) and shows when it will start.
 
     .OUTPUTS
     Palisade.AgentStatus
@@ -115,6 +126,8 @@ function Get-AgentStatus {
             SignatureAgeDays        = ConvertTo-NullableLong (Get-Field $status 'signature_age_days')
             LastQuickScan           = ConvertTo-ScanSummary (Get-Field $status 'last_quick_scan') 'Quick'
             LastFullScan            = ConvertTo-ScanSummary (Get-Field $status 'last_full_scan') 'Full'
+            NextQuickScan           = ConvertFrom-PalisadeTime (Get-Field $status 'next_quick_scan')
+            NextFullScan            = ConvertFrom-PalisadeTime (Get-Field $status 'next_full_scan')
             RealTimeProtection      = [string](Get-Field $status 'real_time_protection')
             RealTimeProtectionReason = [string](Get-Field $status 'real_time_protection_reason')
             HealthIssues            = $issues
