@@ -31,6 +31,8 @@
 #   integration.buffer_scan  `palisade scan -`: EICAR on stdin found sandbox on and off,
 #                          never bypassed, nobody served, Buffer detection without
 #                          remediation, per-uid request/byte limits, size limit
+#   integration.ansible    examples/ansible run by ansible-playbook on localhost against a
+#                          test agent: policy and package deployed, reloaded, verified
 #   integration.metrics    `palisade metrics` and the node_exporter textfile pass promtool,
 #                          count an EICAR scan; unsafe or symlinked textfile dirs refused
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
@@ -82,3 +84,11 @@ set_tests_properties(integration.health PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
                      LABELS integration
                      TIMEOUT 600)
+
+# The Ansible example's test reads the deployed package's version with the signing tool.
+add_test(NAME integration.ansible
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ansible.py)
+set_tests_properties(integration.ansible PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>"
+                     LABELS integration
+                     TIMEOUT 900)
