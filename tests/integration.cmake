@@ -25,9 +25,9 @@
 #                          detection logged, restore in the history, allow add vs catalog
 #   integration.detached   detached scans: outlive their client, wait, cancel, limit, SIGTERM
 #   integration.health     status health: signature age, last Quick/Full scan, health_issues
+#                          (never a Full scan, outdated package, unremediated threat, ...)
 #   integration.schedule   scheduled scans on a clock the test moves: run, catch-up, priority,
 #                          random delay, policy lock, ScanAvgCPULoadFactor
-#                          (never a Full scan, outdated package, unremediated threat, ...)
 #   integration.catalog    `palisade catalog`: the package's threats, name and severity
 #                          filters, bad arguments, nobody answered on the status socket
 #   integration.buffer_scan  `palisade scan -`: EICAR on stdin found sandbox on and off,
@@ -41,6 +41,10 @@
 #                          quarantined, cat/exec of a threat EPERM, 1,000 openers under a
 #                          stopped content process answered by the deadline, SIGKILL during
 #                          a storm, a file changed after a clean verdict scanned again
+#   integration.ansible    examples/ansible run by ansible-playbook on localhost against a
+#                          test agent: policy and package deployed, reloaded, verified
+#   integration.metrics    `palisade metrics` and the node_exporter textfile pass promtool,
+#                          count an EICAR scan; unsafe or symlinked textfile dirs refused
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
@@ -69,7 +73,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes cli_edges catalog detached buffer_scan rtp schedule)
+                   error_codes cli_edges catalog detached buffer_scan rtp schedule metrics)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)
@@ -105,3 +109,10 @@ set_tests_properties(integration.rtp_more PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
                      LABELS integration
                      TIMEOUT 600)
+# The Ansible example's test reads the deployed package's version with the signing tool.
+add_test(NAME integration.ansible
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_ansible.py)
+set_tests_properties(integration.ansible PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>"
+                     LABELS integration
+                     TIMEOUT 900)

@@ -3,6 +3,12 @@
 #                       -AsJob, the error cases, access denied as user nobody, Start-Scan in a
 #                       tmux terminal with its progress bar and Ctrl+C), run with the real
 #                       pwsh on the staged module (build/<dir>/psmodule/Palisade)
+#   psmodule.fleet      many hosts from one console: three real sshd on 127.0.0.1-3 with the
+#                       pwsh subsystem and key authentication, each in front of its own
+#                       palisaded, and a fourth address with nothing listening;
+#                       Get-PalisadeFleetStatus, remote objects in their views, remote errors
+#                       with the module's ids, remote Start-Scan progress
+#                       (tests/integration/test_fleet.py, on harness.py)
 #   psmodule.valgrind   every libpalisade call in a scripted session against a real daemon
 #                       (root and nobody), under valgrind --leak-check=full: no error, no
 #                       definite or indirect leak
@@ -34,6 +40,15 @@ if(PAL_PWSH)
     ENVIRONMENT "${_pal_ps_env};PAL_PWSH=${PAL_PWSH}"
     LABELS psmodule
     TIMEOUT 900)
+  find_package(Python3 COMPONENTS Interpreter)
+  if(Python3_Interpreter_FOUND)
+    add_test(NAME psmodule.fleet
+             COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_SOURCE_DIR}/tests/integration/test_fleet.py)
+    set_tests_properties(psmodule.fleet PROPERTIES
+      ENVIRONMENT "${_pal_ps_env};PAL_PWSH=${PAL_PWSH};PYTHONDONTWRITEBYTECODE=1"
+      LABELS psmodule
+      TIMEOUT 900)
+  endif()
 else()
   message(WARNING "pwsh not found (run scripts/bootstrap): psmodule.pester is not registered")
 endif()

@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "jobs.h"
 #include "diag.h"
+#include "metrics.h"
 #include "help.h"
 #include "msg.h"
 #include "out.h"
@@ -447,6 +448,11 @@ static int cmd_catalog(cli *c, int argc, char **argv)
     return cli_catalog(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_metrics(cli *c, int argc, char **argv)
+{
+    return cli_metrics(&c->h, c->socket, c->json, argc, argv);
+}
+
 static int cmd_jobs(cli *c, int argc, char **argv)
 {
     return cli_jobs(&c->h, c->socket, c->json, argc, argv);
@@ -471,7 +477,7 @@ static const struct command {
     {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine},   {"allow", cmd_allow},
     {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
     {"action", cmd_action},       {"catalog", cmd_catalog},         {"jobs", cmd_jobs},
-    {"wait", cmd_wait},           {"cancel", cmd_cancel},
+    {"wait", cmd_wait},           {"cancel", cmd_cancel},           {"metrics", cmd_metrics},
 };
 
 /* `palisade help [COMMAND]`: the list, or one command's help, on stdout. */

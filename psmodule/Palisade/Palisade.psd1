@@ -41,6 +41,7 @@
         'Wait-Scan'
         'Stop-Scan'
         'Invoke-ContentScan'
+        'Get-PalisadeFleetStatus'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -12,6 +12,7 @@ BeforeDiscovery {
         'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics',
         'Invoke-ContentScan')
     $script:Commands += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
+    $script:Commands += 'Get-PalisadeFleetStatus'
 }
 
 BeforeAll {
@@ -27,6 +28,7 @@ BeforeAll {
         'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics',
         'Invoke-ContentScan')
     $script:Expected += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
+    $script:Expected += 'Get-PalisadeFleetStatus'
 }
 
 Describe 'The module manifest' {

@@ -29,6 +29,7 @@
 #include "ops_catalog.h"
 #include "ops_diag.h"
 #include "ops_jobs.h"
+#include "ops_metrics.h"
 #include "jobs.h"
 #include "scheduler.h"
 #include "ops_remediation.h"
@@ -889,7 +890,8 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
             (rc = pal_daemon_register_catalog_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_job_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_buffer_ops(d, both[i], err)) != 0 ||
-            (rc = pal_daemon_register_rtp_ops(d, both[i], err)) != 0)
+            (rc = pal_daemon_register_rtp_ops(d, both[i], err)) != 0 ||
+            (rc = pal_daemon_register_metrics_ops(d, both[i], err)) != 0)
             break;
     /* the status socket first: once the control socket accepts (what clients and the tests
        wait for), both are in place with their final mode and group */

@@ -25,6 +25,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "scheduler.h"
+#include "ops_metrics.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/palisade"
 #define DEFAULT_SOCKET "/run/palisade/palisaded.sock"
@@ -216,7 +217,9 @@ int main(int argc, char **argv)
     int exit_code = 1;
     pal_errbuf err;
     pal_daemon *d = NULL;
-    if (pal_daemon_new(&cfg, &d, &err) != 0 || pal_daemon_start(d, &err) != 0) {
+    pal_metrics_writer *metrics = NULL; /* the node_exporter textfile (MetricsTextfilePath) */
+    if (pal_daemon_new(&cfg, &d, &err) != 0 || pal_daemon_start(d, &err) != 0 ||
+        pal_metrics_writer_start(d, &metrics, &err) != 0) {
         pal_log(PAL_LOG_ERROR, "%s", err.msg);
         goto out;
     }
@@ -248,10 +251,13 @@ int main(int argc, char **argv)
         break;
     }
     notify_systemd("STOPPING=1");
+    pal_metrics_writer_stop(metrics);
+    metrics = NULL;
     pal_daemon_stop(d);
     exit_code = 0;
 
 out:
+    pal_metrics_writer_stop(metrics);
     pal_daemon_free(d);
     if (exit_code == 0)
         pal_log(PAL_LOG_NOTICE, "stopped");

@@ -12,6 +12,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "msg.h"
+#include "ops_metrics.h"
 #include "ops_remediation.h"
 #include "quarantine.h"
 #include "render.h"
@@ -280,6 +281,7 @@ int pal_daemon_run_scan(pal_daemon *d, const pal_scanjob_req *sreq, pal_scan_res
             (unsigned long long)res->files_scanned, (unsigned long long)res->threats_found,
             (unsigned long long)res->unscannable_count);
     log_detections(res);
+    pal_metrics_note_scan(res);
     return 0;
 }
 

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "trustfile.h"
 
 #include "events.h"
 #include "settings_internal.h"
@@ -194,6 +197,37 @@ static int check_time_of_day(const pal_setting_def *def, const char *in, char *o
                            "from 00:00 to 23:59 (e.g. 02:30)",
                            def->name, printable(in, &sh));
     snprintf(out, outsz, "%02d:%02d", h, m);
+    return 0;
+}
+
+/* MetricsTextfilePath: "" (off), or an absolute path ending in ".prom" (node_exporter's
+   textfile collector reads only those) in a directory the root daemon may write in
+   (trustfile.h: root's, writable by nobody else, reached without symbolic links), so that
+   no user can steer where it writes. The directory is checked again at every write. */
+static int check_metrics_path(const pal_setting_def *def, const char *in, char *out, size_t outsz,
+                              pal_errbuf *err)
+{
+    shown sh;
+    int ret = check_path(def, in, out, outsz, err);
+    if (ret)
+        return ret;
+    const char *base = strrchr(out, '/') + 1;
+    size_t blen = strlen(base);
+    if (blen <= 5 || strcmp(base + blen - 5, ".prom") != 0 || base[0] == '.')
+        return pal_err_set(err, PAL_EINVAL,
+                           "%s: \"%s\" must name a file ending in .prom (node_exporter's textfile "
+                           "collector reads only those), not starting with a dot",
+                           def->name, printable(in, &sh));
+    char dir[MAX_STRING];
+    size_t dlen = (size_t)(base - out) - 1;
+    memcpy(dir, out, dlen ? dlen : 1);
+    dir[dlen ? dlen : 1] = '\0';
+    int fd = -1;
+    pal_errbuf why;
+    if (pal_trustfile_open_dir_path(dir, &fd, &why) != 0)
+        return pal_err_set(err, PAL_EINVAL, "%s: %s is refused: %s", def->name, printable(in, &sh),
+                           why.msg);
+    close(fd);
     return 0;
 }
 
@@ -553,6 +587,21 @@ const pal_setting_def pal_settings_table[] = {
      .def_bool = 1,
      .description = "true: ScanAvgCPULoadFactor applies to scheduled and detached scans only; "
                     "false: to every on-demand scan, a client's foreground scan included."},
+    {.name = "MetricsTextfilePath",
+     .type = PAL_SETTING_STRING,
+     .def_str = "",
+     .check_item = check_metrics_path,
+     .description = "Where the agent writes its metrics in the Prometheus text format for "
+                    "node_exporter's textfile collector, every MetricsIntervalSeconds; \"\" = "
+                    "off. An absolute path ending in .prom whose directory root owns and "
+                    "nobody else can write, reached without symbolic links (checked when set "
+                    "and at every write). The file is replaced atomically."},
+    {.name = "MetricsIntervalSeconds",
+     .type = PAL_SETTING_UINT,
+     .min = 1,
+     .max = 3600,
+     .def_uint = 60,
+     .description = "Seconds between two writes of the metrics textfile (MetricsTextfilePath)."},
 };
 
 /* The layers keep one slot per entry (N_SETTINGS, settings_internal.h). */
@@ -644,6 +693,11 @@ int pal_settings_check_string(const pal_setting_def *def, const json_t *v, json_
     char buf[MAX_STRING];
     if (!in || len != strlen(in))
         return pal_err_set(err, PAL_EINVAL, "%s: a value contains a NUL character", def->name);
+    /* "" is a value only of a STRING whose default is "" (off, as MetricsTextfilePath) */
+    if (len == 0 && def->type == PAL_SETTING_STRING && def->def_str && !def->def_str[0]) {
+        *out = json_string("");
+        return *out ? 0 : pal_err_set(err, PAL_ENOMEM, "out of memory");
+    }
     if (len == 0)
         return pal_err_set(err, PAL_EINVAL, "%s: a value is empty", def->name);
     if (len >= sizeof(buf))

@@ -32,4 +32,16 @@ const char *pal_trustfile_problem(const struct stat *sb);
 int pal_trustfile_open(int dirfd, const char *name, const char *shown, const char *what,
                        int want_dir, int check_owner, int *fd, struct stat *sb, pal_errbuf *err);
 
+/*
+ * Open the directory at the absolute path for the broker to create files in (the metrics
+ * textfile): walked from / one component at a time with O_NOFOLLOW, never following a
+ * symbolic link; every directory on the way must be owned by root (or the daemon's own
+ * uid) and writable by nobody else (a group-writable one only by root's group), except
+ * that a sticky directory of root's such as /tmp may be passed through (nobody else can
+ * rename or remove what is in it); the last one may not be sticky-writable. On success *fd
+ * is an O_RDONLY|O_DIRECTORY fd of it. Errors: PAL_EPERM (a symbolic link, or the rule:
+ * the message names the directory, its uid and mode), PAL_ENOTFOUND, PAL_EINVAL, PAL_EIO.
+ */
+int pal_trustfile_open_dir_path(const char *path, int *fd, pal_errbuf *err);
+
 #endif

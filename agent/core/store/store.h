@@ -456,4 +456,17 @@ int pal_store_fileop_list(pal_store *st, pal_fileop_state state, size_t limit, p
                           size_t *n, pal_errbuf *err);
 int pal_store_fileop_delete(pal_store *st, int64_t id, pal_errbuf *err);
 
+/* ---- metrics (store_metrics.c) ----------------------------------------------------------- */
+
+struct json_t;
+/*
+ * The aggregates of the metrics op, as one new JSON object (one read transaction):
+ *   scans:        [{type, status, count, objects, bytes}]  finished scans only
+ *   detections:   [{severity, origin, count}]
+ *   remediations: [{action, result, count}]  Quarantine/Remove, finished
+ *   last_scans:   [{type, end_time_ms, completed_end_time_ms (or null)}]
+ *   quarantine:   {items, bytes}
+ */
+int pal_store_metrics(pal_store *st, struct json_t **out, pal_errbuf *err);
+
 #endif
