@@ -20,6 +20,10 @@
 #include "walker.h"
 
 #define QUEUE_PER_WORKER 4
+/* The walker, finding the queue full, sleeps until it is down to this share (1/REFILL_DIV)
+   and then refills it in one go: one wake-up per few files instead of one per file
+   (bench/RESULTS.md, issue 13: a futex wake-up and a context switch per file). */
+#define QUEUE_REFILL_DIV 2
 #define PROGRESS_INTERVAL_MS 200
 
 typedef struct work_item {
@@ -40,6 +44,7 @@ typedef struct job {
     pthread_cond_t not_empty, not_full;
     work_item *queue;
     size_t q_cap, q_head, q_len;
+    int walker_waiting; /* the walker sleeps on not_full until q_len <= q_cap / REFILL_DIV */
     int walking_done;
     int fatal; /* a store failure: stop and fail the scan */
     char fatal_msg[256];
@@ -121,15 +126,19 @@ static int on_file(void *ctx, const pal_walk_file *f)
     memcpy(copy, f->path, f->path_len + 1);
 
     pthread_mutex_lock(&j->lock);
-    while (j->q_len == j->q_cap && !j->fatal && !job_cancelled(j)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
+    if (j->q_len == j->q_cap) {
+        j->walker_waiting = 1;
+        while (j->q_len > j->q_cap / QUEUE_REFILL_DIV && !j->fatal && !job_cancelled(j)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&j->not_full, &j->lock, &ts);
         }
-        pthread_cond_timedwait(&j->not_full, &j->lock, &ts);
+        j->walker_waiting = 0;
     }
     if (j->fatal || job_cancelled(j)) {
         pthread_mutex_unlock(&j->lock);
@@ -219,7 +228,8 @@ static int pop(job *j, work_item *out)
     }
     j->q_head = (j->q_head + 1) % j->q_cap;
     j->q_len--;
-    pthread_cond_signal(&j->not_full);
+    if (j->walker_waiting && j->q_len <= j->q_cap / QUEUE_REFILL_DIV)
+        pthread_cond_signal(&j->not_full);
     pthread_mutex_unlock(&j->lock);
     return 1;
 }
