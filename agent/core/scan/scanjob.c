@@ -25,6 +25,13 @@
    (bench/RESULTS.md, issue 13: a futex wake-up and a context switch per file). */
 #define QUEUE_REFILL_DIV 2
 #define PROGRESS_INTERVAL_MS 200
+/* Clean verdicts are written to the scan cache in batches of this many, one transaction each
+   (a commit per file cost a first scan about 70 us per file: bench/RESULTS.md, issue 13), or
+   once the oldest waited this long, and at the end of the scan. Delaying them is safe: an
+   entry is the file's identity and stamps as they were before it was read, checked unchanged
+   after the scan, so a later change of the file can only make it miss. */
+#define CACHE_BATCH 128
+#define CACHE_BATCH_MS 1000
 
 typedef struct work_item {
     int fd;
@@ -61,6 +68,12 @@ typedef struct job {
     pthread_cond_t tick;
 
     pthread_mutex_t progress_lock; /* serialises on_progress calls */
+
+    pthread_mutex_t cache_lock; /* protects the batch of cache entries below */
+    pal_cache_key cache_keys[CACHE_BATCH];
+    size_t cache_n;
+    uint64_t cache_sigver;   /* the signature version of every entry in the batch */
+    int64_t cache_oldest_ms; /* when the first entry of the batch was added */
 } job;
 
 /* Wall-clock ms: the times the store records and the result carries. */
@@ -445,6 +458,37 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
     free(acts);
 }
 
+/* Write out the batch (cache_lock held; released and taken again around the write). */
+static void cache_flush_locked(job *j)
+{
+    pal_cache_key keys[CACHE_BATCH];
+    size_t n = j->cache_n;
+    uint64_t sigver = j->cache_sigver;
+    if (n == 0)
+        return;
+    memcpy(keys, j->cache_keys, n * sizeof(keys[0]));
+    j->cache_n = 0;
+    pthread_mutex_unlock(&j->cache_lock);
+    /* as before batching: a failed write only costs a rescan */
+    pal_store_cache_insert_many(j->env->store, keys, n, sigver, NULL);
+    pthread_mutex_lock(&j->cache_lock);
+}
+
+static void cache_add(job *j, const pal_cache_key *key, uint64_t sigver)
+{
+    pthread_mutex_lock(&j->cache_lock);
+    if (j->cache_n > 0 && j->cache_sigver != sigver)
+        cache_flush_locked(j); /* new signatures arrived during the scan */
+    if (j->cache_n == 0) {
+        j->cache_sigver = sigver;
+        j->cache_oldest_ms = now_ms();
+    }
+    j->cache_keys[j->cache_n++] = *key;
+    if (j->cache_n == CACHE_BATCH || now_ms() - j->cache_oldest_ms >= CACHE_BATCH_MS)
+        cache_flush_locked(j);
+    pthread_mutex_unlock(&j->cache_lock);
+}
+
 static void scan_item(job *j, const work_item *it)
 {
     const pal_scanjob_env *env = j->env;
@@ -516,7 +560,7 @@ static void scan_item(job *j, const work_item *it)
         /* only what was examined as it still is may be trusted next time */
         struct stat now;
         if (fstat(it->fd, &now) == 0 && same_identity(&now, &it->st))
-            pal_store_cache_insert(env->store, &key, sigver, NULL);
+            cache_add(j, &key, sigver);
     }
     pal_report_free(&rep);
     pal_defs_unref(defs);
@@ -710,6 +754,7 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
 
     job j = {.env = env, .req = req};
     pthread_mutex_init(&j.lock, NULL);
+    pthread_mutex_init(&j.cache_lock, NULL);
     pthread_mutex_init(&j.progress_lock, NULL);
     pthread_cond_init(&j.not_empty, NULL);
     pthread_cond_init(&j.not_full, NULL);
@@ -782,6 +827,9 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
     pthread_mutex_unlock(&j.lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    pthread_mutex_lock(&j.cache_lock);
+    cache_flush_locked(&j); /* before the scan is reported finished */
+    pthread_mutex_unlock(&j.cache_lock);
     pthread_mutex_lock(&j.lock);
     j.finished = 1;
     pthread_cond_signal(&j.tick);
@@ -841,5 +889,6 @@ out:
     free(j.current);
     pthread_mutex_destroy(&j.lock);
     pthread_mutex_destroy(&j.progress_lock);
+    pthread_mutex_destroy(&j.cache_lock);
     return rc;
 }
