@@ -406,6 +406,11 @@ out:
     return rc;
 }
 
+static double tv_seconds(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 /* Median of n (>= 1) values; sorts v. */
 static int cmp_double(const void *a, const void *b)
 {
@@ -584,14 +589,20 @@ int main(int argc, char **argv)
         sh.next = 0;
         sh.files_done = sh.bytes_done = sh.threats = sh.unscannable = sh.objects = 0;
         sh.failures = 0;
+        struct rusage ru0, ru1;
+        getrusage(RUSAGE_SELF, &ru0);
         rc = run_palisade(eng, &fl, threads, &sh, &pt[r]);
+        getrusage(RUSAGE_SELF, &ru1);
         if (rc < 0) {
             fprintf(stderr, "palisade-bench-engine: %s\n", pal_strerror(rc));
             goto out;
         }
         if (no_yara) {
             yt[r] = 0;
-            printf("round %u:  palisade %.3f s\n", r + 1, pt[r]);
+            /* CPU of the scan alone: on a shared machine the wall time depends on the others */
+            printf("round %u:  palisade %.3f s (cpu %.3f s)\n", r + 1, pt[r],
+                   tv_seconds(&ru1.ru_utime) - tv_seconds(&ru0.ru_utime) +
+                       tv_seconds(&ru1.ru_stime) - tv_seconds(&ru0.ru_stime));
             continue;
         }
         if (run_yara(rules, dir, threads, &yt[r], &rss, &st) < 0) {

@@ -20,6 +20,9 @@ the load the other users of the machine put on it, and the ratios the targets na
 --trees      which trees to time (default all three).
 --rules      synthetic rules (default 1,000, bench/gen_rules.py).
 --threads    yara -p, engine threads and the daemon's ScanThreads (default: cores).
+--baseline   PALISADED[:PALISADE_CP]: also time a second daemon (an older build, e.g. the
+             commit before a change, copied aside) sandboxed and in-process in the same
+             rounds ("sandbox0", "inproc0"), so that before and after share the load.
 
 Measured on every tree, each round, the order rotated from round to round:
   yara     `yara -r -w -p N bench.yar TREE` (and -p 2 as well when N is not 2)
@@ -32,8 +35,11 @@ Measured on every tree, each round, the order rotated from round to round:
 The daemon runs with ScanCacheEnabled false (every file is read every time) and ScanThreads N.
 Each scan must be a full clean scan (all files, nothing unscannable, no cache hit, no threat).
 
-CPU: seconds of CPU the measured processes used (yara and the engine: the child's rusage;
-the daemon: palisaded's and palisade-cp's utime+stime). others: the CPU share the rest of
+CPU: seconds of CPU the measured processes used (yara: the child's rusage; the engine: the
+scan's own, from getrusage around it in palisade-bench-engine; the daemon: palisaded's and
+palisade-cp's utime+stime). Each ratio is printed twice: throughput (wall time) and CPU
+economy (CPU-s of the peer over CPU-s of ours, higher is better): the second does not depend
+on how much of the machine the others left us. others: the CPU share the rest of
 the machine used meanwhile (busy jiffies of /proc/stat minus ours, in cores): on a shared
 machine only ratios from the same round mean anything, and a round where others took a
 core says so. Ratios are per round (same round), then the median and range over rounds.
@@ -104,6 +110,7 @@ class Runner:
         self.keys = os.path.join(work, "rules", "trusted-keys")
         self.engine = os.path.join(build, "bench", "palisade-bench-engine")
         self.d = None
+        self.d0 = None      # the baseline daemon, if any
 
     # -- each returns (seconds, cpu seconds)
     def yara(self, root, n, threads):
@@ -122,15 +129,15 @@ class Runner:
         r = subprocess.run([self.engine, "--no-yara", "--repeat", "1", "--threads", str(threads),
                             "--package", self.pkg, "--trusted-keys", self.keys, root, self.rules],
                            capture_output=True, text=True)
-        m = re.search(r"round 1:\s+palisade ([0-9.]+) s", r.stdout)
+        m = re.search(r"round 1:\s+palisade ([0-9.]+) s \(cpu ([0-9.]+) s\)", r.stdout)
         m2 = re.search(r"files=(\d+) .* threats=(\d+) unscannable=(\d+) failed=(\d+)", r.stdout)
         if r.returncode != 0 or not m or not m2 or int(m2.group(1)) != n or \
                 any(int(m2.group(i)) for i in (2, 3, 4)):
             raise SystemExit("yara_vs: engine run failed:\n%s%s" % (r.stdout, r.stderr))
-        return float(m.group(1)), None
+        return float(m.group(1)), float(m.group(2))
 
-    def set_mode(self, mode):
-        with self.d.client() as c:
+    def set_mode(self, mode, d):
+        with d.client() as c:
             c.result("config.set", {"name": "SandboxMode", "value": mode})
             deadline = time.monotonic() + 60
             while True:
@@ -143,12 +150,13 @@ class Runner:
                     raise SystemExit("yara_vs: SandboxMode %s not in force: %r" % (mode, st))
                 time.sleep(0.05)
 
-    def daemon(self, root, n, mode):
-        st = self.set_mode(mode)
-        pids = [self.d.proc.pid] + ([st["content_process_pid"]] if mode == "Enabled" else [])
+    def daemon(self, root, n, mode, base=False):
+        d = self.d0 if base else self.d
+        st = self.set_mode(mode, d)
+        pids = [d.proc.pid] + ([st["content_process_pid"]] if mode == "Enabled" else [])
         c0 = sum(pid_cpu(p) for p in pids)
         t0 = time.monotonic()
-        res, _ = self.d.scan([root])
+        res, _ = d.scan([root])
         secs = time.monotonic() - t0
         cpu = sum(pid_cpu(p) for p in pids) - c0
         if res["status"] != "Completed" or res["files_scanned"] != n or res["unscannable"] \
@@ -168,16 +176,19 @@ class Runner:
             secs, _ = self.yara(root, n, int(what.split("-p")[1]))
             cpu = None
         elif what == "engine":
-            secs, _ = self.run_engine(root, n, self.a.threads)
-            cpu = None
+            secs, cpu = self.run_engine(root, n, self.a.threads)   # the scan's own CPU
         else:
-            secs, cpu = self.daemon(root, n, "Enabled" if what == "sandbox" else "Disabled")
+            secs, cpu = self.daemon(root, n, "Enabled" if what.startswith("sandbox") else
+                                    "Disabled", base=what.endswith("0"))
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours = cpu
+        if what.startswith(("yara", "engine")):   # the whole child (engine: setup too)
+            ours = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         if cpu is None:
-            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+            cpu = ours
         busy = (proc_stat_busy() - b0) / HZ
         wall = time.monotonic() - w0
-        others = max(0.0, (busy - cpu) / wall) if wall > 0 else 0.0
+        others = max(0.0, (busy - ours) / wall) if wall > 0 else 0.0
         return secs, cpu, others
 
 
@@ -198,6 +209,7 @@ def main():
     ap.add_argument("--trees", default="mixed,small,large")
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--baseline", metavar="PALISADED[:PALISADE_CP]")
     a = ap.parse_args()
     if a.rounds < 1 or a.threads < 1:
         ap.error("--rounds and --threads must be positive")
@@ -236,15 +248,26 @@ def main():
     os.environ["PAL_TRUSTED_KEYS_DIR"] = os.path.join(rules_dir, "trusted-keys")
     run = Runner(a, build, work)
     yaras = ["yara-p%d" % a.threads] + (["yara-p2"] if a.threads != 2 else [])
-    kinds = yaras + ["engine", "sandbox", "inproc"]
+    kinds = yaras + ["engine", "sandbox", "inproc"] + (["sandbox0", "inproc0"] if a.baseline
+                                                          else [])
 
     d = harness.Daemon()
     run.d = d
+    daemons = [d]
+    if a.baseline:
+        bp = a.baseline.split(":")
+        run.d0 = harness.Daemon(extra_args=["--content-process", bp[1]] if len(bp) > 1 else [])
+        daemons.append(run.d0)
     try:
         d.start()
-        with d.client() as c:
-            c.result("config.set", {"name": "ScanCacheEnabled", "value": False})
-            c.result("config.set", {"name": "ScanThreads", "value": a.threads})
+        if run.d0:
+            os.environ["PAL_PALISADED"] = bp[0]
+            run.d0.start()
+            os.environ["PAL_PALISADED"] = os.path.join(build, "agent", "core", "palisaded")
+        for dd in daemons:
+            with dd.client() as c:
+                c.result("config.set", {"name": "ScanCacheEnabled", "value": False})
+                c.result("config.set", {"name": "ScanThreads", "value": a.threads})
         cpu = "unknown"
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -256,7 +279,8 @@ def main():
         print("machine:  %s" % " ".join(platform.uname()))
         print("cpu:      %s, nproc %d; yara %s" % (cpu, os.cpu_count(), yv))
         print("load:     %.2f (1 min) at the start" % loadavg())
-        print("build:    %s" % build)
+        print("build:    %s%s" % (build, "; baseline (sandbox0, inproc0): " + a.baseline
+                                      if a.baseline else ""))
         print("rules:    %s (%d rules; package %s)" % (run.rules, a.rules, run.pkg))
         print("threads:  %d (yara -p, engine threads, ScanThreads); ScanCacheEnabled false"
               % a.threads)
@@ -266,8 +290,9 @@ def main():
 
         for _, root, n, _, _ in trees:      # warm-up: page cache, the daemon in both modes
             warm(root)
-            run.measure("sandbox", root, n)
-            run.measure("inproc", root, n)
+            for what in kinds:
+                if what.startswith(("sandbox", "inproc")):
+                    run.measure(what, root, n)
 
         res = {}
         print("%-5s %-5s %-8s %8s %8s %9s %6s %6s" % ("tree", "round", "what", "seconds",
@@ -296,8 +321,8 @@ def main():
                          statistics.median([x[2] for x in v])))
         print()
 
-        def ratio(name, num, den):   # throughput of num over den, per round
-            v = [res[(name, den)][i][0] / res[(name, num)][i][0] for i in range(a.rounds)]
+        def ratio(name, num, den, k=0):   # throughput (k=0) or CPU economy (k=1), per round
+            v = [res[(name, den)][i][k] / res[(name, num)][i][k] for i in range(a.rounds)]
             return statistics.median(v), min(v), max(v)
 
         y = "yara-p%d" % a.threads
@@ -313,15 +338,25 @@ def main():
                 targets.append((name, "engine", y, None, "engine alone / yara"))
                 targets.append((name, "sandbox", y, None, "daemon sandboxed / yara"))
             targets.append((name, "sandbox", "inproc", 0.97, "sandboxed / in-process"))
+            if a.baseline:
+                targets.append((name, "sandbox", "sandbox0", None, "sandboxed: this / baseline"))
+                targets.append((name, "inproc", "inproc0", None, "in-process: this / baseline"))
+                targets.append((name, "sandbox0", "inproc0", None, "baseline sandboxed / in-proc"))
+        print("ratio:    tree  %-30s wall-time ratio, median [range] over rounds; CPU ratio"
+              % "")
         for name, num, den, goal, label in targets:
             med, lo, hi = ratio(name, num, den)
+            cmed, clo, chi = ratio(name, num, den, 1)
             verdict = "" if goal is None else ("  target >= %.2f: %s" % (goal, "met" if med >= goal
                                                                          else "NOT MET"))
-            print("ratio:    %-5s %-30s %.3f [%.3f-%.3f]%s" % (name, label, med, lo, hi, verdict))
-        d.stop()
+            print("ratio:    %-5s %-30s %.3f [%.3f-%.3f]  cpu %.3f [%.3f-%.3f]%s"
+                  % (name, label, med, lo, hi, cmed, clo, chi, verdict))
+        for dd in daemons:
+            dd.stop()
         return 0
     finally:
-        d.cleanup()
+        for dd in daemons:
+            dd.cleanup()
 
 
 if __name__ == "__main__":
