@@ -477,8 +477,11 @@ static void cache_flush_locked(job *j)
 static void cache_add(job *j, const pal_cache_key *key, uint64_t sigver)
 {
     pthread_mutex_lock(&j->cache_lock);
-    if (j->cache_n > 0 && j->cache_sigver != sigver)
-        cache_flush_locked(j); /* new signatures arrived during the scan */
+    /* New signatures arrived during the scan. A loop: the lock is let go during the write,
+       and an entry must never join a batch of another version (it would be trusted under
+       signatures it was not scanned with). */
+    while (j->cache_n > 0 && j->cache_sigver != sigver)
+        cache_flush_locked(j);
     if (j->cache_n == 0) {
         j->cache_sigver = sigver;
         j->cache_oldest_ms = now_ms();
