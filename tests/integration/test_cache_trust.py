@@ -220,6 +220,30 @@ class CacheTrust(DaemonTest):
         self.attack(self.mount_tmpfs("tmpfs"))
 
     # -- what is still cached
+    def test_a_scan_of_many_files_caches_every_one(self):
+        """The broker writes a scan's cache entries in batches (128 per transaction, and the
+        rest before the scan is reported finished): a scan of 300 root-owned files, more
+        than two batches and a remainder, leaves every one cached, so the rescan reads no
+        byte; a file rewritten in between is read again and its threat found."""
+        root = self.d.path("many")
+        files = []
+        for i in range(300):
+            p = os.path.join(root, "d%d" % (i % 7), "f%03d.txt" % i)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            self.write_file(p, b"clean file %d\n" % i * (1 + i % 13), None, 0o644)
+            files.append(p)
+        first, _ = self.d.scan([root])
+        self.assertEqual((first["files_scanned"], first["cache_hits"]), (300, 0))
+        second, _ = self.d.scan([root])
+        self.assertEqual((second["files_scanned"], second["cache_hits"]), (300, 300))
+        self.assertEqual(second["bytes_read"], 0)
+        with open(files[137], "wb") as f:
+            f.write(EICAR)
+        third, _ = self.d.scan([root])
+        self.assertEqual((third["files_scanned"], third["cache_hits"]), (300, 299))
+        self.assertEqual(third["bytes_read"], len(EICAR))
+        self.assertEqual(third["threats_found"], 1)
+
     def test_old_files_and_root_files_are_cached(self):
         disk = self.d.path("tree")
         if fs_type(self.d.base) not in DISK_FS:

@@ -990,6 +990,46 @@ static void test_scan_cache(void **state)
     pal_store_close(st);
 }
 
+/* A scan's batch: all entries in one transaction, each one as a single insert would be. */
+static void test_scan_cache_batch(void **state)
+{
+    fx *f = *state;
+    pal_store *st = open_ok(f->db);
+    pal_errbuf err = {{0}};
+    pal_cache_key keys[300];
+    for (size_t i = 0; i < 300; i++)
+        keys[i] =
+            (pal_cache_key){.dev = 9, .ino = 1000 + i, .size = i, .mtime_ns = 7, .ctime_ns = 8};
+    assert_int_equal(pal_store_cache_insert_many(st, keys, 0, 5, &err), 0);
+    assert_int_equal(pal_store_cache_insert_many(st, NULL, 1, 5, &err), PAL_EINVAL);
+    assert_int_equal(pal_store_cache_insert_many(st, keys, 300, 5, &err), 0);
+    uint64_t n;
+    assert_int_equal(pal_store_cache_count(st, &n, &err), 0);
+    assert_int_equal(n, 300);
+    int hit = -1;
+    assert_int_equal(pal_store_cache_lookup(st, &keys[299], 5, &hit, &err), 0);
+    assert_int_equal(hit, 1);
+    assert_int_equal(pal_store_cache_lookup(st, &keys[299], 6, &hit, &err), 0);
+    assert_int_equal(hit, 0);
+    /* a later verdict of the same file replaces its entry, as a single insert does */
+    pal_cache_key k = keys[0];
+    k.mtime_ns = 70;
+    assert_int_equal(pal_store_cache_insert_many(st, &k, 1, 5, &err), 0);
+    assert_int_equal(pal_store_cache_count(st, &n, &err), 0);
+    assert_int_equal(n, 300);
+    assert_int_equal(pal_store_cache_lookup(st, &keys[0], 5, &hit, &err), 0);
+    assert_int_equal(hit, 0);
+    pal_store_close(st);
+
+    /* committed: they survive a restart */
+    st = open_ok(f->db);
+    assert_int_equal(pal_store_cache_lookup(st, &k, 5, &hit, &err), 0);
+    assert_int_equal(hit, 1);
+    assert_int_equal(pal_store_cache_count(st, &n, &err), 0);
+    assert_int_equal(n, 300);
+    pal_store_close(st);
+}
+
 static void test_cp_events(void **state)
 {
     fx *f = *state;
@@ -1483,6 +1523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_allowed_threats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threat_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_cache_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cp_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threat_list, setup, teardown),

@@ -22,7 +22,18 @@
 #include "walker.h"
 
 #define QUEUE_PER_WORKER 4
+/* The walker, finding the queue full, sleeps until it is down to this share (1/REFILL_DIV)
+   and then refills it in one go: one wake-up per few files instead of one per file
+   (bench/RESULTS.md, issue 13: a futex wake-up and a context switch per file). */
+#define QUEUE_REFILL_DIV 2
 #define PROGRESS_INTERVAL_MS 200
+/* Clean verdicts are written to the scan cache in batches of this many, one transaction each
+   (a commit per file cost a first scan about 70 us per file: bench/RESULTS.md, issue 13), or
+   once the oldest waited this long, and at the end of the scan. Delaying them is safe: an
+   entry is the file's identity and stamps as they were before it was read, checked unchanged
+   after the scan, so a later change of the file can only make it miss. */
+#define CACHE_BATCH 128
+#define CACHE_BATCH_MS 1000
 
 typedef struct work_item {
     int fd;
@@ -42,6 +53,7 @@ typedef struct job {
     pthread_cond_t not_empty, not_full;
     work_item *queue;
     size_t q_cap, q_head, q_len;
+    int walker_waiting; /* the walker sleeps on not_full until q_len <= q_cap / REFILL_DIV */
     int walking_done;
     int fatal; /* a store failure: stop and fail the scan */
     char fatal_msg[256];
@@ -59,6 +71,12 @@ typedef struct job {
 
     pthread_mutex_t progress_lock; /* serialises on_progress calls */
     pal_throttle throttle;         /* req->cpu_load_percent; its own lock */
+
+    pthread_mutex_t cache_lock; /* protects the batch of cache entries below */
+    pal_cache_key cache_keys[CACHE_BATCH];
+    size_t cache_n;
+    uint64_t cache_sigver;   /* the signature version of every entry in the batch */
+    int64_t cache_oldest_ms; /* when the first entry of the batch was added */
 } job;
 
 /* Wall-clock ms: the times the store records and the result carries. */
@@ -124,15 +142,19 @@ static int on_file(void *ctx, const pal_walk_file *f)
     memcpy(copy, f->path, f->path_len + 1);
 
     pthread_mutex_lock(&j->lock);
-    while (j->q_len == j->q_cap && !j->fatal && !job_cancelled(j)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
+    if (j->q_len == j->q_cap) {
+        j->walker_waiting = 1;
+        while (j->q_len > j->q_cap / QUEUE_REFILL_DIV && !j->fatal && !job_cancelled(j)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&j->not_full, &j->lock, &ts);
         }
-        pthread_cond_timedwait(&j->not_full, &j->lock, &ts);
+        j->walker_waiting = 0;
     }
     if (j->fatal || job_cancelled(j)) {
         pthread_mutex_unlock(&j->lock);
@@ -222,7 +244,8 @@ static int pop(job *j, work_item *out)
     }
     j->q_head = (j->q_head + 1) % j->q_cap;
     j->q_len--;
-    pthread_cond_signal(&j->not_full);
+    if (j->walker_waiting && j->q_len <= j->q_cap / QUEUE_REFILL_DIV)
+        pthread_cond_signal(&j->not_full);
     pthread_mutex_unlock(&j->lock);
     return 1;
 }
@@ -455,6 +478,40 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
     free(acts);
 }
 
+/* Write out the batch (cache_lock held; released and taken again around the write). */
+static void cache_flush_locked(job *j)
+{
+    pal_cache_key keys[CACHE_BATCH];
+    size_t n = j->cache_n;
+    uint64_t sigver = j->cache_sigver;
+    if (n == 0)
+        return;
+    memcpy(keys, j->cache_keys, n * sizeof(keys[0]));
+    j->cache_n = 0;
+    pthread_mutex_unlock(&j->cache_lock);
+    /* as before batching: a failed write only costs a rescan */
+    pal_store_cache_insert_many(j->env->store, keys, n, sigver, NULL);
+    pthread_mutex_lock(&j->cache_lock);
+}
+
+static void cache_add(job *j, const pal_cache_key *key, uint64_t sigver)
+{
+    pthread_mutex_lock(&j->cache_lock);
+    /* New signatures arrived during the scan. A loop: the lock is let go during the write,
+       and an entry must never join a batch of another version (it would be trusted under
+       signatures it was not scanned with). */
+    while (j->cache_n > 0 && j->cache_sigver != sigver)
+        cache_flush_locked(j);
+    if (j->cache_n == 0) {
+        j->cache_sigver = sigver;
+        j->cache_oldest_ms = now_ms();
+    }
+    j->cache_keys[j->cache_n++] = *key;
+    if (j->cache_n == CACHE_BATCH || now_ms() - j->cache_oldest_ms >= CACHE_BATCH_MS)
+        cache_flush_locked(j);
+    pthread_mutex_unlock(&j->cache_lock);
+}
+
 static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
 {
     const pal_scanjob_env *env = j->env;
@@ -528,7 +585,7 @@ static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
         /* only what was examined as it still is may be trusted next time */
         struct stat now;
         if (fstat(it->fd, &now) == 0 && same_identity(&now, &it->st))
-            pal_store_cache_insert(env->store, &key, sigver, NULL);
+            cache_add(j, &key, sigver);
     }
     pal_report_free(&rep);
     pal_defs_unref(defs);
@@ -728,6 +785,7 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
 
     job j = {.env = env, .req = req};
     pthread_mutex_init(&j.lock, NULL);
+    pthread_mutex_init(&j.cache_lock, NULL);
     pthread_mutex_init(&j.progress_lock, NULL);
     pthread_cond_init(&j.not_empty, NULL);
     pthread_cond_init(&j.not_full, NULL);
@@ -808,6 +866,9 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
     pthread_mutex_unlock(&j.lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
+    pthread_mutex_lock(&j.cache_lock);
+    cache_flush_locked(&j); /* before the scan is reported finished */
+    pthread_mutex_unlock(&j.cache_lock);
     pthread_mutex_lock(&j.lock);
     j.finished = 1;
     pthread_cond_signal(&j.tick);
@@ -881,5 +942,6 @@ out:
     free(j.current);
     pthread_mutex_destroy(&j.lock);
     pthread_mutex_destroy(&j.progress_lock);
+    pthread_mutex_destroy(&j.cache_lock);
     return rc;
 }

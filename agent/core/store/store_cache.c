@@ -70,6 +70,36 @@ int pal_store_cache_insert(pal_store *st, const pal_cache_key *key, uint64_t sig
     return ret;
 }
 
+int pal_store_cache_insert_many(pal_store *st, const pal_cache_key *keys, size_t n,
+                                uint64_t sig_version, pal_errbuf *err)
+{
+    if (!keys && n > 0)
+        return pal_err_set(err, PAL_EINVAL, "cache_insert_many: bad arguments");
+    if (n == 0)
+        return 0;
+    sqlite3_stmt *s = NULL;
+    sdb_lock(st);
+    int ret = sdb_begin(st, 0, err);
+    if (ret == 0) {
+        int64_t now = sdb_now_ms();
+        for (size_t i = 0; ret == 0 && i < n; i++) {
+            ret = sdb_stmt(st, SQL_CACHE_INSERT, &s, err);
+            if (ret == 0) {
+                bind_cache_key(s, &keys[i]);
+                sdb_bind_u64(s, 6, sig_version);
+                sdb_bind_i64(s, 7, now);
+                ret = sdb_step_done(st, s, "writing the scan cache", err);
+            }
+        }
+        if (ret == 0)
+            ret = sdb_commit(st, err);
+        if (ret)
+            sdb_rollback(st);
+    }
+    sdb_unlock(st);
+    return ret;
+}
+
 int pal_store_cache_remove(pal_store *st, uint64_t dev, uint64_t ino, pal_errbuf *err)
 {
     sqlite3_stmt *s = NULL;
