@@ -27,8 +27,10 @@
 #include <yara.h>
 
 #include "sigpkg_format.h"
+#include "sigpkg_hashdb.h"
 
-#define SOURCE_FILE_MAX (64u << 20) /* one catalog.tsv, hashes.tsv or .yar file */
+#define SOURCE_FILE_MAX (64u << 20) /* one .yar file */
+#define TSV_FILE_MAX (1u << 30)     /* catalog.tsv, hashes.tsv, allow.tsv: millions of lines */
 #define KEY_FILE_MAX (64u * 1024)
 #define TSV_MAX_FIELDS 4
 
@@ -47,7 +49,16 @@ struct sb_hash {
     uint32_t id;  /* catalog index, set while writing */
 };
 
+/* A sized hash (format 2 tables): MD5, SHA-1 or SHA-256 with a size, or an allow entry. */
+struct sb_xhash {
+    pal_hashdb_item it; /* it.id set while writing */
+    uint8_t alg;
+    char *threat; /* owned; NULL for an allow entry */
+};
+
 struct pal_sigbuild {
+    struct sb_xhash *xhashes;
+    size_t n_xhashes, cap_xhashes;
     struct sb_threat *threats;
     size_t n_threats, cap_threats;
     struct sb_hash *hashes;
@@ -409,6 +420,9 @@ void pal_sigbuild_free(pal_sigbuild *b)
     for (size_t i = 0; i < b->n_hashes; i++)
         free(b->hashes[i].threat);
     free(b->hashes);
+    for (size_t i = 0; i < b->n_xhashes; i++)
+        free(b->xhashes[i].threat);
+    free(b->xhashes);
     if (b->compiler)
         yr_compiler_destroy(b->compiler);
     if (b->rules)
@@ -468,6 +482,29 @@ int pal_sigbuild_add_sha256(pal_sigbuild *b, const uint8_t sha256[32], const cha
     if (!h.threat)
         return PAL_ENOMEM;
     b->hashes[b->n_hashes++] = h;
+    return 0;
+}
+
+int pal_sigbuild_add_hash(pal_sigbuild *b, pal_hash_alg alg, const uint8_t *digest, uint64_t size,
+                          const char *threat, pal_errbuf *err)
+{
+    unsigned dlen = pal_hashdb_dlen(alg);
+    if (!b || !digest || !dlen)
+        return pal_err_set(err, PAL_EINVAL, "no builder, digest or algorithm");
+    int rc = threat ? check_label(threat, "threat name", err) : 0;
+    if (rc)
+        return rc;
+    struct sb_xhash *xs = grow(b->xhashes, &b->cap_xhashes, b->n_xhashes, sizeof(*xs));
+    if (!xs)
+        return PAL_ENOMEM;
+    b->xhashes = xs;
+    struct sb_xhash h = {.alg = (uint8_t)alg};
+    memcpy(h.it.digest, digest, dlen);
+    h.it.size = size;
+    h.it.id = PAL_HASH_ALLOW;
+    if (threat && !(h.threat = strdup(threat)))
+        return PAL_ENOMEM;
+    b->xhashes[b->n_xhashes++] = h;
     return 0;
 }
 
@@ -595,11 +632,71 @@ static int catalog_line(pal_sigbuild *b, char **f, size_t n, pal_errbuf *err)
     return pal_sigbuild_add_threat(b, f[0], sev, f[2], act, err);
 }
 
-static int hashes_line(pal_sigbuild *b, char **f, size_t n, pal_errbuf *err)
+/* Hex digest of 32, 40 or 64 digits: its algorithm, or 0. */
+static pal_hash_alg parse_digest_hex(const char *s, uint8_t out[32])
+{
+    size_t l = strlen(s);
+    pal_hash_alg alg = l == 32   ? PAL_HASH_MD5
+                       : l == 40 ? PAL_HASH_SHA1
+                       : l == 64 ? PAL_HASH_SHA256
+                                 : 0;
+    for (size_t i = 0; alg && i < l / 2; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return alg;
+}
+
+/* A size field: decimal bytes, or "*" for any size. */
+static int parse_size(const char *s, uint64_t *out)
+{
+    if (strcmp(s, "*") == 0) {
+        *out = PAL_HASH_ANY_SIZE;
+        return 0;
+    }
+    uint64_t v = 0;
+    if (!*s)
+        return PAL_EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 10) / 10)
+            return PAL_EINVAL;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int sized_line(pal_sigbuild *b, char **f, const char *threat, pal_errbuf *err)
+{
+    uint8_t d[32];
+    uint64_t size;
+    pal_hash_alg alg = parse_digest_hex(f[0], d);
+    if (!alg)
+        return pal_err_set(err, PAL_EFORMAT, "\"%.70s\" is not 32, 40 or 64 hex digits", f[0]);
+    if (parse_size(f[1], &size))
+        return pal_err_set(err, PAL_EFORMAT, "size \"%.30s\" is not a number or *", f[1]);
+    return pal_sigbuild_add_hash(b, alg, d, size, threat, err);
+}
+
+static int allow_line(pal_sigbuild *b, char **f, size_t n, pal_errbuf *err)
 {
     if (n != 2)
         return pal_err_set(err, PAL_EFORMAT,
-                           "expected 2 tab-separated fields (sha256, threat), got %zu", n);
+                           "expected 2 tab-separated fields (digest, size), got %zu", n);
+    return sized_line(b, f, NULL, err);
+}
+
+static int hashes_line(pal_sigbuild *b, char **f, size_t n, pal_errbuf *err)
+{
+    if (n == 3)
+        return sized_line(b, f, f[2], err);
+    if (n != 2)
+        return pal_err_set(err, PAL_EFORMAT,
+                           "expected 2 tab-separated fields (sha256, threat) or 3 (digest, "
+                           "size, threat), got %zu",
+                           n);
     uint8_t sha[32];
     if (parse_sha256_hex(f[0], sha))
         return pal_err_set(err, PAL_EFORMAT, "\"%.70s\" is not 64 hex digits", f[0]);
@@ -667,7 +764,7 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
 
     if (!(path = join_path(dir, "catalog.tsv")))
         return PAL_ENOMEM;
-    if ((rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err)))
+    if ((rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err)))
         goto out;
     if ((rc = parse_tsv(b, text, path, catalog_line, err)))
         goto out;
@@ -680,9 +777,25 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
         rc = PAL_ENOMEM;
         goto out;
     }
-    rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err);
+    rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err);
     if (rc == 0)
         rc = parse_tsv(b, text, path, hashes_line, err);
+    else if (rc == PAL_ENOTFOUND)
+        rc = 0; /* optional */
+    if (rc)
+        goto out;
+    free(text);
+    text = NULL;
+    free(path);
+    path = NULL;
+
+    if (!(path = join_path(dir, "allow.tsv"))) {
+        rc = PAL_ENOMEM;
+        goto out;
+    }
+    rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err);
+    if (rc == 0)
+        rc = parse_tsv(b, text, path, allow_line, err);
     else if (rc == PAL_ENOTFOUND)
         rc = 0; /* optional */
     if (rc)
@@ -732,6 +845,14 @@ static int cmp_threat(const void *a, const void *b)
 static int cmp_hash(const void *a, const void *b)
 {
     return memcmp(((const struct sb_hash *)a)->sha256, ((const struct sb_hash *)b)->sha256, 32);
+}
+
+static int cmp_xhash(const void *a, const void *b)
+{
+    const struct sb_xhash *x = a, *y = b;
+    if (x->alg != y->alg)
+        return x->alg < y->alg ? -1 : 1;
+    return pal_hashdb_item_cmp(&x->it, &y->it, pal_hashdb_dlen((pal_hash_alg)x->alg));
 }
 
 /* Catalog index of name in the sorted threats, or -1. */
@@ -933,6 +1054,31 @@ static int prepare(pal_sigbuild *b, uint32_t *rule_count, pal_errbuf *err)
         }
         b->hashes[i].id = (uint32_t)id;
     }
+    for (size_t i = 0; i < b->n_xhashes; i++) {
+        struct sb_xhash *x = &b->xhashes[i];
+        if (!x->threat)
+            continue;
+        long id = find_threat(b, x->threat);
+        if (id < 0)
+            return pal_err_set(err, PAL_EFORMAT, "a %s hash: threat \"%s\" is not in the catalog",
+                               x->alg == PAL_HASH_MD5    ? "MD5"
+                               : x->alg == PAL_HASH_SHA1 ? "SHA-1"
+                                                         : "SHA-256",
+                               x->threat);
+        x->it.id = (uint32_t)id;
+    }
+    if (b->n_xhashes > 0)
+        qsort(b->xhashes, b->n_xhashes, sizeof(*b->xhashes), cmp_xhash);
+    for (size_t i = 1; i < b->n_xhashes; i++)
+        if (cmp_xhash(&b->xhashes[i - 1], &b->xhashes[i]) == 0)
+            return pal_err_set(err, PAL_EEXIST,
+                               "a %s hash is listed twice for the same size "
+                               "and threat (or allowed twice)",
+                               b->xhashes[i].alg == PAL_HASH_MD5    ? "MD5"
+                               : b->xhashes[i].alg == PAL_HASH_SHA1 ? "SHA-1"
+                                                                    : "SHA-256");
+    if (b->n_xhashes > UINT32_MAX)
+        return pal_err_set(err, PAL_ELIMIT, "more than 2^32 sized hashes");
     if (b->n_hashes > 0)
         qsort(b->hashes, b->n_hashes, sizeof(*b->hashes), cmp_hash);
     for (size_t i = 1; i < b->n_hashes; i++) {
@@ -960,13 +1106,37 @@ static int lay_out(const pal_sigbuild *b, const struct header_fields *hf, const 
     while (bits < PAL_SIGPKG_MAX_BUCKET_BITS && ((uint64_t)1 << bits) < b->n_hashes)
         bits++;
     uint64_t nbuckets = (uint64_t)1 << bits;
-    uint64_t cat_off = PAL_SIGPKG_HEADER_SIZE;
+    /* Sized tables, one per algorithm present: [first, end) runs of the sorted xhashes. */
+    struct {
+        unsigned alg, bits;
+        size_t first, n;
+        uint64_t off, len;
+    } ext[3];
+    unsigned n_ext = 0;
+    for (size_t i = 0; i < b->n_xhashes;) {
+        size_t j = i;
+        while (j < b->n_xhashes && b->xhashes[j].alg == b->xhashes[i].alg)
+            j++;
+        ext[n_ext].alg = b->xhashes[i].alg;
+        ext[n_ext].first = i;
+        ext[n_ext].n = j - i;
+        ext[n_ext].bits = pal_hashdb_bits_for(j - i);
+        ext[n_ext].len = pal_hashdb_section_len(pal_hashdb_dlen((pal_hash_alg)ext[n_ext].alg),
+                                                ext[n_ext].bits, (uint32_t)(j - i));
+        n_ext++;
+        i = j;
+    }
+    uint64_t cat_off = PAL_SIGPKG_HEADER_SIZE + (uint64_t)n_ext * PAL_SIGPKG_EXT_ENTRY_SIZE;
     uint64_t cat_len = (uint64_t)b->n_threats * PAL_SIGPKG_CATALOG_ENTRY_SIZE;
     uint64_t str_off = align_up(cat_off + cat_len);
     uint64_t hash_off = align_up(str_off + pool_len);
     uint64_t hash_len = (nbuckets + 1) * 4 + (uint64_t)b->n_hashes * PAL_SIGPKG_HASH_ENTRY_SIZE;
     uint64_t yara_off = align_up(hash_off + hash_len);
     uint64_t body_len = yara_off + yara->len; /* no overflow: each term is far below 2^60 */
+    for (unsigned x = 0; x < n_ext; x++) {
+        ext[x].off = align_up(body_len);
+        body_len = ext[x].off + ext[x].len;
+    }
     if (body_len > PAL_SIGPKG_MAX_SIZE - PAL_SIGPKG_SIG_SIZE)
         return pal_err_set(err, PAL_ELIMIT, "package of %llu bytes larger than the limit",
                            (unsigned long long)body_len + PAL_SIGPKG_SIG_SIZE);
@@ -976,7 +1146,10 @@ static int lay_out(const pal_sigbuild *b, const struct header_fields *hf, const 
         return PAL_ENOMEM;
 
     memcpy(file + PAL_SIGPKG_H_MAGIC, PAL_SIGPKG_MAGIC, PAL_SIGPKG_MAGIC_LEN);
-    pal_put_le32(file + PAL_SIGPKG_H_FORMAT, PAL_SIGPKG_FORMAT_VERSION);
+    /* Version 1 when there is no extension: readers of version 1 still load such a package. */
+    pal_put_le32(file + PAL_SIGPKG_H_FORMAT,
+                 n_ext ? PAL_SIGPKG_FORMAT_VERSION_EXT : PAL_SIGPKG_FORMAT_VERSION);
+    pal_put_le32(file + PAL_SIGPKG_H_RESERVED, n_ext);
     pal_put_le32(file + PAL_SIGPKG_H_BUCKET_BITS, bits);
     pal_put_le64(file + PAL_SIGPKG_H_VERSION, hf->version);
     pal_put_le64(file + PAL_SIGPKG_H_CREATED, hf->created);
@@ -1019,6 +1192,24 @@ static int lay_out(const pal_sigbuild *b, const struct header_fields *hf, const 
     }
     if (yara->len)
         memcpy(file + yara_off, yara->data, yara->len);
+    for (unsigned x = 0; x < n_ext; x++) {
+        uint8_t *d = file + PAL_SIGPKG_HEADER_SIZE + (size_t)x * PAL_SIGPKG_EXT_ENTRY_SIZE;
+        pal_put_le32(d + PAL_SIGPKG_X_TYPE, ext[x].alg); /* the type is the algorithm */
+        pal_put_le32(d + PAL_SIGPKG_X_COUNT, (uint32_t)ext[x].n);
+        pal_put_le64(d + PAL_SIGPKG_X_OFF, ext[x].off);
+        pal_put_le64(d + PAL_SIGPKG_X_LEN, ext[x].len);
+        /* the items are contiguous in xhashes but interleaved with alg/threat: gather */
+        pal_hashdb_item *items = malloc((ext[x].n ? ext[x].n : 1) * sizeof(*items));
+        if (!items) {
+            free(file);
+            return PAL_ENOMEM;
+        }
+        for (size_t k = 0; k < ext[x].n; k++)
+            items[k] = b->xhashes[ext[x].first + k].it;
+        pal_hashdb_write(file + ext[x].off, pal_hashdb_dlen((pal_hash_alg)ext[x].alg), ext[x].bits,
+                         items, (uint32_t)ext[x].n);
+        free(items);
+    }
     *file_out = file;
     *len_out = file_len;
     return 0;

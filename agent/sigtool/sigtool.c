@@ -7,6 +7,7 @@
  *   palisade-sigtool info PKG [--json]
  *   palisade-sigtool scan ...            (when sigtool_scan.c is built)
  *   palisade-sigtool cost ...            (sigtool_cost.c: each rule's scan cost)
+ *   palisade-sigtool import ...          (sigtool_import.c: ClamAV databases to a DIR)
  *
  * Exit status: 0 ok; 1 the package was refused (malformed, unknown key, bad signature);
  * 2 usage or any other error. Errors go to stderr with the library's message.
@@ -23,6 +24,7 @@
 #include "sigbuild.h"
 #include "sigpkg.h"
 #include "sigtool_cost.h"
+#include "sigtool_import.h"
 #ifdef PAL_SIGTOOL_HAVE_SCAN
 #include "sigtool_scan.h"
 #endif
@@ -39,8 +41,9 @@ static void usage(FILE *f)
             "       %s build DIR --key KEY.key --version N [--created UNIXTIME] --out PKG\n"
             "       %s verify PKG (--trusted-keys DIR | --key FILE.pub)...\n"
             "       %s info PKG [--json]\n"
-            "       %s cost (RULES_DIR | FILE.yar)... (--tree DIR | --synthetic MIB) ...\n",
-            prog, prog, prog, prog, prog);
+            "       %s cost (RULES_DIR | FILE.yar)... (--tree DIR | --synthetic MIB) ...\n"
+            "       %s import [--clamav DBDIR]... --out DIR [--report FILE]\n",
+            prog, prog, prog, prog, prog, prog);
 #ifdef PAL_SIGTOOL_HAVE_SCAN
     fprintf(f, "       %s scan ...   (see %s scan --help)\n", prog, prog);
 #endif
@@ -363,6 +366,8 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "cost") == 0)
         return sigtool_cmd_cost(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return sigtool_cmd_import(argc - 1, argv + 1);
 #ifdef PAL_SIGTOOL_HAVE_SCAN
     if (strcmp(cmd, "scan") == 0)
         return sigtool_cmd_scan(argc - 1, argv + 1);
