@@ -321,6 +321,17 @@ static int cmd_info(int argc, char **argv)
                (unsigned long long)lay.hash_len, (unsigned long long)lay.hash_off,
                lay.hash_bucket_bits, (unsigned long long)lay.yara_len,
                (unsigned long long)lay.yara_off, (unsigned long long)lay.body_len);
+        static const char *const alg_names[4] = {NULL, "md5", "sha1", "sha256"};
+        for (int a = 1; a <= 3; a++) /* format 2 sized tables */
+            if (lay.sized_len[a])
+                printf("%s table:%*s%u entries, %llu bytes at %llu\n", alg_names[a],
+                       a == 1   ? 6
+                       : a == 2 ? 5
+                                : 3,
+                       "", info.sized_count[a], (unsigned long long)lay.sized_len[a],
+                       (unsigned long long)lay.sized_off[a]);
+        if (info.allow_count)
+            printf("allow entries:  %u\n", info.allow_count);
         return 0;
     }
     /* u64 values above INT64_MAX cannot be JSON integers in jansson; versions and times

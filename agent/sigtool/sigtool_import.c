@@ -298,6 +298,12 @@ static int process_text(imp *im, const char *file, char *text, size_t len, int i
     enum fmt f = fmt_of(file);
     if (ignore_pass != (f == F_IGN))
         return 0;
+    size_t fl = strlen(file);
+    if (fl > 5 && strcmp(file + fl - 5, ".info") == 0) {
+        /* a container's index of its members, not signatures */
+        fprintf(im->detail, "metadata\t%s\tcontainer index, holds no signature\n", file);
+        return 0;
+    }
     if (strlen(text) != len)
         return fail(im, "%s: contains a NUL byte", file);
     unsigned lineno = 0;
