@@ -34,8 +34,11 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
+#include <yara.h>
+
 #include "sigpkg.h"
 #include "sigpkg_format.h" /* pal_sigfile_read */
+#include "sigtool_import_ndb.h"
 
 #define EXIT_OK 0
 #define EXIT_ERROR 2
@@ -138,6 +141,10 @@ typedef struct imp {
     struct hent *h;
     size_t nh, caph;
     unsigned long carried[F_N], not_carried[F_N], ignored[F_N], dups[F_N];
+    FILE *yara; /* translated body signatures (open_memstream) */
+    char *yara_buf;
+    size_t yara_len;
+    unsigned long rule_no;
     FILE *detail; /* the report's per-signature lines (open_memstream) */
     char *detail_buf;
     size_t detail_len;
@@ -279,6 +286,46 @@ static int hash_line(imp *im, enum fmt f, char *line, const char *file, unsigned
     return add_hash(im, &e);
 }
 
+/* A .ndb line: translated to YARA and compiled alone, or reported as not carried. */
+static int ndb_line(imp *im, char *line, const char *file, unsigned lineno)
+{
+    char id[32], why[512];
+    const char *name;
+    char *rule = NULL;
+    snprintf(id, sizeof(id), "clamav_ndb_%lu", im->rule_no + 1);
+    int rc = ndb_translate(line, id, &rule, &name, why, sizeof(why));
+    if (rc == NDB_MALFORMED)
+        return fail(im, "%s:%u: %s", file, lineno, why);
+    if (!valid_name(name)) {
+        free(rule);
+        return fail(im, "%s:%u: signature name \"%.64s\" is empty, too long or not printable", file,
+                    lineno, name);
+    }
+    if (strset_find(&im->ignore, name, 0) >= 0) {
+        free(rule);
+        im->ignored[F_NDB]++;
+        fprintf(im->detail, "ignored\t%s\t%s:%u\tlisted in an ignore file\n", name, file, lineno);
+        return 0;
+    }
+    if (rc == NDB_CARRIED && ndb_compile_check(rule, why, sizeof(why)) != 0)
+        rc = NDB_NOT_CARRIED;
+    if (rc == NDB_NOT_CARRIED) {
+        free(rule);
+        im->not_carried[F_NDB]++;
+        fprintf(im->detail, "not-carried\t%s\t%s:%u\t%s\n", name, file, lineno, why);
+        return 0;
+    }
+    if (strset_find(&im->names, name, 1) < 0) {
+        free(rule);
+        return fail(im, "out of memory");
+    }
+    fputs(rule, im->yara);
+    free(rule);
+    im->rule_no++;
+    im->carried[F_NDB]++;
+    return 0;
+}
+
 /* The name of a signature in a format that is not carried, for the report. */
 static const char *sig_name(enum fmt f, char *line)
 {
@@ -329,6 +376,10 @@ static int process_text(imp *im, const char *file, char *text, size_t len, int i
         case F_FP:
         case F_SFP:
             if (hash_line(im, f, line, file, lineno))
+                return -1;
+            break;
+        case F_NDB:
+            if (ndb_line(im, line, file, lineno))
                 return -1;
             break;
         case F_IGN: {
@@ -713,6 +764,15 @@ static int emit(imp *im, const char *out, const char *report_path)
         rc = fail(im, "%s: %s", out, strerror(errno));
         goto out;
     }
+    fflush(im->yara);
+    if (im->rule_no && (rc = write_out(im, out, "clamav_ndb.yar", im->yara_buf, im->yara_len)))
+        goto out;
+    if (!im->rule_no) { /* no stale rules from an earlier import into the same directory */
+        char *old = NULL;
+        if (asprintf(&old, "%s/clamav_ndb.yar", out) >= 0)
+            unlink(old);
+        free(old);
+    }
     if ((rc = write_out(im, out, "catalog.tsv", cat, cat_len)) ||
         (rc = write_out(im, out, "hashes.tsv", hashes, hashes_len)) ||
         (rc = write_out(im, out, "allow.tsv", allow, allow_len)))
@@ -726,9 +786,9 @@ static int emit(imp *im, const char *out, const char *report_path)
     } else if ((rc = write_out(im, out, "import-report.txt", rep, rep_len))) {
         goto out;
     }
-    printf("imported %zu threats: %lu hashes, %lu allow entries; %lu signatures not carried "
-           "(see the report)\n",
-           im->names.n, im->carried[F_HDB] + im->carried[F_HSB] - dup_hash,
+    printf("imported %zu threats: %lu hashes, %lu body signatures, %lu allow entries; %lu "
+           "signatures not carried (see the report)\n",
+           im->names.n, im->carried[F_HDB] + im->carried[F_HSB] - dup_hash, im->carried[F_NDB],
            im->carried[F_FP] + im->carried[F_SFP] - dup_allow, total_nc);
 out:
     if (fc)
@@ -774,10 +834,12 @@ int sigtool_cmd_import(int argc, char **argv)
     memberlist ml = {0};
     int rc = 0;
     im.detail = open_memstream(&im.detail_buf, &im.detail_len);
-    if (!im.detail) {
+    im.yara = open_memstream(&im.yara_buf, &im.yara_len);
+    if (!im.detail || !im.yara || yr_initialize() != ERROR_SUCCESS) {
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_ERROR;
     }
+    fprintf(im.yara, "// ClamAV body signatures (.ndb) translated by palisade-sigtool import\n");
     for (size_t i = 0; i < n_clam && !rc; i++)
         rc = read_dir(&im, clam[i], &ml);
     /* ignore lists first, wherever they are: they apply to every database */
@@ -795,6 +857,9 @@ int sigtool_cmd_import(int argc, char **argv)
     free(ml.m);
     fclose(im.detail);
     free(im.detail_buf);
+    fclose(im.yara);
+    free(im.yara_buf);
+    yr_finalize();
     strset_free(&im.names);
     strset_free(&im.ignore);
     free(im.h);
