@@ -39,6 +39,7 @@
 #include "sigpkg.h"
 #include "sigpkg_format.h" /* pal_sigfile_read */
 #include "sigtool_import_ndb.h"
+#include "sigtool_import_yara.h"
 
 #define EXIT_OK 0
 #define EXIT_ERROR 2
@@ -124,9 +125,9 @@ static void strset_free(strset *t)
 
 /* ---- the import ------------------------------------------------------------------------- */
 
-enum fmt { F_HDB, F_HSB, F_FP, F_SFP, F_IGN, F_NDB, F_LDB, F_MDB, F_MSB, F_OTHER, F_N };
-static const char *const fmt_names[F_N] = {"hdb", "hsb", "fp",  "sfp", "ign2",
-                                           "ndb", "ldb", "mdb", "msb", "other"};
+enum fmt { F_HDB, F_HSB, F_FP, F_SFP, F_IGN, F_NDB, F_LDB, F_MDB, F_MSB, F_OTHER, F_YARA, F_N };
+static const char *const fmt_names[F_N] = {"hdb", "hsb", "fp",  "sfp",   "ign2",      "ndb",
+                                           "ldb", "mdb", "msb", "other", "yara-files"};
 
 struct hent {
     uint8_t d[32];
@@ -134,6 +135,12 @@ struct hent {
     uint32_t name; /* index in imp.names; UINT32_MAX for an allow entry */
     uint8_t alg;
 };
+
+typedef struct member {
+    char *name; /* "daily.cvd/daily.hdb" */
+    char *data; /* NUL-terminated */
+    size_t len;
+} member;
 
 typedef struct imp {
     strset names;  /* threat names carried */
@@ -145,6 +152,11 @@ typedef struct imp {
     char *yara_buf;
     size_t yara_len;
     unsigned long rule_no;
+    strset rule_ids; /* YARA rule identifiers of carried files */
+    member *yfiles;  /* carried YARA files: output name, rewritten text */
+    size_t n_yfiles, cap_yfiles;
+    unsigned long yara_rules; /* public rules carried from YARA files */
+    int skip_broken;
     FILE *detail; /* the report's per-signature lines (open_memstream) */
     char *detail_buf;
     size_t detail_len;
@@ -406,12 +418,6 @@ static int process_text(imp *im, const char *file, char *text, size_t len, int i
 
 /* ---- containers ------------------------------------------------------------------------- */
 
-typedef struct member {
-    char *name; /* "daily.cvd/daily.hdb" */
-    char *data; /* NUL-terminated */
-    size_t len;
-} member;
-
 typedef struct memberlist {
     member *m;
     size_t n, cap;
@@ -605,6 +611,112 @@ out:
     return rc;
 }
 
+static int yara_rule_cb(void *user, const char *rule_id, const char *threat, int commit)
+{
+    imp *im = user;
+    if (!commit)
+        return strset_find(&im->rule_ids, rule_id, 0) >= 0 ||
+               strncmp(rule_id, "clamav_ndb_", 11) == 0;
+    if (!valid_name(threat))
+        return fail(im, "rule %s: threat \"%.64s\" is empty, too long or not printable", rule_id,
+                    threat);
+    if (strset_find(&im->rule_ids, rule_id, 1) < 0 || strset_find(&im->names, threat, 1) < 0)
+        return fail(im, "out of memory");
+    im->yara_rules++;
+    return 0;
+}
+
+static int is_yar(const char *n)
+{
+    size_t l = strlen(n);
+    return n[0] != '.' && ((l > 4 && strcmp(n + l - 4, ".yar") == 0) ||
+                           (l > 5 && strcmp(n + l - 5, ".yara") == 0));
+}
+
+/* Every *.yar / *.yara of dir, sorted: prepared for the builder, or reported as broken. */
+static int read_yara_dir(imp *im, const char *dir, unsigned dir_no)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return fail(im, "%s: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!is_yar(de->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **nn = realloc(names, cap * sizeof(*nn));
+            if (!nn) {
+                rc = fail(im, "out of memory");
+                goto out;
+            }
+            names = nn;
+        }
+        if (!(names[n++] = strdup(de->d_name))) {
+            rc = fail(im, "out of memory");
+            goto out;
+        }
+    }
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < n && !rc; i++) {
+        char *path = NULL, *data = NULL, *text = NULL, *oname = NULL, why[1024];
+        size_t len;
+        pal_errbuf e;
+        if (asprintf(&path, "%s/%s", dir, names[i]) < 0) {
+            rc = fail(im, "out of memory");
+            break;
+        }
+        if (pal_sigfile_read(path, DB_FILE_MAX, &data, &len, &e)) {
+            rc = fail(im, "%s", e.msg);
+        } else if (strlen(data) != len) {
+            snprintf(why, sizeof(why), "%s: contains a NUL byte", path);
+            rc = 1;
+        } else {
+            rc = yara_prepare(path, data, yara_rule_cb, im, &text, why, sizeof(why));
+            if (rc < 0 && !im->msg[0])
+                fail(im, "out of memory");
+        }
+        if (rc == 1) {
+            im->not_carried[F_YARA]++;
+            fprintf(im->detail, "broken\t%s\t%s\n", path, why);
+            rc = im->skip_broken ? 0 : fail(im, "%s (use --skip-broken to build the rest)", why);
+        } else if (rc == 0 && text) {
+            member *y = im->yfiles;
+            if (im->n_yfiles == im->cap_yfiles) {
+                size_t c2 = im->cap_yfiles ? im->cap_yfiles * 2 : 16;
+                y = realloc(im->yfiles, c2 * sizeof(*y));
+                if (y) {
+                    im->yfiles = y;
+                    im->cap_yfiles = c2;
+                }
+            }
+            char *base = strdup(names[i]);
+            if (base)
+                base[strcspn(base, ".")] = '\0';
+            if (!y || !base || asprintf(&oname, "yara-%02u-%s.yar", dir_no, base) < 0) {
+                free(text);
+                rc = fail(im, "out of memory");
+            } else {
+                im->yfiles[im->n_yfiles++] = (member){oname, text, strlen(text)};
+                im->carried[F_YARA]++;
+            }
+            free(base);
+        }
+        free(path);
+        free(data);
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
 /* ---- output ----------------------------------------------------------------------------- */
 
 static int cmp_hent(const void *a, const void *b)
@@ -635,6 +747,7 @@ static void classify(const char *name, char *cat, size_t catlen, const char **se
                  {"Rootkit", "High"},      {"Coinminer", "Moderate"}, {"Phishing", "Moderate"},
                  {"Malware", "High"},      {"Spyware", "High"},       {"Packed", "Moderate"},
                  {"Adware", "Low"},        {"Tool", "Low"},           {"Test", "Low"}};
+    size_t n_words = sizeof(words) / sizeof(words[0]);
     if (strncmp(name, "PUA.", 4) == 0) {
         snprintf(cat, catlen, "PUA");
         *sev = "Low";
@@ -645,16 +758,33 @@ static void classify(const char *name, char *cat, size_t catlen, const char **se
         *sev = "Moderate";
         return;
     }
-    const char *dot = strchr(name, '.');
-    if (dot) {
-        const char *w = dot + 1, *end = strchr(w, '.');
-        size_t wl = end ? (size_t)(end - w) : 0;
-        for (size_t i = 0; wl && i < sizeof(words) / sizeof(words[0]); i++)
-            if (strlen(words[i].word) == wl && strncasecmp(w, words[i].word, wl) == 0) {
+    /* the category word: Defender-shaped "Word:Platform/Name", ClamAV "Platform.Word.Name" */
+    const char *w = NULL, *end = NULL;
+    const char *colon = strchr(name, ':'), *dot = strchr(name, '.');
+    if (colon) {
+        w = name;
+        end = colon;
+    } else if (dot && strncmp(name, "YARA.", 5) != 0) {
+        w = dot + 1;
+        end = strchr(w, '.');
+    }
+    size_t wl = w && end ? (size_t)(end - w) : 0;
+    for (size_t i = 0; wl && i < n_words; i++)
+        if (strlen(words[i].word) == wl && strncasecmp(w, words[i].word, wl) == 0) {
+            snprintf(cat, catlen, "%s", words[i].word);
+            *sev = words[i].sev;
+            return;
+        }
+    if (strncmp(name, "YARA.", 5) == 0) { /* a rule name: the first category word in it */
+        for (size_t i = 0; i < n_words; i++)
+            if (strcasestr(name + 5, words[i].word)) {
                 snprintf(cat, catlen, "%s", words[i].word);
                 *sev = words[i].sev;
                 return;
             }
+        snprintf(cat, catlen, "YARA");
+        *sev = "Moderate";
+        return;
     }
     snprintf(cat, catlen, "ClamAV");
     *sev = "Moderate";
@@ -706,7 +836,8 @@ static int emit(imp *im, const char *out, const char *report_path)
         rc = fail(im, "out of memory");
         goto out;
     }
-    fprintf(fc, "# imported by palisade-sigtool import: ClamAV names kept as they are\n");
+    fprintf(fc, "# imported by palisade-sigtool import: names kept as they are; category and "
+                "severity by the rule in agent/sigtool/README.md\n");
     for (size_t i = 0; i < im->names.n; i++) {
         char c[32];
         const char *sev;
@@ -751,6 +882,8 @@ static int emit(imp *im, const char *out, const char *report_path)
             "duplicates\t%lu hash signatures, %lu allow entries listed more than once "
             "(kept once)\n",
             dup_hash, dup_allow);
+    fprintf(fr, "yara\t%lu public rules carried from %lu files\n", im->yara_rules,
+            im->carried[F_YARA]);
     fprintf(fr, "total\tthreats %zu\tnot-carried %lu\n", im->names.n, total_nc);
     if (im->detail_len)
         fwrite(im->detail_buf, 1, im->detail_len, fr);
@@ -767,7 +900,17 @@ static int emit(imp *im, const char *out, const char *report_path)
     fflush(im->yara);
     if (im->rule_no && (rc = write_out(im, out, "clamav_ndb.yar", im->yara_buf, im->yara_len)))
         goto out;
-    if (!im->rule_no) { /* no stale rules from an earlier import into the same directory */
+    DIR *od = opendir(out); /* no stale rules from an earlier import into the same directory */
+    struct dirent *de;
+    while (od && (de = readdir(od)))
+        if (strncmp(de->d_name, "yara-", 5) == 0 && is_yar(de->d_name))
+            unlinkat(dirfd(od), de->d_name, 0);
+    if (od)
+        closedir(od);
+    for (size_t i = 0; i < im->n_yfiles; i++)
+        if ((rc = write_out(im, out, im->yfiles[i].name, im->yfiles[i].data, im->yfiles[i].len)))
+            goto out;
+    if (!im->rule_no) {
         char *old = NULL;
         if (asprintf(&old, "%s/clamav_ndb.yar", out) >= 0)
             unlink(old);
@@ -808,13 +951,20 @@ out:
 
 int sigtool_cmd_import(int argc, char **argv)
 {
-    const char *clam[MAX_DIRS], *out = NULL, *report = NULL;
-    size_t n_clam = 0;
+    const char *clam[MAX_DIRS], *yar[MAX_DIRS], *out = NULL, *report = NULL;
+    size_t n_clam = 0, n_yar = 0;
+    int skip_broken = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
+        if (strcmp(a, "--skip-broken") == 0) {
+            skip_broken = 1;
+            continue;
+        }
         if (strcmp(a, "--clamav") == 0 && n_clam < MAX_DIRS)
             slot = &clam[n_clam++];
+        else if (strcmp(a, "--yara") == 0 && n_yar < MAX_DIRS)
+            slot = &yar[n_yar++];
         else if (strcmp(a, "--out") == 0)
             slot = &out;
         else if (strcmp(a, "--report") == 0)
@@ -826,11 +976,11 @@ int sigtool_cmd_import(int argc, char **argv)
         }
         *slot = argv[++i];
     }
-    if (!out || n_clam == 0) {
-        fprintf(stderr, "%s: --out and at least one --clamav are required\n", prog);
+    if (!out || n_clam + n_yar == 0) {
+        fprintf(stderr, "%s: --out and at least one --clamav or --yara are required\n", prog);
         return EXIT_ERROR;
     }
-    imp im = {0};
+    imp im = {.skip_broken = skip_broken};
     memberlist ml = {0};
     int rc = 0;
     im.detail = open_memstream(&im.detail_buf, &im.detail_len);
@@ -846,6 +996,8 @@ int sigtool_cmd_import(int argc, char **argv)
     for (int pass = 1; pass >= 0 && !rc; pass--)
         for (size_t i = 0; i < ml.n && !rc; i++)
             rc = process_text(&im, ml.m[i].name, ml.m[i].data, ml.m[i].len, pass);
+    for (size_t i = 0; i < n_yar && !rc; i++)
+        rc = read_yara_dir(&im, yar[i], (unsigned)i);
     if (!rc)
         rc = emit(&im, out, report);
     if (rc)
@@ -862,6 +1014,12 @@ int sigtool_cmd_import(int argc, char **argv)
     yr_finalize();
     strset_free(&im.names);
     strset_free(&im.ignore);
+    strset_free(&im.rule_ids);
+    for (size_t i = 0; i < im.n_yfiles; i++) {
+        free(im.yfiles[i].name);
+        free(im.yfiles[i].data);
+    }
+    free(im.yfiles);
     free(im.h);
     return rc ? EXIT_ERROR : EXIT_OK;
 }

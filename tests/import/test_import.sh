@@ -127,6 +127,54 @@ contains "$work/src-loose/import-report.txt" "count	hdb	"
 contains "$work/info.txt" "format version: 2"
 contains "$work/info.txt" "md5 table:"
 
+# --- YARA rule directories, with the yara CLI as the oracle ----------------------------------
+# a_good.yar: rules without a threat (one with a meta section, one without), a rule that
+# names its threat, a private rule, braces in comments, strings and a regex. b_broken.yar
+# does not compile; c_slow.yar compiles with a warning (the builder refuses warnings).
+ry=$work/rules
+mkdir -p "$ry" "$work/ytree"
+cat >"$ry/a_good.yar" <<'YAR'
+import "math"
+/* a comment with rule fake { } */
+rule plain_text { strings: $a = "EVIL{PAYLOAD}" condition: $a }
+rule with_meta : tag1 tag2
+{
+    meta:
+        author = "someone { }"
+    strings:
+        $r = /ab{2,3}c\/[{]x/
+        $h = { 4D 5A ?? 00 [2-4] 50 45 }
+    condition:
+        $r or $h
+}
+private rule helper { strings: $p = "HELPERMARK" condition: $p }
+rule uses_helper { meta: threat = "Backdoor:Linux/Named.A" condition: helper and filesize < 1000 }
+YAR
+printf 'rule broken_one { strings: $a = "xyzzy" condition: $a and }\n' >"$ry/b_broken.yar"
+printf 'rule slow_one { strings: $a = { 00 ?? } condition: $a }\n' >"$ry/c_slow.yar"
+printf 'xx EVIL{PAYLOAD} yy' >"$work/ytree/t1"
+printf 'abbc/{x' >"$work/ytree/t2"
+printf 'MZ\001\000\000\000PE' >"$work/ytree/t3"
+printf 'HELPERMARK' >"$work/ytree/t4"
+printf 'abbbbc/{x EVIL{PAYLOA' >"$work/ytree/t5"
+run 2 "$tool" import --yara "$ry" --out "$work/src-yara"
+contains "$work/err" "b_broken.yar:1: rule broken_one error: syntax error"
+contains "$work/err" "--skip-broken"
+run 0 "$tool" import --yara "$ry" --clamav "$g/loose" --out "$work/src-yara" --skip-broken
+contains "$work/src-yara/import-report.txt" "broken	$ry/b_broken.yar	$ry/b_broken.yar:1: rule broken_one error"
+contains "$work/src-yara/import-report.txt" "broken	$ry/c_slow.yar	$ry/c_slow.yar:1: rule slow_one warning"
+contains "$work/src-yara/catalog.tsv" "Backdoor:Linux/Named.A	High	Backdoor	Quarantine"
+run 0 "$tool" build "$work/src-yara" --key "$work/site.key" --version 8 --out "$work/yara.sig"
+"$tool" scan --package "$work/yara.sig" --trusted-keys "$work/trusted" "$work/ytree" | grep '^THREAT' |
+    awk '{print $2, $NF}' | sed "s#$work/ytree/##" | sort >"$work/pal-yara.txt"
+yara -r "$ry/a_good.yar" "$work/ytree" | sed "s#$work/ytree/##" |
+    sed 's/^plain_text /YARA.plain_text /; s/^with_meta /YARA.with_meta /; s#^uses_helper #Backdoor:Linux/Named.A #' |
+    sort >"$work/yara-cli.txt"
+if [ -s "$work/yara-cli.txt" ] && cmp -s "$work/pal-yara.txt" "$work/yara-cli.txt"; then ok; else
+    bad "YARA detections differ from the yara CLI"
+    diff "$work/pal-yara.txt" "$work/yara-cli.txt" | head
+fi
+
 # --- malformed databases: refused with the file (and line) named; nothing written -----------
 malformed() { # LABEL EXPECTED-MESSAGE (database in $work/bad)
     rm -rf "$work/src-bad"
