@@ -142,6 +142,12 @@ typedef struct member {
     size_t len;
 } member;
 
+#define NDB_BATCH 512
+struct pending { /* a translated body signature waiting for its batch check */
+    char *rule, *name, *file;
+    unsigned lineno;
+};
+
 typedef struct imp {
     strset names;  /* threat names carried */
     strset ignore; /* .ign2 names */
@@ -152,6 +158,8 @@ typedef struct imp {
     char *yara_buf;
     size_t yara_len;
     unsigned long rule_no;
+    struct pending batch[NDB_BATCH];
+    size_t n_batch;
     strset rule_ids; /* YARA rule identifiers of carried files */
     member *yfiles;  /* carried YARA files: output name, rewritten text */
     size_t n_yfiles, cap_yfiles;
@@ -298,7 +306,57 @@ static int hash_line(imp *im, enum fmt f, char *line, const char *file, unsigned
     return add_hash(im, &e);
 }
 
-/* A .ndb line: translated to YARA and compiled alone, or reported as not carried. */
+/*
+ * Translated rules are checked with libyara in batches: one compile of NDB_BATCH rules costs
+ * about what one compile of a single rule does, and a batch with any error or warning is
+ * checked again rule by rule, so each rule is still judged alone.
+ */
+static void pending_free(struct pending *pd)
+{
+    free(pd->rule);
+    free(pd->name);
+    free(pd->file);
+    memset(pd, 0, sizeof(*pd));
+}
+
+static int flush_batch(imp *im)
+{
+    char why[512];
+    size_t total = 0;
+    for (size_t i = 0; i < im->n_batch; i++)
+        total += strlen(im->batch[i].rule);
+    char *all = malloc(total + 1);
+    if (!all)
+        return fail(im, "out of memory");
+    size_t off = 0;
+    for (size_t i = 0; i < im->n_batch; i++) {
+        size_t l = strlen(im->batch[i].rule);
+        memcpy(all + off, im->batch[i].rule, l);
+        off += l;
+    }
+    all[off] = '\0';
+    int batch_ok = im->n_batch > 0 && ndb_compile_check(all, why, sizeof(why)) == 0;
+    free(all);
+    int rc = 0;
+    for (size_t i = 0; i < im->n_batch; i++) {
+        struct pending *pd = &im->batch[i];
+        if (!rc && !batch_ok && ndb_compile_check(pd->rule, why, sizeof(why)) != 0) {
+            im->not_carried[F_NDB]++;
+            fprintf(im->detail, "not-carried\t%s\t%s:%u\t%s\n", pd->name, pd->file, pd->lineno,
+                    why);
+        } else if (!rc) {
+            if (strset_find(&im->names, pd->name, 1) < 0)
+                rc = fail(im, "out of memory");
+            fputs(pd->rule, im->yara);
+            im->carried[F_NDB]++;
+        }
+        pending_free(pd);
+    }
+    im->n_batch = 0;
+    return rc;
+}
+
+/* A .ndb line: translated to YARA (checked in a batch), or reported as not carried. */
 static int ndb_line(imp *im, char *line, const char *file, unsigned lineno)
 {
     char id[32], why[512];
@@ -319,23 +377,19 @@ static int ndb_line(imp *im, char *line, const char *file, unsigned lineno)
         fprintf(im->detail, "ignored\t%s\t%s:%u\tlisted in an ignore file\n", name, file, lineno);
         return 0;
     }
-    if (rc == NDB_CARRIED && ndb_compile_check(rule, why, sizeof(why)) != 0)
-        rc = NDB_NOT_CARRIED;
     if (rc == NDB_NOT_CARRIED) {
         free(rule);
         im->not_carried[F_NDB]++;
         fprintf(im->detail, "not-carried\t%s\t%s:%u\t%s\n", name, file, lineno, why);
         return 0;
     }
-    if (strset_find(&im->names, name, 1) < 0) {
-        free(rule);
+    im->rule_no++; /* identifiers stay unique even when the batch check rejects one */
+    struct pending *pd = &im->batch[im->n_batch++];
+    pd->rule = rule;
+    pd->lineno = lineno;
+    if (!(pd->name = strdup(name)) || !(pd->file = strdup(file)))
         return fail(im, "out of memory");
-    }
-    fputs(rule, im->yara);
-    free(rule);
-    im->rule_no++;
-    im->carried[F_NDB]++;
-    return 0;
+    return im->n_batch == NDB_BATCH ? flush_batch(im) : 0;
 }
 
 /* The name of a signature in a format that is not carried, for the report. */
@@ -413,7 +467,7 @@ static int process_text(imp *im, const char *file, char *text, size_t len, int i
             break;
         }
     }
-    return 0;
+    return flush_batch(im);
 }
 
 /* ---- containers ------------------------------------------------------------------------- */
@@ -1015,6 +1069,8 @@ int sigtool_cmd_import(int argc, char **argv)
     strset_free(&im.names);
     strset_free(&im.ignore);
     strset_free(&im.rule_ids);
+    for (size_t i = 0; i < im.n_batch; i++)
+        pending_free(&im.batch[i]);
     for (size_t i = 0; i < im.n_yfiles; i++) {
         free(im.yfiles[i].name);
         free(im.yfiles[i].data);
