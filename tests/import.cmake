@@ -10,3 +10,10 @@ if(TARGET palisade-sigtool AND PAL_CLAMSCAN)
                    $<TARGET_FILE:palisade-sigtool>)
   set_tests_properties(sigtool.import PROPERTIES LABELS sigtool)
 endif()
+
+# Package format 2 (tests/import/test_sigpkg_ext.c): sized MD5/SHA-1/SHA-256 tables and allow
+# entries, looked up and scanned by the engine; damage refused by the signature, and
+# re-signed damage by the structure checks.
+add_executable(test_sigpkg_ext ${CMAKE_CURRENT_SOURCE_DIR}/import/test_sigpkg_ext.c)
+target_link_libraries(test_sigpkg_ext PRIVATE PkgConfig::CMOCKA pal_engine pal_sigbuild)
+add_test(NAME unit.sigpkg_ext COMMAND test_sigpkg_ext)
