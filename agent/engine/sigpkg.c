@@ -13,7 +13,8 @@
  * packages in its root-owned state directory): a file truncated under the mapping would
  * fault, and one rewritten in place would change bytes already checked.
  *
- * On-disk format, version 1. All integers little-endian; offsets are from the file start.
+ * On-disk format, version 1 (and 2, below). All integers little-endian; offsets are from
+ * the file start.
  *
  * File:
  *   offset       size        meaning
@@ -60,6 +61,16 @@
  * The bucket of a hash is its first 32 bits read big-endian, shifted right by 32 - B
  * (bucket 0 when B = 0), so entries of bucket k are exactly [idx[k], idx[k+1]) and a
  * lookup is a binary search over a bucket of about one entry.
+ *
+ * Version 2 = version 1 plus extension sections. The header's field 52 (zero in version 1)
+ * counts them (1..8); a directory of that many 24-byte entries follows the header at 128
+ * (u32 type, u32 count, u64 offset, u64 length) and the catalog starts after it. The
+ * sections follow the YARA section in directory order, 8-byte aligned, before the
+ * signature, which covers them like everything else. Types 1, 2, 3 are the MD5, SHA-1 and
+ * SHA-256 sized hash tables (digest + file size or any size + threat id or allow), laid out
+ * as sigpkg_hashdb.h says; each type appears at most once, an unknown type is refused. The
+ * builder writes version 1 whenever there is no extension, so such packages still load in
+ * a version 1 reader.
  */
 #define _GNU_SOURCE
 #include "sigpkg.h"
