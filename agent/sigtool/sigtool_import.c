@@ -38,6 +38,7 @@
 
 #include "sigpkg.h"
 #include "sigpkg_format.h" /* pal_sigfile_read */
+#include "sigtool_import_ldb.h"
 #include "sigtool_import_ndb.h"
 #include "sigtool_import_yara.h"
 
@@ -143,9 +144,10 @@ typedef struct member {
 } member;
 
 #define NDB_BATCH 512
-struct pending { /* a translated body signature waiting for its batch check */
+struct pending { /* a translated body or logical signature waiting for its batch check */
     char *rule, *name, *file;
     unsigned lineno;
+    int f; /* F_NDB or F_LDB */
 };
 
 typedef struct imp {
@@ -341,14 +343,14 @@ static int flush_batch(imp *im)
     for (size_t i = 0; i < im->n_batch; i++) {
         struct pending *pd = &im->batch[i];
         if (!rc && !batch_ok && ndb_compile_check(pd->rule, why, sizeof(why)) != 0) {
-            im->not_carried[F_NDB]++;
+            im->not_carried[pd->f]++;
             fprintf(im->detail, "not-carried\t%s\t%s:%u\t%s\n", pd->name, pd->file, pd->lineno,
                     why);
         } else if (!rc) {
             if (strset_find(&im->names, pd->name, 1) < 0)
                 rc = fail(im, "out of memory");
             fputs(pd->rule, im->yara);
-            im->carried[F_NDB]++;
+            im->carried[pd->f]++;
         }
         pending_free(pd);
     }
@@ -356,14 +358,15 @@ static int flush_batch(imp *im)
     return rc;
 }
 
-/* A .ndb line: translated to YARA (checked in a batch), or reported as not carried. */
-static int ndb_line(imp *im, char *line, const char *file, unsigned lineno)
+/* A .ndb or .ldb line: translated to YARA (checked in a batch), or reported as not carried. */
+static int body_line(imp *im, enum fmt f, char *line, const char *file, unsigned lineno)
 {
     char id[32], why[512];
     const char *name;
     char *rule = NULL;
-    snprintf(id, sizeof(id), "clamav_ndb_%lu", im->rule_no + 1);
-    int rc = ndb_translate(line, id, &rule, &name, why, sizeof(why));
+    snprintf(id, sizeof(id), "clamav_%s_%lu", f == F_LDB ? "ldb" : "ndb", im->rule_no + 1);
+    int rc = f == F_LDB ? ldb_translate(line, id, &rule, &name, why, sizeof(why))
+                        : ndb_translate(line, id, &rule, &name, why, sizeof(why));
     if (rc == NDB_MALFORMED)
         return fail(im, "%s:%u: %s", file, lineno, why);
     if (!valid_name(name)) {
@@ -373,13 +376,13 @@ static int ndb_line(imp *im, char *line, const char *file, unsigned lineno)
     }
     if (strset_find(&im->ignore, name, 0) >= 0) {
         free(rule);
-        im->ignored[F_NDB]++;
+        im->ignored[f]++;
         fprintf(im->detail, "ignored\t%s\t%s:%u\tlisted in an ignore file\n", name, file, lineno);
         return 0;
     }
     if (rc == NDB_NOT_CARRIED) {
         free(rule);
-        im->not_carried[F_NDB]++;
+        im->not_carried[f]++;
         fprintf(im->detail, "not-carried\t%s\t%s:%u\t%s\n", name, file, lineno, why);
         return 0;
     }
@@ -387,6 +390,7 @@ static int ndb_line(imp *im, char *line, const char *file, unsigned lineno)
     struct pending *pd = &im->batch[im->n_batch++];
     pd->rule = rule;
     pd->lineno = lineno;
+    pd->f = f;
     if (!(pd->name = strdup(name)) || !(pd->file = strdup(file)))
         return fail(im, "out of memory");
     return im->n_batch == NDB_BATCH ? flush_batch(im) : 0;
@@ -445,7 +449,8 @@ static int process_text(imp *im, const char *file, char *text, size_t len, int i
                 return -1;
             break;
         case F_NDB:
-            if (ndb_line(im, line, file, lineno))
+        case F_LDB:
+            if (body_line(im, f, line, file, lineno))
                 return -1;
             break;
         case F_IGN: {
@@ -669,8 +674,7 @@ static int yara_rule_cb(void *user, const char *rule_id, const char *threat, int
 {
     imp *im = user;
     if (!commit)
-        return strset_find(&im->rule_ids, rule_id, 0) >= 0 ||
-               strncmp(rule_id, "clamav_ndb_", 11) == 0;
+        return strset_find(&im->rule_ids, rule_id, 0) >= 0 || strncmp(rule_id, "clamav_", 7) == 0;
     if (!valid_name(threat))
         return fail(im, "rule %s: threat \"%.64s\" is empty, too long or not printable", rule_id,
                     threat);
@@ -892,12 +896,22 @@ static int emit(imp *im, const char *out, const char *report_path)
     }
     fprintf(fc, "# imported by palisade-sigtool import: names kept as they are; category and "
                 "severity by the rule in agent/sigtool/README.md\n");
+    /* sorted, so that the same signatures give the same catalog whatever the file order */
+    char **sorted = malloc((im->names.n ? im->names.n : 1) * sizeof(*sorted));
+    if (!sorted) {
+        rc = fail(im, "out of memory");
+        goto out;
+    }
+    memcpy(sorted, im->names.s, im->names.n * sizeof(*sorted));
+    if (im->names.n)
+        qsort(sorted, im->names.n, sizeof(*sorted), cmp_str);
     for (size_t i = 0; i < im->names.n; i++) {
         char c[32];
         const char *sev;
-        classify(im->names.s[i], c, sizeof(c), &sev);
-        fprintf(fc, "%s\t%s\t%s\tQuarantine\n", im->names.s[i], sev, c);
+        classify(sorted[i], c, sizeof(c), &sev);
+        fprintf(fc, "%s\t%s\t%s\tQuarantine\n", sorted[i], sev, c);
     }
+    free(sorted);
     if (im->nh)
         qsort(im->h, im->nh, sizeof(*im->h), cmp_hent);
     static const unsigned dl[4] = {0, 16, 20, 32};
@@ -952,7 +966,7 @@ static int emit(imp *im, const char *out, const char *report_path)
         goto out;
     }
     fflush(im->yara);
-    if (im->rule_no && (rc = write_out(im, out, "clamav_ndb.yar", im->yara_buf, im->yara_len)))
+    if (im->rule_no && (rc = write_out(im, out, "clamav_body.yar", im->yara_buf, im->yara_len)))
         goto out;
     DIR *od = opendir(out); /* no stale rules from an earlier import into the same directory */
     struct dirent *de;
@@ -966,7 +980,7 @@ static int emit(imp *im, const char *out, const char *report_path)
             goto out;
     if (!im->rule_no) {
         char *old = NULL;
-        if (asprintf(&old, "%s/clamav_ndb.yar", out) >= 0)
+        if (asprintf(&old, "%s/clamav_body.yar", out) >= 0)
             unlink(old);
         free(old);
     }
@@ -1043,7 +1057,8 @@ int sigtool_cmd_import(int argc, char **argv)
         fprintf(stderr, "%s: out of memory\n", prog);
         return EXIT_ERROR;
     }
-    fprintf(im.yara, "// ClamAV body signatures (.ndb) translated by palisade-sigtool import\n");
+    fprintf(im.yara, "// ClamAV body (.ndb) and logical (.ldb) signatures translated by "
+                     "palisade-sigtool import\n");
     for (size_t i = 0; i < n_clam && !rc; i++)
         rc = read_dir(&im, clam[i], &ml);
     /* ignore lists first, wherever they are: they apply to every database */

@@ -65,7 +65,7 @@ static int byte_pat(const char *s, FILE *out)
     return 0;
 }
 
-static int hex_to_yara(const char *s, FILE *out, char *why, size_t whylen)
+int ndb_hex_to_yara(const char *s, FILE *out, char *why, size_t whylen)
 {
     size_t fixed = 0;
     while (*s) {
@@ -141,6 +141,48 @@ static int hex_to_yara(const char *s, FILE *out, char *why, size_t whylen)
     return 0;
 }
 
+int ndb_offset_cond(const char *off, const char *var, FILE *co, char *why, size_t whylen)
+{
+    unsigned long a, b;
+    const char *e;
+    if (strcmp(off, "*") == 0) {
+        fputs(var, co);
+    } else if ((e = parse_num(off, &a)) && (*e == '\0' || *e == ',')) {
+        if (*e == '\0')
+            fprintf(co, "%s at %lu", var, a);
+        else if ((e = parse_num(e + 1, &b)) && !*e)
+            fprintf(co, "%s in (%lu..%lu)", var, a, a + b);
+        else
+            return set_why(why, whylen, NDB_MALFORMED, "bad offset \"%.32s\"", off);
+    } else if (strncmp(off, "EOF-", 4) == 0 && (e = parse_num(off + 4, &a)) &&
+               (*e == '\0' || *e == ',')) {
+        if (*e == '\0')
+            fprintf(co, "%s at filesize - %lu", var, a);
+        else if ((e = parse_num(e + 1, &b)) && !*e)
+            fprintf(co, "%s in (filesize - %lu..filesize - %lu + %lu)", var, a, a, b);
+        else
+            return set_why(why, whylen, NDB_MALFORMED, "bad offset \"%.32s\"", off);
+    } else if (strncmp(off, "EP", 2) == 0 || off[0] == 'S' || strncmp(off, "VI", 2) == 0) {
+        return set_why(why, whylen, NDB_NOT_CARRIED,
+                       "offset %.32s: relative to the PE entry point, a section or version info",
+                       off);
+    } else {
+        return set_why(why, whylen, NDB_MALFORMED, "bad offset \"%.32s\"", off);
+    }
+    return 0;
+}
+
+const char *ndb_target_cond(unsigned long target)
+{
+    switch (target) {
+    case 1:
+        return "uint16(0) == 0x5A4D and filesize > 0x40 and uint32(uint32(0x3C)) == 0x00004550";
+    case 6:
+        return "uint32(0) == 0x464C457F";
+    }
+    return NULL;
+}
+
 int ndb_translate(char *line, const char *rule_id, char **rule, const char **name, char *why,
                   size_t whylen)
 {
@@ -169,6 +211,9 @@ int ndb_translate(char *line, const char *rule_id, char **rule, const char **nam
                            "number",
                            f[i]);
     }
+    if (n == 6)
+        return set_why(why, whylen, NDB_NOT_CARRIED,
+                       "a maximum engine level (%s): meant for older ClamAV engines only", f[5]);
     unsigned long target;
     const char *e = parse_num(f[1], &target);
     if (!e || *e)
@@ -179,7 +224,7 @@ int ndb_translate(char *line, const char *rule_id, char **rule, const char **nam
     FILE *bo = open_memstream(&body, &body_len);
     if (!bo)
         return set_why(why, whylen, NDB_MALFORMED, "out of memory");
-    int rc = hex_to_yara(f[3], bo, why, whylen);
+    int rc = ndb_hex_to_yara(f[3], bo, why, whylen);
     if (fclose(bo) != 0 && rc == 0)
         rc = set_why(why, whylen, NDB_MALFORMED, "out of memory");
     if (rc) {
@@ -193,11 +238,8 @@ int ndb_translate(char *line, const char *rule_id, char **rule, const char **nam
         tcond = NULL;
         break;
     case 1:
-        tcond = "uint16(0) == 0x5A4D and filesize > 0x40 and "
-                "uint32(uint32(0x3C)) == 0x00004550";
-        break;
     case 6:
-        tcond = "uint32(0) == 0x464C457F";
+        tcond = ndb_target_cond(target);
         break;
     default:
         free(body);
@@ -209,31 +251,7 @@ int ndb_translate(char *line, const char *rule_id, char **rule, const char **nam
         free(body);
         return set_why(why, whylen, NDB_MALFORMED, "out of memory");
     }
-    const char *off = f[2];
-    unsigned long a, b;
-    if (strcmp(off, "*") == 0) {
-        fputs("$a", co);
-    } else if ((e = parse_num(off, &a)) && (*e == '\0' || *e == ',')) {
-        if (*e == '\0')
-            fprintf(co, "$a at %lu", a);
-        else if ((e = parse_num(e + 1, &b)) && !*e)
-            fprintf(co, "$a in (%lu..%lu)", a, a + b);
-        else
-            rc = set_why(why, whylen, NDB_MALFORMED, "bad offset \"%.32s\"", off);
-    } else if (strncmp(off, "EOF-", 4) == 0 && (e = parse_num(off + 4, &a)) &&
-               (*e == '\0' || *e == ',')) {
-        if (*e == '\0')
-            fprintf(co, "$a at filesize - %lu", a);
-        else if ((e = parse_num(e + 1, &b)) && !*e)
-            fprintf(co, "$a in (filesize - %lu..filesize - %lu + %lu)", a, a, b);
-        else
-            rc = set_why(why, whylen, NDB_MALFORMED, "bad offset \"%.32s\"", off);
-    } else if (strncmp(off, "EP", 2) == 0 || off[0] == 'S') {
-        rc = set_why(why, whylen, NDB_NOT_CARRIED,
-                     "offset %.32s: relative to the PE entry point or a section", off);
-    } else {
-        rc = set_why(why, whylen, NDB_MALFORMED, "bad offset \"%.32s\"", off);
-    }
+    rc = ndb_offset_cond(f[2], "$a", co, why, whylen);
     if (tcond)
         fprintf(co, " and %s", tcond);
     if (fclose(co) != 0 && rc == 0)

@@ -7,6 +7,7 @@
 #define PAL_SIGTOOL_IMPORT_NDB_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum { NDB_CARRIED = 0, NDB_NOT_CARRIED = 1, NDB_MALFORMED = -1 };
 
@@ -18,6 +19,15 @@ enum { NDB_CARRIED = 0, NDB_NOT_CARRIED = 1, NDB_MALFORMED = -1 };
  */
 int ndb_translate(char *line, const char *rule_id, char **rule, const char **name, char *why,
                   size_t whylen);
+
+/* The hex pattern s as a YARA hex string body (no braces) into out; 0, NDB_NOT_CARRIED or
+   NDB_MALFORMED with why. Shared with the .ldb translation. */
+int ndb_hex_to_yara(const char *s, FILE *out, char *why, size_t whylen);
+/* A ClamAV offset (*, n, n,m, EOF-n, EOF-n,m) as a YARA condition on var; 0,
+   NDB_NOT_CARRIED (EP/section/version-info relative) or NDB_MALFORMED. */
+int ndb_offset_cond(const char *off, const char *var, FILE *out, char *why, size_t whylen);
+/* The YARA condition of a carried target type (1 PE, 6 ELF); NULL for 0 or any other. */
+const char *ndb_target_cond(unsigned long target);
 
 /*
  * Compile one rule alone with libyara (warnings count as failures, as in the package

@@ -3,7 +3,7 @@
 
   gen_clamdb.py OUTDIR [--seed N]
 
-Writes OUTDIR/loose/ (one database file per carried format, and an .ldb that is not carried),
+Writes OUTDIR/loose/ (one database file per format: .hdb .hsb .fp .sfp .ign2 .ndb .ldb),
 OUTDIR/cvd/ (the same databases packed into daily.cvd: 512-byte header with the MD5 of the
 gzip'd tar that follows; and a .cld of the same tar), OUTDIR/tree/ (files matching each
 signature, near misses, clean files), and OUTDIR/expect.tsv (file TAB the ClamAV names that
@@ -74,12 +74,11 @@ for i in range(3):
 # duplicates in the database (the same signature twice)
 db["hdb"].append(db["hdb"][0])
 
-# --- logical signatures: not carried by this importer (reported) -------------------------
+# --- logical signatures: the simplest form here, the others in gen_ndb.py ------------------
 for i in range(3):
     marker = f"LDBMARK{i:04d}XYZ".encode()
     sample(f"ldb_{i}.bin", rbytes(100) + marker + rbytes(100), [f"Win.Trojan.Ldb-{i}"])
     db["ldb"].append(f"Win.Trojan.Ldb-{i};Engine:51-255,Target:0;0;{marker.hex()}")
-    not_carried.append(f"Win.Trojan.Ldb-{i}")
 
 # --- extra generators hook (body signatures) ----------------------------------------------
 extra = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen_ndb.py")

@@ -71,3 +71,48 @@ A = fixed(10)
 n = sig(0, "*", hx(A))
 db["ign2"].append(n)
 sample(f"ndb_ignored.bin", pad() + A + pad())
+
+# --- logical signatures (.ldb) --------------------------------------------------------------
+kl = [0]
+def lsig(tdb, expr, subs, hit=None, miss=None, carried=True):
+    kl[0] += 1
+    name = f"Win.Trojan.Logic{kl[0]:03d}-{kl[0]}"
+    if not tdb.startswith("Engine:"):  # ClamAV requires it with any other attribute
+        tdb = "Engine:51-255," + tdb
+    db["ldb"].append(f"{name};{tdb};{expr};" + ";".join(subs))
+    if not carried:
+        not_carried.append(name)
+    if hit is not None:
+        sample(f"ldb{kl[0]:03d}_hit.bin", hit, [name])
+    if miss is not None:
+        sample(f"ldb{kl[0]:03d}_miss.bin", miss)
+A, B, C = fixed(8), fixed(8), fixed(8)
+lsig("Engine:51-255,Target:0", "0&1", [hx(A), hx(B)], pad() + A + pad() + B + pad(), pad() + A + pad())
+A, B = fixed(8), fixed(8)
+lsig("Target:0", "0|1", [hx(A), hx(B)], pad() + B + pad(), pad() + A[:7] + pad())
+A, B, C = fixed(8), fixed(8), fixed(8)
+lsig("Target:0", "(0|1)&2", [hx(A), hx(B), hx(C)], pad() + B + pad() + C + pad(), pad() + A + pad() + B + pad())
+A = fixed(8)
+lsig("Target:0", "0>1", [hx(A)], pad() + A + pad() + A + pad(), pad() + A + pad())
+A = fixed(8)
+lsig("Target:0", "0=2", [hx(A)], pad() + A + pad() + A + pad(), pad() + A + pad() + A + pad() + A + pad())
+A, B = fixed(8), fixed(8)
+lsig("Target:0", "0&1<1", [hx(A), hx(B)], pad() + A + pad(), pad() + A + pad() + B + pad())
+A, B = fixed(8), fixed(8)
+lsig("Target:0", "(0|1)>2", [hx(A), hx(B)], pad() + A + pad() + B + pad() + A + pad(), pad() + A + pad() + B + pad())
+A, B = fixed(8), fixed(8)
+lsig("Target:0", "0&1", ["100:" + hx(A), hx(B) + "{2-4}" + hx(C)], pad(100) + A + pad() + B + b"xyz" + C + pad(),
+     pad(101) + A + pad() + B + b"xyz" + C + pad())
+A = fixed(8)
+lsig("Target:0,FileSize:1000-2000", "0", [hx(A)], pad(700) + A + pad(792), pad(1200) + A + pad(1300))
+A = fixed(8)
+lsig("Target:6", "0", [hx(A)], elf + pad() + A + pad(), pad() + A + pad())
+# not carried
+A = fixed(8)
+lsig("Target:0", "0", [hx(A) + "::i"], pad() + A + pad(), carried=False)
+A = fixed(8)
+lsig("Engine:51-99,Target:0", "0", [hx(A)], carried=False)
+A, B = fixed(8), fixed(8)
+lsig("Target:0", "(0|1)>1,2", [hx(A), hx(B)], pad() + A + pad() + B + pad() + A + pad(), carried=False)
+A = fixed(8)
+lsig("Target:1,EntryPoint:0-10", "0", [hx(A)], carried=False)

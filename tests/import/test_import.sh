@@ -218,6 +218,12 @@ malformed ndb-jump "x.ndb:1: bad jump"
 newbad
 printf 'Bad.Body-5:0:12x:deadbeefcafe\n' >"$work/bad/x.ndb"
 malformed ndb-offset "x.ndb:1: bad offset"
+newbad
+printf 'Bad.Logic-1;Engine:51-255,Target:0;0&2;deadbeefcafe;cafebabe0000\n' >"$work/bad/x.ldb"
+malformed ldb-index "x.ldb:1: the expression names subsignature 2 of 2"
+newbad
+printf 'Bad.Logic-2;Engine:51-255;0;deadbeefcafe\n' >"$work/bad/x.ldb"
+malformed ldb-target "x.ldb:1: no Target"
 
 # --- a tampered package is refused: one byte of the MD5 table changed ------------------------
 cp "$work/loose.sig" "$work/tampered.sig"
