@@ -17,3 +17,15 @@ endif()
 add_executable(test_sigpkg_ext ${CMAKE_CURRENT_SOURCE_DIR}/import/test_sigpkg_ext.c)
 target_link_libraries(test_sigpkg_ext PRIVATE PkgConfig::CMOCKA pal_engine pal_sigbuild)
 add_test(NAME unit.sigpkg_ext COMMAND test_sigpkg_ext)
+
+# The imported package in force in a real palisaded (tests/import/test_import_daemon.py):
+# the broker + content process agree with clamscan file by file, allow entries honoured, a
+# new version installed live.
+find_package(Python3 COMPONENTS Interpreter)
+if(TARGET palisade-sigtool AND PAL_CLAMSCAN AND Python3_Interpreter_FOUND)
+  add_test(NAME integration.import
+           COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/import/test_import_daemon.py)
+  set_tests_properties(integration.import PROPERTIES
+    ENVIRONMENT "PAL_SOURCE_DIR=${CMAKE_SOURCE_DIR};PAL_BINARY_DIR=${CMAKE_BINARY_DIR};PAL_PALISADED=$<TARGET_FILE:palisaded>;PAL_CLI=$<TARGET_FILE:palisade_cli>;PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PYTHONDONTWRITEBYTECODE=1"
+    LABELS integration TIMEOUT 600)
+endif()
