@@ -224,6 +224,12 @@ malformed ldb-index "x.ldb:1: the expression names subsignature 2 of 2"
 newbad
 printf 'Bad.Logic-2;Engine:51-255;0;deadbeefcafe\n' >"$work/bad/x.ldb"
 malformed ldb-target "x.ldb:1: no Target"
+newbad # a hostile name must not reach the generated YARA source
+printf 'Evil"}rule x{condition:true}//:0:*:deadbeefcafe\n' >"$work/bad/x.ndb"
+malformed ndb-name-injection "x.ndb:1: bad signature name"
+newbad # nor a tab the catalog's TSV
+printf '44d88612fea8a8f36de82e1278abb02f:68:Evil\tHigh\n' >"$work/bad/x.hdb"
+malformed tsv-injection "x.hdb:1: signature name"
 
 # --- a tampered package is refused: one byte of the MD5 table changed ------------------------
 cp "$work/loose.sig" "$work/tampered.sig"
