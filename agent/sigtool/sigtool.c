@@ -349,6 +349,19 @@ static int cmd_info(int argc, char **argv)
         section_json(lay.strings_off, lay.strings_len), "hash_table",
         section_json(lay.hash_off, lay.hash_len), "yara", section_json(lay.yara_off, lay.yara_len),
         "signature", section_json(lay.body_len, 64));
+    /* format 2: the sized hash tables, each {offset, length, entries}; allow entries */
+    static const char *const table_names[4] = {NULL, "md5_table", "sha1_table", "sha256_table"};
+    json_t *secs = o ? json_object_get(o, "sections") : NULL;
+    for (int a = 1; secs && a <= 3; a++) {
+        if (!lay.sized_len[a])
+            continue;
+        json_t *t = section_json(lay.sized_off[a], lay.sized_len[a]);
+        if (t)
+            json_object_set_new(t, "entries", json_integer(info.sized_count[a]));
+        json_object_set_new(secs, table_names[a], t);
+    }
+    if (o)
+        json_object_set_new(o, "allow_entries", json_integer(info.allow_count));
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!s) {

@@ -126,6 +126,13 @@ contains "$work/src-loose/import-report.txt" "count	hdb	"
 "$tool" info "$work/loose.sig" >"$work/info.txt"
 contains "$work/info.txt" "format version: 2"
 contains "$work/info.txt" "md5 table:"
+"$tool" info "$work/loose.sig" --json >"$work/info.json"
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["sections"]; assert s["md5_table"]["entries"] > 0 and s["sha1_table"]["entries"] > 0 and s["sha256_table"]["entries"] > 0 and d["allow_entries"] == 6' "$work/info.json"; then ok; else bad "info --json lacks the sized tables"; fi
+# --report FILE: the report goes there, not into the source directory
+rm -rf "$work/src-rep"
+run 0 "$tool" import --clamav "$g/loose" --out "$work/src-rep" --report "$work/rep.txt"
+contains "$work/rep.txt" "count	ndb	"
+if [ ! -e "$work/src-rep/import-report.txt" ]; then ok; else bad "--report also wrote import-report.txt"; fi
 
 # --- YARA rule directories, with the yara CLI as the oracle ----------------------------------
 # a_good.yar: rules without a threat (one with a meta section, one without), a rule that
