@@ -5,7 +5,7 @@
  *   Name;TargetDescriptionBlock;LogicalExpression;Subsig0;Subsig1;...
  *
  * Carried: a target description of Engine (an open-ended range: a maximum level means the
- * signature is meant for older engines only), Target 0/1/6 and FileSize:min-max; subsigs
+ * signature is meant for older engines only), Target 0/6 and FileSize:min-max; subsigs
  * that are hex bodies (the .ndb hex syntax, sigtool_import_ndb.c), optionally with an
  * offset prefix "offset:hex" of the carried offset forms; expressions of subsig indexes,
  * parentheses, & and | (one operator per parenthesis level, as ClamAV writes them), and

@@ -6,7 +6,7 @@
  *   hex pairs; ?? and the nibble wildcards a? ?a; * (any number of bytes) -> [-];
  *   {n} -> [n]; {n-m} -> [n-m]; {-n} -> [0-n]; {n-} -> [n-]; [n-m] -> [n-m];
  *   alternatives (aa|bbcc|??dd) -> ( aa | bb cc | ?? dd )
- *   target 0 (any file); 1 (PE: "MZ" and "PE\0\0" at e_lfanew); 6 (ELF: \x7fELF)
+ *   target 0 (any file); 6 (ELF: \x7fELF, all ClamAV's ELF typing looks at)
  *   offset * (anywhere); n -> at n; n,m -> in (n..n+m); EOF-n -> at filesize-n;
  *   EOF-n,m -> in (filesize-n..filesize-n+m)
  * Not carried (reported by name): negated alternatives !(..), anchors (B) (L) (W),
@@ -172,11 +172,14 @@ int ndb_offset_cond(const char *off, const char *var, FILE *co, char *why, size_
     return 0;
 }
 
+/*
+ * Target 1 (PE) is not carried: ClamAV applies it to what its PE parser accepts, and a YARA
+ * test of "MZ" and "PE\0\0" would also match files that parser refuses (more matches than
+ * ClamAV), while the pe module's notion of a valid PE is not ClamAV's either.
+ */
 const char *ndb_target_cond(unsigned long target)
 {
     switch (target) {
-    case 1:
-        return "uint16(0) == 0x5A4D and filesize > 0x40 and uint32(uint32(0x3C)) == 0x00004550";
     case 6:
         return "uint32(0) == 0x464C457F";
     }
@@ -237,7 +240,6 @@ int ndb_translate(char *line, const char *rule_id, char **rule, const char **nam
     case 0:
         tcond = NULL;
         break;
-    case 1:
     case 6:
         tcond = ndb_target_cond(target);
         break;

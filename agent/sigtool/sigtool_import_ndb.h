@@ -26,7 +26,7 @@ int ndb_hex_to_yara(const char *s, FILE *out, char *why, size_t whylen);
 /* A ClamAV offset (*, n, n,m, EOF-n, EOF-n,m) as a YARA condition on var; 0,
    NDB_NOT_CARRIED (EP/section/version-info relative) or NDB_MALFORMED. */
 int ndb_offset_cond(const char *off, const char *var, FILE *out, char *why, size_t whylen);
-/* The YARA condition of a carried target type (1 PE, 6 ELF); NULL for 0 or any other. */
+/* The YARA condition of a carried target type (6 ELF); NULL for 0 or any other. */
 const char *ndb_target_cond(unsigned long target);
 
 /*

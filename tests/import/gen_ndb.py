@@ -65,6 +65,8 @@ A, B = fixed(), fixed()
 sig(7, "*", hx(A), carried=False)   # text: ClamAV normalises text first
 A = fixed(10)
 sig(1, "EP+0", hx(A), carried=False)  # relative to the PE entry point
+A = fixed(10)
+sig(1, "*", hx(A), carried=False)  # PE target: ClamAV's PE parser decides, not carried
 sig(0, "*", "ffff??ffff", carried=False)  # only common bytes fixed: YARA warns, the build would fail
 # ignored by name
 A = fixed(10)
