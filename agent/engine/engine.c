@@ -41,6 +41,9 @@ struct pal_engine {
     uint32_t *rule_threat; /* catalog id per rule index; NO_THREAT for private rules */
     uint32_t n_rules;
     EVP_MD *sha256; /* fetched once: no per-object provider lookup */
+    /* MD5 and SHA-1 (ClamAV hash signatures): fetched only when the package has tables of
+       them, so that a package without them costs nothing per object */
+    EVP_MD *xmd[2];
     pal_expand_support sup;
 };
 
@@ -48,6 +51,7 @@ struct pal_scanner {
     pal_engine *eng;
     YR_SCANNER *yr; /* NULL when the engine has no rules */
     EVP_MD_CTX *md;
+    EVP_MD_CTX *xmd[2];  /* MD5, SHA-1 contexts when eng->xmd[i] */
     pal_walk_buf *bufs;  /* eng->lim.max_depth + 1 */
     uint32_t *fidx;      /* open-addressing index of findings: finding index + 1 */
     size_t fidx_cap;     /* power of two, or 0 */
@@ -247,6 +251,16 @@ int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine *
         rc = pal_err_set(err, PAL_EENGINE, "OpenSSL has no SHA256 implementation");
         goto fail;
     }
+    static const char *const xmd_names[2] = {"MD5", "SHA1"};
+    for (int i = 0; i < 2; i++) {
+        if (pal_sigpkg_has_hashes(pkg, i == 0 ? PAL_HASH_MD5 : PAL_HASH_SHA1) == 0)
+            continue;
+        eng->xmd[i] = EVP_MD_fetch(NULL, xmd_names[i], NULL);
+        if (eng->xmd[i] == NULL) {
+            rc = pal_err_set(err, PAL_EENGINE, "OpenSSL has no %s implementation", xmd_names[i]);
+            goto fail;
+        }
+    }
     rc = pal_expand_probe(&eng->sup);
     if (rc < 0) {
         pal_err_set(err, rc, "cannot probe libarchive support");
@@ -268,6 +282,8 @@ void pal_engine_free(pal_engine *eng)
         yr_rules_destroy(eng->rules);
     free(eng->rule_threat);
     EVP_MD_free(eng->sha256);
+    EVP_MD_free(eng->xmd[0]);
+    EVP_MD_free(eng->xmd[1]);
     free(eng);
     pthread_mutex_lock(&g_yara_lock);
     yr_finalize();
@@ -509,6 +525,78 @@ static int match_yara(pal_scanner *sc, const uint8_t *data, size_t len, const ch
     }
 }
 
+/*
+ * The hash step of a complete object: SHA-256, and MD5 / SHA-1 when the package has tables
+ * of them, all over the one buffer (in 256 KiB strides so that each stride is hashed by
+ * every digest while it is in cache), then the lookups. An allow entry (ClamAV .fp/.sfp)
+ * that matches any digest sets *allowed, and no finding is added for the object.
+ */
+#define HASH_STRIDE (256u * 1024)
+static int hash_step(pal_scanner *sc, const uint8_t *data, size_t len, const char *chain,
+                     unsigned depth, uint8_t sha[32], int *allowed)
+{
+    pal_walk *w = &sc->walk;
+    const pal_engine *eng = sc->eng;
+    EVP_MD_CTX *ctx[3] = {sc->md, NULL, NULL};
+    const EVP_MD *mds[3] = {eng->sha256, NULL, NULL};
+    pal_hash_alg algs[3] = {PAL_HASH_SHA256, PAL_HASH_MD5, PAL_HASH_SHA1};
+    static const char *const by[3] = {"sha256", "md5", "sha1"};
+    const char *names[3] = {by[0], NULL, NULL};
+    uint8_t dig[3][EVP_MAX_MD_SIZE];
+    unsigned int dlen[3] = {0, 0, 0};
+    int ok = 1, n = 1;
+    for (int i = 0; i < 2; i++)
+        if (eng->xmd[i] != NULL) {
+            ctx[n] = sc->xmd[i];
+            mds[n] = eng->xmd[i];
+            algs[n] = i == 0 ? PAL_HASH_MD5 : PAL_HASH_SHA1;
+            names[n] = by[i + 1];
+            n++;
+        }
+    for (int i = 0; i < n; i++)
+        ok = ok && EVP_DigestInit_ex(ctx[i], mds[i], NULL) == 1;
+    for (size_t off = 0; ok && off < len; off += HASH_STRIDE) {
+        size_t part = len - off < HASH_STRIDE ? len - off : HASH_STRIDE;
+        for (int i = 0; ok && i < n; i++)
+            ok = EVP_DigestUpdate(ctx[i], data + off, part) == 1;
+    }
+    for (int i = 0; ok && i < n; i++)
+        ok = EVP_DigestFinal_ex(ctx[i], dig[i], &dlen[i]) == 1;
+    if (!ok || dlen[0] != 32) {
+        int rc = pal_walk_reason(w, PAL_UNSCANNABLE_ENGINE_ERROR, chain, "hashing failed");
+        return rc < 0 ? rc : 0;
+    }
+    memcpy(sha, dig[0], 32);
+    sc->cur_sha = sha;
+    if (depth == 0) {
+        memcpy(w->rep->sha256, sha, 32);
+        w->rep->sha256_valid = 1;
+    }
+    /* Allow entries first: an allowed object gets no finding from any signature. */
+    uint32_t hit[3] = {NO_THREAT, NO_THREAT, NO_THREAT}, id;
+    for (int i = 0; i < n; i++) {
+        int allow = 0;
+        if (pal_sigpkg_lookup_hash(eng->pkg, algs[i], dig[i], len, &id, &allow) == 0)
+            hit[i] = id;
+        if (allow) {
+            *allowed = 1;
+            return 0;
+        }
+    }
+    if (pal_sigpkg_lookup_sha256(eng->pkg, sha, &id) == 0 && hit[0] == NO_THREAT)
+        hit[0] = id;
+    for (int i = 0; i < n; i++) {
+        if (hit[i] == NO_THREAT)
+            continue;
+        int rc = add_finding(sc, hit[i], names[i]);
+        if (rc < 0) {
+            w->nomem = 1;
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *chain, unsigned depth,
                     unsigned flags)
 {
@@ -524,28 +612,12 @@ int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *ch
     sc->cur_size = len;
 
     if (flags & PAL_OBJ_COMPLETE) {
-        unsigned int md_len = 0;
-        if (EVP_DigestInit_ex(sc->md, sc->eng->sha256, NULL) != 1 ||
-            EVP_DigestUpdate(sc->md, data, len) != 1 ||
-            EVP_DigestFinal_ex(sc->md, sha, &md_len) != 1 || md_len != sizeof(sha)) {
-            rc = pal_walk_reason(w, PAL_UNSCANNABLE_ENGINE_ERROR, chain, "SHA-256 failed");
-            if (rc < 0)
-                return rc;
-        } else {
-            sc->cur_sha = sha;
-            if (depth == 0) {
-                memcpy(w->rep->sha256, sha, sizeof(sha));
-                w->rep->sha256_valid = 1;
-            }
-            uint32_t id;
-            if (pal_sigpkg_lookup_sha256(sc->eng->pkg, sha, &id) == 0) {
-                rc = add_finding(sc, id, "sha256");
-                if (rc < 0) {
-                    w->nomem = 1;
-                    return rc;
-                }
-            }
-        }
+        int allowed = 0;
+        rc = hash_step(sc, data, len, chain, depth, sha, &allowed);
+        if (rc < 0)
+            return rc;
+        if (allowed)
+            return 0; /* on the package's allow list: not matched, not expanded */
     }
     rc = match_yara(sc, data, len, chain);
     if (rc < 0 || w->stopped)
@@ -571,6 +643,9 @@ int pal_scanner_new(pal_engine *eng, pal_scanner **out)
     sc->md = EVP_MD_CTX_new();
     if (sc->bufs == NULL || sc->md == NULL)
         goto fail;
+    for (int i = 0; i < 2; i++)
+        if (eng->xmd[i] != NULL && (sc->xmd[i] = EVP_MD_CTX_new()) == NULL)
+            goto fail;
     if (eng->rules != NULL) {
         if (yr_scanner_create(eng->rules, &sc->yr) != ERROR_SUCCESS) {
             sc->yr = NULL;
@@ -603,6 +678,8 @@ void pal_scanner_free(pal_scanner *sc)
     if (sc->yr != NULL)
         yr_scanner_destroy(sc->yr);
     EVP_MD_CTX_free(sc->md);
+    EVP_MD_CTX_free(sc->xmd[0]);
+    EVP_MD_CTX_free(sc->xmd[1]);
     if (sc->bufs != NULL)
         for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++)
             free(sc->bufs[i].data);

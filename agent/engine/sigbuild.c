@@ -1,7 +1,8 @@
 /*
  * sigbuild.c — owns writing signed signature packages: collecting the catalog, hashes and
  * YARA sources, checking that they agree, laying the file out as sigpkg.c's table says,
- * signing it and putting it in place atomically; and generating signing key pairs.
+ * signing it and putting it in place atomically; and generating signing key pairs. Reading
+ * a source directory (palisade-sigtool build DIR) is sigbuild_dir.c's.
  *
  * Cross-references (rule -> threat, hash -> threat) are checked when the package is
  * written, not when an item is added, so that items may be added in any order. YARA
@@ -27,10 +28,9 @@
 #include <yara.h>
 
 #include "sigpkg_format.h"
+#include "sigpkg_hashdb.h"
 
-#define SOURCE_FILE_MAX (64u << 20) /* one catalog.tsv, hashes.tsv or .yar file */
 #define KEY_FILE_MAX (64u * 1024)
-#define TSV_MAX_FIELDS 4
 
 struct sb_threat {
     char *name;     /* owned */
@@ -47,7 +47,16 @@ struct sb_hash {
     uint32_t id;  /* catalog index, set while writing */
 };
 
+/* A sized hash (format 2 tables): MD5, SHA-1 or SHA-256 with a size, or an allow entry. */
+struct sb_xhash {
+    pal_hashdb_item it; /* it.id set while writing */
+    uint8_t alg;
+    char *threat; /* owned; NULL for an allow entry */
+};
+
 struct pal_sigbuild {
+    struct sb_xhash *xhashes;
+    size_t n_xhashes, cap_xhashes;
     struct sb_threat *threats;
     size_t n_threats, cap_threats;
     struct sb_hash *hashes;
@@ -100,39 +109,6 @@ static void sha_hex(const uint8_t sha[32], char out[65])
         out[2 * i + 1] = hex[sha[i] & 15];
     }
     out[64] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int parse_sha256_hex(const char *s, uint8_t out[32])
-{
-    if (strlen(s) != 64)
-        return PAL_EINVAL;
-    for (int i = 0; i < 32; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return PAL_EINVAL;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static char *join_path(const char *dir, const char *name)
-{
-    size_t need = strlen(dir) + 1 + strlen(name) + 1;
-    char *p = malloc(need);
-    if (p)
-        snprintf(p, need, "%s/%s", dir, name);
-    return p;
 }
 
 /* ---- keys --------------------------------------------------------------------------------- */
@@ -409,6 +385,9 @@ void pal_sigbuild_free(pal_sigbuild *b)
     for (size_t i = 0; i < b->n_hashes; i++)
         free(b->hashes[i].threat);
     free(b->hashes);
+    for (size_t i = 0; i < b->n_xhashes; i++)
+        free(b->xhashes[i].threat);
+    free(b->xhashes);
     if (b->compiler)
         yr_compiler_destroy(b->compiler);
     if (b->rules)
@@ -471,6 +450,29 @@ int pal_sigbuild_add_sha256(pal_sigbuild *b, const uint8_t sha256[32], const cha
     return 0;
 }
 
+int pal_sigbuild_add_hash(pal_sigbuild *b, pal_hash_alg alg, const uint8_t *digest, uint64_t size,
+                          const char *threat, pal_errbuf *err)
+{
+    unsigned dlen = pal_hashdb_dlen(alg);
+    if (!b || !digest || !dlen)
+        return pal_err_set(err, PAL_EINVAL, "no builder, digest or algorithm");
+    int rc = threat ? check_label(threat, "threat name", err) : 0;
+    if (rc)
+        return rc;
+    struct sb_xhash *xs = grow(b->xhashes, &b->cap_xhashes, b->n_xhashes, sizeof(*xs));
+    if (!xs)
+        return PAL_ENOMEM;
+    b->xhashes = xs;
+    struct sb_xhash h = {.alg = (uint8_t)alg};
+    memcpy(h.it.digest, digest, dlen);
+    h.it.size = size;
+    h.it.id = PAL_HASH_ALLOW;
+    if (threat && !(h.threat = strdup(threat)))
+        return PAL_ENOMEM;
+    b->xhashes[b->n_xhashes++] = h;
+    return 0;
+}
+
 struct compile_ctx {
     const char *name;
     pal_errbuf msg;
@@ -518,208 +520,9 @@ int pal_sigbuild_add_rules(pal_sigbuild *b, const char *source, const char *name
     return 0;
 }
 
-/* ---- source directory --------------------------------------------------------------------- */
-
-/* Split line at tabs into at most max fields, trimming spaces; returns the field count. */
-static size_t split_tsv(char *line, char **fields, size_t max)
-{
-    size_t n = 0;
-    char *p = line;
-    for (;;) {
-        char *tab = strchr(p, '\t');
-        if (tab)
-            *tab = '\0';
-        while (*p == ' ')
-            p++;
-        size_t l = strlen(p);
-        while (l > 0 && p[l - 1] == ' ')
-            p[--l] = '\0';
-        if (n < max)
-            fields[n] = p;
-        n++;
-        if (!tab)
-            return n;
-        p = tab + 1;
-    }
-}
-
-typedef int (*tsv_line_fn)(pal_sigbuild *b, char **fields, size_t n, pal_errbuf *err);
-
-static int parse_tsv(pal_sigbuild *b, char *text, const char *path, tsv_line_fn fn, pal_errbuf *err)
-{
-    unsigned lineno = 0;
-    char *p = text;
-    while (*p) {
-        char *line = p;
-        char *nl = strchr(p, '\n');
-        if (nl) {
-            *nl = '\0';
-            p = nl + 1;
-        } else {
-            p += strlen(p);
-        }
-        lineno++;
-        size_t l = strlen(line);
-        if (l > 0 && line[l - 1] == '\r')
-            line[--l] = '\0';
-        const char *s = line;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s == '\0' || *s == '#')
-            continue;
-        char *fields[TSV_MAX_FIELDS];
-        size_t n = split_tsv(line, fields, TSV_MAX_FIELDS);
-        pal_errbuf e;
-        int rc = fn(b, fields, n, &e);
-        if (rc)
-            return pal_err_set(err, rc, "%s:%u: %s", path, lineno, e.msg);
-    }
-    return 0;
-}
-
-static int catalog_line(pal_sigbuild *b, char **f, size_t n, pal_errbuf *err)
-{
-    if (n != 4)
-        return pal_err_set(err, PAL_EFORMAT,
-                           "expected 4 tab-separated fields (name, severity, category, "
-                           "action), got %zu",
-                           n);
-    pal_severity sev;
-    pal_action act;
-    if (pal_severity_parse(f[1], &sev))
-        return pal_err_set(err, PAL_EFORMAT,
-                           "unknown severity \"%.32s\" (Low, Moderate, High, Severe)", f[1]);
-    if (pal_action_parse(f[3], &act))
-        return pal_err_set(err, PAL_EFORMAT,
-                           "unknown action \"%.32s\" (Quarantine, Remove, NoAction)", f[3]);
-    return pal_sigbuild_add_threat(b, f[0], sev, f[2], act, err);
-}
-
-static int hashes_line(pal_sigbuild *b, char **f, size_t n, pal_errbuf *err)
-{
-    if (n != 2)
-        return pal_err_set(err, PAL_EFORMAT,
-                           "expected 2 tab-separated fields (sha256, threat), got %zu", n);
-    uint8_t sha[32];
-    if (parse_sha256_hex(f[0], sha))
-        return pal_err_set(err, PAL_EFORMAT, "\"%.70s\" is not 64 hex digits", f[0]);
-    return pal_sigbuild_add_sha256(b, sha, f[1], err);
-}
-
-static int ends_with_yar(const char *name)
-{
-    size_t l = strlen(name);
-    return name[0] != '.' && l > 4 && strcmp(name + l - 4, ".yar") == 0;
-}
-
-static int list_yar(const char *dir, char ***out, size_t *count, pal_errbuf *err)
-{
-    int rc = 0;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return pal_err_set(err, PAL_EIO, "%s: %s", dir, strerror(errno));
-    struct dirent *de;
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        if (!ends_with_yar(de->d_name))
-            continue;
-        char **more = grow(names, &cap, n, sizeof(*names));
-        if (!more) {
-            rc = PAL_ENOMEM;
-            goto out;
-        }
-        names = more;
-        if (!(names[n] = strdup(de->d_name))) {
-            rc = PAL_ENOMEM;
-            goto out;
-        }
-        n++;
-    }
-    if (errno != 0)
-        rc = pal_err_set(err, PAL_EIO, "%s: %s", dir, strerror(errno));
-out:
-    closedir(d);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return rc;
-    }
-    *out = names;
-    *count = n;
-    return 0;
-}
-
 static int cmp_strptr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
-{
-    if (!b || !dir)
-        return pal_err_set(err, PAL_EINVAL, "no builder or directory");
-    int rc;
-    char *path = NULL, *text = NULL;
-    char **yar = NULL;
-    size_t n_yar = 0, len;
-
-    if (!(path = join_path(dir, "catalog.tsv")))
-        return PAL_ENOMEM;
-    if ((rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err)))
-        goto out;
-    if ((rc = parse_tsv(b, text, path, catalog_line, err)))
-        goto out;
-    free(text);
-    text = NULL;
-    free(path);
-    path = NULL;
-
-    if (!(path = join_path(dir, "hashes.tsv"))) {
-        rc = PAL_ENOMEM;
-        goto out;
-    }
-    rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err);
-    if (rc == 0)
-        rc = parse_tsv(b, text, path, hashes_line, err);
-    else if (rc == PAL_ENOTFOUND)
-        rc = 0; /* optional */
-    if (rc)
-        goto out;
-    free(text);
-    text = NULL;
-    free(path);
-    path = NULL;
-
-    if ((rc = list_yar(dir, &yar, &n_yar, err)))
-        goto out;
-    qsort(yar, n_yar, sizeof(*yar), cmp_strptr); /* deterministic rule order */
-    for (size_t i = 0; i < n_yar; i++) {
-        free(path);
-        path = NULL;
-        if (!(path = join_path(dir, yar[i]))) {
-            rc = PAL_ENOMEM;
-            goto out;
-        }
-        free(text);
-        text = NULL;
-        if ((rc = pal_sigfile_read(path, SOURCE_FILE_MAX, &text, &len, err)))
-            goto out;
-        if (strlen(text) != len) {
-            rc = pal_err_set(err, PAL_EFORMAT, "%s: contains a NUL byte", path);
-            goto out;
-        }
-        if ((rc = pal_sigbuild_add_rules(b, text, path, err)))
-            goto out;
-    }
-out:
-    for (size_t i = 0; i < n_yar; i++)
-        free(yar[i]);
-    free(yar);
-    free(text);
-    free(path);
-    return rc;
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -732,6 +535,14 @@ static int cmp_threat(const void *a, const void *b)
 static int cmp_hash(const void *a, const void *b)
 {
     return memcmp(((const struct sb_hash *)a)->sha256, ((const struct sb_hash *)b)->sha256, 32);
+}
+
+static int cmp_xhash(const void *a, const void *b)
+{
+    const struct sb_xhash *x = a, *y = b;
+    if (x->alg != y->alg)
+        return x->alg < y->alg ? -1 : 1;
+    return pal_hashdb_item_cmp(&x->it, &y->it, pal_hashdb_dlen((pal_hash_alg)x->alg));
 }
 
 /* Catalog index of name in the sorted threats, or -1. */
@@ -933,6 +744,31 @@ static int prepare(pal_sigbuild *b, uint32_t *rule_count, pal_errbuf *err)
         }
         b->hashes[i].id = (uint32_t)id;
     }
+    for (size_t i = 0; i < b->n_xhashes; i++) {
+        struct sb_xhash *x = &b->xhashes[i];
+        if (!x->threat)
+            continue;
+        long id = find_threat(b, x->threat);
+        if (id < 0)
+            return pal_err_set(err, PAL_EFORMAT, "a %s hash: threat \"%s\" is not in the catalog",
+                               x->alg == PAL_HASH_MD5    ? "MD5"
+                               : x->alg == PAL_HASH_SHA1 ? "SHA-1"
+                                                         : "SHA-256",
+                               x->threat);
+        x->it.id = (uint32_t)id;
+    }
+    if (b->n_xhashes > 0)
+        qsort(b->xhashes, b->n_xhashes, sizeof(*b->xhashes), cmp_xhash);
+    for (size_t i = 1; i < b->n_xhashes; i++)
+        if (cmp_xhash(&b->xhashes[i - 1], &b->xhashes[i]) == 0)
+            return pal_err_set(err, PAL_EEXIST,
+                               "a %s hash is listed twice for the same size "
+                               "and threat (or allowed twice)",
+                               b->xhashes[i].alg == PAL_HASH_MD5    ? "MD5"
+                               : b->xhashes[i].alg == PAL_HASH_SHA1 ? "SHA-1"
+                                                                    : "SHA-256");
+    if (b->n_xhashes > UINT32_MAX)
+        return pal_err_set(err, PAL_ELIMIT, "more than 2^32 sized hashes");
     if (b->n_hashes > 0)
         qsort(b->hashes, b->n_hashes, sizeof(*b->hashes), cmp_hash);
     for (size_t i = 1; i < b->n_hashes; i++) {
@@ -960,13 +796,37 @@ static int lay_out(const pal_sigbuild *b, const struct header_fields *hf, const 
     while (bits < PAL_SIGPKG_MAX_BUCKET_BITS && ((uint64_t)1 << bits) < b->n_hashes)
         bits++;
     uint64_t nbuckets = (uint64_t)1 << bits;
-    uint64_t cat_off = PAL_SIGPKG_HEADER_SIZE;
+    /* Sized tables, one per algorithm present: [first, end) runs of the sorted xhashes. */
+    struct {
+        unsigned alg, bits;
+        size_t first, n;
+        uint64_t off, len;
+    } ext[3];
+    unsigned n_ext = 0;
+    for (size_t i = 0; i < b->n_xhashes;) {
+        size_t j = i;
+        while (j < b->n_xhashes && b->xhashes[j].alg == b->xhashes[i].alg)
+            j++;
+        ext[n_ext].alg = b->xhashes[i].alg;
+        ext[n_ext].first = i;
+        ext[n_ext].n = j - i;
+        ext[n_ext].bits = pal_hashdb_bits_for(j - i);
+        ext[n_ext].len = pal_hashdb_section_len(pal_hashdb_dlen((pal_hash_alg)ext[n_ext].alg),
+                                                ext[n_ext].bits, (uint32_t)(j - i));
+        n_ext++;
+        i = j;
+    }
+    uint64_t cat_off = PAL_SIGPKG_HEADER_SIZE + (uint64_t)n_ext * PAL_SIGPKG_EXT_ENTRY_SIZE;
     uint64_t cat_len = (uint64_t)b->n_threats * PAL_SIGPKG_CATALOG_ENTRY_SIZE;
     uint64_t str_off = align_up(cat_off + cat_len);
     uint64_t hash_off = align_up(str_off + pool_len);
     uint64_t hash_len = (nbuckets + 1) * 4 + (uint64_t)b->n_hashes * PAL_SIGPKG_HASH_ENTRY_SIZE;
     uint64_t yara_off = align_up(hash_off + hash_len);
     uint64_t body_len = yara_off + yara->len; /* no overflow: each term is far below 2^60 */
+    for (unsigned x = 0; x < n_ext; x++) {
+        ext[x].off = align_up(body_len);
+        body_len = ext[x].off + ext[x].len;
+    }
     if (body_len > PAL_SIGPKG_MAX_SIZE - PAL_SIGPKG_SIG_SIZE)
         return pal_err_set(err, PAL_ELIMIT, "package of %llu bytes larger than the limit",
                            (unsigned long long)body_len + PAL_SIGPKG_SIG_SIZE);
@@ -976,7 +836,10 @@ static int lay_out(const pal_sigbuild *b, const struct header_fields *hf, const 
         return PAL_ENOMEM;
 
     memcpy(file + PAL_SIGPKG_H_MAGIC, PAL_SIGPKG_MAGIC, PAL_SIGPKG_MAGIC_LEN);
-    pal_put_le32(file + PAL_SIGPKG_H_FORMAT, PAL_SIGPKG_FORMAT_VERSION);
+    /* Version 1 when there is no extension: readers of version 1 still load such a package. */
+    pal_put_le32(file + PAL_SIGPKG_H_FORMAT,
+                 n_ext ? PAL_SIGPKG_FORMAT_VERSION_EXT : PAL_SIGPKG_FORMAT_VERSION);
+    pal_put_le32(file + PAL_SIGPKG_H_RESERVED, n_ext);
     pal_put_le32(file + PAL_SIGPKG_H_BUCKET_BITS, bits);
     pal_put_le64(file + PAL_SIGPKG_H_VERSION, hf->version);
     pal_put_le64(file + PAL_SIGPKG_H_CREATED, hf->created);
@@ -1019,6 +882,24 @@ static int lay_out(const pal_sigbuild *b, const struct header_fields *hf, const 
     }
     if (yara->len)
         memcpy(file + yara_off, yara->data, yara->len);
+    for (unsigned x = 0; x < n_ext; x++) {
+        uint8_t *d = file + PAL_SIGPKG_HEADER_SIZE + (size_t)x * PAL_SIGPKG_EXT_ENTRY_SIZE;
+        pal_put_le32(d + PAL_SIGPKG_X_TYPE, ext[x].alg); /* the type is the algorithm */
+        pal_put_le32(d + PAL_SIGPKG_X_COUNT, (uint32_t)ext[x].n);
+        pal_put_le64(d + PAL_SIGPKG_X_OFF, ext[x].off);
+        pal_put_le64(d + PAL_SIGPKG_X_LEN, ext[x].len);
+        /* the items are contiguous in xhashes but interleaved with alg/threat: gather */
+        pal_hashdb_item *items = malloc((ext[x].n ? ext[x].n : 1) * sizeof(*items));
+        if (!items) {
+            free(file);
+            return PAL_ENOMEM;
+        }
+        for (size_t k = 0; k < ext[x].n; k++)
+            items[k] = b->xhashes[ext[x].first + k].it;
+        pal_hashdb_write(file + ext[x].off, pal_hashdb_dlen((pal_hash_alg)ext[x].alg), ext[x].bits,
+                         items, (uint32_t)ext[x].n);
+        free(items);
+    }
     *file_out = file;
     *len_out = file_len;
     return 0;

@@ -11,6 +11,8 @@
  * every DIR/NAME.yar):
  *   catalog.tsv: threat-name TAB severity TAB category TAB default-action   ('#' comments)
  *   hashes.tsv:  sha256-hex TAB threat-name                                 ('#' comments)
+ *            or  digest-hex TAB size-or-* TAB threat-name  (MD5, SHA-1 or SHA-256 by length)
+ *   allow.tsv:   digest-hex TAB size-or-*     (optional: objects never reported)
  *   *.yar:       YARA rules; each rule has meta: threat = "<catalog threat name>"
  */
 #ifndef PAL_SIGBUILD_H
@@ -31,6 +33,14 @@ int pal_sigbuild_add_threat(pal_sigbuild *b, const char *name, pal_severity sev,
                             const char *category, pal_action default_action, pal_errbuf *err);
 int pal_sigbuild_add_sha256(pal_sigbuild *b, const uint8_t sha256[32], const char *threat,
                             pal_errbuf *err);
+/*
+ * A sized hash (ClamAV .hdb/.hsb/.fp): digest of alg, object size in bytes or
+ * PAL_HASH_ANY_SIZE, and the catalog threat it detects, or NULL for an allow entry (an
+ * object with that digest and size is not reported, whatever else matches it). Packages
+ * holding such hashes are written in format 2.
+ */
+int pal_sigbuild_add_hash(pal_sigbuild *b, pal_hash_alg alg, const uint8_t *digest, uint64_t size,
+                          const char *threat, pal_errbuf *err);
 /*
  * YARA source text; name is used in compile error messages ("name:line: message"). libyara
  * warnings (e.g. a string that slows down scanning) fail like errors; `include` is refused;

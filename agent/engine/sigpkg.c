@@ -13,7 +13,8 @@
  * packages in its root-owned state directory): a file truncated under the mapping would
  * fault, and one rewritten in place would change bytes already checked.
  *
- * On-disk format, version 1. All integers little-endian; offsets are from the file start.
+ * On-disk format, version 1 (and 2, below). All integers little-endian; offsets are from
+ * the file start.
  *
  * File:
  *   offset       size        meaning
@@ -60,6 +61,16 @@
  * The bucket of a hash is its first 32 bits read big-endian, shifted right by 32 - B
  * (bucket 0 when B = 0), so entries of bucket k are exactly [idx[k], idx[k+1]) and a
  * lookup is a binary search over a bucket of about one entry.
+ *
+ * Version 2 = version 1 plus extension sections. The header's field 52 (zero in version 1)
+ * counts them (1..8); a directory of that many 24-byte entries follows the header at 128
+ * (u32 type, u32 count, u64 offset, u64 length) and the catalog starts after it. The
+ * sections follow the YARA section in directory order, 8-byte aligned, before the
+ * signature, which covers them like everything else. Types 1, 2, 3 are the MD5, SHA-1 and
+ * SHA-256 sized hash tables (digest + file size or any size + threat id or allow), laid out
+ * as sigpkg_hashdb.h says; each type appears at most once, an unknown type is refused. The
+ * builder writes version 1 whenever there is no extension, so such packages still load in
+ * a version 1 reader.
  */
 #define _GNU_SOURCE
 #include "sigpkg.h"
@@ -81,6 +92,7 @@
 #include <yara.h>
 
 #include "sigpkg_format.h"
+#include "sigpkg_hashdb.h"
 
 #define KEYRING_MAX_KEYS 256
 #define KEY_FILE_MAX (64 * 1024)
@@ -382,6 +394,8 @@ struct pal_sigpkg {
     const uint8_t *hindex;   /* 2^bits + 1 bucket starts */
     const uint8_t *hentries; /* hash_count entries */
     const uint8_t *yara;
+    pal_hashdb sized[4]; /* by pal_hash_alg; count 0 when absent */
+    uint32_t sized_present;
     pal_sigpkg_info info;
     pal_sigpkg_layout layout;
 };
@@ -402,13 +416,19 @@ static int check_header(const uint8_t *p, uint64_t size, pal_sigpkg_info *info,
     if (memcmp(p + PAL_SIGPKG_H_MAGIC, PAL_SIGPKG_MAGIC, PAL_SIGPKG_MAGIC_LEN) != 0)
         return pal_err_set(err, PAL_EFORMAT, "bad magic: not a Palisade signature package");
     uint32_t fmt = pal_le32(p + PAL_SIGPKG_H_FORMAT);
-    if (fmt != PAL_SIGPKG_FORMAT_VERSION)
+    if (fmt != PAL_SIGPKG_FORMAT_VERSION && fmt != PAL_SIGPKG_FORMAT_VERSION_EXT)
         return pal_err_set(err, PAL_EVERSION,
                            "unsupported package format version %u (this "
-                           "reader knows %u)",
-                           fmt, PAL_SIGPKG_FORMAT_VERSION);
-    if (pal_le32(p + PAL_SIGPKG_H_RESERVED) != 0)
+                           "reader knows %u and %u)",
+                           fmt, PAL_SIGPKG_FORMAT_VERSION, PAL_SIGPKG_FORMAT_VERSION_EXT);
+    uint32_t n_ext = pal_le32(p + PAL_SIGPKG_H_RESERVED);
+    if (fmt == PAL_SIGPKG_FORMAT_VERSION && n_ext != 0)
         return pal_err_set(err, PAL_EFORMAT, "reserved header field is not zero");
+    if (fmt == PAL_SIGPKG_FORMAT_VERSION_EXT && (n_ext == 0 || n_ext > PAL_SIGPKG_MAX_EXT))
+        return pal_err_set(err, PAL_EFORMAT, "extension count %u not in 1..%d", n_ext,
+                           PAL_SIGPKG_MAX_EXT);
+    /* the directory lies inside the file: size >= header + signature was checked, and
+       8 * 24 more bytes are checked against the body below */
 
     uint32_t bits = pal_le32(p + PAL_SIGPKG_H_BUCKET_BITS);
     if (bits > PAL_SIGPKG_MAX_BUCKET_BITS)
@@ -423,15 +443,34 @@ static int check_header(const uint8_t *p, uint64_t size, pal_sigpkg_info *info,
                            (unsigned long long)body_len, (unsigned long long)size,
                            PAL_SIGPKG_SIG_SIZE);
 
-    struct section sec[4] = {
+    uint64_t dir_end = PAL_SIGPKG_HEADER_SIZE + (uint64_t)n_ext * PAL_SIGPKG_EXT_ENTRY_SIZE;
+    if (dir_end > body_len)
+        return pal_err_set(err, PAL_EFORMAT, "extension directory beyond end of body");
+    struct section sec[4 + PAL_SIGPKG_MAX_EXT] = {
         {"catalog", pal_le64(p + PAL_SIGPKG_H_CATALOG_OFF), pal_le64(p + PAL_SIGPKG_H_CATALOG_LEN)},
         {"strings", pal_le64(p + PAL_SIGPKG_H_STRINGS_OFF), pal_le64(p + PAL_SIGPKG_H_STRINGS_LEN)},
         {"hash table", pal_le64(p + PAL_SIGPKG_H_HASH_OFF), pal_le64(p + PAL_SIGPKG_H_HASH_LEN)},
         {"yara", pal_le64(p + PAL_SIGPKG_H_YARA_OFF), pal_le64(p + PAL_SIGPKG_H_YARA_LEN)},
     };
-    uint64_t prev_end = PAL_SIGPKG_HEADER_SIZE;
-    const char *prev = "header";
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const ext_names[] = {NULL, "md5 table", "sha1 table", "sha256 table"};
+    uint32_t ext_type[PAL_SIGPKG_MAX_EXT] = {0}, ext_count[PAL_SIGPKG_MAX_EXT] = {0};
+    for (uint32_t x = 0; x < n_ext; x++) {
+        const uint8_t *d = p + PAL_SIGPKG_HEADER_SIZE + (size_t)x * PAL_SIGPKG_EXT_ENTRY_SIZE;
+        uint32_t type = pal_le32(d + PAL_SIGPKG_X_TYPE);
+        if (type < PAL_SIGPKG_EXT_MD5 || type > PAL_SIGPKG_EXT_SHA256)
+            return pal_err_set(err, PAL_EFORMAT, "extension %u: unknown type %u", x, type);
+        for (uint32_t y = 0; y < x; y++)
+            if (ext_type[y] == type)
+                return pal_err_set(err, PAL_EFORMAT, "extension type %u appears twice", type);
+        ext_type[x] = type;
+        ext_count[x] = pal_le32(d + PAL_SIGPKG_X_COUNT);
+        sec[4 + x].name = ext_names[type];
+        sec[4 + x].off = pal_le64(d + PAL_SIGPKG_X_OFF);
+        sec[4 + x].len = pal_le64(d + PAL_SIGPKG_X_LEN);
+    }
+    uint64_t prev_end = dir_end;
+    const char *prev = n_ext ? "extension directory" : "header";
+    for (size_t i = 0; i < 4 + n_ext; i++) {
         if (sec[i].off < prev_end)
             return pal_err_set(
                 err, PAL_EFORMAT, "%s section offset %llu overlaps the %s (which ends at %llu)",
@@ -490,6 +529,12 @@ static int check_header(const uint8_t *p, uint64_t size, pal_sigpkg_info *info,
     lay->yara_len = sec[3].len;
     lay->body_len = body_len;
     lay->hash_bucket_bits = bits;
+    for (uint32_t x = 0; x < n_ext; x++) {
+        lay->sized_off[ext_type[x]] = sec[4 + x].off;
+        lay->sized_len[ext_type[x]] = sec[4 + x].len;
+        info->sized_count[ext_type[x]] = ext_count[x];
+        info->sized_bytes += sec[4 + x].len;
+    }
     return 0;
 }
 
@@ -643,6 +688,23 @@ static int check_yara(const pal_sigpkg *pkg, pal_errbuf *err)
     return 0;
 }
 
+static int open_sized(pal_sigpkg *pkg, pal_errbuf *err)
+{
+    static const char *const what[] = {NULL, "md5 table", "sha1 table", "sha256 table"};
+    for (int a = PAL_HASH_MD5; a <= PAL_HASH_SHA256; a++) {
+        if (pkg->layout.sized_len[a] == 0)
+            continue;
+        int rc =
+            pal_hashdb_open(&pkg->sized[a], pkg->base + pkg->layout.sized_off[a],
+                            pkg->layout.sized_len[a], pkg->info.sized_count[a],
+                            pal_hashdb_dlen((pal_hash_alg)a), pkg->info.threat_count, what[a], err);
+        if (rc)
+            return rc;
+        pkg->info.allow_count += pkg->sized[a].allow_count;
+    }
+    return 0;
+}
+
 int pal_sigpkg_open_fd(int fd, const pal_keyring *keys, unsigned flags, pal_sigpkg **out,
                        pal_errbuf *err)
 {
@@ -692,7 +754,7 @@ int pal_sigpkg_open_fd(int fd, const pal_keyring *keys, unsigned flags, pal_sigp
     pkg->hentries = pkg->hindex + ((size_t)1 << pkg->layout.hash_bucket_bits) * 4 + 4;
     pkg->yara = pkg->base + pkg->layout.yara_off;
     if ((rc = check_catalog(pkg, err)) || (rc = check_hashes(pkg, err)) ||
-        (rc = check_yara(pkg, err)))
+        (rc = check_yara(pkg, err)) || (rc = open_sized(pkg, err)))
         goto fail;
     *out = pkg;
     return 0;
@@ -796,6 +858,21 @@ int pal_sigpkg_lookup_sha256(const pal_sigpkg *pkg, const uint8_t sha256[32], ui
             lo = mid + 1;
     }
     return PAL_ENOTFOUND;
+}
+
+uint32_t pal_sigpkg_has_hashes(const pal_sigpkg *pkg, pal_hash_alg alg)
+{
+    if (!pkg || alg < PAL_HASH_MD5 || alg > PAL_HASH_SHA256)
+        return 0;
+    return pkg->sized[alg].count;
+}
+
+int pal_sigpkg_lookup_hash(const pal_sigpkg *pkg, pal_hash_alg alg, const uint8_t *digest,
+                           uint64_t size, uint32_t *id, int *allowed)
+{
+    if (!pkg || !digest || !id || !allowed || alg < PAL_HASH_MD5 || alg > PAL_HASH_SHA256)
+        return PAL_EINVAL;
+    return pal_hashdb_lookup(&pkg->sized[alg], digest, size, id, allowed);
 }
 
 void pal_sigpkg_yara_blob(const pal_sigpkg *pkg, const void **data, size_t *len)

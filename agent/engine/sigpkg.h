@@ -78,6 +78,11 @@ typedef struct pal_sigpkg_info {
     uint32_t rule_count;   /* YARA rules */
     uint64_t file_size;    /* whole file including the signature */
     uint64_t catalog_bytes, strings_bytes, hash_bytes, yara_bytes;
+    /* format 2 sized hash tables (0 in a version 1 package): entries per algorithm,
+       indexed by pal_hash_alg, and how many of all of them are allow entries */
+    uint32_t sized_count[4];
+    uint32_t allow_count;
+    uint64_t sized_bytes; /* all sized tables together */
 } pal_sigpkg_info;
 
 void pal_sigpkg_get_info(const pal_sigpkg *pkg, pal_sigpkg_info *out);
@@ -98,14 +103,34 @@ int pal_sigpkg_find_threat(const pal_sigpkg *pkg, const char *name, pal_threat *
 /* SHA-256 hash signature lookup: 0 and the threat id, or PAL_ENOTFOUND. O(1) average. */
 int pal_sigpkg_lookup_sha256(const pal_sigpkg *pkg, const uint8_t sha256[32], uint32_t *id);
 
+/*
+ * Sized hash tables (format 2; ClamAV .hdb/.hsb/.fp carry MD5, SHA-1 and SHA-256 with the
+ * file size). A table is present only when the package holds such hashes, so a scanner
+ * computes MD5 or SHA-1 only for a package that has them (pal_sigpkg_has_hashes).
+ */
+typedef enum pal_hash_alg { PAL_HASH_MD5 = 1, PAL_HASH_SHA1 = 2, PAL_HASH_SHA256 = 3 } pal_hash_alg;
+#define PAL_HASH_ANY_SIZE UINT64_MAX /* an entry that matches an object of any size */
+#define PAL_HASH_ALLOW UINT32_MAX    /* the threat id of an allow entry */
+
+/* Entries (threats and allow entries) in the table of alg; 0 when there is none. */
+uint32_t pal_sigpkg_has_hashes(const pal_sigpkg *pkg, pal_hash_alg alg);
+/*
+ * Look a digest of an object of size bytes up in the table of alg. *allowed = 1 when an
+ * allow entry matches (the object is on the package's allow list). Returns 0 and the first
+ * matching threat id, or PAL_ENOTFOUND (also when there is no such table).
+ */
+int pal_sigpkg_lookup_hash(const pal_sigpkg *pkg, pal_hash_alg alg, const uint8_t *digest,
+                           uint64_t size, uint32_t *id, int *allowed);
+
 /* Where each section lies in the file (palisade-sigtool info, tests). */
 typedef struct pal_sigpkg_layout {
     uint64_t catalog_off, catalog_len;
     uint64_t strings_off, strings_len;
     uint64_t hash_off, hash_len; /* bucket index followed by the sorted entries */
     uint64_t yara_off, yara_len;
-    uint64_t body_len;         /* bytes covered by the signature (= file size - 64) */
-    uint32_t hash_bucket_bits; /* the index has 2^bits buckets */
+    uint64_t body_len;                   /* bytes covered by the signature (= file size - 64) */
+    uint32_t hash_bucket_bits;           /* the index has 2^bits buckets */
+    uint64_t sized_off[4], sized_len[4]; /* format 2 tables by pal_hash_alg; len 0: none */
 } pal_sigpkg_layout;
 
 void pal_sigpkg_get_layout(const pal_sigpkg *pkg, pal_sigpkg_layout *out);

@@ -15,7 +15,8 @@
 
 #define PAL_SIGPKG_MAGIC "PALSIGPK" /* 8 bytes, no NUL in the file */
 #define PAL_SIGPKG_MAGIC_LEN 8
-#define PAL_SIGPKG_FORMAT_VERSION 1
+#define PAL_SIGPKG_FORMAT_VERSION 1     /* a package with no extension section */
+#define PAL_SIGPKG_FORMAT_VERSION_EXT 2 /* version 1 plus an extension directory */
 #define PAL_SIGPKG_HEADER_SIZE 128
 #define PAL_SIGPKG_SIG_SIZE 64 /* Ed25519 */
 #define PAL_SIGPKG_CATALOG_ENTRY_SIZE 12
@@ -34,7 +35,7 @@ enum pal_sigpkg_hdr {
     PAL_SIGPKG_H_THREAT_COUNT = 40, /* u32 */
     PAL_SIGPKG_H_HASH_COUNT = 44,   /* u32 */
     PAL_SIGPKG_H_RULE_COUNT = 48,   /* u32 */
-    PAL_SIGPKG_H_RESERVED = 52,     /* u32 zero */
+    PAL_SIGPKG_H_RESERVED = 52,     /* u32 zero in version 1; extension count in version 2 */
     PAL_SIGPKG_H_CATALOG_OFF = 56,  /* u64 */
     PAL_SIGPKG_H_CATALOG_LEN = 64,  /* u64 */
     PAL_SIGPKG_H_STRINGS_OFF = 72,  /* u64 */
@@ -44,6 +45,27 @@ enum pal_sigpkg_hdr {
     PAL_SIGPKG_H_YARA_OFF = 104,    /* u64 */
     PAL_SIGPKG_H_YARA_LEN = 112,    /* u64 */
     PAL_SIGPKG_H_BODY_LEN = 120,    /* u64 bytes covered by the signature */
+};
+
+/*
+ * Version 2: the header's field 52 counts extension sections (1..PAL_SIGPKG_MAX_EXT), and a
+ * directory of that many 24-byte entries follows the header at offset 128 (the catalog
+ * starts after it). Each extension section lies after the YARA section, in directory
+ * order, 8-byte aligned, and is covered by the signature like everything else.
+ */
+#define PAL_SIGPKG_MAX_EXT 8
+#define PAL_SIGPKG_EXT_ENTRY_SIZE 24
+enum pal_sigpkg_ext_field {
+    PAL_SIGPKG_X_TYPE = 0,  /* u32 pal_sigpkg_ext_type */
+    PAL_SIGPKG_X_COUNT = 4, /* u32 entries in the section */
+    PAL_SIGPKG_X_OFF = 8,   /* u64 */
+    PAL_SIGPKG_X_LEN = 16,  /* u64 */
+};
+/* Extension types; each appears at most once. Types 1-3 are sized hash tables (hashdb). */
+enum pal_sigpkg_ext_type {
+    PAL_SIGPKG_EXT_MD5 = 1,
+    PAL_SIGPKG_EXT_SHA1 = 2,
+    PAL_SIGPKG_EXT_SHA256 = 3, /* SHA-256 with a file size, and SHA-256 allow entries */
 };
 
 /* Catalog entry field offsets. */

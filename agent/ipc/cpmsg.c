@@ -139,6 +139,10 @@ int pal_cpmsg_check_matched_by(pal_cpmsg_bytes by)
 {
     if (by.len == 6 && memcmp(by.p, "sha256", 6) == 0)
         return 0;
+    /* MD5 and SHA-1 hash signatures (package format 2, imported ClamAV databases) */
+    if ((by.len == 3 && memcmp(by.p, "md5", 3) == 0) ||
+        (by.len == 4 && memcmp(by.p, "sha1", 4) == 0))
+        return 0;
     if (by.len < 6 || memcmp(by.p, "yara:", 5) != 0)
         return PAL_EPROTO;
     for (size_t i = 5; i < by.len; i++) {
@@ -455,7 +459,7 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
         if (has_nul(f->chain.p, f->chain.len))
             FAIL("FINDING chain holds a NUL byte");
         if (pal_cpmsg_check_matched_by(f->by) < 0)
-            FAIL("FINDING matched-by is neither sha256 nor yara:IDENTIFIER");
+            FAIL("FINDING matched-by is neither sha256, md5, sha1 nor yara:IDENTIFIER");
         break;
     }
 

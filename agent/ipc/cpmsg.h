@@ -77,7 +77,8 @@
  * | 16 u32 index (0, 1, ... in order) | 20 u32 threat_len (1..PAL_CPMSG_THREAT_MAX) |
  * | 24 u64 size of the matching object | 32 u8[32] its sha256 |
  * | 64 u32 chain_len (1..PAL_CPMSG_CHAIN_MAX) | 68 u32 by_len (1..PAL_CPMSG_BY_MAX) |
- * | 72 threat name (printable ASCII) | then chain | then matched_by ("sha256" or "yara:ID") |
+ * | 72 threat name (printable ASCII) | then chain | then matched_by ("sha256", "md5", "sha1" or
+ * "yara:ID") |
  *
  * SELFTEST_RESULT (0x85): the attempt returned; 24 bytes.
  * | 16 u32 action | 20 i32 err (errno of the failed attempt; 0: the attempt succeeded) |

@@ -7,6 +7,7 @@
  *   palisade-sigtool info PKG [--json]
  *   palisade-sigtool scan ...            (when sigtool_scan.c is built)
  *   palisade-sigtool cost ...            (sigtool_cost.c: each rule's scan cost)
+ *   palisade-sigtool import ...          (sigtool_import.c: ClamAV databases to a DIR)
  *
  * Exit status: 0 ok; 1 the package was refused (malformed, unknown key, bad signature);
  * 2 usage or any other error. Errors go to stderr with the library's message.
@@ -23,6 +24,7 @@
 #include "sigbuild.h"
 #include "sigpkg.h"
 #include "sigtool_cost.h"
+#include "sigtool_import.h"
 #ifdef PAL_SIGTOOL_HAVE_SCAN
 #include "sigtool_scan.h"
 #endif
@@ -39,8 +41,9 @@ static void usage(FILE *f)
             "       %s build DIR --key KEY.key --version N [--created UNIXTIME] --out PKG\n"
             "       %s verify PKG (--trusted-keys DIR | --key FILE.pub)...\n"
             "       %s info PKG [--json]\n"
-            "       %s cost (RULES_DIR | FILE.yar)... (--tree DIR | --synthetic MIB) ...\n",
-            prog, prog, prog, prog, prog);
+            "       %s cost (RULES_DIR | FILE.yar)... (--tree DIR | --synthetic MIB) ...\n"
+            "       %s import [--clamav DBDIR]... --out DIR [--report FILE]\n",
+            prog, prog, prog, prog, prog, prog);
 #ifdef PAL_SIGTOOL_HAVE_SCAN
     fprintf(f, "       %s scan ...   (see %s scan --help)\n", prog, prog);
 #endif
@@ -318,6 +321,17 @@ static int cmd_info(int argc, char **argv)
                (unsigned long long)lay.hash_len, (unsigned long long)lay.hash_off,
                lay.hash_bucket_bits, (unsigned long long)lay.yara_len,
                (unsigned long long)lay.yara_off, (unsigned long long)lay.body_len);
+        static const char *const alg_names[4] = {NULL, "md5", "sha1", "sha256"};
+        for (int a = 1; a <= 3; a++) /* format 2 sized tables */
+            if (lay.sized_len[a])
+                printf("%s table:%*s%u entries, %llu bytes at %llu\n", alg_names[a],
+                       a == 1   ? 6
+                       : a == 2 ? 5
+                                : 3,
+                       "", info.sized_count[a], (unsigned long long)lay.sized_len[a],
+                       (unsigned long long)lay.sized_off[a]);
+        if (info.allow_count)
+            printf("allow entries:  %u\n", info.allow_count);
         return 0;
     }
     /* u64 values above INT64_MAX cannot be JSON integers in jansson; versions and times
@@ -335,6 +349,19 @@ static int cmd_info(int argc, char **argv)
         section_json(lay.strings_off, lay.strings_len), "hash_table",
         section_json(lay.hash_off, lay.hash_len), "yara", section_json(lay.yara_off, lay.yara_len),
         "signature", section_json(lay.body_len, 64));
+    /* format 2: the sized hash tables, each {offset, length, entries}; allow entries */
+    static const char *const table_names[4] = {NULL, "md5_table", "sha1_table", "sha256_table"};
+    json_t *secs = o ? json_object_get(o, "sections") : NULL;
+    for (int a = 1; secs && a <= 3; a++) {
+        if (!lay.sized_len[a])
+            continue;
+        json_t *t = section_json(lay.sized_off[a], lay.sized_len[a]);
+        if (t)
+            json_object_set_new(t, "entries", json_integer(info.sized_count[a]));
+        json_object_set_new(secs, table_names[a], t);
+    }
+    if (o)
+        json_object_set_new(o, "allow_entries", json_integer(info.allow_count));
     char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (!s) {
@@ -363,6 +390,8 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "cost") == 0)
         return sigtool_cmd_cost(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return sigtool_cmd_import(argc - 1, argv + 1);
 #ifdef PAL_SIGTOOL_HAVE_SCAN
     if (strcmp(cmd, "scan") == 0)
         return sigtool_cmd_scan(argc - 1, argv + 1);

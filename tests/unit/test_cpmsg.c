@@ -535,7 +535,7 @@ DAMAGE(fnd_chain_nul, m->u.finding.chain.p = (const uint8_t *)k_nul_name;
 DAMAGE(fnd_chain_long, put32(b + 64, PAL_CPMSG_CHAIN_MAX + 1))
 DAMAGE(fnd_by0, m->u.finding.by.len = 0)
 DAMAGE(fnd_by_long, put32(b + 68, PAL_CPMSG_BY_MAX + 1))
-DAMAGE(fnd_by_md5, m->u.finding.by = B("md5"))
+DAMAGE(fnd_by_md5, m->u.finding.by = B("md4"))
 DAMAGE(fnd_by_empty_rule, m->u.finding.by = B("yara:"))
 DAMAGE(fnd_by_digit, m->u.finding.by = B("yara:1abc"))
 DAMAGE(fnd_by_dash, m->u.finding.by = B("yara:a-b"))

@@ -683,7 +683,7 @@ struct mutation_case {
 
 static const struct mutation_case mutation_cases[] = {
     {M_MAGIC, PAL_EFORMAT, "bad magic"},
-    {M_FORMAT_VERSION, PAL_EVERSION, "unsupported package format version 2"},
+    {M_FORMAT_VERSION, PAL_EVERSION, "unsupported package format version 3"},
     {M_RESERVED, PAL_EFORMAT, "reserved header field is not zero"},
     {M_BUCKET_BITS, PAL_EFORMAT, "hash index bits 25 larger than 24"},
     {M_BODY_LEN, PAL_EFORMAT, "does not match file size"},
@@ -724,7 +724,7 @@ static void apply_mutation(uint8_t *b, enum mutation m)
         b[0] = 'Q';
         break;
     case M_FORMAT_VERSION:
-        pal_put_le32(b + PAL_SIGPKG_H_FORMAT, 2);
+        pal_put_le32(b + PAL_SIGPKG_H_FORMAT, 3);
         break;
     case M_RESERVED:
         pal_put_le32(b + PAL_SIGPKG_H_RESERVED, 1);
