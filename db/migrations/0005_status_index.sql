@@ -58,3 +58,79 @@ CREATE TRIGGER scans_roots_delete AFTER DELETE ON scans
 BEGIN
     DELETE FROM completed_roots WHERE scan_id = old.id;
 END;
+
+-- The metrics op (store_metrics.c, open to every local user as well) reports counters over
+-- the whole history: scans by type and outcome with their files and bytes, detections by
+-- severity, source, action and result. Kept as running totals by triggers (insert, update of
+-- the grouped columns, delete), filled here from the rows already there, so that reading them
+-- costs a few dozen rows instead of a GROUP BY pass over each table. A group whose count went
+-- back to 0 stays with count 0 (the reader skips it). The newest end of each scan group is an
+-- index search (scans_type_outcome_ended). A NULL action is stored as 'None'.
+
+CREATE TABLE detection_counts (
+    severity      TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    action_result TEXT NOT NULL,
+    count         INTEGER NOT NULL,
+    PRIMARY KEY (severity, source, action, action_result)
+) WITHOUT ROWID;
+INSERT INTO detection_counts (severity, source, action, action_result, count)
+    SELECT severity, source, coalesce(action, 'None'), action_result, count(*) FROM detections
+    GROUP BY 1, 2, 3, 4;
+CREATE TRIGGER detections_count_insert AFTER INSERT ON detections
+BEGIN
+    INSERT INTO detection_counts (severity, source, action, action_result, count)
+        VALUES (new.severity, new.source, coalesce(new.action, 'None'), new.action_result, 1)
+        ON CONFLICT (severity, source, action, action_result) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER detections_count_update
+    AFTER UPDATE OF severity, source, action, action_result ON detections
+BEGIN
+    UPDATE detection_counts SET count = count - 1
+        WHERE severity = old.severity AND source = old.source
+        AND action = coalesce(old.action, 'None') AND action_result = old.action_result;
+    INSERT INTO detection_counts (severity, source, action, action_result, count)
+        VALUES (new.severity, new.source, coalesce(new.action, 'None'), new.action_result, 1)
+        ON CONFLICT (severity, source, action, action_result) DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER detections_count_delete AFTER DELETE ON detections
+BEGIN
+    UPDATE detection_counts SET count = count - 1
+        WHERE severity = old.severity AND source = old.source
+        AND action = coalesce(old.action, 'None') AND action_result = old.action_result;
+END;
+
+CREATE TABLE scan_counts (
+    type    TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    count   INTEGER NOT NULL,
+    files   INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL,
+    PRIMARY KEY (type, outcome)
+) WITHOUT ROWID;
+CREATE INDEX scans_type_outcome_ended ON scans (type, outcome, ended_at);
+INSERT INTO scan_counts (type, outcome, count, files, bytes)
+    SELECT type, outcome, count(*), coalesce(sum(files), 0), coalesce(sum(bytes), 0) FROM scans
+    GROUP BY 1, 2;
+CREATE TRIGGER scans_count_insert AFTER INSERT ON scans
+BEGIN
+    INSERT INTO scan_counts (type, outcome, count, files, bytes)
+        VALUES (new.type, new.outcome, 1, new.files, new.bytes)
+        ON CONFLICT (type, outcome) DO UPDATE SET count = count + 1,
+        files = files + excluded.files, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER scans_count_update AFTER UPDATE OF type, outcome, files, bytes ON scans
+BEGIN
+    UPDATE scan_counts SET count = count - 1, files = files - old.files, bytes = bytes - old.bytes
+        WHERE type = old.type AND outcome = old.outcome;
+    INSERT INTO scan_counts (type, outcome, count, files, bytes)
+        VALUES (new.type, new.outcome, 1, new.files, new.bytes)
+        ON CONFLICT (type, outcome) DO UPDATE SET count = count + 1,
+        files = files + excluded.files, bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER scans_count_delete AFTER DELETE ON scans
+BEGIN
+    UPDATE scan_counts SET count = count - 1, files = files - old.files, bytes = bytes - old.bytes
+        WHERE type = old.type AND outcome = old.outcome;
+END;

@@ -1548,6 +1548,60 @@ static void test_completed_roots_upgrade(void **state)
     assert_int_equal(raw_pragma(f->db, "SELECT count(*) FROM completed_roots"), 3);
 }
 
+/* The metrics op's running totals (scan_counts, detection_counts, kept by triggers) equal the
+   GROUP BY over the rows after inserts, finished scans and action results, and are filled by
+   the upgrade from a version-4 database's rows; the op's reads are index searches. */
+static void test_metrics_totals(void **state)
+{
+    fx *f = *state;
+    pal_store *st = NULL;
+    pal_errbuf err = {{0}};
+    assert_int_equal(pal_store_open_at_version(f->db, 4, &st, &err), 0);
+    int64_t s1 = scan_of(st, "/srv", 1000, PAL_SCAN_COMPLETED);
+    failed_detection(st, s1, "/srv/a", "Virus:DOS/EICAR_Test_File", 1001);
+    pal_store_close(st);
+
+    st = open_ok(f->db);
+    for (int i = 0; i < 30; i++) {
+        int64_t sc =
+            scan_of(st, "/home", 2000 + 10 * i, i % 3 ? PAL_SCAN_COMPLETED : PAL_SCAN_CANCELLED);
+        int64_t id = failed_detection(st, sc, "/home/x", "Trojan:Linux/Other", 2001 + 10 * i);
+        if (i % 2)
+            assert_int_equal(pal_store_detection_set_action(st, id, PAL_DET_ACTION_QUARANTINE,
+                                                            PAL_DET_SUCCESS, NULL, 2002, &err),
+                             0);
+    }
+    int64_t running = 0;
+    const char *home[1] = {"/home"};
+    assert_int_equal(pal_store_scan_begin(st, PAL_SCAN_FULL, home, 1, 9000, 0, &running, &err), 0);
+    pal_store_close(st);
+
+    assert_int_equal(raw_pragma(f->db, "SELECT count(*) FROM (SELECT type, outcome, count(*), "
+                                       "sum(files), sum(bytes) FROM scans GROUP BY 1, 2 EXCEPT "
+                                       "SELECT type, outcome, count, files, bytes FROM "
+                                       "scan_counts WHERE count > 0)"),
+                     0);
+    assert_int_equal(raw_pragma(f->db, "SELECT count(*) FROM scan_counts WHERE count > 0"),
+                     raw_pragma(f->db, "SELECT count(*) FROM (SELECT DISTINCT type, outcome "
+                                       "FROM scans)"));
+    assert_int_equal(
+        raw_pragma(f->db, "SELECT count(*) FROM (SELECT severity, source, coalesce(action, "
+                          "'None'), action_result, count(*) FROM detections GROUP BY 1, 2, 3, 4 "
+                          "EXCEPT SELECT severity, source, action, action_result, count FROM "
+                          "detection_counts WHERE count > 0)"),
+        0);
+    assert_int_equal(raw_pragma(f->db, "SELECT sum(count) FROM detection_counts"), 31);
+    assert_int_equal(
+        raw_pragma(f->db, "SELECT count FROM detection_counts WHERE action_result = 'Success'"),
+        15);
+
+    char *plan = query_plan(f->db, "SELECT (SELECT max(ended_at) FROM scans s WHERE s.type = "
+                                   "c.type AND s.outcome = c.outcome) FROM scan_counts c");
+    if (!strstr(plan, "SEARCH s USING COVERING INDEX scans_type_outcome_ended"))
+        fail_msg("newest end of a scan group: not an index search: %s", plan);
+    free(plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1577,6 +1631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unremediated_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_queries_use_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_completed_roots_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_totals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readme_describes_every_table, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
