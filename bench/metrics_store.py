@@ -13,9 +13,9 @@ store.
 PAL_PALISADED=<other palisaded> measures another build (an older one, for before/after) on
 the same filled store.
 
-The metrics op runs two GROUP BY queries over scans and detections and one over quarantine
-(full passes over the tables, agent/core/store/store_metrics.c) and builds the status
-figures; status's own store queries are index searches (db/migrations/0005_status_index.sql).
+The metrics op reads running totals of scans and detections kept by triggers and one pass
+over quarantine (agent/core/store/store_metrics.c) and builds the status figures; status's
+own store queries are index searches (db/migrations/0005_status_index.sql).
 """
 import argparse
 import os
