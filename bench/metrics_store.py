@@ -6,10 +6,16 @@ the same run, for `status` (the op every monitoring check already calls), over t
 socket. Prints the median milliseconds of each and their ratio, then the same on an empty
 store.
 
-    bench/metrics_store.py [--build-dir DIR] [--rows N] [--repeat R]
+    bench/metrics_store.py [--build-dir DIR] [--rows N] [--repeat R] [--failed-every K]
 
-The metrics op runs five GROUP BY queries over scans, detections and quarantine (full
-scans of the tables, agent/core/store/store_metrics.c) and builds the status figures.
+--failed-every K makes every K-th detection a failed remediation (default 1000: 100 of
+100,000; 4 gives 25,000), the rows status's unremediated-threat count starts from.
+PAL_PALISADED=<other palisaded> measures another build (an older one, for before/after) on
+the same filled store.
+
+The metrics op reads running totals of scans and detections kept by triggers and one pass
+over quarantine (agent/core/store/store_metrics.c) and builds the status figures; status's
+own store queries are index searches (db/migrations/0005_status_index.sql).
 """
 import argparse
 import os
@@ -34,7 +40,7 @@ def timed(d, op, repeat):
     return statistics.median(out)
 
 
-def fill(db, rows):
+def fill(db, rows, failed_every=1000):
     con = sqlite3.connect(db)
     now = int(time.time() * 1000)
     types = ["Quick", "Full", "Custom"]
@@ -46,9 +52,8 @@ def fill(db, rows):
           outcomes[i % 5]) for i in range(rows)))
     sev = ["Low", "Moderate", "High", "Severe"]
     src = ["OnDemand", "RealTime", "Buffer"]
-    # a failed remediation is rare (1 in 1,000 here): status's unremediated-threat query
-    # joins the failed rows with every detection of the same path, and with tens of
-    # thousands of failed rows it takes minutes (noticed here; status_health.c's)
+    # a failed remediation is rare (1 in 1,000 by default); with tens of thousands of them
+    # status's unremediated-threat count took minutes before 0005_status_index.sql
     act = [("Quarantine", "Success"), ("Remove", "Success"), ("NoAction", "Success"),
            ("Quarantine", "Success")]
     con.executemany(
@@ -56,7 +61,7 @@ def fill(db, rows):
         "chain, size, source, action, action_result) VALUES (?, ?, 'Bench.Threat', ?, 'Virus', "
         "?, ?, 68, ?, ?, ?)",
         ((1 + i % rows, now - 1000 * i, sev[i % 4], "/srv/f%d" % i, "/srv/f%d" % i, src[i % 3],
-          act[i % 4][0], "Failed" if i % 1000 == 0 else act[i % 4][1]) for i in range(rows)))
+          act[i % 4][0], "Failed" if i % failed_every == 0 else act[i % 4][1]) for i in range(rows)))
     con.commit()
     con.close()
 
@@ -66,6 +71,7 @@ def main():
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", "build/default"))
     ap.add_argument("--rows", type=int, default=100000)
     ap.add_argument("--repeat", type=int, default=21)
+    ap.add_argument("--failed-every", type=int, default=1000)
     a = ap.parse_args()
     b = os.path.abspath(a.build_dir)
     os.environ.setdefault("PAL_PALISADED", os.path.join(b, "agent/core/palisaded"))
@@ -77,11 +83,13 @@ def main():
         d.start()
         empty_m, empty_s = timed(d, "metrics", a.repeat), timed(d, "status", a.repeat)
         d.stop()
-        fill(os.path.join(d.state_dir, "palisade.db"), a.rows)
+        fill(os.path.join(d.state_dir, "palisade.db"), a.rows, a.failed_every)
         d.start()
         m, s = timed(d, "metrics", a.repeat), timed(d, "status", a.repeat)
-        print("store: %d scans, %d detections; median of %d calls over the control socket"
-              % (a.rows, a.rows, a.repeat))
+        print("palisaded: %s" % os.environ["PAL_PALISADED"])
+        print("store: %d scans, %d detections (%d failed remediations); median of %d calls "
+              "over the control socket" % (a.rows, a.rows, len(range(0, a.rows, a.failed_every)),
+                                           a.repeat))
         print("  metrics %8.2f ms   status %8.2f ms   metrics/status %.2f" % (m, s, m / s))
         print("empty store:")
         print("  metrics %8.2f ms   status %8.2f ms   metrics/status %.2f"

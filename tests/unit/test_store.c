@@ -1501,6 +1501,147 @@ static void test_unremediated_count(void **state)
     pal_store_close(st);
 }
 
+/* The query plan of sql on the database at path, one detail line per row, "|"-separated. */
+static char *query_plan(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    assert_non_null(q);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", q, sqlite3_errmsg(db));
+    size_t cap = 8192, len = 0;
+    char *plan = calloc(1, cap);
+    assert_non_null(plan);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *detail = (const char *)sqlite3_column_text(s, 3);
+        int n = snprintf(plan + len, cap - len, "%s|", detail ? detail : "");
+        assert_true(n > 0 && (size_t)n < cap - len);
+        len += (size_t)n;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    sqlite3_free(q);
+    return plan;
+}
+
+/* status (open to every local user, under the store's lock) runs these on every call: each
+   step must be an index search, never a pass over detections or scans nor a transient index
+   built per call (the 5.8 s status and the minutes-long one of bench/RESULTS.md). */
+static void test_status_queries_use_indexes(void **state)
+{
+    fx *f = *state;
+    pal_store *st = open_ok(f->db);
+    /* some history, so that the planner sees tables with rows */
+    for (int i = 0; i < 50; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/srv/d%d/f%d", i % 5, i);
+        int64_t sc = scan_of(st, i % 2 ? "/srv" : "/home", 1000 + 10 * i, PAL_SCAN_COMPLETED);
+        failed_detection(st, sc, path, "Virus:DOS/EICAR_Test_File", 1001 + 10 * i);
+    }
+    pal_store_close(st);
+
+    char *plan = query_plan(f->db, pal_store_unremediated_sql());
+    if (strstr(plan, "SCAN detections|") ||
+        strstr(plan, "SCAN detections USING INDEX detections_at") || strstr(plan, "SCAN scans") ||
+        strstr(plan, "AUTOMATIC") || strstr(plan, "SCAN s|") ||
+        !strstr(plan, "USING INDEX detections_failed") ||
+        !strstr(plan, "SEARCH l USING INDEX detections_path (path=? AND rowid>?)") ||
+        !strstr(plan, "completed_roots_root (root=? AND started_at>?)"))
+        fail_msg("unremediated count: not index-driven: %s", plan);
+    free(plan);
+
+    plan = query_plan(f->db, pal_store_scan_last_sql());
+    if (!strstr(plan, "SEARCH scans USING INDEX scans_type_started (type=?)"))
+        fail_msg("last scan of a type: not index-driven: %s", plan);
+    free(plan);
+}
+
+/* A database made before completed_roots (version 4) gets the roots of the scans it already
+   holds: a Completed scan recorded then still covers a failed detection afterwards, and the
+   triggers keep the table for the scans recorded after the upgrade. */
+static void test_completed_roots_upgrade(void **state)
+{
+    fx *f = *state;
+    pal_store *st = NULL;
+    pal_errbuf err = {{0}};
+    assert_int_equal(pal_store_open_at_version(f->db, 4, &st, &err), 0);
+    int64_t s1 = scan_of(st, "/srv", 1000, PAL_SCAN_COMPLETED);
+    failed_detection(st, s1, "/srv/a/x.zip", "Virus:DOS/EICAR_Test_File", 1001);
+    failed_detection(st, 0, "/home/u/y", "Virus:DOS/EICAR_Test_File", 1002);
+    scan_of(st, "/srv/a", 2000, PAL_SCAN_COMPLETED);
+    scan_of(st, "/home", 2100, PAL_SCAN_FAILED);
+    pal_store_close(st);
+
+    st = open_ok(f->db);
+    assert_int_equal(pal_store_schema_version(st), pal_store_latest_version());
+    assert_int_equal(unremediated(st), 1); /* /srv/a covered /srv/a/x.zip; /home failed */
+    int64_t id = 0;
+    const char *home[1] = {"/home"};
+    assert_int_equal(pal_store_scan_begin(st, PAL_SCAN_CUSTOM, home, 1, 3000, 0, &id, &err), 0);
+    assert_int_equal(unremediated(st), 1); /* Running covers nothing */
+    pal_scan_totals t = {0};
+    assert_int_equal(pal_store_scan_finish(st, id, &t, PAL_SCAN_COMPLETED, NULL, 3001, &err), 0);
+    assert_int_equal(unremediated(st), 0);
+    pal_store_close(st);
+    assert_int_equal(raw_pragma(f->db, "SELECT count(*) FROM completed_roots"), 3);
+}
+
+/* The metrics op's running totals (scan_counts, detection_counts, kept by triggers) equal the
+   GROUP BY over the rows after inserts, finished scans and action results, and are filled by
+   the upgrade from a version-4 database's rows; the op's reads are index searches. */
+static void test_metrics_totals(void **state)
+{
+    fx *f = *state;
+    pal_store *st = NULL;
+    pal_errbuf err = {{0}};
+    assert_int_equal(pal_store_open_at_version(f->db, 4, &st, &err), 0);
+    int64_t s1 = scan_of(st, "/srv", 1000, PAL_SCAN_COMPLETED);
+    failed_detection(st, s1, "/srv/a", "Virus:DOS/EICAR_Test_File", 1001);
+    pal_store_close(st);
+
+    st = open_ok(f->db);
+    for (int i = 0; i < 30; i++) {
+        int64_t sc =
+            scan_of(st, "/home", 2000 + 10 * i, i % 3 ? PAL_SCAN_COMPLETED : PAL_SCAN_CANCELLED);
+        int64_t id = failed_detection(st, sc, "/home/x", "Trojan:Linux/Other", 2001 + 10 * i);
+        if (i % 2)
+            assert_int_equal(pal_store_detection_set_action(st, id, PAL_DET_ACTION_QUARANTINE,
+                                                            PAL_DET_SUCCESS, NULL, 2002, &err),
+                             0);
+    }
+    int64_t running = 0;
+    const char *home[1] = {"/home"};
+    assert_int_equal(pal_store_scan_begin(st, PAL_SCAN_FULL, home, 1, 9000, 0, &running, &err), 0);
+    pal_store_close(st);
+
+    assert_int_equal(raw_pragma(f->db, "SELECT count(*) FROM (SELECT type, outcome, count(*), "
+                                       "sum(files), sum(bytes) FROM scans GROUP BY 1, 2 EXCEPT "
+                                       "SELECT type, outcome, count, files, bytes FROM "
+                                       "scan_counts WHERE count > 0)"),
+                     0);
+    assert_int_equal(raw_pragma(f->db, "SELECT count(*) FROM scan_counts WHERE count > 0"),
+                     raw_pragma(f->db, "SELECT count(*) FROM (SELECT DISTINCT type, outcome "
+                                       "FROM scans)"));
+    assert_int_equal(
+        raw_pragma(f->db, "SELECT count(*) FROM (SELECT severity, source, coalesce(action, "
+                          "'None'), action_result, count(*) FROM detections GROUP BY 1, 2, 3, 4 "
+                          "EXCEPT SELECT severity, source, action, action_result, count FROM "
+                          "detection_counts WHERE count > 0)"),
+        0);
+    assert_int_equal(raw_pragma(f->db, "SELECT sum(count) FROM detection_counts"), 31);
+    assert_int_equal(
+        raw_pragma(f->db, "SELECT count FROM detection_counts WHERE action_result = 'Success'"),
+        15);
+
+    char *plan = query_plan(f->db, "SELECT (SELECT max(ended_at) FROM scans s WHERE s.type = "
+                                   "c.type AND s.outcome = c.outcome) FROM scan_counts c");
+    if (!strstr(plan, "SEARCH s USING COVERING INDEX scans_type_outcome_ended"))
+        fail_msg("newest end of a scan group: not an index search: %s", plan);
+    free(plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1529,6 +1670,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threat_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unremediated_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_queries_use_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_completed_roots_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_totals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readme_describes_every_table, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

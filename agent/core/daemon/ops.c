@@ -162,8 +162,10 @@ json_t *pal_daemon_status_json(pal_daemon *d)
         json_array_append_new(degraded, json_string(pe.msg));
     /* a threat left in place because its quarantine or removal failed keeps the agent
        Degraded until it is dealt with (see pal_store_unremediated_count) */
-    int64_t unremediated = 0;
-    if (pal_store_unremediated_count(pal_daemon_store(d), &unremediated, NULL) == 0) {
+    pal_status_unremediated u = {.err = {.msg = ""}};
+    u.ret = pal_store_unremediated_count(pal_daemon_store(d), &u.count, &u.err);
+    int64_t unremediated = u.count;
+    if (u.ret == 0) {
         json_object_set_new(o, "unremediated_threats", json_integer((json_int_t)unremediated));
         if (unremediated > 0)
             json_array_append_new(
@@ -177,7 +179,7 @@ json_t *pal_daemon_status_json(pal_daemon *d)
     json_object_set_new(o, "degraded", degraded);
     json_object_set_new(o, "active_scans", json_integer(pal_daemon_active_scans(d)));
     json_object_set_new(o, "events", pal_events_status_json());
-    if (pal_status_add_health(d, o) != 0) {
+    if (pal_status_add_health(d, o, &u) != 0) {
         json_decref(o);
         return NULL;
     }

@@ -175,12 +175,12 @@ static int check_configuration(pal_daemon *d, json_t *issues)
     return ret;
 }
 
-static int check_unremediated(pal_daemon *d, json_t *issues)
+static int check_unremediated(const pal_status_unremediated *u, json_t *issues)
 {
-    int64_t n = 0;
-    pal_errbuf err = {.msg = ""};
-    if (pal_store_unremediated_count(pal_daemon_store(d), &n, &err) != 0)
-        return issue(issues, "HistoryUnreadable", "the threat history cannot be read: %s", err.msg);
+    if (u->ret != 0)
+        return issue(issues, "HistoryUnreadable", "the threat history cannot be read: %s",
+                     u->err.msg);
+    int64_t n = u->count;
     if (n == 0)
         return 0;
     return issue(issues, "UnremediatedThreats",
@@ -209,7 +209,7 @@ static int check_real_time(json_t *o, json_t *issues, int healthy)
                  reason ? reason : "no reason given");
 }
 
-int pal_status_add_health(pal_daemon *d, json_t *o)
+int pal_status_add_health(pal_daemon *d, json_t *o, const pal_status_unremediated *u)
 {
     json_t *issues = json_array();
     if (!issues)
@@ -224,7 +224,7 @@ int pal_status_add_health(pal_daemon *d, json_t *o)
     if (ret == 0)
         ret = check_configuration(d, issues);
     if (ret == 0)
-        ret = check_unremediated(d, issues);
+        ret = check_unremediated(u, issues);
     if (ret == 0)
         ret = add_last_scan(d, o, issues, "last_quick_scan", PAL_SCAN_QUICK);
     if (ret == 0)

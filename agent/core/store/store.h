@@ -325,6 +325,11 @@ int pal_store_allowed_check(pal_store *st, const char *threat_name, const char *
  * Counted in SQL over the Failed rows only.
  */
 int pal_store_unremediated_count(pal_store *st, int64_t *count, pal_errbuf *err);
+/* The statements behind pal_store_unremediated_count and pal_store_scan_last, for the tests
+   that check their query plans (index searches only: status runs them under the store's lock
+   for any local user, so their cost must not grow with the history). */
+const char *pal_store_unremediated_sql(void);
+const char *pal_store_scan_last_sql(void);
 
 /* ---- per-threat action overrides --------------------------------------------------------- */
 

@@ -2,10 +2,12 @@
  * store_metrics.c — the aggregates the metrics op (agent/core/daemon/ops_metrics.h) takes
  * from the store: finished scans by type and outcome with their objects and bytes,
  * detections by severity and origin, remediations by action and result, the last scan of
- * each type, and the quarantine's size. One GROUP BY per table (scans, detections,
- * quarantine: a full pass over each, no index needed; figures for 100,000 rows in
- * bench/RESULTS.md), read under the store's lock in one read transaction so the figures
- * agree with each other, then folded here.
+ * each type, and the quarantine's size. The scan and detection figures are running totals
+ * kept by triggers (scan_counts, detection_counts: db/migrations/0005_status_index.sql), so
+ * reading them does not grow with the history (the op is open to every local user and holds
+ * the store's lock; figures for 100,000 rows in bench/RESULTS.md); the quarantine's is one
+ * pass over its table (small: items are purged). Read under the store's lock in one read
+ * transaction so the figures agree with each other, then folded here.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +20,12 @@
    Running scans are left out: a counter of {type, status} must never go down, and a
    Running scan becomes Completed, Cancelled or Failed. */
 static const char SQL_M_SCANS[] =
-    "SELECT type, outcome, count(*), coalesce(sum(files), 0), coalesce(sum(bytes), 0), "
-    "max(ended_at) FROM scans WHERE outcome <> 'Running' GROUP BY type, outcome "
-    "ORDER BY type, outcome";
+    "SELECT c.type, c.outcome, c.count, c.files, c.bytes, (SELECT max(ended_at) FROM scans s "
+    "WHERE s.type = c.type AND s.outcome = c.outcome) FROM scan_counts c "
+    "WHERE c.outcome <> 'Running' AND c.count > 0 ORDER BY c.type, c.outcome";
 static const char SQL_M_DETECTIONS[] =
-    "SELECT severity, source, coalesce(action, 'None'), action_result, count(*) FROM detections "
-    "GROUP BY severity, source, action, action_result ORDER BY severity, source, action, "
-    "action_result";
+    "SELECT severity, source, action, action_result, count FROM detection_counts "
+    "WHERE count > 0 ORDER BY severity, source, action, action_result";
 static const char SQL_M_QUARANTINE[] = "SELECT count(*), coalesce(sum(size), 0) FROM quarantine";
 
 /* One query's rows into an array of objects: column i is named names[i]; a text column

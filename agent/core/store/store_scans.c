@@ -84,16 +84,18 @@ static const char SQL_THREAT_LIST_GROUPED[] =
         "d.");
 
 /* see pal_store_unremediated_count for what "dealt with" means. Written as set joins
-   (the failed rows, the roots of later scans, each failed path's ancestors) rather than
-   correlated subqueries: one pass over detections instead of one per failed row. */
+   (the failed rows, each failed path's ancestors) rather than correlated subqueries over
+   whole tables, and every step is an index search (0005_status_index.sql): the Failed rows
+   through the partial index detections_failed, the later detections of a path through
+   detections_path, the Completed scans that walked an ancestor after the detection through
+   completed_roots (the roots of the Completed scans, kept by triggers from scans.paths). The
+   cost grows with the number of failed rows, not with the history; test_store.c checks the
+   plan. */
 static const char SQL_UNREMEDIATED[] =
     "WITH f AS MATERIALIZED (SELECT id, scan_id, path, threat_name, sha256, detected_at "
     "FROM detections WHERE action_result = 'Failed'), "
     "superseded AS (SELECT f.id FROM f JOIN detections l ON l.path = f.path AND l.id > f.id "
     "AND (f.scan_id IS NULL OR l.scan_id IS NOT f.scan_id)), "
-    "roots AS MATERIALIZED (SELECT s.started_at, r.value AS root FROM scans s, "
-    "json_each(s.paths) r WHERE s.outcome = 'Completed' "
-    "AND s.started_at > (SELECT min(detected_at) FROM f)), "
     /* the path, its parent, ... up to "/": rtrim(p, <p's non-slash characters>) cuts
        the last component and leaves its slash */
     "anc(id, detected_at, p) AS (SELECT id, detected_at, path FROM f UNION ALL "
@@ -101,8 +103,8 @@ static const char SQL_UNREMEDIATED[] =
     "ELSE substr(rtrim(p, replace(p, '/', '')), 1, "
     "length(rtrim(p, replace(p, '/', ''))) - 1) END "
     "FROM anc WHERE p <> '/' AND instr(p, '/') > 0), "
-    "covered AS (SELECT anc.id FROM anc JOIN roots ON roots.root = anc.p "
-    "AND roots.started_at > anc.detected_at) "
+    "covered AS (SELECT anc.id FROM anc WHERE EXISTS (SELECT 1 FROM completed_roots c "
+    "WHERE c.root = anc.p AND c.started_at > anc.detected_at)) "
     "SELECT count(*) FROM f WHERE f.id NOT IN superseded AND f.id NOT IN covered "
     "AND NOT EXISTS (SELECT 1 FROM allowed_threats a "
     "WHERE (a.kind = 'ThreatName' AND a.value = f.threat_name) "
@@ -695,6 +697,16 @@ int pal_store_threat_list(pal_store *st, const pal_detection_filter *filter, pal
     if (ret == 0)
         *out = recs;
     return ret;
+}
+
+const char *pal_store_unremediated_sql(void)
+{
+    return SQL_UNREMEDIATED;
+}
+
+const char *pal_store_scan_last_sql(void)
+{
+    return SQL_SCAN_LAST;
 }
 
 int pal_store_unremediated_count(pal_store *st, int64_t *count, pal_errbuf *err)
