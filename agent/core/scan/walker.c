@@ -177,9 +177,75 @@ static int is_pseudo_or_remote(long f_type)
     }
 }
 
+/* Whether one path component s[0..slen) matches the pattern component p[0..plen), where '*'
+   is any run of characters and '?' any one character (neither is ever '/': the caller has cut
+   both at the slashes). Every other byte, '[' and backslash included, stands for itself. The
+   classic one-backtrack-point loop: linear in practice, O(plen * slen) at worst. */
+static int component_matches(const char *p, size_t plen, const char *s, size_t slen)
+{
+    size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+    while (si < slen) {
+        if (pi < plen && p[pi] == '*') {
+            star_p = pi++;
+            star_s = si;
+        } else if (pi < plen && (p[pi] == '?' || p[pi] == s[si])) {
+            pi++;
+            si++;
+        } else if (star_p != (size_t)-1) {
+            pi = star_p + 1;
+            si = ++star_s;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && p[pi] == '*')
+        pi++;
+    return pi == plen;
+}
+
+/*
+ * Whether the wildcard pattern matches path or a directory above it, component by component
+ * (FNM_PATHNAME: a wildcard never crosses a '/'), so the entry /home/STAR/cache matches
+ * /home/x/cache and everything below it, never /home/x/y/cache. Patterns are absolute and
+ * have no repeated or trailing slash (the setting's check); the walker's paths have none.
+ */
+static int pattern_under(const char *path, size_t path_len, const char *pat)
+{
+    const char *pe = pat + strlen(pat);
+    const char *end = path + path_len;
+    const char *s = path;
+    const char *p = pat;
+    for (;;) {
+        /* both at a '/' (or the pattern's end) here */
+        if (p == pe)
+            return s == end || *s == '/';
+        if (s == end)
+            return 0;
+        p++;
+        s++;
+        const char *pn = memchr(p, '/', (size_t)(pe - p));
+        const char *sn = memchr(s, '/', (size_t)(end - s));
+        if (!pn)
+            pn = pe;
+        if (!sn)
+            sn = end;
+        if (!component_matches(p, (size_t)(pn - p), s, (size_t)(sn - s)))
+            return 0;
+        p = pn;
+        s = sn;
+    }
+}
+
+/* A plain entry (no '*' or '?') stays a prefix compare; strcspn costs what strlen did. */
 static int path_under(const char *path, size_t path_len, const char *prefix)
 {
-    size_t plen = strlen(prefix);
+    size_t plen = strcspn(prefix, "*?");
+    if (prefix[plen] != '\0') {
+        /* a wildcard entry: the literal part before its first wildcard must be a prefix */
+        if (path_len < plen || memcmp(path, prefix, plen) != 0 || prefix[0] != '/')
+            return 0;
+        return pattern_under(path, path_len, prefix);
+    }
     while (plen > 1 && prefix[plen - 1] == '/')
         plen--;
     if (plen == 0 || path_len < plen || memcmp(path, prefix, plen) != 0)

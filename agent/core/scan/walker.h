@@ -59,7 +59,8 @@ typedef struct pal_walk_ops {
 } pal_walk_ops;
 
 typedef struct pal_walk_options {
-    const char *const *exclude_paths; /* absolute; a match covers the path and below */
+    const char *const *exclude_paths; /* absolute; a match covers the path and below; in
+                                         an entry, * and ? match within one component */
     size_t n_exclude_paths;
     const char *const *exclude_exts; /* "log" or ".log", compared case-insensitively */
     size_t n_exclude_exts;
