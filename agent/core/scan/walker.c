@@ -236,21 +236,24 @@ static int pattern_under(const char *path, size_t path_len, const char *pat)
     }
 }
 
-/* A plain entry (no '*' or '?') stays a prefix compare; strcspn costs what strlen did. */
+/* A plain entry (no '*' or '?'): the prefix compare the walker always made. */
 static int path_under(const char *path, size_t path_len, const char *prefix)
 {
-    size_t plen = strcspn(prefix, "*?");
-    if (prefix[plen] != '\0') {
-        /* a wildcard entry: the literal part before its first wildcard must be a prefix */
-        if (path_len < plen || memcmp(path, prefix, plen) != 0 || prefix[0] != '/')
-            return 0;
-        return pattern_under(path, path_len, prefix);
-    }
+    size_t plen = strlen(prefix);
     while (plen > 1 && prefix[plen - 1] == '/')
         plen--;
     if (plen == 0 || path_len < plen || memcmp(path, prefix, plen) != 0)
         return 0;
     return path_len == plen || path[plen] == '/' || (plen == 1 && prefix[0] == '/');
+}
+
+/* A wildcard entry: the literal part before its first wildcard must be a prefix first. */
+static int wild_under(const char *path, size_t path_len, const char *pattern)
+{
+    size_t lit = strcspn(pattern, "*?");
+    if (pattern[0] != '/' || path_len < lit || memcmp(path, pattern, lit) != 0)
+        return 0;
+    return pattern_under(path, path_len, pattern);
 }
 
 static int extension_matches(const char *path, size_t path_len, const char *ext)
@@ -271,7 +274,9 @@ int pal_walk_is_excluded(const pal_walk_options *opts, const char *path, size_t 
                          int is_dir, pal_skip_reason *why)
 {
     for (size_t i = 0; i < opts->n_exclude_paths; i++) {
-        if (path_under(path, path_len, opts->exclude_paths[i])) {
+        const char *e = opts->exclude_paths[i];
+        int wild = opts->exclude_path_wild ? opts->exclude_path_wild[i] : !!strpbrk(e, "*?");
+        if (wild ? wild_under(path, path_len, e) : path_under(path, path_len, e)) {
             *why = PAL_SKIP_EXCLUDED_PATH;
             return 1;
         }
@@ -489,6 +494,19 @@ int pal_walk(const char *root, const pal_walk_options *opts, const pal_walk_ops 
         .ops = ops,
         .max_depth = opts->max_depth ? opts->max_depth : PAL_WALK_DEFAULT_MAX_DEPTH,
     };
+    /* which exclusion entries have wildcards, found once per walk rather than per file:
+       a plain entry then costs exactly the prefix compare it always did */
+    pal_walk_options local = *opts;
+    unsigned char *wild = NULL;
+    if (opts->n_exclude_paths && !opts->exclude_path_wild) {
+        wild = malloc(opts->n_exclude_paths);
+        if (!wild)
+            return PAL_ENOMEM;
+        for (size_t i = 0; i < opts->n_exclude_paths; i++)
+            wild[i] = strpbrk(opts->exclude_paths[i], "*?") != NULL;
+        local.exclude_path_wild = wild;
+        ws.opts = &local;
+    }
     size_t saved;
     int rc = path_push(&ws.path, root, &saved);
     if (rc == 0) {
@@ -499,5 +517,6 @@ int pal_walk(const char *root, const pal_walk_options *opts, const pal_walk_ops 
         rc = walk_entry(&ws, AT_FDCWD, ws.path.data, 0);
     }
     free(ws.path.data);
+    free(wild);
     return rc;
 }
