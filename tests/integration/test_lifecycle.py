@@ -16,7 +16,9 @@ from harness import Daemon, DaemonTest, Gate
 
 EICAR = harness.eicar()
 APPLICATION_ID = 0x50414C53        # 'PALS', agent/core/store/store.c
-SCHEMA_VERSION = 5                 # the newest of db/migrations/
+# the newest of db/migrations/ (counted, so that a branch adding one needs no edit here)
+SCHEMA_VERSION = max(int(f[:4]) for f in os.listdir(
+    os.path.join(harness.source_dir(), "db", "migrations")) if f.endswith(".sql"))
 
 
 def file_state(path):
@@ -259,6 +261,64 @@ class Database(DaemonTest):
         self.assertEqual(self.d.stop(), 0)
         self.assertEqual(self.pragma("user_version"), SCHEMA_VERSION)
         self.assertEqual(self.pragma("application_id"), APPLICATION_ID)
+
+    def test_schema_4_scan_triggers_move_from_meta_into_their_column(self):
+        """Before 0006_scan_trigger.sql the scheduler kept a scan's trigger in meta rows
+        scan_trigger.<id>; the upgrade moves them into scans."trigger" and deletes them,
+        and a scheduled run recorded Failed before it is still the schedule's health issue."""
+        con = sqlite3.connect(self.db_path())
+        for n in range(1, 5):
+            name = next(f for f in os.listdir(os.path.join(harness.source_dir(), "db",
+                                                           "migrations"))
+                        if f.startswith("%04d_" % n))
+            with open(os.path.join(harness.source_dir(), "db", "migrations", name),
+                      encoding="utf-8") as f:
+                con.executescript(f.read())
+        con.execute("PRAGMA user_version = 4")
+        t0 = 1767225600000          # 2026-01-01T00:00:00Z
+        for sid, typ, outcome, error in ((7, "Quick", "Completed", None),
+                                         (8, "Quick", "Failed", "interrupted: old"),
+                                         (9, "Quick", "Completed", None),
+                                         (10, "Full", "Completed", None)):
+            con.execute("INSERT INTO scans (id, type, paths, started_at, ended_at, outcome, "
+                        "error) VALUES (?, ?, '[]', ?, ?, ?, ?)",
+                        (sid, typ, t0 + sid, t0 + sid + 1, outcome, error))
+        # 7 Scheduled, 8 CatchUp (Failed), 9 a client's (no row), 10 Scheduled; 99 pruned
+        meta = [("scan_trigger.7", "Scheduled"), ("scan_trigger.8", "CatchUp"),
+                ("scan_trigger.10", "Scheduled"), ("scan_trigger.99", "Scheduled"),
+                ("schedule.Quick", '{"day":"Everyday","time":"02:00","last_due_ms":1}')]
+        con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta)
+        con.commit()
+        con.close()
+
+        self.d.start()
+        with self.d.client() as c:
+            scans = c.result("scans.list")["items"]
+            self.assertEqual(sorted((s["scan_id"], s["trigger"]) for s in scans),
+                             [(7, "Scheduled"), (8, "CatchUp"), (9, "Client"),
+                              (10, "Scheduled")])
+            issues = [i for i in c.result("status")["health_issues"]
+                      if i["id"] == "ScheduledScanFailed"]
+            self.assertEqual(len(issues), 1, issues)
+            self.assertIn("scheduled Quick scan 8 ended Failed: interrupted: old",
+                          issues[0]["reason"])
+            # a client's scan after the upgrade is recorded as a client's
+            root = self.make_tree("tree", {"clean.txt": b"clean\n"})
+            res, _ = self.d.scan([root], client=c)
+            self.assertEqual(c.result("scans.list", {"limit": 1})["items"][0]["trigger"],
+                             "Client")
+        self.assertEqual(self.d.stop(), 0)
+        self.assertEqual(self.pragma("user_version"), SCHEMA_VERSION)
+        con = sqlite3.connect(self.db_path())
+        try:
+            keys = sorted(k for (k,) in con.execute("SELECT key FROM meta"))
+            self.assertEqual([k for k in keys if k.startswith("scan_trigger.")], [])
+            self.assertIn("schedule.Quick", keys)
+            self.assertEqual(con.execute('SELECT id, "trigger" FROM scans ORDER BY id')
+                             .fetchall(), [(7, "Scheduled"), (8, "CatchUp"), (9, "Client"),
+                                           (10, "Scheduled"), (res["scan_id"], "Client")])
+        finally:
+            con.close()
 
     def pragma(self, name):
         con = sqlite3.connect(self.db_path())

@@ -43,10 +43,11 @@ def denied(p):
 class ExclusionsTest(RtpTest):
 
     def prepare(self):
-        for d in ("excl", "plain", "proc"):
-            os.mkdir(self.m.p(d))
+        for d in ("excl", "plain", "proc", "u/a/cache", "u/a/cachex", "u/a/t/cache"):
+            os.makedirs(self.m.p(d))
         for path in ("excl/e.txt", "plain/e.skipme", "plain/e.txt", "proc/a", "proc/b",
-                     "proc/c", "proc/d"):
+                     "proc/c", "proc/d", "u/a/cache/e.txt", "u/a/cachex/e.txt",
+                     "u/a/t/cache/e.txt"):
             with open(self.m.p(path), "wb") as f:
                 f.write(eicar())
 
@@ -57,6 +58,13 @@ class ExclusionsTest(RtpTest):
         self.assertEqual(as_user("nobody", "cat", self.m.p("excl/e.txt")).returncode, 0)
         self.assertEqual(as_user("nobody", "cat", self.m.p("plain/e.skipme")).returncode, 0)
         self.assertTrue(denied(as_user("nobody", "cat", self.m.p("plain/e.txt"))))
+        # a wildcard entry: '*' matches one path component, never a sibling's longer name
+        # and never across '/'
+        with self.d.client() as c:
+            c.result("exclusion.add", {"kind": "Path", "value": self.m.p("u/*/cache")})
+        self.assertEqual(as_user("nobody", "cat", self.m.p("u/a/cache/e.txt")).returncode, 0)
+        self.assertTrue(denied(as_user("nobody", "cat", self.m.p("u/a/cachex/e.txt"))))
+        self.assertTrue(denied(as_user("nobody", "cat", self.m.p("u/a/t/cache/e.txt"))))
 
         cat = os.path.realpath("/usr/bin/cat")
         with open(cat, "rb") as f:

@@ -19,7 +19,9 @@ minutes: the test moves the scheduler's clock past a schedule's time instead.
   file); bad values are refused with a message saying what is allowed, and change nothing.
 - Local time: a daemon in a UTC+5:30 zone plans a schedule's HH:MM and weekday in that zone.
 - A run that cannot start (no signature package) is the health issue ScheduledScanFailed,
-  and the next run is planned.
+  and the next run is planned. A scheduled run that ended Failed (palisaded killed under it)
+  is that issue too, naming the scan, until a later scheduled run completes (a client's
+  scan does not clear it).
 - ScanAvgCPULoadFactor: the same detached scan of a tree uses, per wall-clock second, less
   than 0.3 CPU seconds (daemon and content process together) at factor 20, and clearly more
   at factor 100 (figures printed).
@@ -86,8 +88,8 @@ class ScheduleBase(DaemonTest):
     def start(self):
         """Start the daemon, and keep its Quick scans out of what other runs left in /tmp
         (a big build tree there would keep the walker away from the test's gate for
-        minutes): ExclusionPath gets every other directory of /tmp (one by one: the walker
-        does not expand wildcards), and /var/tmp and /dev/shm."""
+        minutes): ExclusionPath gets every other directory of /tmp (one by one: a wildcard
+        cannot say "all but this one"), and /var/tmp and /dev/shm."""
         self.d.start()
         mine = os.path.basename(self.d.base)
         excl = {"/var/tmp", "/dev/shm"}
@@ -378,6 +380,57 @@ class NoPackageTest(ScheduleBase):
         self.assertEqual(self.next_quick(at + 86400), at + 86400)
         self.assertEqual(self.history(), [])
         self.assertIn("could not start", self.d.log())
+
+
+class FailedRunTest(ScheduleBase):
+    """A scheduled run that ENDED Failed (the daemon was killed under it: at the restart the
+    scan is recorded Failed, "interrupted") is the health issue ScheduledScanFailed naming
+    the scan and its status; a client's Quick scan that completes does not clear it; the
+    next scheduled run that completes does."""
+
+    def issue(self):
+        return next((i for i in self.status()["health_issues"]
+                     if i["id"] == "ScheduledScanFailed"), None)
+
+    def test_a_scheduled_run_that_ended_failed_is_a_health_issue_until_one_completes(self):
+        self.start()
+        gate_root = self.make_tree("gated", {"a_gate": b"gate\n"})
+        gate = Gate(os.path.join(gate_root, "a_gate"))
+        self.addCleanup(gate.close)
+        at = self.ahead()
+        self.schedule_quick(at)
+        self.next_quick(at)
+        self.set_clock(at + 1)
+        self.assertTrue(gate.wait(self.d.proc.pid), "the scheduled scan never reached the gate")
+        scan_id = self.scheduled_job()["scan_id"]
+        self.assertIsNone(self.issue())
+        self.d.kill()
+        gate.release()
+        self.d.start()
+
+        self.assertEqual([(h["scan_id"], h["trigger"], h["status"]) for h in self.history()],
+                         [(scan_id, "Scheduled", "Failed")])
+        issue = self.issue()
+        self.assertIsNotNone(issue, self.status()["health_issues"])
+        print("issue:", issue)
+        self.assertIn("scheduled Quick scan %d ended Failed" % scan_id, issue["reason"])
+        self.assertIn("interrupted", issue["reason"])
+
+        # the next Quick scans are kept small: what they walk is not the point here
+        self.cfg("ExclusionPath", ["/tmp", "/var/tmp", "/dev/shm", "/run/user", "/usr/local",
+                                   "/home", "/root"])
+        with self.d.client() as c:
+            resp, _ = c.wait(c.start("scan.start", {"type": "Quick"}))
+        self.assertEqual(resp["result"]["status"], "Completed", resp)
+        self.assertIsNotNone(self.issue(), "a client's scan cleared the schedule's issue")
+
+        # the next day's scheduled run completes: the issue is gone
+        self.set_clock(at + 86400 + 1)
+        done = wait_for(lambda: next((h for h in self.history() if h["trigger"] == "Scheduled"
+                                      and h["status"] == "Completed"), None),
+                        timeout=120, what="the next scheduled run to complete")
+        self.assertGreater(done["scan_id"], scan_id)
+        self.assertIsNone(self.issue())
 
 
 class LoadFactorTest(DaemonTest):

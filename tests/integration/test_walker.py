@@ -218,6 +218,38 @@ class Exclusions(DaemonTest):
         self.assertEqual(doc["skipped"], {})
         self.assertEqual(len(doc["threats"]), 5)
 
+    def test_wildcard_exclusions_match_within_one_component(self):
+        """'*' and '?' in ExclusionPath match within one path component (never across '/');
+        '[' is literal; a plain entry stays a whole-component prefix."""
+        self.d.keep_threats()
+        root = self.make_tree("wild", {
+            "home/alice/cache/eicar.com": EICAR,        # /home/*/cache
+            "home/bob/cache/sub/deep.com": EICAR,       # below a match
+            "home/alice/cachex/eicar.com": EICAR,       # sibling: not the whole component
+            "home/alice/tmp/cache/eicar.com": EICAR,    # '*' does not cross '/'
+            "logs/day1/eicar.com": EICAR,               # /logs/day?
+            "logs/day12/eicar.com": EICAR,              # '?' is exactly one character
+            "weird/a[1]*b.com": EICAR,                  # named exactly by an entry
+            "weird/a1b.com": EICAR,                     # fnmatch's [1] would take this one
+            "weird/a[1]zzb.com": EICAR,                 # the entry's '*' is a wildcard too
+        })
+        # before any entry every file is found
+        doc = self.d.cli_json("scan", root, expect_rc=1)
+        self.assertEqual(len(doc["threats"]), 9)
+        for entry in ("home/*/cache", "logs/day?", "weird/a[1]*b.com"):
+            self.d.cli_json("exclusion", "add", "--path", os.path.join(root, entry))
+        doc = self.d.cli_json("scan", root, expect_rc=1)
+        self.assertEqual(sorted(t["path"] for t in doc["threats"]),
+                         [os.path.join(root, p) for p in (
+                             "home/alice/cachex/eicar.com", "home/alice/tmp/cache/eicar.com",
+                             "logs/day12/eicar.com", "weird/a1b.com")])
+        # two cache directories, one day directory, two files in weird/
+        self.assertEqual(doc["skipped"], {"excluded-path": 5})
+        # a root that a wildcard entry names is skipped too (a Custom scan of it finds nothing)
+        doc = self.d.cli_json("scan", os.path.join(root, "home/bob/cache/sub/deep.com"))
+        self.assertEqual(doc["threats"], [])
+        self.assertEqual(doc["files_scanned"], 0)
+
     def test_relative_exclusion_path_is_refused_by_the_daemon(self):
         with self.d.client() as c:
             resp = c.call("exclusion.add", {"kind": "Path", "value": "relative/dir"})

@@ -247,6 +247,49 @@ static void test_exclusion_matching(void **state)
     seen_free(&s);
 }
 
+static int excluded_by(const char *entry, const char *path)
+{
+    const char *paths[] = {entry};
+    pal_walk_options o = {.exclude_paths = paths, .n_exclude_paths = 1};
+    pal_skip_reason why = PAL_SKIP_SYMLINK;
+    int ex = pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
+    if (ex)
+        assert_int_equal(why, PAL_SKIP_EXCLUDED_PATH);
+    return ex;
+}
+
+/* ExclusionPath wildcards: '*' and '?' within one component, '[' literal, a match covers
+   everything below; a plain entry is a whole-component prefix. */
+static void test_exclusion_wildcards(void **state)
+{
+    (void)state;
+    assert_true(excluded_by("/home/*/cache", "/home/alice/cache"));
+    assert_true(excluded_by("/home/*/cache", "/home/alice/cache/a/b"));
+    assert_true(excluded_by("/home/*/cache", "/home/.x/cache"));
+    assert_false(excluded_by("/home/*/cache", "/home/alice/cachex"));
+    assert_false(excluded_by("/home/*/cache", "/home/alice/tmp/cache"));
+    assert_false(excluded_by("/home/*/cache", "/home/cache"));
+    assert_false(excluded_by("/home/*/cache", "/home"));
+    assert_false(excluded_by("/home/*/cache", "/homes/a/cache"));
+    assert_true(excluded_by("/logs/day?", "/logs/day1/x"));
+    assert_false(excluded_by("/logs/day?", "/logs/day12"));
+    assert_false(excluded_by("/logs/day?", "/logs/day"));
+    assert_true(excluded_by("/a/*b*c", "/a/xbybzc"));
+    assert_true(excluded_by("/a/*b*c", "/a/bc"));
+    assert_false(excluded_by("/a/*b*c", "/a/bcx"));
+    assert_true(excluded_by("/a/**", "/a/x/y"));
+    assert_false(excluded_by("/a/**", "/a"));
+    assert_true(excluded_by("/*", "/anything"));
+    assert_true(excluded_by("/w/a[1]*b", "/w/a[1]*b"));
+    assert_true(excluded_by("/w/a[1]*b", "/w/a[1]zzb"));
+    assert_false(excluded_by("/w/a[1]*b", "/w/a1b"));
+    assert_true(excluded_by("/w/a[1]", "/w/a[1]"));
+    assert_false(excluded_by("/w/a[1]", "/w/a1"));
+    assert_true(excluded_by("/srv/build", "/srv/build/x"));
+    assert_false(excluded_by("/srv/build", "/srv/buildx"));
+    assert_true(excluded_by("/", "/etc/passwd"));
+}
+
 static void test_vanished_and_root_symlink_and_cancel(void **state)
 {
     (void)state;
@@ -412,6 +455,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hostile_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deeper_than_path_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exclusion_matching, setup, teardown),
+        cmocka_unit_test(test_exclusion_wildcards),
         cmocka_unit_test_setup_teardown(test_vanished_and_root_symlink_and_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_errors_are_not_skips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scanroot_resolve, setup, teardown),

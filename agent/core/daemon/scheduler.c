@@ -1,7 +1,9 @@
 /*
  * scheduler.c — the scheduled Quick and Full scans (scheduler.h): the local-time table, the
  * clock, the next and last occurrence of a schedule, the record of each schedule's last run
- * in the store's meta table, and the ticking thread that starts the scans.
+ * in the store's meta table, the ticking thread that starts the scans, and the health issue
+ * of a scheduled run that could not start or ended Failed. A scan's trigger is a column of
+ * its record (scans."trigger").
  */
 #define _GNU_SOURCE
 #include "scheduler.h"
@@ -460,6 +462,27 @@ void pal_sched_free(pal_sched *s)
 
 /* ---- views ---------------------------------------------------------------------------------- */
 
+/* Whether the newest run the scheduler started for this schedule (Scheduled or CatchUp)
+   that Completed or Failed ended Failed; reason names it. The next scheduled run that
+   Completes clears it; a Cancelled run (an administrator's stop) and a client's scan of the
+   same type do not, since they say nothing about whether the schedule works. */
+static int failed_run(pal_sched *s, pal_scan_type type, const char *name, char *reason, size_t size)
+{
+    pal_scan_rec r;
+    int found = 0;
+    pal_errbuf err = {.msg = ""};
+    memset(&r, 0, sizeof(r));
+    if (pal_store_scan_last_scheduled(pal_daemon_store(s->d), type, &r, &found, &err) != 0 ||
+        !found)
+        return 0;
+    int failed = r.outcome == PAL_SCAN_FAILED;
+    if (failed)
+        snprintf(reason, size, "the scheduled %s scan %lld ended %s: %s", name, (long long)r.id,
+                 pal_scan_outcome_name(r.outcome), r.error ? r.error : "no error recorded");
+    pal_scan_rec_clear(&r);
+    return failed;
+}
+
 int pal_sched_add_status(pal_sched *s, json_t *o, json_t *issues)
 {
     static const char *const keys[] = {"next_quick_scan", "next_full_scan"};
@@ -477,11 +500,14 @@ int pal_sched_add_status(pal_sched *s, json_t *o, json_t *issues)
         json_t *v = fire[i] > 0 ? pal_time_json(fire[i]) : json_null();
         if (!v || json_object_set_new(o, keys[i], v) != 0)
             return PAL_ENOMEM;
-        if (!errors[i][0])
-            continue;
         char reason[1200];
-        snprintf(reason, sizeof(reason), "the scheduled %s scan could not start: %s",
-                 i == 0 ? "Quick" : "Full", errors[i]);
+        if (errors[i][0]) {
+            snprintf(reason, sizeof(reason), "the scheduled %s scan could not start: %s",
+                     i == 0 ? "Quick" : "Full", errors[i]);
+        } else if (!s || !failed_run(s, i == 0 ? PAL_SCAN_QUICK : PAL_SCAN_FULL,
+                                     i == 0 ? "Quick" : "Full", reason, sizeof(reason))) {
+            continue;
+        }
         json_t *it = json_pack("{s:s, s:s}", "id", "ScheduledScanFailed", "reason", reason);
         if (!it || json_array_append_new(issues, it) != 0)
             return PAL_ENOMEM;
@@ -489,25 +515,13 @@ int pal_sched_add_status(pal_sched *s, json_t *o, json_t *issues)
     return 0;
 }
 
-static void trigger_key(int64_t scan_id, char *key, size_t size)
-{
-    snprintf(key, size, "scan_trigger.%lld", (long long)scan_id);
-}
-
+/* scans."trigger" (0006_scan_trigger.sql); the callers (jobs.c, ops.c) predate the column */
 const char *pal_sched_scan_trigger(pal_store *st, int64_t scan_id)
 {
-    char key[64], *v = NULL;
-    trigger_key(scan_id, key, sizeof(key));
-    if (!st || pal_store_meta_get(st, key, &v, NULL) != 0)
-        return "Client";
-    const char *t = strcmp(v, "CatchUp") == 0 ? "CatchUp" : "Scheduled";
-    free(v);
-    return t;
+    return st ? pal_store_scan_trigger(st, scan_id) : "Client";
 }
 
 int pal_sched_record_trigger(pal_store *st, int64_t scan_id, const char *trigger, pal_errbuf *err)
 {
-    char key[64];
-    trigger_key(scan_id, key, sizeof(key));
-    return pal_store_meta_set(st, key, trigger, err);
+    return pal_store_scan_set_trigger(st, scan_id, trigger, err);
 }

@@ -56,7 +56,8 @@ void pal_sched_free(pal_sched *s); /* stops first; accepts NULL */
 /*
  * Status: next_quick_scan and next_full_scan (the planned start, random delay included,
  * in the scheduler's clock; null when the day is Never), and a ScheduledScanFailed health
- * issue in issues for a schedule whose last run could not start. 0 or PAL_ENOMEM.
+ * issue in issues for a schedule whose last run could not start, or whose newest scheduled
+ * run that Completed or Failed ended Failed (the store's scans."trigger"). 0 or PAL_ENOMEM.
  */
 int pal_sched_add_status(pal_sched *s, json_t *o, json_t *issues);
 

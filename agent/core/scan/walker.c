@@ -177,6 +177,66 @@ static int is_pseudo_or_remote(long f_type)
     }
 }
 
+/* Whether one path component s[0..slen) matches the pattern component p[0..plen), where '*'
+   is any run of characters and '?' any one character (neither is ever '/': the caller has cut
+   both at the slashes). Every other byte, '[' and backslash included, stands for itself. The
+   classic one-backtrack-point loop: linear in practice, O(plen * slen) at worst. */
+static int component_matches(const char *p, size_t plen, const char *s, size_t slen)
+{
+    size_t pi = 0, si = 0, star_p = (size_t)-1, star_s = 0;
+    while (si < slen) {
+        if (pi < plen && p[pi] == '*') {
+            star_p = pi++;
+            star_s = si;
+        } else if (pi < plen && (p[pi] == '?' || p[pi] == s[si])) {
+            pi++;
+            si++;
+        } else if (star_p != (size_t)-1) {
+            pi = star_p + 1;
+            si = ++star_s;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && p[pi] == '*')
+        pi++;
+    return pi == plen;
+}
+
+/*
+ * Whether the wildcard pattern matches path or a directory above it, component by component
+ * (FNM_PATHNAME: a wildcard never crosses a '/'), so the entry /home/STAR/cache matches
+ * /home/x/cache and everything below it, never /home/x/y/cache. Patterns are absolute and
+ * have no repeated or trailing slash (the setting's check); the walker's paths have none.
+ */
+static int pattern_under(const char *path, size_t path_len, const char *pat)
+{
+    const char *pe = pat + strlen(pat);
+    const char *end = path + path_len;
+    const char *s = path;
+    const char *p = pat;
+    for (;;) {
+        /* both at a '/' (or the pattern's end) here */
+        if (p == pe)
+            return s == end || *s == '/';
+        if (s == end)
+            return 0;
+        p++;
+        s++;
+        const char *pn = memchr(p, '/', (size_t)(pe - p));
+        const char *sn = memchr(s, '/', (size_t)(end - s));
+        if (!pn)
+            pn = pe;
+        if (!sn)
+            sn = end;
+        if (!component_matches(p, (size_t)(pn - p), s, (size_t)(sn - s)))
+            return 0;
+        p = pn;
+        s = sn;
+    }
+}
+
+/* A plain entry (no '*' or '?'): the prefix compare the walker always made. */
 static int path_under(const char *path, size_t path_len, const char *prefix)
 {
     size_t plen = strlen(prefix);
@@ -185,6 +245,15 @@ static int path_under(const char *path, size_t path_len, const char *prefix)
     if (plen == 0 || path_len < plen || memcmp(path, prefix, plen) != 0)
         return 0;
     return path_len == plen || path[plen] == '/' || (plen == 1 && prefix[0] == '/');
+}
+
+/* A wildcard entry: the literal part before its first wildcard must be a prefix first. */
+static int wild_under(const char *path, size_t path_len, const char *pattern)
+{
+    size_t lit = strcspn(pattern, "*?");
+    if (pattern[0] != '/' || path_len < lit || memcmp(path, pattern, lit) != 0)
+        return 0;
+    return pattern_under(path, path_len, pattern);
 }
 
 static int extension_matches(const char *path, size_t path_len, const char *ext)
@@ -205,7 +274,9 @@ int pal_walk_is_excluded(const pal_walk_options *opts, const char *path, size_t 
                          int is_dir, pal_skip_reason *why)
 {
     for (size_t i = 0; i < opts->n_exclude_paths; i++) {
-        if (path_under(path, path_len, opts->exclude_paths[i])) {
+        const char *e = opts->exclude_paths[i];
+        int wild = opts->exclude_path_wild ? opts->exclude_path_wild[i] : !!strpbrk(e, "*?");
+        if (wild ? wild_under(path, path_len, e) : path_under(path, path_len, e)) {
             *why = PAL_SKIP_EXCLUDED_PATH;
             return 1;
         }
@@ -423,6 +494,19 @@ int pal_walk(const char *root, const pal_walk_options *opts, const pal_walk_ops 
         .ops = ops,
         .max_depth = opts->max_depth ? opts->max_depth : PAL_WALK_DEFAULT_MAX_DEPTH,
     };
+    /* which exclusion entries have wildcards, found once per walk rather than per file:
+       a plain entry then costs exactly the prefix compare it always did */
+    pal_walk_options local = *opts;
+    unsigned char *wild = NULL;
+    if (opts->n_exclude_paths && !opts->exclude_path_wild) {
+        wild = malloc(opts->n_exclude_paths);
+        if (!wild)
+            return PAL_ENOMEM;
+        for (size_t i = 0; i < opts->n_exclude_paths; i++)
+            wild[i] = strpbrk(opts->exclude_paths[i], "*?") != NULL;
+        local.exclude_path_wild = wild;
+        ws.opts = &local;
+    }
     size_t saved;
     int rc = path_push(&ws.path, root, &saved);
     if (rc == 0) {
@@ -433,5 +517,6 @@ int pal_walk(const char *root, const pal_walk_options *opts, const pal_walk_ops 
         rc = walk_entry(&ws, AT_FDCWD, ws.path.data, 0);
     }
     free(ws.path.data);
+    free(wild);
     return rc;
 }

@@ -59,8 +59,12 @@ typedef struct pal_walk_ops {
 } pal_walk_ops;
 
 typedef struct pal_walk_options {
-    const char *const *exclude_paths; /* absolute; a match covers the path and below */
+    const char *const *exclude_paths; /* absolute; a match covers the path and below; in
+                                         an entry, * and ? match within one component */
     size_t n_exclude_paths;
+    /* optional, n_exclude_paths entries: nonzero where the entry has '*' or '?'; without it
+       pal_walk works it out once per walk, pal_walk_is_excluded once per call */
+    const unsigned char *exclude_path_wild;
     const char *const *exclude_exts; /* "log" or ".log", compared case-insensitively */
     size_t n_exclude_exts;
     int skip_pseudo_fs;         /* skip proc, sysfs, network and FUSE mounts */

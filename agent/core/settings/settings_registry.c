@@ -355,7 +355,8 @@ const pal_setting_def pal_settings_table[] = {
      .type = PAL_SETTING_STRLIST,
      .check_item = check_path,
      .description = "Absolute paths not scanned (a directory excludes everything below "
-                    "it); '*' and '?' are wildcards."},
+                    "it); '*' and '?' are wildcards within one path component (never "
+                    "across '/')."},
     {.name = "ExclusionExtension",
      .type = PAL_SETTING_STRLIST,
      .check_item = check_extension,

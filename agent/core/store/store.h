@@ -140,6 +140,16 @@ int pal_store_scan_last(pal_store *st, pal_scan_type type, int completed_only, p
 /* At daemon start: every scan still Running was interrupted; mark it Failed with the error
    "interrupted: palisaded stopped during the scan". *n (may be NULL) is how many. */
 int pal_store_scan_mark_interrupted(pal_store *st, size_t *n, pal_errbuf *err);
+/* Who started scan id (scans."trigger", 0006_scan_trigger.sql): "Client" (the default),
+   "Scheduled" or "CatchUp"; anything else is PAL_EINVAL, an unknown id PAL_ENOTFOUND. */
+int pal_store_scan_set_trigger(pal_store *st, int64_t id, const char *trigger, pal_errbuf *err);
+/* A static name; "Client" for an unknown id or when the store cannot answer. */
+const char *pal_store_scan_trigger(pal_store *st, int64_t id);
+/* The newest scan of type that the scheduler started (trigger not Client) and that ended
+   Completed or Failed (a Cancelled one says nothing about whether the schedule works), as
+   pal_store_scan_last. */
+int pal_store_scan_last_scheduled(pal_store *st, pal_scan_type type, pal_scan_rec *out, int *found,
+                                  pal_errbuf *err);
 
 /* ---- detections -------------------------------------------------------------------------- */
 

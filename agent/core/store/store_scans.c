@@ -721,3 +721,78 @@ int pal_store_unremediated_count(pal_store *st, int64_t *count, pal_errbuf *err)
     sdb_unlock(st);
     return ret;
 }
+
+/* ---- a scan's trigger (0006_scan_trigger.sql) ---------------------------------------------- */
+
+static const char SQL_SCAN_SET_TRIGGER[] = "UPDATE scans SET \"trigger\" = ?2 WHERE id = ?1";
+static const char SQL_SCAN_TRIGGER[] = "SELECT \"trigger\" FROM scans WHERE id = ?1";
+static const char SQL_SCAN_LAST_SCHEDULED[] =
+    "SELECT " SCAN_COLS " FROM scans WHERE type = ?1 AND \"trigger\" <> 'Client' "
+    "AND outcome IN ('Completed', 'Failed') ORDER BY id DESC LIMIT 1";
+
+static const char *const trigger_nm[] = {"Client", "Scheduled", "CatchUp"};
+
+int pal_store_scan_set_trigger(pal_store *st, int64_t id, const char *trigger, pal_errbuf *err)
+{
+    size_t k = 0;
+    while (k < 3 && (!trigger || strcmp(trigger, trigger_nm[k]) != 0))
+        k++;
+    if (k == 3)
+        return pal_err_set(err, PAL_EINVAL, "scan_set_trigger: bad trigger");
+    sqlite3_stmt *s = NULL;
+    sdb_lock(st);
+    int ret = sdb_stmt(st, SQL_SCAN_SET_TRIGGER, &s, err);
+    if (ret == 0) {
+        sdb_bind_i64(s, 1, id);
+        sdb_bind_text(s, 2, trigger_nm[k]);
+        ret = sdb_step_done(st, s, "recording a scan's trigger", err);
+        if (ret == 0 && sqlite3_changes(st->db) != 1)
+            ret = pal_err_set(err, PAL_ENOTFOUND, "no scan %lld", (long long)id);
+    }
+    sdb_unlock(st);
+    return ret;
+}
+
+const char *pal_store_scan_trigger(pal_store *st, int64_t id)
+{
+    const char *t = trigger_nm[0];
+    sqlite3_stmt *s = NULL;
+    pal_errbuf err = {.msg = ""};
+    sdb_lock(st);
+    if (sdb_stmt(st, SQL_SCAN_TRIGGER, &s, &err) == 0) {
+        sdb_bind_i64(s, 1, id);
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(s, 0);
+            for (size_t k = 0; v && k < 3; k++)
+                if (strcmp(v, trigger_nm[k]) == 0)
+                    t = trigger_nm[k];
+        }
+        sdb_finish(s);
+    }
+    sdb_unlock(st);
+    return t;
+}
+
+int pal_store_scan_last_scheduled(pal_store *st, pal_scan_type type, pal_scan_rec *out, int *found,
+                                  pal_errbuf *err)
+{
+    if (!pal_scan_type_name(type) || !out || !found)
+        return pal_err_set(err, PAL_EINVAL, "scan_last_scheduled: bad arguments");
+    sqlite3_stmt *s = NULL;
+    void *recs = NULL;
+    size_t n = 0;
+    sdb_lock(st);
+    int ret = sdb_stmt(st, SQL_SCAN_LAST_SCHEDULED, &s, err);
+    if (ret == 0) {
+        sdb_bind_text(s, 1, pal_scan_type_name(type));
+        ret = sdb_collect(st, s, &scan_rows, &recs, &n, err);
+    }
+    sdb_unlock(st);
+    if (ret)
+        return ret;
+    *found = n > 0;
+    if (n > 0)
+        *out = *(pal_scan_rec *)recs; /* the contents move to *out */
+    free(recs);
+    return 0;
+}

@@ -43,7 +43,8 @@ function Add-AgentExclusion {
     .DESCRIPTION
     Add-AgentExclusion adds entries to the agent's ExclusionPath or ExclusionExtension
     preference. An excluded directory excludes everything below it; * and ? in a path are
-    wildcards for the agent. Relative paths are resolved against the current location.
+    wildcards for the agent, matching within one path component, never across a /
+    ('/home/*/cache' excludes /home/alice/cache, not /home/alice/tmp/cache); [ is literal. Relative paths are resolved against the current location.
     Exclusions set by policy stay in force beside these (each listed entry says its Source,
     Policy or Preference, and the policy File), unless policy sets ExclusionsMergePolicy to
     AdminOnly: then only the policy's exclusions apply and adding or removing a local one is
