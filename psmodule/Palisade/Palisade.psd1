@@ -41,6 +41,7 @@
         'Wait-Scan'
         'Stop-Scan'
         'Invoke-ContentScan'
+        'Get-RealTimeProtectionStatistic'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()
