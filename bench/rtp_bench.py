@@ -294,9 +294,7 @@ class Palisade:
         sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
         import harness  # noqa: E402  (the integration tests' daemon and protocol client)
         self.harness = harness
-        self.d = harness.Daemon(base=os.path.join(base, "palisade"),
-                                policy={"50-bench.json": {"RealTimeProtectionEnabled": True,
-                                                          "RealTimeMonitoredPaths": [mnt]}})
+        self.d = harness.Daemon(base=os.path.join(base, "palisade"), rtp=[mnt])
         self.d.start()
         deadline = time.monotonic() + START_TIMEOUT
         with self.d.client() as c:

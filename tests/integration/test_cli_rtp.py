@@ -47,7 +47,7 @@ class RtpCliTest(harness.DaemonTest):
             raise unittest.SkipTest("needs root (mount, fanotify)")
         self.mnt = mount_tmpfs()
         self.addCleanup(umount, self.mnt)  # last: after the daemon stopped
-        self.d = harness.Daemon(policy={"50-rtp.json": {"RealTimeMonitoredPaths": [self.mnt]}})
+        self.d = harness.Daemon(rtp=[self.mnt])  # monitors the tmpfs alone
         self.addCleanup(self.check_daemon_end)
         self.addCleanup(self.d.cleanup)
         self.d.start()

@@ -129,8 +129,11 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
         $s.SignatureAgeDays | Should -BeGreaterOrEqual 0
         $s.LastQuickScan | Should -BeNullOrEmpty
         $s.LastFullScan | Should -BeNullOrEmpty
-        $s.RealTimeProtection | Should -Be 'Unavailable'
-        $s.RealTimeProtectionReason | Should -Be 'not implemented in this version'
+        # the test daemon's policy turns real-time protection off (New-TestDaemon)
+        $s.RealTimeProtection | Should -Be 'Disabled'
+        $s.RealTimeProtectionReason | Should -Match '^disabled by policy file .*00-test-rtp-off\.json'
+        $s.RealTimeProtectionStats | Should -BeNullOrEmpty
+        @($s.HealthIssues | Where-Object Id -EQ 'RealTimeProtectionDisabled').Count | Should -Be 1
         $never = @($s.HealthIssues | Where-Object Id -EQ 'NoRecentFullScan')
         $never.Count | Should -Be 1
         $never[0].PSTypeNames[0] | Should -Be 'Palisade.HealthIssue'
@@ -141,7 +144,7 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
             $view | Should -Match "(?m)^$p\s*:" -Because $p
         }
         $view | Should -Match 'NoRecentFullScan: no Full scan has ever completed'
-        $view | Should -Match 'Unavailable \(not implemented in this version\)'
+        $view | Should -Match 'RealTimeProtection\s*: Disabled \(disabled by policy file '
     }
 
     It 'LastQuickScan is typed once a Quick scan ran' {

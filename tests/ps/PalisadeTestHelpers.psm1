@@ -61,8 +61,12 @@ function New-TestDaemon {
     Start palisaded on a fresh temporary base directory (world-searchable, so that user
     nobody can reach the sockets): state/, policy/, run/palisaded.sock. Returns an object
     with Process, Base, Socket, StateDir, PolicyDir, Log. -Environment adds variables.
+    Real-time protection is on by default in the product, and a permission listener on the
+    machine's file systems must never come from a test: without -RealTimePaths a policy file
+    turns it off; with it, a policy file restricts it to those mount points (file systems
+    the test mounted itself).
     #>
-    param([hashtable]$Environment = @{}, [hashtable]$Policy = @{})
+    param([hashtable]$Environment = @{}, [hashtable]$Policy = @{}, [string[]]$RealTimePaths)
     $base = Join-Path ([System.IO.Path]::GetTempPath()) ('pal-ps.' + [Guid]::NewGuid().ToString('N').Substring(0, 10))
     [void](New-Item -ItemType Directory -Path $base)
     & chmod 755 $base
@@ -82,6 +86,11 @@ function New-TestDaemon {
     & chmod 755 $d.PolicyDir $d.RunDir
     foreach ($name in $Policy.Keys) {
         [void](Set-TestPolicy $d $name $Policy[$name])
+    }
+    if ($RealTimePaths) {
+        [void](Set-TestPolicy $d '00-test-rtp-paths' @{ RealTimeMonitoredPaths = @($RealTimePaths) })
+    } else {
+        [void](Set-TestPolicy $d '00-test-rtp-off' @{ RealTimeProtectionEnabled = $false })
     }
     # bash execs the daemon with its output in the log file: the pid is the daemon's, and
     # no pipe can fill up and block it

@@ -15,7 +15,7 @@ BeforeAll {
     [void](New-Item -ItemType Directory -Path $Mnt)
     & mount -t tmpfs -o size=64m,mode=0755 tmpfs $Mnt
     if ($LASTEXITCODE -ne 0) { throw "cannot mount a tmpfs on $Mnt (run as root)" }
-    $script:D = New-TestDaemon -Policy @{ '50-rtp' = @{ RealTimeMonitoredPaths = @($Mnt) } }
+    $script:D = New-TestDaemon -RealTimePaths $Mnt
     $script:S = $D.Socket
     $script:Eicar = Get-EicarBytes
 
@@ -94,12 +94,12 @@ Describe 'Get-Content of a threat on a monitored file system' {
             @(Get-ThreatHistory -Socket $S | Where-Object { $_.Path -eq $p })
         }
         $d[0].ThreatName | Should -Be 'Virus:DOS/EICAR_Test_File'
-        # pwsh opened it: the raw record says which process, and that it was real-time
-        $raw = Invoke-PalisadeCli $D threats
-        $rec = @($raw.items | Where-Object { $_.path -eq $p })[0]
-        $rec.origin | Should -Be 'RealTime'
-        $rec.process_pid | Should -Be $PID
-        $rec.process_uid | Should -Be 0
+        # this pwsh opened it: the detection is real-time and names this process
+        $d[0].Source | Should -Be 'RealTime'
+        $d[0].ProcessId | Should -Be $PID
+        $d[0].ProcessUid | Should -Be 0
+        $d[0].ProcessExecutable | Should -Be (Get-Process -Id $PID).Path
+        $d[0].DisplayProcessExecutable | Should -Be (Get-Process -Id $PID).Path
     }
 }
 
