@@ -31,6 +31,10 @@
 #   integration.buffer_scan  `palisade scan -`: EICAR on stdin found sandbox on and off,
 #                          never bypassed, nobody served, Buffer detection without
 #                          remediation, per-uid request/byte limits, size limit
+#   integration.rtp        real-time protection on a tmpfs of the test's own: written threat
+#                          quarantined, cat/exec of a threat EPERM, 1,000 openers under a
+#                          stopped content process answered by the deadline, SIGKILL during
+#                          a storm, a file changed after a clean verdict scanned again
 # They run as root (CI does): the access tests switch to `nobody`, and tests hold the
 # daemon's walker at a chosen file with a fanotify permission mark (harness.Gate).
 find_package(Python3 COMPONENTS Interpreter)
@@ -59,7 +63,7 @@ set(_pal_integ_env
     "PYTHONUNBUFFERED=1")
 
 foreach(_pal_integ protocol access walker scan policy lifecycle cache_trust false_clean
-                   error_codes cli_edges catalog detached buffer_scan)
+                   error_codes cli_edges catalog detached buffer_scan rtp)
   add_test(NAME integration.${_pal_integ}
            COMMAND ${Python3_EXECUTABLE} -B
                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_${_pal_integ}.py)

@@ -221,8 +221,13 @@ class Daemon:
     test can let an unprivileged user reach the socket; the socket's own mode and group are
     the daemon's."""
 
+    # Real-time protection is on by default in the product; a test daemon must not mark the
+    # machine's file systems unless a test asks (rtp=[mount points] monitors only those).
+    RTP_OFF_POLICY = "00-harness-rtp-off.json"
+    RTP_PATHS_POLICY = "00-harness-rtp-paths.json"
+
     def __init__(self, base=None, env=None, defs=True, extra_args=None, state_dir=None,
-                 policy=None):
+                 policy=None, rtp=None):
         self.own_base = base is None
         self.base = base or tempfile.mkdtemp(prefix="pal-integ.")
         os.chmod(self.base, 0o755)
@@ -239,6 +244,12 @@ class Daemon:
             os.chmod(self.state_dir, 0o700)
         for name, value in (policy or {}).items():
             self.write_policy(name, value)
+        if rtp is None:
+            self.write_policy(self.RTP_OFF_POLICY, {"RealTimeProtectionEnabled": False})
+        elif rtp != "default":
+            # on (by default) and restricted to the test's own file systems; the policy
+            # locks the paths, so that no preference can widen them
+            self.write_policy(self.RTP_PATHS_POLICY, {"RealTimeMonitoredPaths": list(rtp)})
         self.env = env or {}
         self.defs = defs
         self.extra_args = extra_args or []

@@ -67,22 +67,30 @@ class Fresh(DaemonTest):
 
     def test_fresh_daemon_reports_never_a_full_scan(self):
         st = self.d.cli_json("status")
-        self.assertEqual(ids(st), ["NoRecentFullScan"], st["health_issues"])
+        # the harness switches real-time protection off by a policy file of its own
+        self.assertEqual(ids(st), ["NoRecentFullScan", "RealTimeProtectionDisabled"],
+                         st["health_issues"])
         self.assertEqual(reason(st, "NoRecentFullScan"), "no Full scan has ever completed")
         self.assertIsNone(st["last_quick_scan"])
         self.assertIsNone(st["last_full_scan"])
-        self.assertEqual(st["real_time_protection"], "Unavailable")
-        self.assertEqual(st["real_time_protection_reason"], "not implemented in this version")
+        rtp_policy = os.path.join(self.d.policy_dir, harness.Daemon.RTP_OFF_POLICY)
+        self.assertEqual(st["real_time_protection"], "Disabled")
+        self.assertEqual(st["real_time_protection_reason"],
+                         "disabled by policy file " + rtp_policy)
+        self.assertIsNone(st["real_time_protection_stats"])
+        self.assertEqual(reason(st, "RealTimeProtectionDisabled"),
+                         "real-time protection is off: disabled by policy file " + rtp_policy)
         age = int((time.time() - parse_time(st["signature_created"])) // DAY)
         self.assertIn(st["signature_age_days"], (age, max(age - 1, 0)))
         # degraded keeps its meaning: nothing is wrong with the agent itself
         self.assertEqual(st["degraded"], [])
         out = self.d.cli("status").stdout.decode()
         self.assertRegex(out, r"(?m)^health_issues:\s+NoRecentFullScan: no Full scan has ever "
-                              r"completed$")
+                              r"completed; RealTimeProtectionDisabled: real-time protection is "
+                              r"off: disabled by policy file .*$")
         self.assertRegex(out, r"(?m)^last_quick_scan:\s+none$")
         self.assertRegex(out, r"(?m)^last_full_scan:\s+none$")
-        self.assertRegex(out, r"(?m)^real_time_protection:\s+Unavailable$")
+        self.assertRegex(out, r"(?m)^real_time_protection:\s+Disabled$")
         # any local user reads it, on the status socket
         p = self.d.cli("status", "--json", user="nobody")
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -176,8 +184,10 @@ class Scans(DaemonTest):
         self.assertNotIn("NoRecentFullScan", ids(st), st["health_issues"])
         self.assertEqual(st["last_full_scan"]["scan_id"], 500)
         self.assertEqual(st["last_full_scan"]["status"], "Completed")
-        self.assertEqual(st["health_issues"], [])
-        self.assertRegex(self.d.cli("status").stdout.decode(), r"(?m)^health_issues:\s+none$")
+        # nothing but real-time protection, which the harness switched off
+        self.assertEqual(ids(st), ["RealTimeProtectionDisabled"], st["health_issues"])
+        self.assertRegex(self.d.cli("status").stdout.decode(),
+                         r"(?m)^health_issues:\s+RealTimeProtectionDisabled: [^;]*$")
 
         st = put_full_scan(31)
         self.assertEqual(reason(st, "NoRecentFullScan"),

@@ -30,6 +30,8 @@
 #include "ops_jobs.h"
 #include "jobs.h"
 #include "ops_remediation.h"
+#include "ops_rtp.h"
+#include "rtp.h"
 #include "trustkeys.h"
 #include "updates.h"
 
@@ -75,6 +77,7 @@ struct pal_daemon {
     pal_remediate *remediate; /* what scans are given (remediate.h) */
     pal_updater *updater;
     pal_jobs *jobs; /* detached scans */
+    pal_rtp *rtp;   /* real-time protection */
 };
 
 /* ---- the state ------------------------------------------------------------------------- */
@@ -130,6 +133,11 @@ pal_jobs *pal_daemon_jobs(pal_daemon *d)
     return d->jobs;
 }
 
+pal_rtp *pal_daemon_rtp(pal_daemon *d)
+{
+    return d->rtp;
+}
+
 pal_remediator pal_daemon_remediator(pal_daemon *d)
 {
     return pal_remediate_iface(d->remediate);
@@ -182,6 +190,9 @@ static int swap_defs(pal_daemon *d, pal_defs *next, const pal_sigpkg *over)
     /* scans holding a reference finish their file on the old engine, then it is freed */
     pal_defs_unref(old);
     pal_defs_unref(next);
+    /* a verdict of the old package must not stand for the new one */
+    if (done && old)
+        pal_rtp_defs_changed(d->rtp);
     return done;
 }
 
@@ -401,6 +412,8 @@ static void on_setting_change(void *ctx, const pal_setting_def *def)
         rc = pal_daemon_apply_sandbox(d, &err);
     if (rc == 0 && (def->applies & PAL_APPLY_ENGINE))
         rc = pal_daemon_apply_limits(d, &err);
+    if (rc == 0 && (def->applies & PAL_APPLY_RTP) && d->rtp && d->ctl)
+        pal_rtp_apply(d->rtp); /* a failure to start is its status, not the setting's */
     if (rc != 0)
         pal_log(PAL_LOG_ERROR, "cannot apply the new %s: %s", def->name, err.msg);
     else
@@ -594,6 +607,37 @@ static int copy_str(pal_daemon *d, const char *in, const char **out)
     return 0;
 }
 
+/* ---- what real-time protection is given (rtp.h) ----------------------------------------- */
+
+static pal_defs *rtp_defs(void *ctx)
+{
+    return pal_daemon_defs(ctx);
+}
+
+static pal_slots *rtp_slots_begin(void *ctx, void **hold)
+{
+    pal_slots_ref *r = slots_ref(ctx);
+    *hold = r;
+    return r ? r->slots : NULL;
+}
+
+static void rtp_slots_end(void *ctx, void *hold)
+{
+    (void)ctx;
+    slots_unref(hold);
+}
+
+static pal_remediator rtp_remediator(void *ctx)
+{
+    return pal_daemon_remediator(ctx);
+}
+
+static void rtp_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    pal_log((pal_log_level)level, "%s", msg);
+}
+
 static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
 {
     const pal_daemon_paths *p = &cfg->paths;
@@ -686,6 +730,18 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
         return pal_err_set(err, rc, "cannot set up remediation: %s", why.msg);
     if (pal_jobs_new(d, &d->jobs) != 0)
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
+    pal_rtp_env renv = {
+        .store = d->store,
+        .settings = d->settings,
+        .ctx = d,
+        .get_defs = rtp_defs,
+        .slots_begin = rtp_slots_begin,
+        .slots_end = rtp_slots_end,
+        .remediator = rtp_remediator,
+        .log = rtp_log,
+    };
+    if (pal_rtp_new(&renv, &d->rtp) != 0)
+        return pal_err_set(err, PAL_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -751,7 +807,8 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
             (rc = pal_daemon_register_diag_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_catalog_ops(d, both[i], err)) != 0 ||
             (rc = pal_daemon_register_job_ops(d, both[i], err)) != 0 ||
-            (rc = pal_daemon_register_buffer_ops(d, both[i], err)) != 0)
+            (rc = pal_daemon_register_buffer_ops(d, both[i], err)) != 0 ||
+            (rc = pal_daemon_register_rtp_ops(d, both[i], err)) != 0)
             break;
     /* the status socket first: once the control socket accepts (what clients and the tests
        wait for), both are in place with their final mode and group */
@@ -764,12 +821,16 @@ int pal_daemon_start(pal_daemon *d, pal_errbuf *err)
     }
     pal_log(PAL_LOG_NOTICE, "palisaded %s ready on %s (state %s, %u scan slots)", PAL_AGENT_VERSION,
             d->paths.socket_path, d->paths.state_dir, pal_slots_count(d->slots->slots));
+    /* marks made at every start: a previous broker's died with its fanotify fd */
+    pal_rtp_apply(d->rtp);
     return 0;
 }
 
 void pal_daemon_stop(pal_daemon *d)
 {
     atomic_store(&d->stopping, 1);
+    /* first: every open it holds is answered before the scans it could wait on end */
+    pal_rtp_stop(d->rtp);
     /* detached scans first: each ends Cancelled and recorded, and whoever waits for one
        (scan.wait) gets its result before the server below stops */
     if (d->jobs)
@@ -788,6 +849,7 @@ void pal_daemon_free(pal_daemon *d)
         return;
     pal_daemon_stop(d);
     pal_jobs_free(d->jobs);
+    pal_rtp_free(d->rtp);
     pal_updater_free(d->updater);
     pal_remediate_free(d->remediate);
     pal_quarantine_free(d->quarantine);

@@ -124,6 +124,8 @@ json_t *pal_daemon_progress_json(const pal_scan_progress *p);
    scan.start and a detached scan (jobs.h) alike. On an error, *code is its protocol code. */
 int pal_daemon_run_scan(pal_daemon *d, const pal_scanjob_req *sreq, pal_scan_result *res,
                         const char **code, pal_errbuf *err);
+/* Real-time protection (rtp.h); never NULL once pal_daemon_new succeeded. */
+struct pal_rtp *pal_daemon_rtp(pal_daemon *d);
 /* The registry of detached scans (jobs.h). */
 struct pal_jobs *pal_daemon_jobs(pal_daemon *d);
 

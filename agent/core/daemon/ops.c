@@ -430,6 +430,15 @@ static json_t *detection_json(const pal_detection *det, int64_t quarantine_id)
                         det->matched_by ? json_string(det->matched_by) : json_null());
     json_object_set_new(o, "quarantine_id",
                         quarantine_id > 0 ? json_integer(quarantine_id) : json_null());
+    /* the process behind a real-time or buffer-scan detection (null: none, or unknown) */
+    int known = det->process_pid > 0;
+    json_object_set_new(o, "process_pid", known ? json_integer(det->process_pid) : json_null());
+    json_object_set_new(o, "process_uid",
+                        known ? json_integer((json_int_t)det->process_uid) : json_null());
+    if (known && det->process_exe)
+        pal_msg_set_path(o, "process_exe", det->process_exe, strlen(det->process_exe));
+    else
+        json_object_set_new(o, "process_exe", json_null());
     return o;
 }
 

@@ -149,12 +149,13 @@ static int64_t record(pal_daemon *d, const pal_finding *f, bool allowed, char *p
         .matched_by = f->matched_by,
         .sig_version = sig_version,
         .action = allowed ? PAL_DET_ACTION_ALLOW : PAL_DET_ACTION_NOACTION,
+        .process_pid = pid,
+        .process_uid = (uint32_t)uid,
     };
     pal_store_sha256_hex(f->sha256, det.sha256);
     char detail[160];
-    snprintf(detail, sizeof(detail),
-             "buffer scan requested by uid %u, pid %ld; not remediated: there is no file",
-             (unsigned)uid, (long)pid);
+    /* the caller is in process_pid and process_uid (SO_PEERCRED) */
+    snprintf(detail, sizeof(detail), "buffer scan; not remediated: there is no file");
     int64_t id = 0;
     pal_errbuf err;
     pal_store *st = pal_daemon_store(d);
@@ -164,8 +165,8 @@ static int64_t record(pal_daemon *d, const pal_finding *f, bool allowed, char *p
                 path, err.msg);
         return id;
     }
-    pal_log(PAL_LOG_WARNING, "threat %s found in %s (%s); action %s", f->threat, path, detail,
-            allowed ? "Allow" : "NoAction");
+    pal_log(PAL_LOG_WARNING, "threat %s found in %s (%s requested by uid %u, pid %ld); action %s",
+            f->threat, path, detail, (unsigned)uid, (long)pid, allowed ? "Allow" : "NoAction");
     return id;
 }
 

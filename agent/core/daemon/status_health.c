@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "msg.h"
+#include "rtp.h"
 
 #define DAY_MS (86400LL * 1000)
 
@@ -187,20 +188,36 @@ static int check_unremediated(pal_daemon *d, json_t *issues)
                  (long long)n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
 }
 
+/* real_time_protection, its reason and stats (rtp.h); *healthy when Enabled. */
+static int add_real_time(pal_daemon *d, json_t *o, int *healthy)
+{
+    return pal_rtp_status_add(pal_daemon_rtp(d), o, healthy);
+}
+
+/* Off or unavailable is an issue (listed after the others: the state is in its own field). */
+static int check_real_time(json_t *o, json_t *issues, int healthy)
+{
+    if (healthy)
+        return 0;
+    const char *state = json_string_value(json_object_get(o, "real_time_protection"));
+    const char *reason = json_string_value(json_object_get(o, "real_time_protection_reason"));
+    int unavailable = state && strcmp(state, "Unavailable") == 0;
+    return issue(issues,
+                 unavailable ? "RealTimeProtectionUnavailable" : "RealTimeProtectionDisabled",
+                 "real-time protection is %s: %s", unavailable ? "unavailable" : "off",
+                 reason ? reason : "no reason given");
+}
+
 int pal_status_add_health(pal_daemon *d, json_t *o)
 {
     json_t *issues = json_array();
     if (!issues)
         return PAL_ENOMEM;
     int64_t now = now_ms();
-    /* Real-time protection is issue 12's; until it lands the honest answer is that there is
-       none. It is not listed as a health issue: it would be on every machine alike. */
+    int rtp_healthy = 0;
     int ret = check_signatures(d, o, issues, now);
-    if (ret == 0 &&
-        (json_object_set_new(o, "real_time_protection", json_string("Unavailable")) != 0 ||
-         json_object_set_new(o, "real_time_protection_reason",
-                             json_string("not implemented in this version")) != 0))
-        ret = PAL_ENOMEM;
+    if (ret == 0)
+        ret = add_real_time(d, o, &rtp_healthy);
     if (ret == 0)
         ret = check_content_process(d, issues);
     if (ret == 0)
@@ -213,6 +230,8 @@ int pal_status_add_health(pal_daemon *d, json_t *o)
         ret = add_last_scan(d, o, issues, "last_full_scan", PAL_SCAN_FULL);
     if (ret == 0)
         ret = check_full_scan(d, issues, now);
+    if (ret == 0)
+        ret = check_real_time(o, issues, rtp_healthy);
     /* last, so that the text form ends with it */
     if (json_object_set_new(o, "health_issues", issues) != 0)
         return PAL_ENOMEM;

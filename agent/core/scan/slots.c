@@ -19,6 +19,7 @@ struct pal_slots {
     pthread_cond_t freed;
     unsigned count;
     unsigned in_use;     /* protected by lock */
+    unsigned prio_wait;  /* real-time requests waiting (protected by lock): they go first */
     pal_scanhost *host;  /* not owned */
     pal_slot_scan_fn fn; /* instead of host, when set */
     void *fn_ctx;
@@ -87,6 +88,33 @@ unsigned pal_slots_count(const pal_slots *s)
     return s->count;
 }
 
+/* A free slot, marked busy, or NULL; lock held. */
+static pal_slot *take_free(pal_slots *s)
+{
+    for (unsigned i = 0; i < s->count; i++) {
+        if (!s->slots[i].busy) {
+            s->slots[i].busy = 1;
+            s->in_use++;
+            return &s->slots[i];
+        }
+    }
+    return NULL;
+}
+
+static void wait_until(pal_slots *s, int64_t until_ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    /* wake up now and then: cancel is a plain flag, not a condition */
+    int64_t at = now + 100 * 1000000LL;
+    if (until_ns && until_ns < at)
+        at = until_ns;
+    ts.tv_sec = (time_t)(at / 1000000000LL);
+    ts.tv_nsec = (long)(at % 1000000000LL);
+    pthread_cond_timedwait(&s->freed, &s->lock, &ts);
+}
+
 pal_slot *pal_slots_acquire(pal_slots *s, const volatile int *cancel)
 {
     pal_slot *got = NULL;
@@ -94,26 +122,36 @@ pal_slot *pal_slots_acquire(pal_slots *s, const volatile int *cancel)
     while (!got) {
         if (cancel && *cancel)
             break;
-        for (unsigned i = 0; i < s->count; i++) {
-            if (!s->slots[i].busy) {
-                got = &s->slots[i];
-                got->busy = 1;
-                s->in_use++;
-                break;
-            }
-        }
-        if (!got) {
-            /* wake up now and then: cancel is a plain flag, not a condition */
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->freed, &s->lock, &ts);
-        }
+        /* a real-time request waiting takes the next free slot before any other work */
+        if (s->prio_wait == 0)
+            got = take_free(s);
+        if (!got)
+            wait_until(s, 0);
     }
+    pthread_mutex_unlock(&s->lock);
+    return got;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+pal_slot *pal_slots_acquire_prio(pal_slots *s, const volatile int *cancel, int64_t deadline_ns)
+{
+    pal_slot *got = NULL;
+    pthread_mutex_lock(&s->lock);
+    s->prio_wait++;
+    while (!(got = take_free(s))) {
+        if ((cancel && *cancel) || (deadline_ns && mono_ns() >= deadline_ns))
+            break;
+        wait_until(s, deadline_ns);
+    }
+    s->prio_wait--;
+    if (!got && s->prio_wait == 0)
+        pthread_cond_broadcast(&s->freed); /* ordinary waiters may go again */
     pthread_mutex_unlock(&s->lock);
     return got;
 }
@@ -123,7 +161,8 @@ void pal_slots_release(pal_slots *s, pal_slot *slot)
     pthread_mutex_lock(&s->lock);
     slot->busy = 0;
     s->in_use--;
-    pthread_cond_signal(&s->freed);
+    /* everyone looks: a priority waiter must not lose the wake-up to an ordinary one */
+    pthread_cond_broadcast(&s->freed);
     pthread_mutex_unlock(&s->lock);
 }
 

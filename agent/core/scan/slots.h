@@ -9,6 +9,8 @@
 #ifndef PAL_SLOTS_H
 #define PAL_SLOTS_H
 
+#include <stdint.h>
+
 #include "defs.h"
 #include "engine.h"
 #include "scanhost.h"
@@ -31,6 +33,10 @@ unsigned pal_slots_count(const pal_slots *slots);
 /* Waits for a free slot; NULL when cancel became non-zero first. */
 pal_slot *pal_slots_acquire(pal_slots *slots, const volatile int *cancel);
 void pal_slots_release(pal_slots *slots, pal_slot *slot);
+/* The same for a real-time request: while one waits, pal_slots_acquire hands out no slot, so
+   a freed slot goes to real-time work before on-demand scans. Gives up (NULL) when cancel
+   becomes non-zero or at deadline_ns (CLOCK_MONOTONIC; 0 = none). */
+pal_slot *pal_slots_acquire_prio(pal_slots *slots, const volatile int *cancel, int64_t deadline_ns);
 
 /*
  * Scan one object on this slot with the engine of defs: through the content process's

@@ -68,6 +68,7 @@ typedef enum pal_setting_apply {
     PAL_APPLY_SANDBOX = 1U << 2, /* start or stop the content process */
     PAL_APPLY_ADMIN = 1U << 3,   /* the control socket's admin group */
     PAL_APPLY_CONTROL = 1U << 4, /* the control sockets' client limits */
+    PAL_APPLY_RTP = 1U << 5,     /* real-time protection: switch, re-mark, re-read (rtp.h) */
 } pal_setting_apply;
 
 typedef struct pal_setting_def {
@@ -85,6 +86,8 @@ typedef struct pal_setting_def {
                       pal_errbuf *err);
     int policy_only;  /* only the policy layer may set it: a preference is refused (PAL_EPOLICY) */
     unsigned applies; /* pal_setting_apply bits */
+    /* The default of a STRLIST, NULL-terminated; NULL = []. */
+    const char *const *def_list;
 } pal_setting_def;
 
 /* The whole table, in listing order. */

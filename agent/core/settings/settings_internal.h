@@ -30,7 +30,7 @@
 /* The number of entries of the registry table: the layers keep one slot per entry. A
    static assertion in settings_registry.c fails the build when a setting is added without
    raising it. */
-#define N_SETTINGS 27
+#define N_SETTINGS 33
 
 /* Every setting, in listing order (pal_settings_registry). */
 extern const pal_setting_def pal_settings_table[];

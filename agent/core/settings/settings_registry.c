@@ -101,11 +101,90 @@ static int check_group(const pal_setting_def *def, const char *in, char *out, si
     return 0;
 }
 
+/* A mount point to monitor: a path like check_path's (a separate function, so that the list
+   is kept with the preferences and not with the exclusions: pal_settings_excl_kind). */
+static int check_mount_point(const pal_setting_def *def, const char *in, char *out, size_t outsz,
+                             pal_errbuf *err)
+{
+    return check_path(def, in, out, outsz, err);
+}
+
+/* A file-system type as /proc/self/mountinfo names it ("nfs4", "fuse.sshfs", "fuse.*"). */
+static int check_fs_type(const pal_setting_def *def, const char *in, char *out, size_t outsz,
+                         pal_errbuf *err)
+{
+    shown sh;
+    size_t len = strlen(in);
+    if (len == 0 || len > 64 || len >= outsz)
+        return pal_err_set(err, PAL_EINVAL, "%s: \"%s\" is not a file-system type", def->name,
+                           printable(in, &sh));
+    for (const char *c = in; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("._-*", *c))
+            return pal_err_set(err, PAL_EINVAL,
+                               "%s: \"%s\" is not a file-system type (letters, digits, "
+                               "'.', '_', '-', and '*' as a wildcard)",
+                               def->name, printable(in, &sh));
+    memcpy(out, in, len + 1);
+    return 0;
+}
+
+/* "/usr/bin/rsync" or "/usr/bin/rsync:<sha256 hex>": a process exclusion of real-time
+   protection, optionally pinned to the binary's content. */
+static int check_process(const pal_setting_def *def, const char *in, char *out, size_t outsz,
+                         pal_errbuf *err)
+{
+    shown sh;
+    const char *colon = strrchr(in, ':');
+    char path[MAX_STRING];
+    size_t plen = colon ? (size_t)(colon - in) : strlen(in);
+    if (plen >= sizeof(path))
+        return pal_err_set(err, PAL_EINVAL, "%s: path is too long", def->name);
+    memcpy(path, in, plen);
+    path[plen] = '\0';
+    int rc = check_path(def, path, out, outsz, err);
+    if (rc != 0)
+        return rc;
+    if (!colon)
+        return 0;
+    const char *hex = colon + 1;
+    if (strlen(hex) != 64)
+        return pal_err_set(err, PAL_EINVAL,
+                           "%s: \"%s\": after the ':' comes the binary's SHA-256 (64 hex "
+                           "digits)",
+                           def->name, printable(in, &sh));
+    size_t o = strlen(out);
+    if (o + 65 >= outsz)
+        return pal_err_set(err, PAL_EINVAL, "%s: path is too long", def->name);
+    out[o++] = ':';
+    for (const char *c = hex; *c; c++) {
+        if (!isxdigit((unsigned char)*c))
+            return pal_err_set(err, PAL_EINVAL,
+                               "%s: \"%s\": after the ':' comes the binary's SHA-256 (64 hex "
+                               "digits)",
+                               def->name, printable(in, &sh));
+        out[o++] = (char)tolower((unsigned char)*c);
+    }
+    out[o] = '\0';
+    return 0;
+}
+
 /* ---- the registry ---------------------------------------------------------------------- */
 
 static const char *const sandbox_values[] = {"Enabled", "Disabled", NULL};
 const char *const pal_settings_action_values[] = {"Quarantine", "Remove", "NoAction", NULL};
 static const char *const merge_values[] = {"Merge", "AdminOnly", NULL};
+static const char *const rtp_action_values[] = {"Allow", "Deny", NULL};
+/* Not monitored by default: network file systems (a round trip to a server on every open, and
+   a server that stops answering would stall the opener and the scanner), FUSE (a user-space
+   server that could itself open files and wait on us) and the pseudo file systems (no file
+   content; /proc and /sys are read by the broker itself). ramfs stays monitored: a user can
+   write files there. */
+static const char *const rtp_unmonitored_default[] = {
+    "nfs",     "nfs4",        "cifs",     "smb3",       "smbfs",    "9p",        "afs",
+    "ceph",    "glusterfs",   "lustre",   "fuse",       "fuse.*",   "fuseblk",   "fusectl",
+    "proc",    "sysfs",       "devtmpfs", "devpts",     "cgroup",   "cgroup2",   "securityfs",
+    "debugfs", "tracefs",     "pstore",   "bpf",        "configfs", "mqueue",    "hugetlbfs",
+    "autofs",  "binfmt_misc", "efivarfs", "rpc_pipefs", "nsfs",     "selinuxfs", NULL};
 
 #define ACTION_SETTING(nm, sev)                                                                    \
     {                                                                                              \
@@ -295,6 +374,53 @@ const pal_setting_def pal_settings_table[] = {
      .def_uint = 600,
      .description = "Buffer scans one user may request in any minute; beyond it the request "
                     "is refused as Busy."},
+    {.name = "RealTimeProtectionEnabled",
+     .type = PAL_SETTING_BOOL,
+     .def_bool = 1,
+     .description = "Check every open and execution of a file on the monitored file systems "
+                    "(fanotify), and scan every file written, after it is closed. Needs "
+                    "CAP_SYS_ADMIN. Takes effect without a restart.",
+     .applies = PAL_APPLY_RTP},
+    {.name = "RealTimeMonitoredPaths",
+     .type = PAL_SETTING_STRLIST,
+     .check_item = check_mount_point,
+     .description = "Mount points real-time protection is restricted to (their whole file "
+                    "systems are monitored); empty = every mounted file system whose type is "
+                    "not in RealTimeUnmonitoredFileSystems.",
+     .applies = PAL_APPLY_RTP},
+    {.name = "RealTimeUnmonitoredFileSystems",
+     .type = PAL_SETTING_STRLIST,
+     .check_item = check_fs_type,
+     .def_list = rtp_unmonitored_default,
+     .description = "File-system types real-time protection never monitors, as "
+                    "/proc/self/mountinfo names them; \"fuse.*\" covers every FUSE subtype. "
+                    "The default lists network, FUSE and pseudo file systems.",
+     .applies = PAL_APPLY_RTP},
+    {.name = "RealTimeResponseTimeoutMs",
+     .type = PAL_SETTING_UINT,
+     .min = 100,
+     .max = 30000,
+     .def_uint = 4000,
+     .description = "Milliseconds within which every open or execution held for a check is "
+                    "answered, whatever happens (content process stalled or restarting, a "
+                    "huge file, a slow disk); then RealTimeTimeoutAction answers and the "
+                    "timeout is counted and logged.",
+     .applies = PAL_APPLY_RTP},
+    {.name = "RealTimeTimeoutAction",
+     .type = PAL_SETTING_ENUM,
+     .values = rtp_action_values,
+     .def_str = "Allow",
+     .description = "The answer to an open or execution that could not be checked in time, "
+                    "or at all (overload, no content process): Allow or Deny.",
+     .applies = PAL_APPLY_RTP},
+    {.name = "RealTimeProcessExclusions",
+     .type = PAL_SETTING_STRLIST,
+     .check_item = check_process,
+     .description = "Processes whose file accesses real-time protection does not check, by "
+                    "executable path (\"/usr/bin/rsync\"), optionally pinned to the binary's "
+                    "SHA-256 (\"/usr/bin/rsync:<64 hex digits>\") so that a replaced binary is "
+                    "not excluded. Identified from the event's pidfd.",
+     .applies = PAL_APPLY_RTP},
 };
 
 /* The layers keep one slot per entry (N_SETTINGS, settings_internal.h). */
@@ -341,8 +467,12 @@ json_t *pal_setting_default(const pal_setting_def *def)
     case PAL_SETTING_ENUM:
     case PAL_SETTING_STRING:
         return json_string(def->def_str);
-    case PAL_SETTING_STRLIST:
-        return json_array();
+    case PAL_SETTING_STRLIST: {
+        json_t *a = json_array();
+        for (const char *const *v = def->def_list; a && v && *v; v++)
+            json_array_append_new(a, json_string(*v));
+        return a;
+    }
     }
     return NULL;
 }

