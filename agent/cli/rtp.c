@@ -168,7 +168,7 @@ static int rtp_status(palisade **h, const char *socket, bool json)
 
 static int rtp_stats(palisade **h, const char *socket, bool json, int argc, char **argv)
 {
-    static const char usage[] = "usage: rtp stats [--limit N] (N: 1..1000)";
+    static const char usage[] = "usage: rtp stats [--limit N] (N: 1..1000, default 20)";
     json_t *args = NULL;
     if (argc == 2 && strcmp(argv[0], "--limit") == 0) {
         const char *s = argv[1];
@@ -182,6 +182,12 @@ static int rtp_stats(palisade **h, const char *socket, bool json, int argc, char
             return out_fail("OutOfMemory", "out of memory");
     } else if (argc != 0) {
         return out_usage_error("%s", usage);
+    } else {
+        /* the agent's default, sent explicitly (an rtp.stats without arguments is refused
+           by this version of the agent: see the report of issue 12) */
+        args = json_pack("{sI}", "limit", (json_int_t)20);
+        if (!args)
+            return out_fail("OutOfMemory", "out of memory");
     }
     json_t *res = NULL;
     int rc = out_call(h, socket, "rtp.stats", args, &res);
@@ -231,6 +237,15 @@ static int rtp_stats(palisade **h, const char *socket, bool json, int argc, char
     return EXIT_OK;
 }
 
+/* out_call on a new connection: out_call connects the handle it is given, which must not
+   be connected already. */
+static int call_again(palisade **h, const char *socket, const char *op, json_t **res)
+{
+    palisade_close(*h);
+    *h = NULL;
+    return out_call(h, socket, op, NULL, res);
+}
+
 /* The state the agent reports, once it is want (or Unavailable), for at most ~5 s: the
    switch is live but applied by the broker's own thread, not inside config.set. */
 static json_t *settled_status(palisade **h, const char *socket, const char *want)
@@ -239,7 +254,7 @@ static json_t *settled_status(palisade **h, const char *socket, const char *want
     for (int tries = 0; tries < 50; tries++) {
         json_decref(res);
         res = NULL;
-        if (out_call(h, socket, "status", NULL, &res) != EXIT_OK)
+        if (call_again(h, socket, "status", &res) != EXIT_OK)
             return NULL;
         const char *st = json_string_value(json_object_get(res, "real_time_protection"));
         if (!st || strcmp(st, want) == 0 || strcmp(st, "Unavailable") == 0)
@@ -263,10 +278,11 @@ static int rtp_switch(palisade **h, const char *socket, bool json, bool on)
         const char *code = palisade_error_code(*h);
         if (code && strcmp(code, "PolicyLocked") == 0) {
             const char *msg = palisade_error_string(*h);
+            /* the code first in text too, as out_error prints an agent's error */
             return out_fail("PolicyLocked",
-                            "real-time protection is managed by policy; the preference was not "
-                            "changed (%s)",
-                            msg ? msg : "policy");
+                            "%sreal-time protection is managed by policy; the preference was "
+                            "not changed (%s)",
+                            out_json_errors ? "" : "PolicyLocked: ", msg ? msg : "policy");
         }
         return out_error(*h);
     }
