@@ -116,7 +116,14 @@ Describe 'Set-AgentPreference -Name RealTimeProtectionEnabled' {
         [System.IO.File]::ReadAllBytes($p).Length | Should -Be $Eicar.Length
         Set-AgentPreference -Name RealTimeProtectionEnabled -Value $true -Socket $S
         [void](Wait-RealTime 'Enabled')
-        { [System.IO.File]::ReadAllBytes($p) } | Should -Throw -ExceptionType ([System.UnauthorizedAccessException])
+        $e = $null
+        try { [void][System.IO.File]::ReadAllBytes($p) } catch { $e = $_ }
+        $e | Should -Not -BeNullOrEmpty -Because 'protection is on again'
+        # EPERM from open(2); .NET reports it from File.ReadAllBytes as an IOException
+        # "Operation not permitted" (Get-Content, above, as UnauthorizedAccessException)
+        $base = $e.Exception.GetBaseException()
+        ($base -is [System.UnauthorizedAccessException] -or $base.Message -match 'Operation not permitted') |
+            Should -BeTrue -Because "the error was: $base"
         (Get-AgentStatus -Socket $S).AgentPid | Should -Be $pidBefore
     }
 
@@ -127,11 +134,16 @@ Describe 'Set-AgentPreference -Name RealTimeProtectionEnabled' {
             Wait-Until -What 'the policy in force' {
                 (Get-AgentPreference -Name RealTimeProtectionEnabled -Socket $S).Source -eq 'Policy'
             } | Out-Null
-            $ev = $null
-            Set-AgentPreference -Name RealTimeProtectionEnabled -Value $false -Socket $S -ErrorAction SilentlyContinue -ErrorVariable ev
-            $ev | Should -Not -BeNullOrEmpty
-            $ev[0].CategoryInfo.Category | Should -Be 'PermissionDenied'
-            $ev[0].Exception.Message | Should -Match '60-rtp-on'
+            $e = $null
+            try {
+                Set-AgentPreference -Name RealTimeProtectionEnabled -Value $false -Socket $S
+            } catch {
+                $e = $_
+            }
+            $e | Should -Not -BeNullOrEmpty -Because 'policy sets it'
+            $e.CategoryInfo.Category | Should -Be 'PermissionDenied'
+            $e.Exception.Message | Should -Match '60-rtp-on\.json'
+            (Get-AgentPreference -Name RealTimeProtectionEnabled -Socket $S).Value | Should -BeTrue
             (Get-AgentStatus -Socket $S).RealTimeProtection | Should -Be 'Enabled'
         } finally {
             Remove-Item -LiteralPath $policy -Force
