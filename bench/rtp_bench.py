@@ -21,7 +21,10 @@ palisade-cp, the starter signature package and the trusted key.
             product reported as HUNG. The benchmark itself never waits without a deadline.
 
 Each product runs on a fresh mount (base/mnt): the tree and the first-seen files are written
-there before the product starts (so that the product has never seen them), then the product
+there (as root's 0644 files, like a system's or an installed tree's) before the product starts
+(so that the product has never seen them), left to age past the window in which a verdict
+cache may not trust a file (dirty expiry + writeback interval + 10 s; --no-settle skips the
+wait), then the product
 starts and a probe proves it protects (an EICAR file written as the workload user must not be
 readable: EPERM, or gone to quarantine); a product that does not block the probe is reported
 and its figures are not taken. The workloads run as the user `nobody` (the clamd peer runs as
@@ -218,13 +221,23 @@ def populate(mnt, tarball):
     for i in range(FIRST_FILES):
         with open(os.path.join(first, "n%04d.txt" % i), "wb") as f:
             f.write(small_content(rng, i))
-    for d in ("x", "probe"):
-        os.makedirs(os.path.join(mnt, d))
+    # The files stay root's (0644), as the system's and an installed tree's are; only the
+    # directories the workloads write into belong to the workload user.
     pw = pwd.getpwnam(WORKLOAD_USER)
-    for dirpath, dirs, names in os.walk(mnt):
-        for n in dirs + names:
-            os.lchown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid)
-    os.chown(mnt, pw.pw_uid, pw.pw_gid)
+    for d in ("x", "probe", os.path.join("proj", "obj")):
+        os.makedirs(os.path.join(mnt, d))
+        os.chown(os.path.join(mnt, d), pw.pw_uid, pw.pw_gid)
+
+
+def settle_seconds():
+    """How long after its last change a file's verdict may be cached (agent/core/scan/
+    cachetrust.c, DESIGN.md "Verdict cache soundness"): the dirty-page expiry plus the
+    writeback interval plus a 10 s margin, and a second more."""
+    def centisecs(name):
+        with open("/proc/sys/vm/" + name) as f:
+            return int(f.read().strip())
+    return (centisecs("dirty_expire_centisecs") + centisecs("dirty_writeback_centisecs")) / 100.0 \
+        + 10.0 + 1.0
 
 
 class Mount:
@@ -294,7 +307,10 @@ class Palisade:
         sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
         import harness  # noqa: E402  (the integration tests' daemon and protocol client)
         self.harness = harness
-        self.d = harness.Daemon(base=os.path.join(base, "palisade"), rtp=[mnt])
+        pbase = os.path.join(base, "palisade")
+        os.makedirs(pbase)
+        os.chmod(pbase, 0o755)
+        self.d = harness.Daemon(base=pbase, rtp=[mnt])
         self.d.start()
         deadline = time.monotonic() + START_TIMEOUT
         with self.d.client() as c:
@@ -425,11 +441,14 @@ def run_worker(kind, arg, timeout, env=None):
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-def run_product(prod, base, fs, tarball, nfiles, timeout):
+def run_product(prod, base, fs, tarball, nfiles, timeout, settle):
     """One product on a fresh mount: figures {workload: value} or raises."""
     m = Mount(base, fs)
     try:
         populate(m.path, tarball)
+        # the pre-written files are old by the time they are read, as most files a machine
+        # opens are (a file changed moments ago is never served from a verdict cache)
+        time.sleep(settle)
         prod.start(m.path, base)
         try:
             probe = run_worker("probe", os.path.join(m.path, "probe", "eicar.com"),
@@ -549,7 +568,10 @@ def main():
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--products", default="off,palisade,clamonacc")
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--no-settle", action="store_true",
+                    help="do not wait for the pre-written files to age (all brand new)")
     args = ap.parse_args()
+    settle = 0.0 if args.no_settle else settle_seconds()
     if os.geteuid() != 0:
         raise SystemExit("rtp_bench: must run as root (it mounts and uses fanotify)")
     if args.rounds < 1 or args.files < 1:
@@ -599,6 +621,10 @@ def main():
               % (args.files, os.path.getsize(tarball)))
         for p in names:
             print("product:  %-9s %s" % (p, products[p].describe()))
+        print("files:    the tree, the project, cached.h and the first-seen files are root's "
+              "(0644), written %.0f s before the product starts%s"
+              % (settle, " (--no-settle)" if args.no_settle else
+                 " (dirty expiry + writeback interval + 10 s: old enough for a verdict cache)"))
         print("rounds:   %d, order rotated per round; medians below" % args.rounds)
         print()
         runs = {p: [] for p in names}
@@ -612,7 +638,7 @@ def main():
                 os.chmod(base, 0o755)
                 try:
                     fig = run_product(products[p], base, args.fs, tarball, args.files,
-                                      args.timeout)
+                                      args.timeout, settle)
                 except Hung as e:
                     failures.append((p, "HUNG: %s" % e))
                     print("round %d  %-9s HUNG: %s" % (r + 1, p, e))
