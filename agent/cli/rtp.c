@@ -130,7 +130,7 @@ static int print_rtp_status(const json_t *st)
     printf("Events:               %lld (%.1f per second)\n", int_of(stats, "events"),
            num_of(stats, "events_per_second"));
     printf("Queue depth:          %lld\n", int_of(stats, "queue_depth"));
-    printf("Cache hits:           %lld (%.1f%% of events)\n", int_of(stats, "cache_hits"),
+    printf("Cache hits:           %lld (hit rate %.1f%%)\n", int_of(stats, "cache_hits"),
            100.0 * num_of(stats, "cache_hit_rate"));
     printf("Scans:                %lld\n", int_of(stats, "scans"));
     printf("Blocked:              %lld\n", int_of(stats, "blocked"));
