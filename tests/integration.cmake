@@ -31,6 +31,10 @@
 #   integration.buffer_scan  `palisade scan -`: EICAR on stdin found sandbox on and off,
 #                          never bypassed, nobody served, Buffer detection without
 #                          remediation, per-uid request/byte limits, size limit
+#   integration.rtp_more   exclusions (path, extension, process with SHA-256 pin), the agent's
+#                          own scan of a watched tree, off/on and an update during a storm,
+#                          tar -x into fresh directories, status and rtp.stats, and the one
+#                          test of the default marks (every file system) under a watchdog
 #   integration.rtp        real-time protection on a tmpfs of the test's own: written threat
 #                          quarantined, cat/exec of a threat EPERM, 1,000 openers under a
 #                          stopped content process answered by the deadline, SIGKILL during
@@ -81,6 +85,14 @@ if(NOT _pal_integ_health_key)
   set(_pal_integ_health_key ${CMAKE_BINARY_DIR}/keys/palisade-build.key)
 endif()
 set_tests_properties(integration.health PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
+                     LABELS integration
+                     TIMEOUT 600)
+
+# The second real-time test builds a newer signature package, with the health test's key.
+add_test(NAME integration.rtp_more
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_rtp_more.py)
+set_tests_properties(integration.rtp_more PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
                      LABELS integration
                      TIMEOUT 600)

@@ -36,7 +36,9 @@ Describe 'Invoke-ContentScan' {
         $h[0].ThreatName | Should -Be $Eicar
         $h[0].Action | Should -Be 'NoAction'
         $h[0].Source | Should -Be 'Buffer'
-        $h[0].ActionDetail | Should -Match 'uid 0, pid [1-9][0-9]*'
+        $h[0].ProcessUserId | Should -Be 0
+        $h[0].ProcessId | Should -BeGreaterThan 0
+        $h[0].ActionDetail | Should -Match 'there is no file'
         @(Get-QuarantineItem -Socket $S).Count | Should -Be 0
         # the default view shows the verdict, the name and the threat
         $text = $r | Format-Table | Out-String -Width 200

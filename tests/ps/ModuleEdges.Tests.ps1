@@ -129,9 +129,9 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
         $s.SignatureAgeDays | Should -BeGreaterOrEqual 0
         $s.LastQuickScan | Should -BeNullOrEmpty
         $s.LastFullScan | Should -BeNullOrEmpty
-        # the test daemon's policy turns real-time protection off (New-TestDaemon)
+        # the test daemon has real-time protection off by a policy file (PalisadeTestHelpers)
         $s.RealTimeProtection | Should -Be 'Disabled'
-        $s.RealTimeProtectionReason | Should -Match '^disabled by policy file .*00-test-rtp-off\.json'
+        $s.RealTimeProtectionReason | Should -Match '^disabled by policy file .*00-harness-rtp-off\.json$'
         $s.RealTimeProtectionStats | Should -BeNullOrEmpty
         @($s.HealthIssues | Where-Object Id -EQ 'RealTimeProtectionDisabled').Count | Should -Be 1
         $never = @($s.HealthIssues | Where-Object Id -EQ 'NoRecentFullScan')

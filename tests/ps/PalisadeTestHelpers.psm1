@@ -87,10 +87,13 @@ function New-TestDaemon {
     foreach ($name in $Policy.Keys) {
         [void](Set-TestPolicy $d $name $Policy[$name])
     }
+    # real-time protection is on by default in the product: a test daemon must not mark the
+    # machine's file systems unless a test asks (-RealTimePaths: only those mount points,
+    # locked by policy; -Policy '00-harness-rtp-off' with other settings replaces this file)
     if ($RealTimePaths) {
-        [void](Set-TestPolicy $d '00-test-rtp-paths' @{ RealTimeMonitoredPaths = @($RealTimePaths) })
-    } else {
-        [void](Set-TestPolicy $d '00-test-rtp-off' @{ RealTimeProtectionEnabled = $false })
+        [void](Set-TestPolicy $d '00-harness-rtp-paths' @{ RealTimeMonitoredPaths = @($RealTimePaths) })
+    } elseif (-not $Policy.ContainsKey('00-harness-rtp-off')) {
+        [void](Set-TestPolicy $d '00-harness-rtp-off' @{ RealTimeProtectionEnabled = $false })
     }
     # bash execs the daemon with its output in the log file: the pid is the daemon's, and
     # no pipe can fill up and block it

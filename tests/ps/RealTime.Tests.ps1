@@ -97,7 +97,7 @@ Describe 'Get-Content of a threat on a monitored file system' {
         # this pwsh opened it: the detection is real-time and names this process
         $d[0].Source | Should -Be 'RealTime'
         $d[0].ProcessId | Should -Be $PID
-        $d[0].ProcessUid | Should -Be 0
+        $d[0].ProcessUserId | Should -Be 0
         $d[0].ProcessExecutable | Should -Be (Get-Process -Id $PID).Path
         $d[0].DisplayProcessExecutable | Should -Be (Get-Process -Id $PID).Path
     }

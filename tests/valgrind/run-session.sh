@@ -37,7 +37,7 @@ for i in $(seq 1 200); do
 done
 # The actions would quarantine the test file on the first scan; keep it for every scan.
 cat >"$BASE/policy/vg.json" <<'EOF'
-{"SevereThreatDefaultAction": "NoAction"}
+{"SevereThreatDefaultAction": "NoAction", "RealTimeProtectionEnabled": false}
 EOF
 chmod 644 "$BASE/policy/vg.json"
 

@@ -13,7 +13,7 @@ static json_t *op_rtp_stats(pal_ctl_request *req, void *arg)
     json_int_t limit = PAL_RTP_STATS_DEFAULT_LIMIT;
     if (pal_msg_check_fields(args, allowed, &err) != 0 ||
         pal_msg_get_int(args, "limit", PAL_MSG_OPTIONAL | PAL_MSG_NULLABLE, 1,
-                        PAL_RTP_STATS_MAX_LIMIT, &limit, &err) != 0)
+                        PAL_RTP_STATS_MAX_LIMIT, &limit, &err) < 0)
         return pal_ctl_fail(req, PAL_CODE_BAD_REQUEST, "%s", err.msg);
     json_t *o = pal_rtp_process_stats_json(pal_daemon_rtp(d), (size_t)limit);
     return o ? o : pal_ctl_fail(req, PAL_CODE_INTERNAL, "out of memory");

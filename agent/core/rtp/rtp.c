@@ -53,6 +53,10 @@ typedef struct ev {
     volatile int cancel;
     int refs; /* lock: the queue or a worker, and the unanswered list */
     int64_t deadline_ns;
+    /* a written file's writer, told when the event was read: by the time a worker looks,
+       the writer may have exited (NULL: not told) */
+    char *writer_exe;
+    uid_t writer_uid;
     struct ev *qnext;
     struct ev *uprev, *unext;
 } ev;
@@ -77,7 +81,8 @@ struct pal_rtp {
 
     pthread_mutex_t lock;
     pthread_cond_t work;
-    int stopping; /* lock */
+    int stopping;             /* lock */
+    volatile int stop_cancel; /* set while stopping: the scans of written files give up */
     ev *uhead, *utail;
     ev *pq_head, *pq_tail, *aq_head, *aq_tail;
     size_t held; /* lock: events alive */
@@ -144,6 +149,7 @@ static void ev_unref(pal_rtp *r, ev *e)
     if (e->pidfd >= 0)
         close(e->pidfd);
     r->held--;
+    free(e->writer_exe);
     free(e);
 }
 
@@ -254,8 +260,22 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
             close(pidfd);
         return;
     }
+    /* the writer of a closed file may exit at once: told now, from /proc (never marked) */
+    static __thread pal_rtp_proc writer;
+    if (!perm)
+        pal_rtp_proc_identify(&writer, m->pid, pidfd);
     pthread_mutex_lock(&r->lock);
-    if (r->held >= QUEUE_MAX || r->stopping) {
+    if (r->stopping) {
+        /* switched off: let everything through, as closing the group will */
+        pthread_mutex_unlock(&r->lock);
+        if (perm)
+            respond(r->fan_fd, m->fd, 1);
+        close(m->fd);
+        if (pidfd >= 0)
+            close(pidfd);
+        return;
+    }
+    if (r->held >= QUEUE_MAX) {
         int allow = !r->deny_on_timeout;
         pthread_mutex_unlock(&r->lock);
         if (perm)
@@ -285,6 +305,10 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
     e->mask = m->mask;
     e->perm = perm;
     e->refs = 1;
+    if (!perm && writer.known) {
+        e->writer_exe = strdup(writer.exe);
+        e->writer_uid = writer.uid;
+    }
     r->held++;
     if (perm) {
         e->refs++;
@@ -528,7 +552,7 @@ static pal_det_action decide(pal_rtp *r, const pal_finding *f, const pal_report 
 /* Record the findings with the process, deny (when e is an open), then remediate. Returns 1
    when a finding not on the allowed list was there. */
 static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
-                           const pal_report *rep, uint64_t sigver, pal_rtp_proc *p)
+                           const pal_report *rep, uint64_t sigver, pal_rtp_proc *p, int64_t dt)
 {
     size_t n = rep->n_findings;
     int64_t *ids = calloc(n, sizeof(*ids));
@@ -545,6 +569,7 @@ static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
         if (threat)
             atomic_fetch_add(&r->c.blocked, 1);
     }
+    pal_rtp_pstats_add(r->pstats, p, 1, dt, threat && e->perm);
     if (!ids || !acts) {
         free(ids);
         free(acts);
@@ -654,7 +679,13 @@ static void handle(pal_rtp *r, ev *e)
         answer(r, e, 1);
         return;
     }
-    pal_rtp_proc_identify(&p, e->pid, e->pidfd);
+    if (e->writer_exe) {
+        p.known = 1;
+        p.uid = e->writer_uid;
+        snprintf(p.exe, sizeof(p.exe), "%s", e->writer_exe);
+    } else if (e->perm) {
+        pal_rtp_proc_identify(&p, e->pid, e->pidfd); /* the opener waits: it is alive */
+    }
     if (proc_excluded(r, &p, e->pidfd)) {
         answer(r, e, 1);
         return;
@@ -689,9 +720,11 @@ static void handle(pal_rtp *r, ev *e)
     void *hold = NULL;
     pal_slots *slots = r->env.slots_begin(r->env.ctx, &hold);
     pal_slot *slot = NULL;
+    /* an open gives up at its deadline (answered then), a written file when stopping */
+    const volatile int *cancel = e->perm ? &e->cancel : &r->stop_cancel;
     if (slots)
-        slot = e->perm ? pal_slots_acquire_prio(slots, &e->cancel, e->deadline_ns)
-                       : pal_slots_acquire(slots, &e->cancel);
+        slot = e->perm ? pal_slots_acquire_prio(slots, cancel, e->deadline_ns)
+                       : pal_slots_acquire(slots, cancel);
     if (!slot) {
         if (slots)
             r->env.slots_end(r->env.ctx, hold);
@@ -703,7 +736,7 @@ static void handle(pal_rtp *r, ev *e)
     pal_source src;
     pal_fdsource_init(&fs, e->fd, (uint64_t)st.st_size, &src);
     pal_report rep;
-    int rc = pal_slot_scan(slot, defs, &src, path, &e->cancel, &rep);
+    int rc = pal_slot_scan(slot, defs, &src, path, cancel, &rep);
     pal_slots_release(slots, slot);
     r->env.slots_end(r->env.ctx, hold);
     atomic_fetch_add(&r->c.scans, 1);
@@ -717,7 +750,9 @@ static void handle(pal_rtp *r, ev *e)
     }
     int threat = 0;
     if (rep.n_findings > 0)
-        threat = handle_findings(r, e, path, &st, &rep, sigver, &p);
+        threat = handle_findings(r, e, path, &st, &rep, sigver, &p, dt);
+    else
+        pal_rtp_pstats_add(r->pstats, &p, 1, dt, 0);
     if (!threat && rep.reason == PAL_UNSCANNABLE_CANCELLED) {
         /* past its deadline: already answered by policy */
     } else if (!threat) {
@@ -734,7 +769,6 @@ static void handle(pal_rtp *r, ev *e)
         ev_answer(r, e, 1);
         pthread_mutex_unlock(&r->lock);
     }
-    pal_rtp_pstats_add(r->pstats, &p, 1, dt, threat && e->perm);
     pal_report_free(&rep);
     pal_defs_unref(defs);
     return;
@@ -815,17 +849,20 @@ static void stop_locked(pal_rtp *r)
         return;
     pthread_mutex_lock(&r->lock);
     r->stopping = 1;
+    r->stop_cancel = 1;
     /* every open still waiting is let through now: protection is being switched off */
     while (r->uhead)
         ev_answer(r, r->uhead, 1);
     pthread_cond_broadcast(&r->work);
     pthread_mutex_unlock(&r->lock);
+    /* the workers first, while the reader still answers: a worker finishing its event may
+       open a file on a marked file system (quarantine), and only the reader can let it */
+    for (int i = 0; i < r->n_workers; i++)
+        pthread_join(r->workers[i], NULL);
     uint64_t one = 1;
     ssize_t w = write(r->wake_fd, &one, sizeof(one));
     (void)w;
     pthread_join(r->reader, NULL);
-    for (int i = 0; i < r->n_workers; i++)
-        pthread_join(r->workers[i], NULL);
     pthread_mutex_lock(&r->lock);
     drain_queue(r, &r->pq_head, &r->pq_tail);
     drain_queue(r, &r->aq_head, &r->aq_tail);
@@ -928,6 +965,7 @@ static int start_locked(pal_rtp *r)
     pthread_mutex_lock(&r->lock);
     r->marked = m;
     r->stopping = 0;
+    r->stop_cancel = 0;
     pthread_mutex_unlock(&r->lock);
     r->running = 1;
     if (pthread_create(&r->reader, NULL, reader_main, r) != 0) {

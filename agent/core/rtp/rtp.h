@@ -26,6 +26,15 @@
  *  - process exclusions from the event's pidfd: /proc/<pid>/exe read, then the pidfd checked
  *    to still be that live process.
  * If palisaded dies, the kernel allows every pending event when the group's fd closes.
+ *
+ * Residual risk of the ignore marks (accepted, like cachetrust.h's): a mark is cleared by a
+ * write(2) or truncate, not by chown or chmod and not by a write through a shared mapping.
+ * A root-only file that got a mark and that an administrator later gives to a user (chown,
+ * chmod o+w) keeps it: the user can then open it read-write (not asked: marked), map it and
+ * write through the mapping, and opens stay unchecked until the inode leaves the cache or
+ * the signature package changes. The scan cache itself is not fooled (the chown stamped
+ * ctime); only the kernel-side mark is. The fix is a mark that also dies on FAN_ATTRIB, which
+ * fanotify offers only to groups without permission events.
  */
 #ifndef PAL_RTP_H
 #define PAL_RTP_H

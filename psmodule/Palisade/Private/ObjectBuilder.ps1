@@ -25,10 +25,10 @@ function ConvertTo-ThreatDetection([System.Collections.IDictionary]$Item) {
         Size         = ConvertTo-NullableLong (Get-Field $Item 'size')
         FilePath     = [string](Get-Field $Item 'file')
         ActionDetail = [string](Get-Field $Item 'action_detail')
-        # the process behind a real-time (Source RealTime) or buffer-scan detection
-        ProcessId    = ConvertTo-NullableLong (Get-Field $Item 'process_pid')
-        ProcessUid   = ConvertTo-NullableLong (Get-Field $Item 'process_uid')
-        ProcessExecutable = [string](Get-Field $Item 'process_exe')
+        # the process behind a real-time or buffer-scan detection ($null: none or unknown)
+        ProcessId         = ConvertTo-NullableLong (Get-Field $Item 'process_pid')
+        ProcessUserId     = ConvertTo-NullableLong (Get-Field $Item 'process_uid')
+        ProcessExecutable = Get-Field $Item 'process_exe'
     }
     Add-PalisadeNameProperty $o $Item 'Path', 'path', 'FilePath', 'file', 'ProcessExecutable', 'process_exe'
     return $o
