@@ -16,7 +16,7 @@ from harness import Daemon, DaemonTest, Gate
 
 EICAR = harness.eicar()
 APPLICATION_ID = 0x50414C53        # 'PALS', agent/core/store/store.c
-SCHEMA_VERSION = 3                 # the newest of db/migrations/
+SCHEMA_VERSION = 4                 # the newest of db/migrations/
 
 
 def file_state(path):

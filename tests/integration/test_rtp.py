@@ -9,7 +9,8 @@ each test mounts a tmpfs (or an ext4 image) of its own and the daemon monitors o
 - with the content process stopped (SIGSTOP), 1,000 parallel openers of first-seen files each
   get an answer within RealTimeResponseTimeoutMs plus a margin, and the timeouts are counted;
 - palisaded killed (SIGKILL) during a storm of opens leaves no opener waiting;
-- a file changed after a clean verdict is scanned again.
+- a file changed after a clean verdict is scanned again;
+- a file system mounted later at a monitored mount point is marked, and dropped when gone.
 """
 
 import os
@@ -52,7 +53,11 @@ class ThreatsTest(RtpTest):
         os.mkdir(d)
         os.chmod(d, 0o1777)
         target = os.path.join(d, "e.com")
-        p = as_user("nobody", "tee", target, input=eicar(), stdout=subprocess.DEVNULL)
+        # the writer stays a moment after its close: a process already gone when the event is
+        # read cannot be named (its pid could be another's by then)
+        p = as_user("nobody", sys.executable, "-c",
+                    "import sys, time\nwith open(sys.argv[1], 'wb') as f:\n"
+                    "    f.write(sys.stdin.buffer.read())\ntime.sleep(1)", target, input=eicar())
         self.assertEqual(p.returncode, 0, p.stderr)
         wait_for(quarantined(target), what="the written EICAR quarantined")
         t = wait_for(lambda: [x for x in self.threats() if x["file"] == target],
@@ -62,7 +67,7 @@ class ThreatsTest(RtpTest):
         self.assertEqual(t["action"], "Quarantine")
         self.assertEqual(t["action_result"], "Success")
         self.assertEqual(t["process_uid"], int(subprocess.check_output(["id", "-u", "nobody"])))
-        self.assertEqual(t["process_exe"], "/usr/bin/tee")
+        self.assertEqual(t["process_exe"], os.path.realpath(sys.executable))
         self.assertGreater(t["process_pid"], 0)
         self.assertIsNotNone(t["quarantine_id"])
 
@@ -242,6 +247,36 @@ class ChangedAfterCleanTest(RtpTest):
         finally:
             mm.close()
             os.close(fd)
+
+
+class MountChangeTest(RtpTest):
+    """A file system mounted after the start, at a monitored mount point, is marked when
+    /proc/self/mountinfo changes; unmounted, it leaves the list."""
+
+    def prepare(self):
+        self.late = os.path.join(self.m.base, "late")
+        os.mkdir(self.late)
+
+    def test_new_mount_is_marked(self):
+        # restart with both mount points monitored (the first start had only self.m)
+        self.d.stop()
+        self.d.write_policy(harness.Daemon.RTP_PATHS_POLICY,
+                            {"RealTimeMonitoredPaths": [self.m.path, self.late]})
+        self.d.start()
+        self.wait_enabled()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=1777", "tmpfs", self.late],
+                       check=True)
+        try:
+            wait_for(lambda: self.late in self.rt_stats()["file_systems"],
+                     what="the new mount marked")
+            target = os.path.join(self.late, "e.com")
+            with open(target, "wb") as f:
+                f.write(eicar())
+            wait_for(quarantined(target), what="a threat written there quarantined")
+        finally:
+            subprocess.run(["umount", "-l", self.late])
+        wait_for(lambda: self.rt_stats()["file_systems"] == [self.m.path],
+                 what="the unmounted file system gone from the list")
 
 
 if __name__ == "__main__":

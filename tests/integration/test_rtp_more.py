@@ -11,6 +11,7 @@ own except the last:
 - a threat written into a directory created a moment earlier, during a fast tar extraction of
   thousands of files on a loop-mounted ext4 image, is caught;
 - status and rtp.stats count what happened, per process;
+- without CAP_SYS_ADMIN, status says Unavailable and why;
 - the default (every monitored file system of the machine) for a few seconds, under a
   watchdog that SIGKILLs the daemon if `ls /usr/bin` on the real root takes over 10 s.
 """
@@ -207,8 +208,10 @@ class ExtractionTest(RtpTest):
                  what="the threat extracted into a fresh directory quarantined")
         t = [x for x in self.threats() if x["file"] == target][0]
         self.assertEqual(t["source"], "RealTime")
-        self.assertEqual(t["process_exe"], os.path.realpath("/usr/bin/tar"))
-        self.assertEqual(t["process_uid"], 0)
+        # tar may have exited before the close was read: then it is not named (never guessed)
+        if t["process_exe"] is not None:
+            self.assertEqual(t["process_exe"], os.path.realpath("/usr/bin/tar"))
+            self.assertEqual(t["process_uid"], 0)
         print("\ntar -x of 3,001 files with protection on: %.2f s" % took, file=sys.stderr)
 
 
@@ -256,6 +259,27 @@ class StatsTest(RtpTest):
         with harness.Client(self.d.socket + ".status") as c:
             c.hello()
             self.assertIn("error", c.call("rtp.stats", {}))
+
+
+class NoCapabilityTest(harness.DaemonTest):
+    """Without CAP_SYS_ADMIN (dropped from the bounding set before the exec), status says
+    Unavailable and why, and lists it as a health issue; the daemon still serves."""
+
+    daemon_kwargs = {"rtp": ["/nonexistent-mount-point"]}
+    start_daemon = False
+
+    def test_unavailable_without_cap_sys_admin(self):
+        cmd = self.d.command
+        self.d.command = lambda: ["setpriv", "--bounding-set", "-sys_admin", "--"] + cmd()
+        self.d.start()
+        with self.d.client() as c:
+            st = c.result("status")
+        self.assertEqual(st["real_time_protection"], "Unavailable")
+        self.assertRegex(st["real_time_protection_reason"], r"^needs CAP_SYS_ADMIN")
+        self.assertIsNone(st["real_time_protection_stats"])
+        issues = {i["id"]: i["reason"] for i in st["health_issues"]}
+        self.assertRegex(issues["RealTimeProtectionUnavailable"],
+                         r"^real-time protection is unavailable: needs CAP_SYS_ADMIN")
 
 
 class DefaultMarksTest(harness.DaemonTest):

@@ -140,6 +140,67 @@ static void test_cancel_releases_a_waiter(void **state)
     pal_slots_free(s);
 }
 
+static void *prio_main(void *arg)
+{
+    waiter *w = arg;
+    w->got = pal_slots_acquire_prio(w->s, &w->cancel, 0);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A real-time request waiting gets the freed slot before an on-demand scan that waited
+   longer; the on-demand one gets it after. */
+static void test_realtime_request_goes_first(void **state)
+{
+    (void)state;
+    int seen[1] = {0};
+    pal_slots *s = NULL;
+    assert_int_equal(pal_slots_new_fn(1, fake_scan, seen, &s), 0);
+    pal_slot *mine = pal_slots_acquire(s, NULL);
+    waiter ondemand = {.s = s}, realtime = {.s = s};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, wait_main, &ondemand), 0);
+    sleep_ms(150);
+    assert_int_equal(pthread_create(&t2, NULL, prio_main, &realtime), 0);
+    sleep_ms(150);
+    pal_slots_release(s, mine);
+    pthread_join(t2, NULL);
+    assert_ptr_equal(realtime.got, mine);
+    sleep_ms(150);
+    assert_int_equal(atomic_load(&ondemand.done), 0); /* the slot is the real-time one's */
+    pal_slots_release(s, realtime.got);
+    pthread_join(t1, NULL);
+    assert_ptr_equal(ondemand.got, mine);
+    pal_slots_release(s, ondemand.got);
+    pal_slots_free(s);
+}
+
+/* A real-time request gives up at its deadline; the ordinary waiters are not held by it. */
+static void test_realtime_request_deadline(void **state)
+{
+    (void)state;
+    int seen[1] = {0};
+    pal_slots *s = NULL;
+    assert_int_equal(pal_slots_new_fn(1, fake_scan, seen, &s), 0);
+    pal_slot *mine = pal_slots_acquire(s, NULL);
+    int64_t t0 = mono_ns();
+    assert_null(pal_slots_acquire_prio(s, NULL, t0 + 200 * 1000000LL));
+    int64_t took = mono_ns() - t0;
+    assert_true(took >= 200 * 1000000LL);
+    pal_slots_release(s, mine);
+    pal_slot *again = pal_slots_acquire(s, NULL);
+    assert_ptr_equal(again, mine);
+    pal_slots_release(s, again);
+    pal_slots_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +208,8 @@ int main(void)
         cmocka_unit_test(test_each_slot_once_and_scan_goes_to_its_slot),
         cmocka_unit_test(test_release_wakes_a_waiter),
         cmocka_unit_test(test_cancel_releases_a_waiter),
+        cmocka_unit_test(test_realtime_request_goes_first),
+        cmocka_unit_test(test_realtime_request_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <syslog.h>
@@ -40,6 +41,7 @@
 #define QUEUE_MAX 8192 /* events held (queued or scanning) before new ones are overloads */
 #define PERM_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
 #define MARK_MASK (PERM_MASK | FAN_CLOSE_WRITE)
+#define EXPIRE_SLACK_NS (10 * 1000000LL) /* answered up to 10 ms before the deadline */
 #define LOG_EVERY_MS 5000 /* timeouts and overloads: one log line per period, with counts */
 
 enum { ST_DISABLED = 0, ST_ENABLED, ST_UNAVAILABLE };
@@ -73,6 +75,7 @@ struct pal_rtp {
     int running;
     int fan_fd, wake_fd, mount_fd;
     pthread_t reader, workers[N_WORKERS];
+    int reader_started;
     int n_workers;
     int has_pidfd;
     pid_t self;
@@ -327,13 +330,15 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
 /* Answer every event past its deadline; returns ms until the next deadline (or -1). */
 static int expire(pal_rtp *r)
 {
-    int64_t now = mono_ns();
+    /* events due within the slack are answered in the same pass: one wake-up for a burst,
+       not one per event (a wake-up costs milliseconds on a loaded machine) */
+    int64_t now = mono_ns() + EXPIRE_SLACK_NS;
     uint64_t expired = 0;
     int wait_ms = -1;
     pthread_mutex_lock(&r->lock);
     int allow = !r->deny_on_timeout;
-    /* deadlines are in arrival order unless the timeout was changed meanwhile: look at all
-       of them then, which is rare */
+    /* deadlines are in arrival order unless the timeout was changed meanwhile: all of them
+       are looked at (a few thousand at most: QUEUE_MAX) */
     for (ev *e = r->uhead, *next; e; e = next) {
         next = e->unext;
         if (e->deadline_ns <= now) {
@@ -344,7 +349,6 @@ static int expire(pal_rtp *r)
         int64_t left = (e->deadline_ns - now) / 1000000 + 1;
         if (wait_ms < 0 || left < wait_ms)
             wait_ms = (int)left;
-        break;
     }
     pthread_mutex_unlock(&r->lock);
     if (expired) {
@@ -394,6 +398,9 @@ static void remark(pal_rtp *r)
 static void *reader_main(void *arg)
 {
     pal_rtp *r = arg;
+    /* every opener on the machine may be waiting for this thread: it should not lose the
+       CPU to the very processes it wakes (best effort; root may raise it) */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
     static __thread char buf[64 * 1024] __attribute__((aligned(8)));
     for (;;) {
         int wait_ms = expire(r);
@@ -416,7 +423,7 @@ static void *reader_main(void *arg)
             ssize_t n = read(r->fan_fd, buf, sizeof(buf));
             if (n <= 0)
                 break;
-            const struct fanotify_event_metadata *m = (const void *)buf;
+            struct fanotify_event_metadata *m = (void *)buf;
             while (FAN_EVENT_OK(m, n)) {
                 if (m->vers != FANOTIFY_METADATA_VERSION)
                     break;
@@ -427,8 +434,7 @@ static void *reader_main(void *arg)
                     take_event(r, m);
                 m = FAN_EVENT_NEXT(m, n);
             }
-            if (expire(r) == 0)
-                continue;
+            expire(r);
         }
     }
     return NULL;
@@ -862,7 +868,9 @@ static void stop_locked(pal_rtp *r)
     uint64_t one = 1;
     ssize_t w = write(r->wake_fd, &one, sizeof(one));
     (void)w;
-    pthread_join(r->reader, NULL);
+    if (r->reader_started)
+        pthread_join(r->reader, NULL);
+    r->reader_started = 0;
     pthread_mutex_lock(&r->lock);
     drain_queue(r, &r->pq_head, &r->pq_tail);
     drain_queue(r, &r->aq_head, &r->aq_tail);
@@ -968,9 +976,9 @@ static int start_locked(pal_rtp *r)
     r->stop_cancel = 0;
     pthread_mutex_unlock(&r->lock);
     r->running = 1;
-    if (pthread_create(&r->reader, NULL, reader_main, r) != 0) {
+    r->reader_started = pthread_create(&r->reader, NULL, reader_main, r) == 0;
+    if (!r->reader_started) {
         r->n_workers = 0;
-        r->running = 1;
         stop_locked(r);
         set_state(r, ST_UNAVAILABLE, "cannot start its thread");
         return -1;
