@@ -182,12 +182,6 @@ static int rtp_stats(palisade **h, const char *socket, bool json, int argc, char
             return out_fail("OutOfMemory", "out of memory");
     } else if (argc != 0) {
         return out_usage_error("%s", usage);
-    } else {
-        /* the agent's default, sent explicitly (an rtp.stats without arguments is refused
-           by this version of the agent: see the report of issue 12) */
-        args = json_pack("{sI}", "limit", (json_int_t)20);
-        if (!args)
-            return out_fail("OutOfMemory", "out of memory");
     }
     json_t *res = NULL;
     int rc = out_call(h, socket, "rtp.stats", args, &res);

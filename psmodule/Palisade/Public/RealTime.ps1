@@ -114,9 +114,7 @@ function Get-RealTimeProtectionStatistic {
         [ValidateNotNullOrEmpty()]
         [string]$Socket
     )
-    # the agent's default (20) is sent explicitly: this version of the agent refuses an
-    # rtp.stats without arguments
-    $query = @{ limit = 20 }
+    $query = @{}
     if ($PSBoundParameters.ContainsKey('Limit')) { $query['limit'] = $Limit }
     $res = Invoke-PalisadeOp -Op 'rtp.stats' -Arguments $query
     if (Test-PalisadeError $res) {
