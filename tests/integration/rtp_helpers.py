@@ -3,6 +3,7 @@ to monitor (a tmpfs, or a loop-mounted ext4 image), openers that time their open
 daemon restricted to that file system. Nothing here marks a file system the test did not
 mount itself."""
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -70,6 +71,7 @@ def openers_bin():
     global _openers_bin
     if _openers_bin is None:
         d = tempfile.mkdtemp(prefix="pal-rtp-openers.")
+        atexit.register(shutil.rmtree, d, True)
         src = os.path.join(d, "openers.c")
         with open(src, "w") as f:
             f.write(OPENERS_C)

@@ -218,6 +218,11 @@ class ExtractionTest(RtpTest):
 class StatsTest(RtpTest):
 
     def prepare(self):
+        # another permission listener (this test process), present when protection starts
+        with open(self.m.p("gate"), "wb") as f:
+            f.write(b"nobody opens this\n")
+        self.gate = harness.Gate(self.m.p("gate"))
+        self.addCleanup(self.gate.close)
         with open(self.m.p("e1"), "wb") as f:
             f.write(eicar())
         for i in range(5):
@@ -236,7 +241,11 @@ class StatsTest(RtpTest):
         rs = st["real_time_protection_stats"]
         self.assertEqual(set(rs), {"since", "file_systems", "events", "events_per_second",
                                    "queue_depth", "cache_hits", "cache_hit_rate", "scans",
-                                   "blocked", "timeouts", "overloads"})
+                                   "blocked", "timeouts", "overloads",
+                                   "other_permission_listeners"})
+        self.assertIn("%d %s" % (os.getpid(), os.path.realpath(sys.executable)),
+                      rs["other_permission_listeners"])
+        self.assertIn("another fanotify permission listener is running", self.d.log())
         self.assertEqual(rs["file_systems"], [self.m.path])
         self.assertGreaterEqual(rs["events"], 16)
         self.assertGreaterEqual(rs["scans"], 16)

@@ -107,6 +107,7 @@ struct pal_rtp {
     atomic_uint_fast64_t rate_value;
     pal_rtp_pstats *pstats;
     pal_cachetrust trust;
+    json_t *others; /* life: other permission listeners when protection started */
 };
 
 static int64_t mono_ns(void)
@@ -991,6 +992,13 @@ static int start_locked(pal_rtp *r)
     atomic_store(&r->rate_prev_ns, mono_ns());
     atomic_store(&r->rate_prev_events, atomic_load(&r->c.events));
     pal_rtp_pstats_reset(r->pstats, r->since_ms);
+    json_decref(r->others);
+    r->others = pal_rtp_other_listeners(r->self);
+    for (size_t i = 0; r->others && i < json_array_size(r->others); i++)
+        rlog(r, LOG_WARNING,
+             "another fanotify permission listener is running (pid and executable: %s): two "
+             "products checking the same opens can stall each other",
+             json_string_value(json_array_get(r->others, i)));
     set_state(r, ST_ENABLED, NULL);
     rlog(r, LOG_NOTICE, "real-time protection enabled on %zu file system(s)%s%s", m.n,
          r->has_pidfd ? "" : " (this kernel reports no pidfds: process exclusions cannot apply)",
@@ -1079,6 +1087,7 @@ void pal_rtp_free(pal_rtp *r)
         return;
     pal_rtp_stop(r);
     pal_rtp_pstats_free(r->pstats);
+    json_decref(r->others);
     pthread_cond_destroy(&r->work);
     pthread_mutex_destroy(&r->lock);
     pthread_mutex_destroy(&r->life);
@@ -1152,6 +1161,8 @@ int pal_rtp_status_add(pal_rtp *r, json_t *o, int *healthy)
                                 json_integer((json_int_t)atomic_load(&r->c.timeouts)));
             json_object_set_new(stats, "overloads",
                                 json_integer((json_int_t)atomic_load(&r->c.overloads)));
+            json_object_set_new(stats, "other_permission_listeners",
+                                r->others ? json_copy(r->others) : json_array());
         }
         json_decref(fs);
     }

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "rtpproc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -127,6 +128,77 @@ int pal_rtp_proc_excluded(const pal_rtp_proc *p, int pidfd, char *const *entries
             return 1;
     }
     return 0;
+}
+
+/* The "fanotify flags:" of an fdinfo, or -1 when the fd is not a fanotify group. */
+static long fanotify_flags(int pid_dir, const char *fd_name)
+{
+    char path[300], link[64];
+    snprintf(path, sizeof(path), "fd/%s", fd_name);
+    ssize_t n = readlinkat(pid_dir, path, link, sizeof(link) - 1);
+    if (n <= 0)
+        return -1;
+    link[n] = '\0';
+    if (strcmp(link, "anon_inode:[fanotify]") != 0)
+        return -1;
+    snprintf(path, sizeof(path), "fdinfo/%s", fd_name);
+    int fd = openat(pid_dir, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[4096];
+    ssize_t r = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (r <= 0)
+        return -1;
+    buf[r] = '\0';
+    const char *f = strstr(buf, "fanotify flags:");
+    return f ? strtol(f + 15, NULL, 16) : -1;
+}
+
+json_t *pal_rtp_other_listeners(pid_t self)
+{
+    json_t *out = json_array();
+    DIR *proc = opendir("/proc");
+    if (!out || !proc) {
+        if (proc)
+            closedir(proc);
+        return out;
+    }
+    struct dirent *de;
+    while ((de = readdir(proc))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == (long)self)
+            continue;
+        int pd = openat(dirfd(proc), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pd < 0)
+            continue;
+        int fds = openat(pd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *fdd = fds >= 0 ? fdopendir(fds) : NULL;
+        if (!fdd && fds >= 0)
+            close(fds);
+        int found = 0;
+        struct dirent *fe;
+        while (fdd && !found && (fe = readdir(fdd))) {
+            if (fe->d_name[0] == '.')
+                continue;
+            long flags = fanotify_flags(pd, fe->d_name);
+            /* FAN_CLASS_CONTENT 0x4, FAN_CLASS_PRE_CONTENT 0x8 */
+            found = flags >= 0 && (flags & 0xc) != 0;
+        }
+        if (fdd)
+            closedir(fdd);
+        if (found) {
+            char exe[1024] = "", line[1100];
+            ssize_t n = readlinkat(pd, "exe", exe, sizeof(exe) - 1);
+            exe[n > 0 ? n : 0] = '\0';
+            snprintf(line, sizeof(line), "%ld %s", pid, exe[0] ? exe : "(unknown)");
+            json_array_append_new(out, json_string(line));
+        }
+        close(pd);
+    }
+    closedir(proc);
+    return out;
 }
 
 /* ---- per-process statistics ------------------------------------------------------------ */

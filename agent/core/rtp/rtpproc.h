@@ -36,6 +36,14 @@ void pal_rtp_proc_identify(pal_rtp_proc *p, pid_t pid, int pidfd);
  */
 int pal_rtp_proc_excluded(const pal_rtp_proc *p, int pidfd, char *const *entries, size_t n);
 
+/*
+ * Other processes holding a fanotify group of a permission class (content or pre-content):
+ * two products answering the same opens is how machines hang (each may wait on the other).
+ * Walks /proc (tens of milliseconds): called when protection starts, never per event.
+ * Returns a new array of "pid executable" strings (empty when none), NULL when out of memory.
+ */
+json_t *pal_rtp_other_listeners(pid_t self);
+
 /* ---- per-process statistics ------------------------------------------------------------ */
 
 typedef struct pal_rtp_pstats pal_rtp_pstats;
