@@ -119,3 +119,12 @@ set_tests_properties(integration.ansible PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>"
                      LABELS integration
                      TIMEOUT 900)
+
+# integration.cli_rtp: `palisade rtp status|stats|enable|disable` and the real-time lines of
+# `palisade status`, on a daemon that monitors only a tmpfs the test mounts.
+add_test(NAME integration.cli_rtp
+         COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_cli_rtp.py)
+set_tests_properties(integration.cli_rtp PROPERTIES
+                     ENVIRONMENT "${_pal_integ_env}"
+                     LABELS integration
+                     TIMEOUT 600)

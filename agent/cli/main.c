@@ -22,6 +22,7 @@
 #include "out.h"
 #include "palisade.h"
 #include "remediation.h"
+#include "rtp.h"
 #include "scan.h"
 
 typedef struct cli {
@@ -200,6 +201,7 @@ static void print_status(json_t *res)
         json_object_set_new(copy, "degraded", json_string(joined ? joined : "none"));
         free(joined);
     }
+    cli_rtp_status_fields(copy);
     out_fields(copy, stdout);
     free(ls);
     json_decref(copy);
@@ -468,6 +470,11 @@ static int cmd_cancel(cli *c, int argc, char **argv)
     return cli_cancel(&c->h, c->socket, c->json, argc, argv);
 }
 
+static int cmd_rtp(cli *c, int argc, char **argv)
+{
+    return cli_rtp(&c->h, c->socket, c->json, argc, argv);
+}
+
 static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
@@ -478,6 +485,7 @@ static const struct command {
     {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
     {"action", cmd_action},       {"catalog", cmd_catalog},         {"jobs", cmd_jobs},
     {"wait", cmd_wait},           {"cancel", cmd_cancel},           {"metrics", cmd_metrics},
+    {"rtp", cmd_rtp},
 };
 
 /* `palisade help [COMMAND]`: the list, or one command's help, on stdout. */

@@ -42,6 +42,7 @@
         'Stop-Scan'
         'Invoke-ContentScan'
         'Get-PalisadeFleetStatus'
+        'Get-RealTimeProtectionStatistic'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -322,6 +322,11 @@ cp_pid=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["c
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sandbox_mode"])' "$WORK/status.json")" = Enabled ] ||
     fail "sandbox mode is not Enabled: $(cat "$WORK/status.json")"
 [ -n "$cp_pid" ] || fail "no content process runs: $(cat "$WORK/status.json")"
+# Real-time protection is on in the installed service (built-in default), which takes the
+# unit's fanotify system calls and CAP_SYS_ADMIN (installer/README.md).
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["real_time_protection"])' "$WORK/status.json")" = Enabled ] ||
+    fail "real-time protection is not Enabled under the unit: $(cat "$WORK/status.json")"
+ok "real-time protection Enabled under the unit's hardening"
 [ "$(awk '/^Uid:/ {print $2}' "/proc/$cp_pid/status")" = "$cp_uid" ] ||
     fail "the content process $cp_pid does not run as palisade-cp"
 [ "$(readlink "/proc/$cp_pid/exe")" = /usr/libexec/palisade/palisade-cp ] ||

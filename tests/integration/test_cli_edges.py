@@ -18,7 +18,7 @@ EICAR_THREAT = harness.EICAR_THREAT
 # that is not here, so a new command cannot go without help.
 COMMANDS = ["scan", "threats", "status", "scans", "config", "sandbox", "exclusion",
             "quarantine", "allow", "action", "update", "diagnostics", "events", "catalog", "help",
-            "jobs", "wait", "cancel", "metrics"]
+            "jobs", "wait", "cancel", "metrics", "rtp"]
 
 
 def run_cli(*args, **kw):

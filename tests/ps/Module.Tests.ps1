@@ -10,7 +10,7 @@ BeforeDiscovery {
         'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
         'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
         'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics',
-        'Invoke-ContentScan')
+        'Invoke-ContentScan', 'Get-RealTimeProtectionStatistic')
     $script:Commands += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
     $script:Commands += 'Get-PalisadeFleetStatus'
 }
@@ -26,7 +26,7 @@ BeforeAll {
         'Set-AgentPreference', 'Add-AgentExclusion', 'Remove-AgentExclusion', 'Update-Signature',
         'Get-ThreatCatalog', 'Get-ScanHistory', 'Get-AllowedThreat', 'Add-AllowedThreat', 'Remove-AllowedThreat',
         'Get-ThreatAction', 'Set-ThreatAction', 'Remove-ThreatAction', 'Get-ContentProcessEvent', 'Save-AgentDiagnostics',
-        'Invoke-ContentScan')
+        'Invoke-ContentScan', 'Get-RealTimeProtectionStatistic')
     $script:Expected += 'Get-Scan', 'Wait-Scan', 'Stop-Scan'
     $script:Expected += 'Get-PalisadeFleetStatus'
 }

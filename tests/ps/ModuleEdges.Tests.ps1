@@ -132,6 +132,8 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
         # the test daemon has real-time protection off by a policy file (PalisadeTestHelpers)
         $s.RealTimeProtection | Should -Be 'Disabled'
         $s.RealTimeProtectionReason | Should -Match '^disabled by policy file .*00-harness-rtp-off\.json$'
+        $s.RealTimeProtectionStats | Should -BeNullOrEmpty
+        @($s.HealthIssues | Where-Object Id -EQ 'RealTimeProtectionDisabled').Count | Should -Be 1
         $never = @($s.HealthIssues | Where-Object Id -EQ 'NoRecentFullScan')
         $never.Count | Should -Be 1
         $never[0].PSTypeNames[0] | Should -Be 'Palisade.HealthIssue'
@@ -142,7 +144,7 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
             $view | Should -Match "(?m)^$p\s*:" -Because $p
         }
         $view | Should -Match 'NoRecentFullScan: no Full scan has ever completed'
-        $view | Should -Match 'Disabled \(disabled by policy file'
+        $view | Should -Match 'RealTimeProtection\s*: Disabled \(disabled by policy file '
     }
 
     It 'LastQuickScan is typed once a Quick scan ran' {

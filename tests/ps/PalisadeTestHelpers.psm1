@@ -62,8 +62,12 @@ function New-TestDaemon {
     nobody can reach the sockets): state/, policy/, run/palisaded.sock. Returns an object
     with Process, Base, Socket, StateDir, PolicyDir, Log. -Environment adds variables;
     -ExtraArgs are appended to palisaded's command line.
+    Real-time protection is on by default in the product, and a permission listener on the
+    machine's file systems must never come from a test: without -RealTimePaths a policy file
+    turns it off; with it, a policy file restricts it to those mount points (file systems
+    the test mounted itself).
     #>
-    param([hashtable]$Environment = @{}, [hashtable]$Policy = @{}, [string[]]$ExtraArgs = @())
+    param([hashtable]$Environment = @{}, [hashtable]$Policy = @{}, [string[]]$RealTimePaths, [string[]]$ExtraArgs = @())
     $base = Join-Path ([System.IO.Path]::GetTempPath()) ('pal-ps.' + [Guid]::NewGuid().ToString('N').Substring(0, 10))
     [void](New-Item -ItemType Directory -Path $base)
     & chmod 755 $base
@@ -85,9 +89,11 @@ function New-TestDaemon {
         [void](Set-TestPolicy $d $name $Policy[$name])
     }
     # real-time protection is on by default in the product: a test daemon must not mark the
-    # machine's file systems unless a test asks (-Policy '00-harness-rtp-off' with other
-    # settings replaces this file)
-    if (-not $Policy.ContainsKey('00-harness-rtp-off')) {
+    # machine's file systems unless a test asks (-RealTimePaths: only those mount points,
+    # locked by policy; -Policy '00-harness-rtp-off' with other settings replaces this file)
+    if ($RealTimePaths) {
+        [void](Set-TestPolicy $d '00-harness-rtp-paths' @{ RealTimeMonitoredPaths = @($RealTimePaths) })
+    } elseif (-not $Policy.ContainsKey('00-harness-rtp-off')) {
         [void](Set-TestPolicy $d '00-harness-rtp-off' @{ RealTimeProtectionEnabled = $false })
     }
     # bash execs the daemon with its output in the log file: the pid is the daemon's, and

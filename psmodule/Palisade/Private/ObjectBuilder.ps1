@@ -30,7 +30,7 @@ function ConvertTo-ThreatDetection([System.Collections.IDictionary]$Item) {
         ProcessUserId     = ConvertTo-NullableLong (Get-Field $Item 'process_uid')
         ProcessExecutable = Get-Field $Item 'process_exe'
     }
-    Add-PalisadeNameProperty $o $Item 'Path', 'path', 'FilePath', 'file'
+    Add-PalisadeNameProperty $o $Item 'Path', 'path', 'FilePath', 'file', 'ProcessExecutable', 'process_exe'
     return $o
 }
 

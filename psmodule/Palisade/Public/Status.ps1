@@ -26,9 +26,18 @@ function Get-AgentStatus {
     Palisade.HealthIssue (Id, Reason) per problem — no signature package, signatures older
     than the SignatureOutdatedDays setting, unremediated threats, the content process
     degraded or unavailable, a policy error, a trusted-keys problem, no Full scan completed
-    in 30 days, a scheduled scan that could not start; AgentNotRunning when the agent does not answer. An empty HealthIssues list
-    means nothing is known to be wrong. Real-time
-    protection is not implemented in this version: RealTimeProtection is Unavailable.
+    in 30 days, a scheduled scan that could not start or ended Failed; AgentNotRunning when the agent does not answer. An empty HealthIssues list
+    means nothing is known to be wrong.
+
+    RealTimeProtection is Enabled, Disabled or Unavailable; RealTimeProtectionReason says
+    why when it is not Enabled (disabled by a preference or a policy file, or unavailable:
+    no fanotify permission events in the kernel, not root, ...), and
+    RealTimeProtectionStats (a Palisade.RealTimeProtectionStats, $null when it is not
+    running) has the marked FileSystems, Events and EventsPerSecond, QueueDepth, CacheHits
+    and CacheHitRate, Scans, Blocked, and the Timeouts and Overloads answered by the
+    RealTimeTimeoutAction setting, since it started (Since). Switch it with
+    Set-AgentPreference -Name RealTimeProtectionEnabled -Value $false; per-process figures
+    come from Get-RealTimeProtectionStatistic.
 
     When the agent is not running, Running is $false and a ResourceUnavailable error says
     how to start it. Any user may run Get-AgentStatus (it falls back to the agent's
@@ -68,6 +77,9 @@ function Get-AgentStatus {
 
     .LINK
     Get-SandboxMode
+
+    .LINK
+    Get-RealTimeProtectionStatistic
 
     .LINK
     about_Palisade
@@ -130,6 +142,7 @@ function Get-AgentStatus {
             NextFullScan            = ConvertFrom-PalisadeTime (Get-Field $status 'next_full_scan')
             RealTimeProtection      = [string](Get-Field $status 'real_time_protection')
             RealTimeProtectionReason = [string](Get-Field $status 'real_time_protection_reason')
+            RealTimeProtectionStats = ConvertTo-RealTimeProtectionStats (Get-Field $status 'real_time_protection_stats')
             HealthIssues            = $issues
         })
 }
