@@ -479,12 +479,24 @@ static const struct command {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
 } commands[] = {
-    {"scan", cmd_scan},           {"status", cmd_status},           {"threats", cmd_threats},
-    {"scans", cmd_scans},         {"config", cmd_config},           {"sandbox", cmd_sandbox},
-    {"exclusion", cmd_exclusion}, {"quarantine", cmd_quarantine},   {"allow", cmd_allow},
-    {"update", cmd_update},       {"diagnostics", cmd_diagnostics}, {"events", cmd_events},
-    {"action", cmd_action},       {"catalog", cmd_catalog},         {"jobs", cmd_jobs},
-    {"wait", cmd_wait},           {"cancel", cmd_cancel},           {"metrics", cmd_metrics},
+    {"scan", cmd_scan},
+    {"status", cmd_status},
+    {"threats", cmd_threats},
+    {"scans", cmd_scans},
+    {"config", cmd_config},
+    {"sandbox", cmd_sandbox},
+    {"exclusion", cmd_exclusion},
+    {"quarantine", cmd_quarantine},
+    {"allow", cmd_allow},
+    {"update", cmd_update},
+    {"diagnostics", cmd_diagnostics},
+    {"events", cmd_events},
+    {"action", cmd_action},
+    {"catalog", cmd_catalog},
+    {"jobs", cmd_jobs},
+    {"wait", cmd_wait},
+    {"cancel", cmd_cancel},
+    {"metrics", cmd_metrics},
     {"rtp", cmd_rtp},
 };
 

@@ -915,7 +915,8 @@ void pal_daemon_stop(pal_daemon *d)
     atomic_store(&d->stopping, 1);
     /* the scheduler first, so that it starts nothing more */
     pal_sched_stop(d->sched);
-    /* then real-time protection: every open it holds is answered before the scans it could wait on end */
+    /* then real-time protection: every open it holds is answered before the scans it could wait on
+     * end */
     pal_rtp_stop(d->rtp);
     /* detached scans next: each ends Cancelled and recorded, and whoever waits for one
        (scan.wait) gets its result before the server below stops */
