@@ -265,6 +265,24 @@ static int cmp_strptr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Read DIR/NAME and feed each line to fn; an optional file that is absent adds nothing. */
+static int read_tsv(pal_sigbuild *b, const char *dir, const char *name, int optional,
+                    tsv_line_fn fn, pal_errbuf *err)
+{
+    char *path = join_path(dir, name), *text = NULL;
+    size_t len;
+    if (!path)
+        return PAL_ENOMEM;
+    int rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err);
+    if (rc == 0)
+        rc = parse_tsv(b, text, path, fn, err);
+    else if (rc == PAL_ENOTFOUND && optional)
+        rc = 0;
+    free(text);
+    free(path);
+    return rc;
+}
+
 int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
 {
     if (!b || !dir)
@@ -274,48 +292,10 @@ int pal_sigbuild_add_dir(pal_sigbuild *b, const char *dir, pal_errbuf *err)
     char **yar = NULL;
     size_t n_yar = 0, len;
 
-    if (!(path = join_path(dir, "catalog.tsv")))
-        return PAL_ENOMEM;
-    if ((rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err)))
+    if ((rc = read_tsv(b, dir, "catalog.tsv", 0, catalog_line, err)) ||
+        (rc = read_tsv(b, dir, "hashes.tsv", 1, hashes_line, err)) ||
+        (rc = read_tsv(b, dir, "allow.tsv", 1, allow_line, err)))
         goto out;
-    if ((rc = parse_tsv(b, text, path, catalog_line, err)))
-        goto out;
-    free(text);
-    text = NULL;
-    free(path);
-    path = NULL;
-
-    if (!(path = join_path(dir, "hashes.tsv"))) {
-        rc = PAL_ENOMEM;
-        goto out;
-    }
-    rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err);
-    if (rc == 0)
-        rc = parse_tsv(b, text, path, hashes_line, err);
-    else if (rc == PAL_ENOTFOUND)
-        rc = 0; /* optional */
-    if (rc)
-        goto out;
-    free(text);
-    text = NULL;
-    free(path);
-    path = NULL;
-
-    if (!(path = join_path(dir, "allow.tsv"))) {
-        rc = PAL_ENOMEM;
-        goto out;
-    }
-    rc = pal_sigfile_read(path, TSV_FILE_MAX, &text, &len, err);
-    if (rc == 0)
-        rc = parse_tsv(b, text, path, allow_line, err);
-    else if (rc == PAL_ENOTFOUND)
-        rc = 0; /* optional */
-    if (rc)
-        goto out;
-    free(text);
-    text = NULL;
-    free(path);
-    path = NULL;
 
     if ((rc = list_yar(dir, &yar, &n_yar, err)))
         goto out;

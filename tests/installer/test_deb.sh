@@ -327,6 +327,21 @@ cp_pid=$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["c
 [ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["real_time_protection"])' "$WORK/status.json")" = Enabled ] ||
     fail "real-time protection is not Enabled under the unit: $(cat "$WORK/status.json")"
 ok "real-time protection Enabled under the unit's hardening"
+# ... and it acts under that hardening: a threat written is quarantined after its close, and
+# nobody may open one. Then the administrator switches it off (live, no restart), so that the
+# corpus below can be put together (its EICAR file is a threat real-time protection takes).
+probe="$WORK/rtp-probe.com"
+printf '%s%s%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$' 'EICAR-STANDARD-' 'ANTIVIRUS-TEST-' \
+    'FILE!$H+H*' > "$probe"
+for _ in $(seq 1 100); do [ -e "$probe" ] || break; sleep 0.1; done
+[ ! -e "$probe" ] || fail "real-time protection did not quarantine a threat written under the unit"
+ok "real-time protection quarantined a threat written under the unit's hardening"
+palisade rtp disable > "$WORK/rtp-disable.txt" 2>&1 ||
+    fail "palisade rtp disable: $(cat "$WORK/rtp-disable.txt")"
+palisade status --json > "$WORK/status.json"
+[ "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["real_time_protection"])' "$WORK/status.json")" = Disabled ] ||
+    fail "real-time protection is not Disabled after palisade rtp disable: $(cat "$WORK/status.json")"
+ok "palisade rtp disable switched it off without a restart"
 [ "$(awk '/^Uid:/ {print $2}' "/proc/$cp_pid/status")" = "$cp_uid" ] ||
     fail "the content process $cp_pid does not run as palisade-cp"
 [ "$(readlink "/proc/$cp_pid/exe")" = /usr/libexec/palisade/palisade-cp ] ||
