@@ -222,8 +222,10 @@ class Daemon:
     the daemon's."""
 
     # Real-time protection is on by default in the product; a test daemon must not mark the
-    # machine's file systems unless a test asks (rtp=[mount points] monitors only those).
-    RTP_OFF_POLICY = "00-harness-rtp-off.json"
+    # machine's file systems unless a test asks (rtp=[mount points] monitors only those). Off
+    # is forced through the environment (PALISADE_FORCE_REAL_TIME_PROTECTION=0), not a policy
+    # file: a test that breaks the policy would otherwise get the default, every file system.
+    RTP_OFF_ENV = {"PALISADE_FORCE_REAL_TIME_PROTECTION": "0"}
     RTP_PATHS_POLICY = "00-harness-rtp-paths.json"
 
     def __init__(self, base=None, env=None, defs=True, extra_args=None, state_dir=None,
@@ -244,9 +246,8 @@ class Daemon:
             os.chmod(self.state_dir, 0o700)
         for name, value in (policy or {}).items():
             self.write_policy(name, value)
-        if rtp is None:
-            self.write_policy(self.RTP_OFF_POLICY, {"RealTimeProtectionEnabled": False})
-        elif rtp != "default":
+        self.rtp_env = self.RTP_OFF_ENV if rtp is None else {}
+        if rtp is not None and rtp != "default":
             # on (by default) and restricted to the test's own file systems; the policy
             # locks the paths, so that no preference can widen them
             self.write_policy(self.RTP_PATHS_POLICY, {"RealTimeMonitoredPaths": list(rtp)})
@@ -281,6 +282,8 @@ class Daemon:
         env = dict(os.environ)
         env.pop("MP_FORCE_USE_SANDBOX", None)
         env.pop("PALISADE_SOCKET", None)
+        env.pop("PALISADE_FORCE_REAL_TIME_PROTECTION", None)
+        env.update(self.rtp_env)
         env.update(self.env)
         log = self.log_path % self.starts
         self.starts += 1

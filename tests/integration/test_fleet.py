@@ -261,7 +261,7 @@ $Result = @{
         self.assertEqual(doc["hosts"], HOSTS)
         # the list view: its labels (LastQuickScan is a view-only label), not every property
         # (ScanEngine and ContentProcessStartedAt are on the object but not in the view)
-        self.assertRegex(doc["list"], r"(?m)^RealTimeProtection\s+: Disabled \(disabled by policy file ")
+        self.assertRegex(doc["list"], r"(?m)^RealTimeProtection\s+: Disabled \(disabled by the environment variable ")
         self.assertRegex(doc["list"], r"(?m)^HealthIssues\s+: NoRecentFullScan: ")
         self.assertNotIn("ScanEngine", doc["list"])
         self.assertNotIn("ContentProcessStartedAt", doc["list"])

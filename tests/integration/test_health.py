@@ -67,19 +67,19 @@ class Fresh(DaemonTest):
 
     def test_fresh_daemon_reports_never_a_full_scan(self):
         st = self.d.cli_json("status")
-        # the harness switches real-time protection off by a policy file of its own
+        # the harness switches real-time protection off through palisaded's environment
         self.assertEqual(ids(st), ["NoRecentFullScan", "RealTimeProtectionDisabled"],
                          st["health_issues"])
         self.assertEqual(reason(st, "NoRecentFullScan"), "no Full scan has ever completed")
         self.assertIsNone(st["last_quick_scan"])
         self.assertIsNone(st["last_full_scan"])
-        rtp_policy = os.path.join(self.d.policy_dir, harness.Daemon.RTP_OFF_POLICY)
+        rtp_env = ("disabled by the environment variable "
+                   "PALISADE_FORCE_REAL_TIME_PROTECTION=0 of palisaded")
         self.assertEqual(st["real_time_protection"], "Disabled")
-        self.assertEqual(st["real_time_protection_reason"],
-                         "disabled by policy file " + rtp_policy)
+        self.assertEqual(st["real_time_protection_reason"], rtp_env)
         self.assertIsNone(st["real_time_protection_stats"])
         self.assertEqual(reason(st, "RealTimeProtectionDisabled"),
-                         "real-time protection is off: disabled by policy file " + rtp_policy)
+                         "real-time protection is off: " + rtp_env)
         age = int((time.time() - parse_time(st["signature_created"])) // DAY)
         self.assertIn(st["signature_age_days"], (age, max(age - 1, 0)))
         # degraded keeps its meaning: nothing is wrong with the agent itself
@@ -87,7 +87,7 @@ class Fresh(DaemonTest):
         out = self.d.cli("status").stdout.decode()
         self.assertRegex(out, r"(?m)^health_issues:\s+NoRecentFullScan: no Full scan has ever "
                               r"completed; RealTimeProtectionDisabled: real-time protection is "
-                              r"off: disabled by policy file .*$")
+                              r"off: disabled by the environment variable .*$")
         self.assertRegex(out, r"(?m)^last_quick_scan:\s+none$")
         self.assertRegex(out, r"(?m)^last_full_scan:\s+none$")
         self.assertRegex(out, r"(?m)^real_time_protection:\s+Disabled$")

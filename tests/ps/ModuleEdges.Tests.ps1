@@ -129,9 +129,9 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
         $s.SignatureAgeDays | Should -BeGreaterOrEqual 0
         $s.LastQuickScan | Should -BeNullOrEmpty
         $s.LastFullScan | Should -BeNullOrEmpty
-        # the test daemon has real-time protection off by a policy file (PalisadeTestHelpers)
+        # the test daemon has real-time protection off by its environment (PalisadeTestHelpers)
         $s.RealTimeProtection | Should -Be 'Disabled'
-        $s.RealTimeProtectionReason | Should -Match '^disabled by policy file .*00-harness-rtp-off\.json$'
+        $s.RealTimeProtectionReason | Should -Be 'disabled by the environment variable PALISADE_FORCE_REAL_TIME_PROTECTION=0 of palisaded'
         $s.RealTimeProtectionStats | Should -BeNullOrEmpty
         @($s.HealthIssues | Where-Object Id -EQ 'RealTimeProtectionDisabled').Count | Should -Be 1
         $never = @($s.HealthIssues | Where-Object Id -EQ 'NoRecentFullScan')
@@ -144,7 +144,7 @@ Describe 'ModuleEdges: Get-AgentStatus health' {
             $view | Should -Match "(?m)^$p\s*:" -Because $p
         }
         $view | Should -Match 'NoRecentFullScan: no Full scan has ever completed'
-        $view | Should -Match 'RealTimeProtection\s*: Disabled \(disabled by policy file '
+        $view | Should -Match 'RealTimeProtection\s*: Disabled \(disabled by the environment variable '
     }
 
     It 'LastQuickScan is typed once a Quick scan ran' {

@@ -90,11 +90,11 @@ function New-TestDaemon {
     }
     # real-time protection is on by default in the product: a test daemon must not mark the
     # machine's file systems unless a test asks (-RealTimePaths: only those mount points,
-    # locked by policy; -Policy '00-harness-rtp-off' with other settings replaces this file)
+    # locked by policy). Off is forced through palisaded's environment, not a policy file, so
+    # that a test that breaks the policy does not get the default (every file system).
+    $rtpOff = -not $RealTimePaths -and -not $Environment.ContainsKey('PALISADE_FORCE_REAL_TIME_PROTECTION')
     if ($RealTimePaths) {
         [void](Set-TestPolicy $d '00-harness-rtp-paths' @{ RealTimeMonitoredPaths = @($RealTimePaths) })
-    } elseif (-not $Policy.ContainsKey('00-harness-rtp-off')) {
-        [void](Set-TestPolicy $d '00-harness-rtp-off' @{ RealTimeProtectionEnabled = $false })
     }
     # bash execs the daemon with its output in the log file: the pid is the daemon's, and
     # no pipe can fill up and block it
@@ -111,6 +111,10 @@ function New-TestDaemon {
     $psi.UseShellExecute = $false
     [void]$psi.Environment.Remove('MP_FORCE_USE_SANDBOX')
     [void]$psi.Environment.Remove('PALISADE_SOCKET')
+    [void]$psi.Environment.Remove('PALISADE_FORCE_REAL_TIME_PROTECTION')
+    if ($rtpOff) {
+        $psi.Environment['PALISADE_FORCE_REAL_TIME_PROTECTION'] = '0'
+    }
     foreach ($k in $Environment.Keys) {
         $psi.Environment[$k] = [string]$Environment[$k]
     }

@@ -86,13 +86,15 @@ static int changes_of(fx *f, const char *name)
     return f->changes[pal_setting_find(name) - reg];
 }
 
-/* (Re)build f->s with an optional MP_FORCE_USE_SANDBOX value. */
-static void make(fx *f, const char *force)
+/* (Re)build f->s with optional MP_FORCE_USE_SANDBOX and PALISADE_FORCE_REAL_TIME_PROTECTION
+   values. */
+static void make_env(fx *f, const char *force, const char *force_rt)
 {
     pal_settings_free(f->s);
     f->s = NULL;
     pal_settings_opts o = {.policy_dir = f->policy,
                            .force_sandbox = force,
+                           .force_real_time = force_rt,
                            .check_policy_owner = geteuid() == 0,
                            .on_change = on_change,
                            .on_change_ctx = f};
@@ -100,6 +102,11 @@ static void make(fx *f, const char *force)
     int rc = pal_settings_new(f->st, &o, &f->s, &err);
     if (rc)
         fail_msg("pal_settings_new = %d: %s", rc, err.msg);
+}
+
+static void make(fx *f, const char *force)
+{
+    make_env(f, force, NULL);
 }
 
 /* Close and reopen store and settings, as a daemon restart does. */
@@ -897,6 +904,42 @@ static void test_environment_override(void **state)
     assert_int_equal(pal_settings_env_error(f->s, NULL), 1);
 }
 
+/* PALISADE_FORCE_REAL_TIME_PROTECTION forces RealTimeProtectionEnabled over a policy (even a
+   broken one, which leaves the defaults: the test daemons rely on it) and locks it. */
+static void test_environment_forces_real_time(void **state)
+{
+    fx *f = *state;
+    write_policy(f, "10-site.json", "{\"RealTimeProtectionEnabled\": true}", NULL);
+    make_env(f, NULL, "0");
+    pal_setting_source src;
+    char *detail;
+    char *v = get(f, "RealTimeProtectionEnabled", &src, &detail);
+    assert_string_equal(v, "false");
+    assert_int_equal(src, PAL_SOURCE_ENVIRONMENT);
+    assert_string_equal(detail, "PALISADE_FORCE_REAL_TIME_PROTECTION=0");
+    free(v);
+    free(detail);
+    expect_set_fails(f, "RealTimeProtectionEnabled", "true", PAL_EPOLICY,
+                     "PALISADE_FORCE_REAL_TIME_PROTECTION");
+    expect(f, "SandboxMode", "\"Enabled\"", PAL_SOURCE_DEFAULT); /* only its own setting */
+
+    write_policy(f, "10-site.json", "{ broken", NULL);
+    make_env(f, NULL, "0");
+    expect(f, "RealTimeProtectionEnabled", "false", PAL_SOURCE_ENVIRONMENT);
+
+    /* both variables at once, each on its own setting; both wrong: one message naming both */
+    make_env(f, "0", "1");
+    expect(f, "SandboxMode", "\"Disabled\"", PAL_SOURCE_ENVIRONMENT);
+    expect(f, "RealTimeProtectionEnabled", "true", PAL_SOURCE_ENVIRONMENT);
+    make_env(f, "maybe", "on");
+    pal_errbuf msg = {{0}};
+    assert_int_equal(pal_settings_env_error(f->s, &msg), 1);
+    assert_non_null(strstr(msg.msg, "MP_FORCE_USE_SANDBOX"));
+    assert_non_null(strstr(msg.msg, "PALISADE_FORCE_REAL_TIME_PROTECTION has the value \"on\""));
+    /* ignored: the last good policy (true) stays in force under the broken file */
+    expect(f, "RealTimeProtectionEnabled", "true", PAL_SOURCE_POLICY);
+}
+
 /* ---- stored preferences that no longer validate ---------------------------------------- */
 
 static void test_invalid_stored_preferences(void **state)
@@ -1071,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_ownership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_last_good_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_override, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environment_forces_real_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_stored_preferences, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_reload, setup, teardown),

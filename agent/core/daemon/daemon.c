@@ -54,6 +54,7 @@ struct pal_daemon {
     size_t n_owned;
     char *cp_account;
     char *force_sandbox;
+    char *force_real_time;
     int check_owners;
     pal_store *store;
     pal_settings *settings;
@@ -719,7 +720,8 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
         copy_str(d, p->defs_path, &d->paths.defs_path) ||
         copy_str(d, p->cp_binary, &d->paths.cp_binary) ||
         (cfg->cp_account && !(d->cp_account = strdup(cfg->cp_account))) ||
-        (cfg->force_sandbox && !(d->force_sandbox = strdup(cfg->force_sandbox))))
+        (cfg->force_sandbox && !(d->force_sandbox = strdup(cfg->force_sandbox))) ||
+        (cfg->force_real_time && !(d->force_real_time = strdup(cfg->force_real_time))))
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
     if (!d->paths.state_dir || !d->paths.socket_path || !d->paths.cp_binary)
         return pal_err_set(err, PAL_EINVAL,
@@ -746,6 +748,7 @@ static int build(pal_daemon *d, const pal_daemon_config *cfg, pal_errbuf *err)
     pal_settings_opts sopts = {
         .policy_dir = d->paths.policy_dir,
         .force_sandbox = d->force_sandbox,
+        .force_real_time = d->force_real_time,
         .check_policy_owner = cfg->check_owners,
         .on_change = on_setting_change,
         .on_change_ctx = d,
@@ -958,5 +961,6 @@ void pal_daemon_free(pal_daemon *d)
         free(d->owned[i]);
     free(d->cp_account);
     free(d->force_sandbox);
+    free(d->force_real_time);
     free(d);
 }

@@ -42,10 +42,11 @@ typedef struct pal_daemon_paths {
 } pal_daemon_paths;
 
 typedef struct pal_daemon_config {
-    pal_daemon_paths paths;    /* copied */
-    const char *cp_account;    /* the content process's account; NULL: dynamic uids (copied) */
-    const char *force_sandbox; /* PAL_ENV_FORCE_SANDBOX's value, or NULL (copied) */
-    int check_owners;          /* policy, keys and state must be owned by us (running as root) */
+    pal_daemon_paths paths;      /* copied */
+    const char *cp_account;      /* the content process's account; NULL: dynamic uids (copied) */
+    const char *force_sandbox;   /* PAL_ENV_FORCE_SANDBOX's value, or NULL (copied) */
+    const char *force_real_time; /* PAL_ENV_FORCE_REAL_TIME's value, or NULL (copied) */
+    int check_owners;            /* policy, keys and state must be owned by us (running as root) */
     /* --clock-offset-file: shifts the scheduler's clock (scheduler.h); NULL: real clock */
     const char *clock_offset_file;
 } pal_daemon_config;

@@ -212,6 +212,7 @@ int main(int argc, char **argv)
         cfg.paths.cp_binary = default_cp_binary();
     cfg.cp_account = cp_account;
     cfg.force_sandbox = getenv(PAL_ENV_FORCE_SANDBOX);
+    cfg.force_real_time = getenv(PAL_ENV_FORCE_REAL_TIME);
     cfg.check_owners = geteuid() == 0;
 
     int exit_code = 1;

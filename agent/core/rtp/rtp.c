@@ -1053,6 +1053,9 @@ static void disabled_reason(pal_rtp *r)
         set_state(r, ST_DISABLED, "disabled by policy file %s", detail ? detail : "(unknown)");
     else if (src == PAL_SOURCE_PREFERENCE)
         set_state(r, ST_DISABLED, "disabled by preference (RealTimeProtectionEnabled)");
+    else if (src == PAL_SOURCE_ENVIRONMENT)
+        set_state(r, ST_DISABLED, "disabled by the environment variable %s of palisaded",
+                  detail ? detail : PAL_ENV_FORCE_REAL_TIME);
     else
         set_state(r, ST_DISABLED, "disabled (RealTimeProtectionEnabled is false)");
     json_decref(v);

@@ -71,7 +71,7 @@ json_t *pal_settings_effective(const pal_settings *s, size_t i, pal_setting_sour
 {
     if (s->env[i]) {
         *src = PAL_SOURCE_ENVIRONMENT;
-        *detail = s->env_detail;
+        *detail = s->env_detail[i];
         return s->env[i];
     }
     if (registry[i].type == PAL_SETTING_STRLIST) {
@@ -129,7 +129,7 @@ static int locked_by(const pal_settings *s, size_t i, pal_errbuf *err)
     if (s->env[i])
         return pal_err_set(err, PAL_EPOLICY,
                            "%s is forced by the environment variable %s of palisaded",
-                           registry[i].name, s->env_detail);
+                           registry[i].name, s->env_detail[i]);
     if (registry[i].policy_only)
         return pal_err_set(err, PAL_EPOLICY,
                            "%s can be set only in a policy file, not as a local preference",
@@ -274,25 +274,43 @@ static int load_preferences(pal_settings *s, pal_errbuf *err)
     return 0;
 }
 
-static int setup_env(pal_settings *s, const char *v)
+/* One environment variable forcing one setting: 0 or 1 give off_value or on_value. */
+static int setup_env(pal_settings *s, const char *var, const char *v, const char *setting,
+                     json_t *off_value, json_t *on_value)
 {
     shown sh;
-    if (!v)
-        return 0;
-    int i = find_index("SandboxMode");
-    const char *mode = strcmp(v, "1") == 0 ? "Enabled" : strcmp(v, "0") == 0 ? "Disabled" : NULL;
+    json_t *val = !v                    ? NULL
+                  : strcmp(v, "1") == 0 ? on_value
+                  : strcmp(v, "0") == 0 ? off_value
+                                        : NULL;
+    int i = find_index(setting);
     char msg[200];
-    if (!mode) {
+    int ret = 0;
+    if (v && !val) {
         snprintf(msg, sizeof(msg),
-                 "%s has the value \"%s\"; only 0 or 1 is accepted, so it is ignored",
-                 PAL_ENV_FORCE_SANDBOX, printable(v, &sh));
-        s->env_error = strdup(msg);
-        return s->env_error ? 0 : PAL_ENOMEM;
+                 "%s has the value \"%s\"; only 0 or 1 is accepted, so it is ignored", var,
+                 printable(v, &sh));
+        if (s->env_error) {
+            /* both variables wrong: one message naming both */
+            size_t len = strlen(s->env_error) + 2 + strlen(msg) + 1;
+            char *both = malloc(len);
+            if (both)
+                snprintf(both, len, "%s; %s", s->env_error, msg);
+            free(s->env_error);
+            s->env_error = both;
+        } else {
+            s->env_error = strdup(msg);
+        }
+        ret = s->env_error ? 0 : PAL_ENOMEM;
+    } else if (val && i >= 0) {
+        snprintf(msg, sizeof(msg), "%s=%s", var, v);
+        s->env[i] = json_incref(val);
+        s->env_detail[i] = strdup(msg);
+        ret = s->env_detail[i] ? 0 : PAL_ENOMEM;
     }
-    snprintf(msg, sizeof(msg), "%s=%s", PAL_ENV_FORCE_SANDBOX, v);
-    s->env[i] = json_string(mode);
-    s->env_detail = strdup(msg);
-    return s->env[i] && s->env_detail ? 0 : PAL_ENOMEM;
+    json_decref(off_value);
+    json_decref(on_value);
+    return ret;
 }
 
 /* Install p as the policy in force (taking its contents); wrlock held. */
@@ -380,7 +398,8 @@ void pal_settings_free(pal_settings *s)
     pal_strlist_free(s->policy_files, s->n_policy_files);
     pal_strlist_free(s->pref_problems, s->n_pref_problems);
     free(s->policy_error);
-    free(s->env_detail);
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        free(s->env_detail[i]);
     free(s->env_error);
     free(s->policy_dir);
     pthread_mutex_destroy(&s->reload_lock);
@@ -427,7 +446,10 @@ int pal_settings_new(pal_store *st, const pal_settings_opts *opts, pal_settings 
         json_decref(norm);
         s->defaults[i] = d;
     }
-    if (setup_env(s, o->force_sandbox) != 0) {
+    if (setup_env(s, PAL_ENV_FORCE_SANDBOX, o->force_sandbox, "SandboxMode",
+                  json_string("Disabled"), json_string("Enabled")) != 0 ||
+        setup_env(s, PAL_ENV_FORCE_REAL_TIME, o->force_real_time, "RealTimeProtectionEnabled",
+                  json_false(), json_true()) != 0) {
         ret = pal_err_set(err, PAL_ENOMEM, "out of memory");
         goto fail;
     }

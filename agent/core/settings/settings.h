@@ -47,6 +47,10 @@
 #include "store.h"
 
 #define PAL_ENV_FORCE_SANDBOX "MP_FORCE_USE_SANDBOX"
+/* PALISADE_FORCE_REAL_TIME_PROTECTION=0|1 forces RealTimeProtectionEnabled the same way (a
+   service drop-in's Environment=, e.g. on a build host; and every test daemon, so that a
+   broken test policy never leaves a test agent watching the whole machine). */
+#define PAL_ENV_FORCE_REAL_TIME "PALISADE_FORCE_REAL_TIME_PROTECTION"
 #define PAL_SETTINGS_MAX_LIST 1000 /* items in a list setting */
 
 /* ---- the registry ------------------------------------------------------------------------ */
@@ -130,6 +134,8 @@ typedef struct pal_settings_opts {
     /* The value of MP_FORCE_USE_SANDBOX in the daemon's environment, NULL when unset (the
        daemon passes getenv(PAL_ENV_FORCE_SANDBOX); tests pass what they need). */
     const char *force_sandbox;
+    /* The value of PALISADE_FORCE_REAL_TIME_PROTECTION, NULL when unset. */
+    const char *force_real_time;
     /* Check policy file ownership and permissions; the daemon passes geteuid() == 0. */
     int check_policy_owner;
     /* Called (outside the lock, on the thread that made the change) once for each setting
@@ -157,7 +163,8 @@ int pal_settings_reload_policy(pal_settings *s, pal_errbuf *err);
 
 /* 1 and the message of the last failed policy load, or 0 when the last load succeeded. */
 int pal_settings_policy_error(pal_settings *s, pal_errbuf *msg);
-/* 1 and a message when MP_FORCE_USE_SANDBOX has a value other than 0 or 1, else 0. */
+/* 1 and a message when MP_FORCE_USE_SANDBOX or PALISADE_FORCE_REAL_TIME_PROTECTION has a
+   value other than 0 or 1, else 0. */
 int pal_settings_env_error(pal_settings *s, pal_errbuf *msg);
 /* Every current problem (policy, environment, ignored stored preferences) as messages for
    status and the log; *msgs is malloc'd (free with pal_strlist_free), possibly empty. */

@@ -93,7 +93,7 @@ struct pal_settings {
     void *on_change_ctx;                                /* immutable */
     json_t *defaults[N_SETTINGS];                       /* immutable */
     json_t *env[N_SETTINGS];                            /* immutable; only SandboxMode can be set */
-    char *env_detail;              /* immutable: "MP_FORCE_USE_SANDBOX=1" or NULL */
+    char *env_detail[N_SETTINGS];  /* immutable: "MP_FORCE_USE_SANDBOX=1" or NULL */
     char *env_error;               /* immutable */
     json_t *pref[N_SETTINGS];      /* lock; NULL = no preference */
     json_t *policy[N_SETTINGS];    /* lock; NULL = not managed */
