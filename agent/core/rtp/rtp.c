@@ -64,6 +64,15 @@ typedef struct ev {
     struct ev *uprev, *unext;
 } ev;
 
+/* The exclusion lists as they were at the last apply: copying them from the settings on
+   every event was the main per-event cost. ExclusionPath, ExclusionExtension and
+   RealTimeProcessExclusions apply through PAL_APPLY_RTP, so a change reaches load_live. */
+typedef struct excl_snap {
+    int refs; /* lock */
+    char **paths, **exts, **procs;
+    size_t np, ne, nproc;
+} excl_snap;
+
 typedef struct counters {
     atomic_uint_fast64_t events, cache_hits, scans, blocked, timeouts, overloads, detections;
     atomic_uint_fast64_t empty_allowed, ignore_marks;
@@ -93,10 +102,8 @@ struct pal_rtp {
     size_t held; /* lock: events alive */
     int64_t timeout_ns;
     int deny_on_timeout;
-    char **proc_excl; /* lock: replaced whole, read under lock by copying the pointer set */
-    size_t n_proc_excl;
-    unsigned proc_excl_gen;
-    pal_rtp_marked marked; /* lock */
+    struct excl_snap *excl; /* lock: replaced whole by load_live, held by the workers */
+    pal_rtp_marked marked;  /* lock */
     int64_t last_timeout_log, last_overload_log;
 
     /* status (life for state and reason) */
@@ -515,32 +522,46 @@ static void ignore_mark(pal_rtp *r, const ev *e)
         atomic_fetch_add(&r->c.ignore_marks, 1);
 }
 
-static int excluded_path(pal_rtp *r, const char *path)
+static void excl_unref(pal_rtp *r, excl_snap *x)
 {
-    char **paths = NULL, **exts = NULL;
-    size_t np = 0, ne = 0;
-    pal_settings_get_strlist(r->env.settings, "ExclusionPath", &paths, &np);
-    pal_settings_get_strlist(r->env.settings, "ExclusionExtension", &exts, &ne);
-    pal_walk_options o = {.exclude_paths = (const char *const *)paths,
-                          .n_exclude_paths = np,
-                          .exclude_exts = (const char *const *)exts,
-                          .n_exclude_exts = ne};
-    pal_skip_reason why;
-    int ex = (np || ne) && pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
-    pal_strlist_free(paths, np);
-    pal_strlist_free(exts, ne);
-    return ex;
+    if (!x)
+        return;
+    pthread_mutex_lock(&r->lock);
+    int last = --x->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (!last)
+        return;
+    pal_strlist_free(x->paths, x->np);
+    pal_strlist_free(x->exts, x->ne);
+    pal_strlist_free(x->procs, x->nproc);
+    free(x);
 }
 
-static int proc_excluded(pal_rtp *r, const pal_rtp_proc *p, int pidfd)
+static excl_snap *excl_get(pal_rtp *r)
 {
-    char **l = NULL;
-    size_t n = 0;
-    if (pal_settings_get_strlist(r->env.settings, "RealTimeProcessExclusions", &l, &n) != 0)
+    pthread_mutex_lock(&r->lock);
+    excl_snap *x = r->excl;
+    if (x)
+        x->refs++;
+    pthread_mutex_unlock(&r->lock);
+    return x;
+}
+
+static int excluded_path(const excl_snap *x, const char *path)
+{
+    if (!x || (!x->np && !x->ne))
         return 0;
-    int ex = pal_rtp_proc_excluded(p, pidfd, l, n);
-    pal_strlist_free(l, n);
-    return ex;
+    pal_walk_options o = {.exclude_paths = (const char *const *)x->paths,
+                          .n_exclude_paths = x->np,
+                          .exclude_exts = (const char *const *)x->exts,
+                          .n_exclude_exts = x->ne};
+    pal_skip_reason why;
+    return pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
+}
+
+static int proc_excluded(const excl_snap *x, const pal_rtp_proc *p, int pidfd)
+{
+    return x && pal_rtp_proc_excluded(p, pidfd, x->procs, x->nproc);
 }
 
 static int action_rank(pal_action a)
@@ -699,7 +720,7 @@ static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
     return threat;
 }
 
-static void handle(pal_rtp *r, ev *e)
+static void handle(pal_rtp *r, ev *e, const excl_snap *x)
 {
     int64_t t0 = mono_ns();
     int allow_unchecked = 0; /* set: answer by policy (could not be checked) */
@@ -719,7 +740,7 @@ static void handle(pal_rtp *r, ev *e)
         return;
     }
     path[pl] = '\0';
-    if (excluded_path(r, path)) {
+    if (excluded_path(x, path)) {
         answer(r, e, 1);
         return;
     }
@@ -730,7 +751,7 @@ static void handle(pal_rtp *r, ev *e)
     } else if (e->perm) {
         pal_rtp_proc_identify(&p, e->pid, e->pidfd); /* the opener waits: it is alive */
     }
-    if (proc_excluded(r, &p, e->pidfd)) {
+    if (proc_excluded(x, &p, e->pidfd)) {
         answer(r, e, 1);
         return;
     }
@@ -838,8 +859,11 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&r->lock);
         skip = e->perm && e->answered; /* its deadline passed while it was queued */
         pthread_mutex_unlock(&r->lock);
-        if (!skip)
-            handle(r, e);
+        if (!skip) {
+            excl_snap *x = excl_get(r);
+            handle(r, e, x);
+            excl_unref(r, x);
+        }
         done(r, e);
     }
     return NULL;
@@ -1050,10 +1074,23 @@ static void load_live(pal_rtp *r)
     pal_settings_get_uint(r->env.settings, "RealTimeResponseTimeoutMs", &ms);
     char *action = NULL;
     pal_settings_get_string(r->env.settings, "RealTimeTimeoutAction", &action);
+    excl_snap *x = calloc(1, sizeof(*x)), *old = NULL;
+    if (x) {
+        x->refs = 1;
+        pal_settings_get_strlist(r->env.settings, "ExclusionPath", &x->paths, &x->np);
+        pal_settings_get_strlist(r->env.settings, "ExclusionExtension", &x->exts, &x->ne);
+        pal_settings_get_strlist(r->env.settings, "RealTimeProcessExclusions", &x->procs,
+                                 &x->nproc);
+    }
     pthread_mutex_lock(&r->lock);
     r->timeout_ns = (int64_t)ms * 1000000LL;
     r->deny_on_timeout = action && strcmp(action, "Deny") == 0;
+    if (x) { /* out of memory: the previous lists stay */
+        old = r->excl;
+        r->excl = x;
+    }
     pthread_mutex_unlock(&r->lock);
+    excl_unref(r, old);
     free(action);
 }
 
@@ -1124,6 +1161,7 @@ void pal_rtp_free(pal_rtp *r)
         return;
     pal_rtp_stop(r);
     pal_rtp_pstats_free(r->pstats);
+    excl_unref(r, r->excl);
     json_decref(r->others);
     pthread_cond_destroy(&r->work);
     pthread_mutex_destroy(&r->lock);
