@@ -50,9 +50,10 @@ def denied(p):
 class ExclusionsTest(RtpTest):
 
     def prepare(self):
-        for d in ("excl", "plain", "proc", "u/a/cache", "u/a/cachex", "u/a/t/cache"):
+        for d in ("excl", "plain", "proc", "u/a/cache", "u/a/cachex", "u/a/t/cache", "polx"):
             os.makedirs(self.m.p(d))
-        for path in ("excl/e.txt", "plain/e.skipme", "plain/e.txt", "proc/a", "proc/b",
+        for path in ("excl/e.txt", "polx/e.txt", "plain/e.skipme", "plain/e.txt", "proc/a",
+                     "proc/b",
                      "proc/c", "proc/d", "u/a/cache/e.txt", "u/a/cachex/e.txt",
                      "u/a/t/cache/e.txt"):
             with open(self.m.p(path), "wb") as f:
@@ -90,6 +91,15 @@ class ExclusionsTest(RtpTest):
         p = self.d.cli("config", "set", "RealTimeProcessExclusions", '["/usr/bin/cat:abc"]')
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"SHA-256", p.stderr)
+        # real-time protection keeps the lists from the last change: an entry a policy file
+        # adds (SIGHUP) reaches it too
+        applied = "setting ExclusionPath is now in force"
+        before = self.d.log().count(applied)
+        self.d.write_policy("20-excl.json", {"ExclusionPath": [self.m.p("polx")]})
+        self.d.signal(signal.SIGHUP)
+        wait_for(lambda: self.d.log().count(applied) > before,
+                 what="the policy's ExclusionPath applied")
+        self.assertEqual(as_user("nobody", "cat", self.m.p("polx/e.txt")).returncode, 0)
 
 
 class OwnScanTest(RtpTest):
