@@ -11,7 +11,14 @@ own except the last:
 - a threat written into a directory created a moment earlier, during a fast tar extraction of
   thousands of files on a loop-mounted ext4 image, is caught;
 - status and rtp.stats count what happened, per process;
+- an open of an empty file is allowed without a scan (counted in empty_allowed), and that opens
+  no hole: a file created empty and filled with EICAR by a writer that keeps it open is denied
+  to a second reader before the close and quarantined after it; a clean file opened twice is
+  scanned once and gets an ignore mark (ignore_marks), a cache hit after its mark is gone;
 - without CAP_SYS_ADMIN, status says Unavailable and why;
+- without CAP_SYS_PTRACE (as the installed unit runs): a process exclusion for a copy of cat
+  run as nobody holds (plain and pinned to its SHA-256), a detection names nobody's cat, and a
+  root process with every capability, which cannot be identified then, is never excluded;
 - the default (every monitored file system of the machine) for a few seconds, under a
   watchdog that SIGKILLs the daemon if `ls /usr/bin` on the real root takes over 10 s.
 """
@@ -31,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import remediation_helpers as rh  # noqa: E402
 from harness import EICAR_THREAT, eicar, wait_for  # noqa: E402
-from rtp_helpers import RtpTest, as_user  # noqa: E402
+from rtp_helpers import Mount as rh_mount, RtpTest, as_user  # noqa: E402
 
 NOBODY = 65534
 
@@ -43,9 +50,10 @@ def denied(p):
 class ExclusionsTest(RtpTest):
 
     def prepare(self):
-        for d in ("excl", "plain", "proc", "u/a/cache", "u/a/cachex", "u/a/t/cache"):
+        for d in ("excl", "plain", "proc", "u/a/cache", "u/a/cachex", "u/a/t/cache", "polx"):
             os.makedirs(self.m.p(d))
-        for path in ("excl/e.txt", "plain/e.skipme", "plain/e.txt", "proc/a", "proc/b",
+        for path in ("excl/e.txt", "polx/e.txt", "plain/e.skipme", "plain/e.txt", "proc/a",
+                     "proc/b",
                      "proc/c", "proc/d", "u/a/cache/e.txt", "u/a/cachex/e.txt",
                      "u/a/t/cache/e.txt"):
             with open(self.m.p(path), "wb") as f:
@@ -83,6 +91,15 @@ class ExclusionsTest(RtpTest):
         p = self.d.cli("config", "set", "RealTimeProcessExclusions", '["/usr/bin/cat:abc"]')
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(b"SHA-256", p.stderr)
+        # real-time protection keeps the lists from the last change: an entry a policy file
+        # adds (SIGHUP) reaches it too
+        applied = "setting ExclusionPath is now in force"
+        before = self.d.log().count(applied)
+        self.d.write_policy("20-excl.json", {"ExclusionPath": [self.m.p("polx")]})
+        self.d.signal(signal.SIGHUP)
+        wait_for(lambda: self.d.log().count(applied) > before,
+                 what="the policy's ExclusionPath applied")
+        self.assertEqual(as_user("nobody", "cat", self.m.p("polx/e.txt")).returncode, 0)
 
 
 class OwnScanTest(RtpTest):
@@ -249,7 +266,8 @@ class StatsTest(RtpTest):
         rs = st["real_time_protection_stats"]
         self.assertEqual(set(rs), {"since", "file_systems", "events", "events_per_second",
                                    "queue_depth", "cache_hits", "cache_hit_rate", "scans",
-                                   "blocked", "timeouts", "overloads",
+                                   "blocked", "timeouts", "overloads", "empty_allowed",
+                                   "ignore_marks",
                                    "other_permission_listeners"})
         self.assertIn("%d %s" % (os.getpid(), os.path.realpath(sys.executable)),
                       rs["other_permission_listeners"])
@@ -276,6 +294,127 @@ class StatsTest(RtpTest):
         with harness.Client(self.d.socket + ".status") as c:
             c.hello()
             self.assertIn("error", c.call("rtp.stats", {}))
+
+
+class EmptyFileTest(RtpTest):
+
+    def prepare(self):
+        os.mkdir(self.m.p("d"))
+        os.chmod(self.m.p("d"), 0o1777)
+        for i in range(10):
+            open(self.m.p("d", "empty%d" % i), "wb").close()
+        with open(self.m.p("clean.txt"), "wb") as f:
+            f.write(b"an ordinary root-owned file\n")
+
+    def test_empty_open_unscanned_and_no_hole(self):
+        before = self.rt_stats()
+        for i in range(10):
+            self.assertEqual(as_user("nobody", "cat", self.m.p("d", "empty%d" % i)).returncode, 0)
+        st = self.rt_stats()
+        self.assertEqual(st["empty_allowed"] - before["empty_allowed"], 10)
+        self.assertEqual(st["scans"], before["scans"])
+        # a writer creates the file empty (an open allowed unscanned), fills it with EICAR and
+        # keeps it open: a second reader meanwhile sees a non-empty file and is checked
+        target = self.m.p("d", "grown.com")
+        w = subprocess.Popen(
+            ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
+             sys.executable, "-c",
+             "import sys\nf = open(sys.argv[1], 'wb')\nprint('open', flush=True)\n"
+             "sys.stdin.buffer.readline()\nf.write(sys.stdin.buffer.read(%d))\nf.flush()\n"
+             "print('written', flush=True)\nsys.stdin.buffer.readline()\nf.close()\n"
+             "print('closed', flush=True)\nsys.stdin.buffer.readline()\n" % len(eicar()), target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.addCleanup(w.kill)
+        self.assertEqual(w.stdout.readline(), b"open\n")
+        self.assertGreater(self.rt_stats()["empty_allowed"], st["empty_allowed"])
+        w.stdin.write(b"go\n" + eicar())
+        w.stdin.flush()
+        self.assertEqual(w.stdout.readline(), b"written\n")
+        p = as_user("nobody", "cat", target)
+        self.assertTrue(denied(p), p)
+        self.assertNotIn(b"EICAR", p.stdout)
+        w.stdin.write(b"close\n")
+        w.stdin.flush()
+        self.assertEqual(w.stdout.readline(), b"closed\n")
+        wait_for(lambda: not os.path.exists(target), what="the grown EICAR quarantined")
+        w.stdin.write(b"bye\n")
+        w.stdin.close()
+        w.wait(10)
+        # the cache at work: scanned once, then the kernel does not ask (an ignore mark)
+        st = self.rt_stats()
+        for _ in range(3):
+            self.assertEqual(subprocess.run(["cat", self.m.p("clean.txt")],
+                                            capture_output=True).returncode, 0)
+        after = self.rt_stats()
+        self.assertEqual(after["scans"] - st["scans"], 1)
+        self.assertEqual(after["ignore_marks"] - st["ignore_marks"], 1)
+        # the mark gone with the inode's eviction (drop_caches would touch the machine): a new
+        # group after a switch off and on has no marks; the store's cache answers
+        self.set("RealTimeProtectionEnabled", False)
+        self.set("RealTimeProtectionEnabled", True)
+        self.wait_enabled()
+        self.assertEqual(subprocess.run(["cat", self.m.p("clean.txt")],
+                                        capture_output=True).returncode, 0)
+        st2 = self.rt_stats()
+        self.assertEqual(st2["cache_hits"] - after["cache_hits"], 1)
+        self.assertEqual(st2["scans"], after["scans"])
+        self.assertGreater(st2["cache_hit_rate"], 0)
+        self.assertEqual(st2["ignore_marks"] - after["ignore_marks"], 1)  # placed again
+
+
+class NoPtraceIdentityTest(RtpTest):
+    """The daemon run with CAP_SYS_PTRACE dropped from its bounding set, as the unit does."""
+
+    start_daemon = False
+
+    def setUp(self):
+        self.m = rh_mount()
+        self.addCleanup(self.m.cleanup)
+        for i in range(6):
+            with open(self.m.p("e%d" % i), "wb") as f:
+                f.write(eicar())
+        self.daemon_kwargs = dict(self.daemon_kwargs, rtp=[self.m.path])
+        harness.DaemonTest.setUp(self)
+        cmd = self.d.command
+        self.d.command = lambda: ["setpriv", "--bounding-set", "-sys_ptrace", "--"] + cmd()
+        self.d.start()
+        self.wait_enabled()
+
+    def test_exclusion_holds_without_cap_sys_ptrace(self):
+        with open("/proc/%d/status" % self.d.proc.pid) as f:
+            cap_eff = int([x for x in f if x.startswith("CapEff:")][0].split()[1], 16)
+        self.assertFalse(cap_eff & (1 << 19), "the daemon still has CAP_SYS_PTRACE")
+        d = tempfile.mkdtemp(prefix="pal-rtp-mycat-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        os.chmod(d, 0o755)
+        mycat = os.path.join(d, "mycat")
+        subprocess.run(["cp", os.path.realpath("/usr/bin/cat"), mycat], check=True)
+        os.chmod(mycat, 0o755)
+        with open(mycat, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        # nobody's cat, not excluded: denied, and the detection still names it
+        p = as_user("nobody", "cat", self.m.p("e0"))
+        self.assertTrue(denied(p), (p, self.d.log()[-3000:]))
+        t = wait_for(lambda: [x for x in self.threats() if x["file"] == self.m.p("e0")],
+                     what="the detection")[0]
+        self.assertEqual(t["process_exe"], os.path.realpath("/usr/bin/cat"))
+        self.assertEqual(t["process_uid"], NOBODY)
+        # an exclusion of a program started after the daemon, run by nobody: it holds
+        self.set("RealTimeProcessExclusions", [mycat])
+        p = as_user("nobody", mycat, self.m.p("e1"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.set("RealTimeProcessExclusions", [mycat + ":" + digest])
+        p = as_user("nobody", mycat, self.m.p("e2"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(denied(as_user("nobody", "cat", self.m.p("e3"))))
+        # root with every capability cannot be told without CAP_SYS_PTRACE: unknown, so the
+        # exclusion does not apply (fail closed) and the open is checked
+        self.set("RealTimeProcessExclusions", [mycat])
+        p = subprocess.run([mycat, self.m.p("e4")], capture_output=True)
+        self.assertTrue(denied(p), p)
+        t = wait_for(lambda: [x for x in self.threats() if x["file"] == self.m.p("e4")],
+                     what="the detection")[0]
+        self.assertIsNone(t["process_exe"])
 
 
 class NoCapabilityTest(harness.DaemonTest):

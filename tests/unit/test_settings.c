@@ -201,7 +201,7 @@ static void test_registry_applies(void **state)
         {"MaxExpandedBytes", PAL_APPLY_ENGINE},  {"MaxExpansionRatio", PAL_APPLY_ENGINE},
         {"MaxObjectSize", PAL_APPLY_ENGINE},     {"MaxScanSecondsPerObject", PAL_APPLY_ENGINE},
         {"AdminGroup", PAL_APPLY_ADMIN},         {"ClientIdleTimeoutSeconds", PAL_APPLY_CONTROL},
-        {"ScanCacheEnabled", PAL_APPLY_NOTHING}, {"ExclusionPath", PAL_APPLY_NOTHING},
+        {"ScanCacheEnabled", PAL_APPLY_NOTHING}, {"ExclusionPath", PAL_APPLY_RTP},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const pal_setting_def *def = pal_setting_find(want[i].name);

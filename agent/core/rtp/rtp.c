@@ -64,8 +64,18 @@ typedef struct ev {
     struct ev *uprev, *unext;
 } ev;
 
+/* The exclusion lists as they were at the last apply: copying them from the settings on
+   every event was the main per-event cost. ExclusionPath, ExclusionExtension and
+   RealTimeProcessExclusions apply through PAL_APPLY_RTP, so a change reaches load_live. */
+typedef struct excl_snap {
+    int refs; /* lock */
+    char **paths, **exts, **procs;
+    size_t np, ne, nproc;
+} excl_snap;
+
 typedef struct counters {
     atomic_uint_fast64_t events, cache_hits, scans, blocked, timeouts, overloads, detections;
+    atomic_uint_fast64_t empty_allowed, ignore_marks;
 } counters;
 
 struct pal_rtp {
@@ -92,10 +102,8 @@ struct pal_rtp {
     size_t held; /* lock: events alive */
     int64_t timeout_ns;
     int deny_on_timeout;
-    char **proc_excl; /* lock: replaced whole, read under lock by copying the pointer set */
-    size_t n_proc_excl;
-    unsigned proc_excl_gen;
-    pal_rtp_marked marked; /* lock */
+    struct excl_snap *excl; /* lock: replaced whole by load_live, held by the workers */
+    pal_rtp_marked marked;  /* lock */
     int64_t last_timeout_log, last_overload_log;
 
     /* status (life for state and reason) */
@@ -263,6 +271,20 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
         close(m->fd);
         if (pidfd >= 0)
             close(pidfd);
+        return;
+    }
+    /* an open of an empty regular file has no content to check: allowed here, without a
+       queue entry, a slot or a content-process round trip (what makes tar -x cheap: every
+       file it extracts is opened empty). fstat on the event's fd opens nothing. What is
+       written into it afterwards is scanned after the close (FAN_CLOSE_WRITE), and an open
+       made while a writer has filled it sees a size above 0 and is checked. */
+    struct stat est;
+    if (perm && fstat(m->fd, &est) == 0 && S_ISREG(est.st_mode) && est.st_size == 0) {
+        respond(r->fan_fd, m->fd, 1);
+        close(m->fd);
+        if (pidfd >= 0)
+            close(pidfd);
+        atomic_fetch_add(&r->c.empty_allowed, 1);
         return;
     }
     /* the writer of a closed file may exit at once: told now, from /proc (never marked) */
@@ -495,36 +517,51 @@ static int same_identity(const struct stat *a, const struct stat *b)
    is written (no FAN_MARK_IGNORED_SURV_MODIFY) or the inode leaves the cache. */
 static void ignore_mark(pal_rtp *r, const ev *e)
 {
-    fanotify_mark(r->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_EVICTABLE, PERM_MASK,
-                  e->fd, NULL);
+    if (fanotify_mark(r->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_EVICTABLE,
+                      PERM_MASK, e->fd, NULL) == 0)
+        atomic_fetch_add(&r->c.ignore_marks, 1);
 }
 
-static int excluded_path(pal_rtp *r, const char *path)
+static void excl_unref(pal_rtp *r, excl_snap *x)
 {
-    char **paths = NULL, **exts = NULL;
-    size_t np = 0, ne = 0;
-    pal_settings_get_strlist(r->env.settings, "ExclusionPath", &paths, &np);
-    pal_settings_get_strlist(r->env.settings, "ExclusionExtension", &exts, &ne);
-    pal_walk_options o = {.exclude_paths = (const char *const *)paths,
-                          .n_exclude_paths = np,
-                          .exclude_exts = (const char *const *)exts,
-                          .n_exclude_exts = ne};
-    pal_skip_reason why;
-    int ex = (np || ne) && pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
-    pal_strlist_free(paths, np);
-    pal_strlist_free(exts, ne);
-    return ex;
+    if (!x)
+        return;
+    pthread_mutex_lock(&r->lock);
+    int last = --x->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (!last)
+        return;
+    pal_strlist_free(x->paths, x->np);
+    pal_strlist_free(x->exts, x->ne);
+    pal_strlist_free(x->procs, x->nproc);
+    free(x);
 }
 
-static int proc_excluded(pal_rtp *r, const pal_rtp_proc *p, int pidfd)
+static excl_snap *excl_get(pal_rtp *r)
 {
-    char **l = NULL;
-    size_t n = 0;
-    if (pal_settings_get_strlist(r->env.settings, "RealTimeProcessExclusions", &l, &n) != 0)
+    pthread_mutex_lock(&r->lock);
+    excl_snap *x = r->excl;
+    if (x)
+        x->refs++;
+    pthread_mutex_unlock(&r->lock);
+    return x;
+}
+
+static int excluded_path(const excl_snap *x, const char *path)
+{
+    if (!x || (!x->np && !x->ne))
         return 0;
-    int ex = pal_rtp_proc_excluded(p, pidfd, l, n);
-    pal_strlist_free(l, n);
-    return ex;
+    pal_walk_options o = {.exclude_paths = (const char *const *)x->paths,
+                          .n_exclude_paths = x->np,
+                          .exclude_exts = (const char *const *)x->exts,
+                          .n_exclude_exts = x->ne};
+    pal_skip_reason why;
+    return pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
+}
+
+static int proc_excluded(const excl_snap *x, const pal_rtp_proc *p, int pidfd)
+{
+    return x && pal_rtp_proc_excluded(p, pidfd, x->procs, x->nproc);
 }
 
 static int action_rank(pal_action a)
@@ -683,7 +720,7 @@ static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
     return threat;
 }
 
-static void handle(pal_rtp *r, ev *e)
+static void handle(pal_rtp *r, ev *e, const excl_snap *x)
 {
     int64_t t0 = mono_ns();
     int allow_unchecked = 0; /* set: answer by policy (could not be checked) */
@@ -703,7 +740,7 @@ static void handle(pal_rtp *r, ev *e)
         return;
     }
     path[pl] = '\0';
-    if (excluded_path(r, path)) {
+    if (excluded_path(x, path)) {
         answer(r, e, 1);
         return;
     }
@@ -714,7 +751,7 @@ static void handle(pal_rtp *r, ev *e)
     } else if (e->perm) {
         pal_rtp_proc_identify(&p, e->pid, e->pidfd); /* the opener waits: it is alive */
     }
-    if (proc_excluded(r, &p, e->pidfd)) {
+    if (proc_excluded(x, &p, e->pidfd)) {
         answer(r, e, 1);
         return;
     }
@@ -822,8 +859,11 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&r->lock);
         skip = e->perm && e->answered; /* its deadline passed while it was queued */
         pthread_mutex_unlock(&r->lock);
-        if (!skip)
-            handle(r, e);
+        if (!skip) {
+            excl_snap *x = excl_get(r);
+            handle(r, e, x);
+            excl_unref(r, x);
+        }
         done(r, e);
     }
     return NULL;
@@ -1034,10 +1074,23 @@ static void load_live(pal_rtp *r)
     pal_settings_get_uint(r->env.settings, "RealTimeResponseTimeoutMs", &ms);
     char *action = NULL;
     pal_settings_get_string(r->env.settings, "RealTimeTimeoutAction", &action);
+    excl_snap *x = calloc(1, sizeof(*x)), *old = NULL;
+    if (x) {
+        x->refs = 1;
+        pal_settings_get_strlist(r->env.settings, "ExclusionPath", &x->paths, &x->np);
+        pal_settings_get_strlist(r->env.settings, "ExclusionExtension", &x->exts, &x->ne);
+        pal_settings_get_strlist(r->env.settings, "RealTimeProcessExclusions", &x->procs,
+                                 &x->nproc);
+    }
     pthread_mutex_lock(&r->lock);
     r->timeout_ns = (int64_t)ms * 1000000LL;
     r->deny_on_timeout = action && strcmp(action, "Deny") == 0;
+    if (x) { /* out of memory: the previous lists stay */
+        old = r->excl;
+        r->excl = x;
+    }
     pthread_mutex_unlock(&r->lock);
+    excl_unref(r, old);
     free(action);
 }
 
@@ -1111,6 +1164,7 @@ void pal_rtp_free(pal_rtp *r)
         return;
     pal_rtp_stop(r);
     pal_rtp_pstats_free(r->pstats);
+    excl_unref(r, r->excl);
     json_decref(r->others);
     pthread_cond_destroy(&r->work);
     pthread_mutex_destroy(&r->lock);
@@ -1179,6 +1233,10 @@ int pal_rtp_status_add(pal_rtp *r, json_t *o, int *healthy)
                 stats, "cache_hit_rate",
                 json_real(hits + scans ? (double)hits / (double)(hits + scans) : 0.0));
             json_object_set_new(stats, "scans", json_integer((json_int_t)scans));
+            json_object_set_new(stats, "empty_allowed",
+                                json_integer((json_int_t)atomic_load(&r->c.empty_allowed)));
+            json_object_set_new(stats, "ignore_marks",
+                                json_integer((json_int_t)atomic_load(&r->c.ignore_marks)));
             json_object_set_new(stats, "blocked",
                                 json_integer((json_int_t)atomic_load(&r->c.blocked)));
             json_object_set_new(stats, "timeouts",

@@ -15,7 +15,9 @@
  *    process, and the clone child that becomes it) at once, queues the rest, and answers
  *    every event whose deadline (RealTimeResponseTimeoutMs) passes with
  *    RealTimeTimeoutAction, whatever the workers are doing; a full queue is answered the same
- *    way at once (an overload), counted and logged;
+ *    way at once (an overload), counted and logged; an open of a file that is empty when the
+ *    event is read (fstat of its fd) is allowed at once: nothing to check, and what is
+ *    written into it is scanned after the close;
  *  - content reaches the engine exactly as for on-demand scans: a worker holds the event's fd
  *    and scans it on a slot (slots.h, with priority over on-demand work), in the content
  *    process unless the administrator set SandboxMode Disabled; when the content process
@@ -23,8 +25,10 @@
  *  - a clean verdict enters the scan cache and gets an evictable inode ignore mark (cleared
  *    by the kernel at the next write) only when cachetrust.h admits it; both die with the
  *    signature package (pal_rtp_defs_changed);
- *  - process exclusions from the event's pidfd: /proc/<pid>/exe read, then the pidfd checked
- *    to still be that live process.
+ *  - process exclusions from the event's pidfd: /proc/<pid>/exe read (without CAP_SYS_PTRACE,
+ *    with the process's own ids as the thread's file-system ids: rtpproc.c), then the pidfd
+ *    checked to still be that live process; the exclusion lists are a snapshot taken when
+ *    the settings are applied, not read per event.
  * If palisaded dies, the kernel allows every pending event when the group's fd closes.
  *
  * Residual risk of the ignore marks (accepted, like cachetrust.h's): a mark is cleared by a

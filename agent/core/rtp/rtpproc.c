@@ -27,7 +27,10 @@ static int pidfd_alive(int pidfd)
     return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
-static int read_uid(pid_t pid, uid_t *out)
+/* The real uid, and the uid and gid to take as file-system ids to read the process's
+   /proc/<pid>/exe without CAP_SYS_PTRACE (*as_uid -1: its real, effective and saved ids
+   differ, a set-id program: no such way). */
+static int read_ids(pid_t pid, uid_t *out, long *as_uid, long *as_gid)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
@@ -40,37 +43,87 @@ static int read_uid(pid_t pid, uid_t *out)
         return -1;
     buf[n] = '\0';
     const char *u = strstr(buf, "\nUid:");
-    if (!u)
+    const char *g = strstr(buf, "\nGid:");
+    unsigned long ur, ue, us, gr, ge, gs;
+    if (!u || !g || sscanf(u + 5, "%lu %lu %lu", &ur, &ue, &us) != 3 ||
+        sscanf(g + 5, "%lu %lu %lu", &gr, &ge, &gs) != 3)
         return -1;
-    unsigned long v = strtoul(u + 5, NULL, 10);
-    *out = (uid_t)v;
+    *out = (uid_t)ur;
+    *as_uid = ur == ue && ur == us && gr == ge && gr == gs ? (long)ur : -1;
+    *as_gid = (long)gr;
     return 0;
+}
+
+/*
+ * Without CAP_SYS_PTRACE (the installed unit has none: it would raise its exposure), the
+ * kernel lets /proc/<pid>/exe be read by a caller whose file-system ids equal the target's
+ * real, effective and saved ids and whose effective capabilities cover the target's
+ * permitted ones (ptrace_may_access, PTRACE_MODE_READ_FSCREDS). So this thread takes the
+ * target's ids as its fsuid and fsgid for the read (setfsuid is per thread, unlike setuid)
+ * and takes its own back at once. Processes that stay unreadable — root ones with
+ * capabilities this daemon lacks, set-id or non-dumpable programs — stay unknown: never
+ * excluded, not named. Returns what f returned, -1 when it was not tried.
+ */
+static ssize_t as_target(long uid, long gid, ssize_t (*f)(pid_t, void *, size_t), pid_t pid,
+                         void *buf, size_t len)
+{
+    if (uid < 0 || (uid == 0 && gid == 0))
+        return -1;
+    long old_gid = syscall(SYS_setfsgid, (gid_t)gid);
+    long old_uid = syscall(SYS_setfsuid, (uid_t)uid);
+    ssize_t n = f(pid, buf, len);
+    int e = errno;
+    syscall(SYS_setfsuid, (uid_t)old_uid);
+    syscall(SYS_setfsgid, (gid_t)old_gid);
+    errno = e;
+    return n;
+}
+
+static ssize_t exe_link(pid_t pid, void *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+    return readlink(path, buf, len);
+}
+
+static ssize_t exe_open(pid_t pid, void *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+    return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 }
 
 void pal_rtp_proc_identify(pal_rtp_proc *p, pid_t pid, int pidfd)
 {
     memset(p, 0, sizeof(*p));
     p->pid = pid;
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
-    ssize_t n = readlink(path, p->exe, sizeof(p->exe) - 1);
     uid_t uid = 0;
+    long as_uid = -1, as_gid = -1;
+    if (read_ids(pid, &uid, &as_uid, &as_gid) != 0)
+        return;
+    ssize_t n = exe_link(pid, p->exe, sizeof(p->exe) - 1);
+    if (n <= 0 && (errno == EACCES || errno == EPERM))
+        n = as_target(as_uid, as_gid, exe_link, pid, p->exe, sizeof(p->exe) - 1);
     /* only the pidfd proves the pid still names the process that caused the event */
-    if (n <= 0 || read_uid(pid, &uid) != 0 || !pidfd_alive(pidfd)) {
+    if (n <= 0 || !pidfd_alive(pidfd)) {
         p->exe[0] = '\0';
         return;
     }
     p->exe[n] = '\0';
     p->uid = uid;
+    p->as_uid = as_uid;
+    p->as_gid = as_gid;
     p->known = 1;
 }
 
 /* SHA-256 of the process's binary through /proc/<pid>/exe, as lowercase hex. */
-static int hash_exe(pid_t pid, char hex[65])
+static int hash_exe(const pal_rtp_proc *p, char hex[65])
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = (int)exe_open(p->pid, NULL, 0);
+    if (fd < 0 && (errno == EACCES || errno == EPERM))
+        fd = (int)as_target(p->as_uid, p->as_gid, exe_open, p->pid, NULL, 0);
     if (fd < 0)
         return -1;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -119,7 +172,7 @@ int pal_rtp_proc_excluded(const pal_rtp_proc *p, int pidfd, char *const *entries
         if (!colon)
             return 1;
         if (!hashed) {
-            hashed = hash_exe(p->pid, hex) == 0 ? 1 : -1;
+            hashed = hash_exe(p, hex) == 0 ? 1 : -1;
             /* the binary hashed must be the live process's: checked after the read */
             if (hashed == 1 && !pidfd_alive(pidfd))
                 hashed = -1;

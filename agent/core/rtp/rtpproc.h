@@ -3,7 +3,9 @@
  * the process exclusions (RealTimeProcessExclusions) and the per-process statistics
  * (rtp.stats: which processes cause the most scans and scan time).
  *
- * Identity: /proc/<pid>/exe and the real uid from /proc/<pid>/status are read, then the
+ * Identity: /proc/<pid>/exe (read with the process's own ids as this thread's file-system
+ * ids when the daemon lacks CAP_SYS_PTRACE, see rtpproc.c) and the real uid from
+ * /proc/<pid>/status are read, then the
  * pidfd is asked whether that process still lives (pidfd_send_signal with signal 0). A pid
  * read without that check could name another process that reused it: the identity is then
  * "unknown" and no exclusion applies. Called from worker threads only: reading /proc and
@@ -21,9 +23,10 @@
 
 typedef struct pal_rtp_proc {
     pid_t pid;
-    int known;      /* exe and uid were read and the process was alive after the read */
-    uid_t uid;      /* real uid */
-    char exe[4096]; /* "" when unknown */
+    int known;           /* exe and uid were read and the process was alive after the read */
+    uid_t uid;           /* real uid */
+    char exe[4096];      /* "" when unknown */
+    long as_uid, as_gid; /* the ids that let exe be read without CAP_SYS_PTRACE (-1: none) */
 } pal_rtp_proc;
 
 /* Fill p for pid (pidfd: the event's, or < 0 when none was reported). */

@@ -356,11 +356,13 @@ const pal_setting_def pal_settings_table[] = {
      .check_item = check_path,
      .description = "Absolute paths not scanned (a directory excludes everything below "
                     "it); '*' and '?' are wildcards within one path component (never "
-                    "across '/')."},
+                    "across '/').",
+     .applies = PAL_APPLY_RTP},
     {.name = "ExclusionExtension",
      .type = PAL_SETTING_STRLIST,
      .check_item = check_extension,
-     .description = "File name extensions not scanned, e.g. \"log\" or \".iso\"."},
+     .description = "File name extensions not scanned, e.g. \"log\" or \".iso\".",
+     .applies = PAL_APPLY_RTP},
     {.name = "ExclusionsMergePolicy",
      .type = PAL_SETTING_ENUM,
      .values = merge_values,
