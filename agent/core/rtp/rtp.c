@@ -497,22 +497,6 @@ static void done(pal_rtp *r, ev *e)
     pthread_mutex_unlock(&r->lock);
 }
 
-static void cache_key_of(const struct stat *st, pal_cache_key *k)
-{
-    k->dev = (uint64_t)st->st_dev;
-    k->ino = (uint64_t)st->st_ino;
-    k->size = (uint64_t)st->st_size;
-    k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-    k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
-}
-
-static int same_identity(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 /* An evictable inode ignore mark: the kernel stops asking about opens of this file until it
    is written (no FAN_MARK_IGNORED_SURV_MODIFY) or the inode leaves the cache. */
 static void ignore_mark(pal_rtp *r, const ev *e)
@@ -764,7 +748,7 @@ static void handle(pal_rtp *r, ev *e, const excl_snap *x)
     int cache = 1;
     pal_settings_get_bool(r->env.settings, "ScanCacheEnabled", &cache);
     pal_cache_key key;
-    cache_key_of(&st, &key);
+    pal_cachetrust_key(&st, &key);
     if (cache) {
         int hit = 0;
         if (pal_store_cache_lookup(r->env.store, &key, sigver, &hit, NULL) == 0 && hit) {
@@ -823,7 +807,8 @@ static void handle(pal_rtp *r, ev *e, const excl_snap *x)
     } else if (!threat) {
         int clean = rep.verdict == PAL_VERDICT_CLEAN;
         struct stat now;
-        int cacheable = may_cache && clean && fstat(e->fd, &now) == 0 && same_identity(&now, &st);
+        int cacheable = may_cache && clean && fstat(e->fd, &now) == 0 &&
+                        pal_cachetrust_same_identity(&now, &st);
         if (cacheable)
             pal_store_cache_insert(r->env.store, &key, sigver, NULL);
         pthread_mutex_lock(&r->lock);

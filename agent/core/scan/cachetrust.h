@@ -96,6 +96,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "store.h"
+
 #define PAL_CACHETRUST_MARGIN_NS (10LL * 1000000000LL) /* see (b) above */
 
 /* What one scan knows about the kernel's writeback: read once when the scan starts. */
@@ -150,6 +152,13 @@ static inline int pal_cachetrust_ok(pal_cachetrust_why why)
 {
     return why == PAL_CACHETRUST_ROOT_ONLY || why == PAL_CACHETRUST_SETTLED;
 }
+
+/* The cache key of a file: its (dev, ino, size, mtime, ctime) as st gives them. */
+void pal_cachetrust_key(const struct stat *st, pal_cache_key *k);
+
+/* 1 if a and b are the same identity (the five values of the key): a file fstat'd again
+   after its read is unchanged, and its verdict may be cached. */
+int pal_cachetrust_same_identity(const struct stat *a, const struct stat *b);
 
 /* A short name for logs and tests ("root-only", "settled", "fs-unsuited", ...). */
 const char *pal_cachetrust_why_name(pal_cachetrust_why why);

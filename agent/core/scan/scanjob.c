@@ -250,22 +250,6 @@ static int pop(job *j, work_item *out)
     return 1;
 }
 
-static void cache_key_of(const struct stat *st, pal_cache_key *k)
-{
-    k->dev = (uint64_t)st->st_dev;
-    k->ino = (uint64_t)st->st_ino;
-    k->size = (uint64_t)st->st_size;
-    k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
-    k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
-}
-
-static int same_identity(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 static int action_rank(pal_action a)
 {
     switch (a) {
@@ -522,7 +506,7 @@ static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
     }
     uint64_t sigver = pal_defs_info(defs)->version;
     pal_cache_key key;
-    cache_key_of(&it->st, &key);
+    pal_cachetrust_key(&it->st, &key);
 
     if (j->cache_enabled) {
         int hit = 0;
@@ -584,7 +568,7 @@ static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
     if (may_cache && rep.verdict == PAL_VERDICT_CLEAN) {
         /* only what was examined as it still is may be trusted next time */
         struct stat now;
-        if (fstat(it->fd, &now) == 0 && same_identity(&now, &it->st))
+        if (fstat(it->fd, &now) == 0 && pal_cachetrust_same_identity(&now, &it->st))
             cache_add(j, &key, sigver);
     }
     pal_report_free(&rep);
