@@ -132,6 +132,10 @@ static int print_rtp_status(const json_t *st)
     printf("Queue depth:          %lld\n", int_of(stats, "queue_depth"));
     printf("Cache hits:           %lld (hit rate %.1f%%)\n", int_of(stats, "cache_hits"),
            100.0 * num_of(stats, "cache_hit_rate"));
+    printf("Ignore marks:         %lld (files the kernel no longer asks about until written)\n",
+           int_of(stats, "ignore_marks"));
+    printf("Empty files allowed:  %lld (nothing to check; scanned after their close)\n",
+           int_of(stats, "empty_allowed"));
     printf("Scans:                %lld\n", int_of(stats, "scans"));
     printf("Blocked:              %lld\n", int_of(stats, "blocked"));
     printf("Timeouts:             %lld (answered by RealTimeTimeoutAction)\n",

@@ -81,8 +81,8 @@ class RtpCliTest(harness.DaemonTest):
         out, _ = self.rtp("status")
         self.assertRegex(out, r"(?m)^Real-time protection: Enabled$")
         self.assertRegex(out, r"(?m)^File systems: +%s$" % self.mnt)
-        for label in ("Since", "Events", "Queue depth", "Cache hits", "Scans", "Blocked",
-                      "Timeouts", "Overloads"):
+        for label in ("Since", "Events", "Queue depth", "Cache hits", "Ignore marks",
+                      "Empty files allowed", "Scans", "Blocked", "Timeouts", "Overloads"):
             self.assertRegex(out, r"(?m)^%s: +\S" % label)
         self.assertNotIn("Reason:", out)
         doc = json.loads(self.rtp("status", "--json")[0])

@@ -25,6 +25,8 @@ function ConvertTo-RealTimeProtectionStats([System.Collections.IDictionary]$Item
         QueueDepth      = [long](Get-Field $Item 'queue_depth')
         CacheHits       = [long](Get-Field $Item 'cache_hits')
         CacheHitRate    = if ($null -eq $rate) { $null } else { [double]$rate }
+        IgnoreMarks     = [long](Get-Field $Item 'ignore_marks')
+        EmptyAllowed    = [long](Get-Field $Item 'empty_allowed')
         Scans           = [long](Get-Field $Item 'scans')
         Blocked         = [long](Get-Field $Item 'blocked')
         Timeouts        = [long](Get-Field $Item 'timeouts')
