@@ -18,6 +18,7 @@
 #include "log.h"
 #include "memsource.h"
 #include "msg.h"
+#include "scanjob.h"
 
 /* ---- per-uid limits ---------------------------------------------------------------------- */
 
@@ -120,17 +121,8 @@ static void limits_done(uid_t uid)
    file scan decides); a store that cannot answer fails towards reporting the threat. */
 static bool is_allowed(pal_daemon *d, const pal_finding *f, const pal_report *rep)
 {
-    char hex[65];
-    int allowed = 0;
-    pal_store_sha256_hex(f->sha256, hex);
-    if (pal_store_allowed_check(pal_daemon_store(d), f->threat, hex, &allowed, NULL) != 0)
-        return false;
-    if (!allowed && rep->sha256_valid) {
-        pal_store_sha256_hex(rep->sha256, hex);
-        if (pal_store_allowed_check(pal_daemon_store(d), NULL, hex, &allowed, NULL) != 0)
-            return false;
-    }
-    return allowed != 0;
+    int allowed;
+    return pal_scan_finding_allowed(pal_daemon_store(d), f, rep, &allowed) == 0 && allowed;
 }
 
 /* Record one finding (action Allow when allowed, else NoAction: there is no file); returns

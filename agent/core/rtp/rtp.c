@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "cachetrust.h"
+#include "scanjob.h"
 #include "events.h"
 #include "fdsource.h"
 #include "msg.h"
@@ -548,34 +549,14 @@ static int proc_excluded(const excl_snap *x, const pal_rtp_proc *p, int pidfd)
     return x && pal_rtp_proc_excluded(p, pidfd, x->procs, x->nproc);
 }
 
-static int action_rank(pal_action a)
-{
-    return a == PAL_ACTION_REMOVE ? 3 : a == PAL_ACTION_QUARANTINE ? 2 : 1;
-}
-
-/* As an on-demand scan decides (scanjob.c): allowed list, per-threat override, severity. */
+/* As an on-demand scan decides (scanjob.h); a store that cannot answer fails towards
+   protection. */
 static pal_det_action decide(pal_rtp *r, const pal_finding *f, const pal_report *rep)
 {
-    pal_store *st = r->env.store;
-    char hex[65];
-    int allowed = 0;
-    pal_store_sha256_hex(f->sha256, hex);
-    int rc = pal_store_allowed_check(st, f->threat, hex, &allowed, NULL);
-    if (rc == 0 && !allowed && rep->sha256_valid) {
-        pal_store_sha256_hex(rep->sha256, hex);
-        rc = pal_store_allowed_check(st, f->threat, hex, &allowed, NULL);
-    }
-    if (rc != 0)
-        return PAL_DET_ACTION_QUARANTINE; /* fail towards protection */
-    if (allowed)
-        return PAL_DET_ACTION_ALLOW;
-    pal_action a;
-    rc = pal_store_threat_action_get(st, f->threat, &a, NULL);
-    if (rc == PAL_ENOTFOUND && pal_settings_default_action(r->env.settings, f->severity, &a) != 0)
-        a = PAL_ACTION_QUARANTINE;
-    else if (rc != 0 && rc != PAL_ENOTFOUND)
-        a = PAL_ACTION_QUARANTINE;
-    return (pal_det_action)a;
+    pal_det_action a;
+    if (pal_scan_decide_action(r->env.store, r->env.settings, f, rep, &a) != 0)
+        return PAL_DET_ACTION_QUARANTINE;
+    return a;
 }
 
 /* Record the findings with the process, deny (when e is an open), then remediate. Returns 1
@@ -641,7 +622,7 @@ static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
              p->known ? p->exe : "executable unknown",
              e->perm && acts[i] != PAL_DET_ACTION_ALLOW ? "; access denied" : "");
         if ((acts[i] == PAL_DET_ACTION_QUARANTINE || acts[i] == PAL_DET_ACTION_REMOVE) &&
-            action_rank((pal_action)acts[i]) > action_rank(file_action)) {
+            pal_scan_action_rank((pal_action)acts[i]) > pal_scan_action_rank(file_action)) {
             file_action = (pal_action)acts[i];
             if (first == n)
                 first = i;

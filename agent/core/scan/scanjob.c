@@ -250,7 +250,7 @@ static int pop(job *j, work_item *out)
     return 1;
 }
 
-static int action_rank(pal_action a)
+int pal_scan_action_rank(pal_action a)
 {
     switch (a) {
     case PAL_ACTION_REMOVE:
@@ -262,18 +262,25 @@ static int action_rank(pal_action a)
     }
 }
 
-/* The action for one finding: allowed list, then per-threat override, then severity. */
-static int decide_action(job *j, const pal_finding *fd, const pal_report *rep, pal_det_action *out)
+int pal_scan_finding_allowed(pal_store *st, const pal_finding *f, const pal_report *rep,
+                             int *allowed)
 {
-    pal_store *st = j->env->store;
-    char obj_hex[65], file_hex[65];
-    pal_store_sha256_hex(fd->sha256, obj_hex);
-    int allowed = 0;
-    int rc = pal_store_allowed_check(st, fd->threat, obj_hex, &allowed, NULL);
-    if (rc == 0 && !allowed && rep->sha256_valid) {
-        pal_store_sha256_hex(rep->sha256, file_hex);
-        rc = pal_store_allowed_check(st, fd->threat, file_hex, &allowed, NULL);
+    char hex[65];
+    pal_store_sha256_hex(f->sha256, hex);
+    *allowed = 0;
+    int rc = pal_store_allowed_check(st, f->threat, hex, allowed, NULL);
+    if (rc == 0 && !*allowed && rep->sha256_valid) {
+        pal_store_sha256_hex(rep->sha256, hex);
+        rc = pal_store_allowed_check(st, NULL, hex, allowed, NULL);
     }
+    return rc;
+}
+
+int pal_scan_decide_action(pal_store *st, pal_settings *settings, const pal_finding *f,
+                           const pal_report *rep, pal_det_action *out)
+{
+    int allowed;
+    int rc = pal_scan_finding_allowed(st, f, rep, &allowed);
     if (rc != 0)
         return rc;
     if (allowed) {
@@ -281,11 +288,11 @@ static int decide_action(job *j, const pal_finding *fd, const pal_report *rep, p
         return 0;
     }
     pal_action a;
-    rc = pal_store_threat_action_get(st, fd->threat, &a, NULL);
+    rc = pal_store_threat_action_get(st, f->threat, &a, NULL);
     if (rc == PAL_ENOTFOUND) {
         /* the severity's default from the settings; an unknown severity or an unreadable
            setting fails towards protection */
-        if (pal_settings_default_action(j->env->settings, fd->severity, &a) != 0)
+        if (pal_settings_default_action(settings, f->severity, &a) != 0)
             a = PAL_ACTION_QUARANTINE;
         rc = 0;
     }
@@ -357,7 +364,7 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
     pal_errbuf err;
     for (size_t i = 0; i < n; i++) {
         const pal_finding *f = &rep->findings[i];
-        if (decide_action(j, f, rep, &acts[i]) != 0) {
+        if (pal_scan_decide_action(j->env->store, j->env->settings, f, rep, &acts[i]) != 0) {
             acts[i] = PAL_DET_ACTION_QUARANTINE; /* fail towards protection */
         }
         pal_detection d = {0};
@@ -381,7 +388,7 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
             return;
         }
         if ((acts[i] == PAL_DET_ACTION_QUARANTINE || acts[i] == PAL_DET_ACTION_REMOVE) &&
-            action_rank((pal_action)acts[i]) > action_rank(file_action)) {
+            pal_scan_action_rank((pal_action)acts[i]) > pal_scan_action_rank(file_action)) {
             file_action = (pal_action)acts[i];
             if (first_acting == n)
                 first_acting = i;

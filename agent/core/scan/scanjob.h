@@ -135,6 +135,22 @@ void pal_scan_result_clear(pal_scan_result *r);
  * PAL_EINVAL (bad request), PAL_ESTATE (no signatures loaded), store errors (the scan could
  * not be recorded); *result is then zeroed.
  */
+/*
+ * A finding's action, as every scan of a file decides it (on-demand and real-time): the
+ * allowed list (the threat's name, the matching object's hash or the whole file's), then
+ * the per-threat override, then the severity's default action from the settings (an unknown
+ * severity or an unreadable setting gives Quarantine). 0, or the store's error: the caller
+ * fails towards protection.
+ */
+int pal_scan_decide_action(pal_store *st, pal_settings *settings, const pal_finding *f,
+                           const pal_report *rep, pal_det_action *out);
+/* The allowed-list part of that decision alone (buffer scans, which take no action). */
+int pal_scan_finding_allowed(pal_store *st, const pal_finding *f, const pal_report *rep,
+                             int *allowed);
+/* A file gets the strongest action any of its findings asked for: Remove > Quarantine > the
+   rest. */
+int pal_scan_action_rank(pal_action a);
+
 int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_scan_result *result,
                     pal_errbuf *err);
 
