@@ -156,7 +156,7 @@ class ScheduleBase(DaemonTest):
                     comm = f.read().strip()
                 with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # the thread ended meanwhile
                 continue
             # after "(comm)": field 3 is index 0; nice is field 19, policy field 41
             nice, policy = int(fields[16]), int(fields[38])
