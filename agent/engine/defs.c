@@ -44,6 +44,9 @@ static int defs_build(defs_package *p, const pal_limits *limits, pal_defs **out,
         free(d);
         return rc;
     }
+    /* The broker's scans run in the content process unless the administrator turns the
+       sandbox off: its own compiled rules are loaded again by the first in-process scanner. */
+    pal_engine_park_rules(d->engine);
     atomic_init(&d->refs, 1);
     atomic_fetch_add(&p->refs, 1);
     d->package = p;

@@ -14,7 +14,9 @@
 
 typedef struct pal_defs pal_defs;
 
-/* Open, verify against keys and build an engine with limits. Refcount 1 on success. */
+/* Open, verify against keys and build an engine with limits (its compiled YARA rules checked,
+   then parked until an in-process scanner needs them: pal_engine_park_rules). Refcount 1 on
+   success. */
 int pal_defs_load(const char *path, const pal_keyring *keys, const pal_limits *limits,
                   pal_defs **out, pal_errbuf *err);
 /* A new engine with other limits over the same package (and the same file). */

@@ -10,6 +10,7 @@
  */
 #include "engine.h"
 
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -37,8 +38,10 @@
 struct pal_engine {
     const pal_sigpkg *pkg; /* not owned; outlives the engine */
     pal_limits lim;
-    YR_RULES *rules;       /* NULL when the package has no YARA rules */
-    uint32_t *rule_threat; /* catalog id per rule index; NO_THREAT for private rules */
+    YR_RULES *rules;            /* NULL when the package has no YARA rules, or parked */
+    int rules_parked;           /* rules freed by pal_engine_park_rules: reload on demand */
+    pthread_mutex_t rules_lock; /* guards rules and rules_parked after creation */
+    uint32_t *rule_threat;      /* catalog id per rule index; NO_THREAT for private rules */
     uint32_t n_rules;
     EVP_MD *sha256; /* fetched once: no per-object provider lookup */
     /* MD5 and SHA-1 (ClamAV hash signatures): fetched only when the package has tables of
@@ -200,6 +203,25 @@ static int map_rules(pal_engine *eng, pal_errbuf *err)
     return 0;
 }
 
+/* Load the package's compiled YARA rules into eng->rules (left NULL when it has none). */
+static int load_rules(pal_engine *eng, pal_errbuf *err)
+{
+    const void *blob;
+    size_t blob_len;
+    pal_sigpkg_yara_blob(eng->pkg, &blob, &blob_len);
+    if (blob_len == 0)
+        return 0;
+    mem_stream ms = {.data = blob, .len = blob_len, .off = 0};
+    YR_STREAM stream = {.user_data = &ms, .read = mem_stream_read, .write = NULL};
+    int yr = yr_rules_load_stream(&stream, &eng->rules);
+    if (yr != ERROR_SUCCESS) {
+        eng->rules = NULL;
+        return pal_err_set(err, yr == ERROR_INSUFFICIENT_MEMORY ? PAL_ENOMEM : PAL_EFORMAT,
+                           "cannot load the package's compiled YARA rules (yara error %d)", yr);
+    }
+    return 0;
+}
+
 int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine **out,
                    pal_errbuf *err)
 {
@@ -219,6 +241,7 @@ int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine *
         return pal_err_set(err, PAL_ENOMEM, "out of memory");
     eng->pkg = pkg;
     eng->lim = lim;
+    pthread_mutex_init(&eng->rules_lock, NULL);
 
     pthread_mutex_lock(&g_yara_lock);
     int yr = yr_initialize();
@@ -228,19 +251,10 @@ int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine *
         return pal_err_set(err, PAL_EENGINE, "yr_initialize failed (yara error %d)", yr);
     }
 
-    const void *blob;
-    size_t blob_len;
-    pal_sigpkg_yara_blob(pkg, &blob, &blob_len);
-    if (blob_len > 0) {
-        mem_stream ms = {.data = blob, .len = blob_len, .off = 0};
-        YR_STREAM stream = {.user_data = &ms, .read = mem_stream_read, .write = NULL};
-        yr = yr_rules_load_stream(&stream, &eng->rules);
-        if (yr != ERROR_SUCCESS) {
-            eng->rules = NULL;
-            rc = pal_err_set(err, yr == ERROR_INSUFFICIENT_MEMORY ? PAL_ENOMEM : PAL_EFORMAT,
-                             "cannot load the package's compiled YARA rules (yara error %d)", yr);
-            goto fail;
-        }
+    rc = load_rules(eng, err);
+    if (rc < 0)
+        goto fail;
+    if (eng->rules != NULL) {
         rc = map_rules(eng, err);
         if (rc < 0)
             goto fail;
@@ -266,6 +280,8 @@ int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine *
         pal_err_set(err, rc, "cannot probe libarchive support");
         goto fail;
     }
+    /* the rules are in the heap now: their bytes in the package need not stay mapped */
+    pal_sigpkg_release_resident(pkg);
     *out = eng;
     return 0;
 
@@ -284,10 +300,51 @@ void pal_engine_free(pal_engine *eng)
     EVP_MD_free(eng->sha256);
     EVP_MD_free(eng->xmd[0]);
     EVP_MD_free(eng->xmd[1]);
+    pthread_mutex_destroy(&eng->rules_lock);
     free(eng);
     pthread_mutex_lock(&g_yara_lock);
     yr_finalize();
     pthread_mutex_unlock(&g_yara_lock);
+}
+
+void pal_engine_park_rules(pal_engine *eng)
+{
+    pthread_mutex_lock(&eng->rules_lock);
+    if (eng->rules != NULL) {
+        yr_rules_destroy(eng->rules);
+        eng->rules = NULL;
+        eng->rules_parked = 1;
+        /* the rules are a few large and many small blocks: give the heap back now */
+        malloc_trim(0);
+    }
+    pthread_mutex_unlock(&eng->rules_lock);
+}
+
+int pal_engine_rules_resident(pal_engine *eng)
+{
+    pthread_mutex_lock(&eng->rules_lock);
+    int resident = eng->rules != NULL;
+    pthread_mutex_unlock(&eng->rules_lock);
+    return resident;
+}
+
+/* The rules for a new scanner, reloaded from the package when parked; NULL with rc 0 when
+   the package has none. */
+static int scanner_rules(pal_engine *eng, YR_RULES **out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&eng->rules_lock);
+    if (eng->rules == NULL && eng->rules_parked) {
+        /* the same bytes loaded and mapped when the engine was made: only memory can fail */
+        rc = load_rules(eng, NULL);
+        if (rc == 0) {
+            eng->rules_parked = 0;
+            pal_sigpkg_release_resident(eng->pkg);
+        }
+    }
+    *out = eng->rules;
+    pthread_mutex_unlock(&eng->rules_lock);
+    return rc;
 }
 
 const pal_sigpkg *pal_engine_package(const pal_engine *eng)
@@ -646,8 +703,14 @@ int pal_scanner_new(pal_engine *eng, pal_scanner **out)
     for (int i = 0; i < 2; i++)
         if (eng->xmd[i] != NULL && (sc->xmd[i] = EVP_MD_CTX_new()) == NULL)
             goto fail;
-    if (eng->rules != NULL) {
-        if (yr_scanner_create(eng->rules, &sc->yr) != ERROR_SUCCESS) {
+    YR_RULES *rules = NULL;
+    int rc = scanner_rules(eng, &rules);
+    if (rc != 0) {
+        pal_scanner_free(sc);
+        return rc;
+    }
+    if (rules != NULL) {
+        if (yr_scanner_create(rules, &sc->yr) != ERROR_SUCCESS) {
             sc->yr = NULL;
             goto fail;
         }

@@ -122,6 +122,16 @@ typedef struct pal_scanner pal_scanner;
 int pal_engine_new(const pal_sigpkg *pkg, const pal_limits *limits, pal_engine **out,
                    pal_errbuf *err);
 void pal_engine_free(pal_engine *eng);
+/*
+ * Free the compiled YARA rules until a scanner needs them: the next pal_scanner_new loads
+ * them again from the package (checked when the engine was made, so only memory can make
+ * that fail). For a broker whose scans run in the content process: it keeps the package
+ * mapped but not a second compiled copy of every rule (memory is measured as broker plus
+ * content process). Call it before any scanner of the engine exists.
+ */
+void pal_engine_park_rules(pal_engine *eng);
+/* 1 while the compiled rules are in memory (not parked, or reloaded). */
+int pal_engine_rules_resident(pal_engine *eng);
 const pal_sigpkg *pal_engine_package(const pal_engine *eng);
 const pal_limits *pal_engine_limits(const pal_engine *eng);
 

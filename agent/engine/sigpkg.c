@@ -756,6 +756,7 @@ int pal_sigpkg_open_fd(int fd, const pal_keyring *keys, unsigned flags, pal_sigp
     if ((rc = check_catalog(pkg, err)) || (rc = check_hashes(pkg, err)) ||
         (rc = check_yara(pkg, err)) || (rc = open_sized(pkg, err)))
         goto fail;
+    pal_sigpkg_release_resident(pkg);
     *out = pkg;
     return 0;
 fail:
@@ -784,6 +785,12 @@ void pal_sigpkg_free(pal_sigpkg *pkg)
     if (pkg->base)
         munmap((void *)(uintptr_t)pkg->base, pkg->size);
     free(pkg);
+}
+
+void pal_sigpkg_release_resident(const pal_sigpkg *pkg)
+{
+    /* the mapping is page-aligned (mmap) and its length is rounded up by the kernel */
+    (void)madvise((void *)(uintptr_t)pkg->base, pkg->size, MADV_DONTNEED);
 }
 
 void pal_sigpkg_get_info(const pal_sigpkg *pkg, pal_sigpkg_info *out)

@@ -66,7 +66,15 @@ int pal_sigpkg_open_fd(int fd, const pal_keyring *keys, unsigned flags, pal_sigp
                        pal_errbuf *err);
 int pal_sigpkg_open_path(const char *path, const pal_keyring *keys, unsigned flags,
                          pal_sigpkg **out, pal_errbuf *err);
-void pal_sigpkg_free(pal_sigpkg *pkg); /* accepts NULL; unmaps */
+void pal_sigpkg_free(pal_sigpkg *pkg);
+/*
+ * Drop this mapping's resident pages (MADV_DONTNEED on the read-only file mapping): the
+ * bytes stay in the page cache and come back on the next access, unchanged. Opening reads
+ * every byte (signature, structure walk) and loading the YARA rules reads their blob; after
+ * that only what lookups touch needs to be mapped, so that memory (PSS) counts the pages a
+ * process uses, not the whole package once per mapping. Never fails (advice only).
+ */
+void pal_sigpkg_release_resident(const pal_sigpkg *pkg); /* accepts NULL; unmaps */
 
 typedef struct pal_sigpkg_info {
     uint32_t format_version;

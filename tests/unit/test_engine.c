@@ -475,6 +475,42 @@ static void test_eicar_raw_hash_and_rule(void **state)
     }
 }
 
+/*
+ * A broker whose scans run in the content process parks its compiled rules: they are not
+ * in memory until an in-process scanner needs them, and a rule still matches then.
+ */
+static void test_parked_rules_reload(void **state)
+{
+    (void)state;
+    pal_engine *eng = new_engine(PKG_RULE, NULL);
+    assert_true(pal_engine_rules_resident(eng));
+    pal_engine_park_rules(eng);
+    assert_false(pal_engine_rules_resident(eng));
+    pal_engine_park_rules(eng); /* twice is harmless */
+    assert_false(pal_engine_rules_resident(eng));
+    pal_report rep;
+    scan_memory(eng, T.eicar, EICAR_LEN, "/tmp/eicar.com", &rep);
+    assert_true(pal_engine_rules_resident(eng));
+    assert_int_equal(rep.verdict, PAL_VERDICT_THREAT);
+    assert_int_equal(rep.n_findings, 1);
+    check_eicar_finding(&rep.findings[0], "/tmp/eicar.com", "yara:EICAR_Anywhere");
+    pal_report_free(&rep);
+    /* a second scanner shares the reloaded rules */
+    scan_memory(eng, T.eicar, EICAR_LEN, "/tmp/eicar.com", &rep);
+    assert_int_equal(rep.verdict, PAL_VERDICT_THREAT);
+    pal_report_free(&rep);
+    pal_engine_free(eng);
+
+    /* hash signatures do not depend on the rules: they match while the rules are parked */
+    eng = new_engine(PKG_HASH, NULL);
+    pal_engine_park_rules(eng);
+    scan_memory(eng, T.eicar, EICAR_LEN, "/tmp/eicar.com", &rep);
+    assert_int_equal(rep.verdict, PAL_VERDICT_THREAT);
+    check_eicar_finding(&rep.findings[0], "/tmp/eicar.com", "sha256");
+    pal_report_free(&rep);
+    pal_engine_free(eng);
+}
+
 /* Inside a zip the member is matched by its own hash, and the finding carries it. */
 static void test_member_hash(void **state)
 {
@@ -1316,6 +1352,7 @@ int main(void)
         cmocka_unit_test(test_libarchive_support),
         cmocka_unit_test(test_engine_new_rejects),
         cmocka_unit_test(test_eicar_raw_hash_and_rule),
+        cmocka_unit_test(test_parked_rules_reload),
         cmocka_unit_test(test_member_hash),
         cmocka_unit_test(test_all_matches_and_dedupe),
         cmocka_unit_test(test_clean_controls),
