@@ -15,6 +15,7 @@ each test mounts a tmpfs (or an ext4 image) of its own and the daemon monitors o
 """
 
 import os
+import re
 import signal
 import socket
 import tempfile
@@ -152,6 +153,14 @@ class StalledContentProcessTest(RtpTest):
                 f.write(b"first seen %d\n" % i)
 
     def test_thousand_openers_answered_by_deadline(self):
+        # the SIEM's record of the answers given without a verdict
+        d = tempfile.mkdtemp(prefix="pal-rtp-unchecked-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(os.path.join(d, "log.sock"))
+        rx.settimeout(0.5)
+        self.addCleanup(rx.close)
+        self.set("EventSyslogTarget", "unix:" + os.path.join(d, "log.sock"))
         self.set("RealTimeResponseTimeoutMs", self.TIMEOUT_MS)
         st = self.status()
         cp = st["content_process_pid"]
@@ -178,6 +187,29 @@ class StalledContentProcessTest(RtpTest):
         rs = self.rt_stats()
         self.assertGreaterEqual(rs["timeouts"] + rs["overloads"], self.N // 2, rs)
         self.assertIn("answered Allow", self.d.log())
+        # every answer without a verdict is in a real-time-unchecked event, counted exactly:
+        # the first at once, the rest within the 5 s period
+        recs = []
+
+        def all_counted():
+            try:
+                while True:
+                    recs.append(rx.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+            got = [r for r in recs if 'event="real-time-unchecked"' in r]
+            n = sum(int(re.search(r' count="(\d+)"', r).group(1)) for r in got)
+            return got if n == self.rt_stats()["timeouts"] + self.rt_stats()["overloads"] \
+                else None
+        got = wait_for(all_counted, timeout=20, what="real-time-unchecked events counting "
+                                                     "every unchecked answer")
+        for r in got:
+            self.assertIn('message_id="a447b29bf16e42b6a3a1b916f04e3af4"', r)
+            self.assertIn('action="Allow"', r)
+        self.assertTrue(any('detail="no verdict within RealTimeResponseTimeoutMs"' in r
+                            for r in got), got)
+        print("real-time-unchecked events: %d, counting %d answers" % (
+            len(got), rs["timeouts"] + rs["overloads"]), file=sys.stderr)
 
     def test_deny_on_timeout(self):
         self.set("RealTimeResponseTimeoutMs", 300)

@@ -41,6 +41,8 @@ static const struct {
                             LOG_ERR},
     [PAL_EV_POLICY_APPLIED] = {"policy-applied", "da86f32456fd42a7b418102d15bcc5b1", LOG_NOTICE},
     [PAL_EV_POLICY_ERROR] = {"policy-error", "875bf16f3a9d47d7ab07cfa9c1f3035b", LOG_ERR},
+    [PAL_EV_RTP_UNCHECKED] = {"real-time-unchecked", "a447b29bf16e42b6a3a1b916f04e3af4",
+                              LOG_WARNING},
     [PAL_EV_SIGNATURE_UPDATE] = {"signature-update", "fc97b2ccd11e4142ace5d98b48b01635",
                                  LOG_NOTICE},
 };
@@ -241,6 +243,10 @@ static char *make_message(const ev_record *r, const pal_event *ev)
         else
             rc = asprintf(&m, "signature %s refused: %s", action, or_dash(detail));
         break;
+    case PAL_EV_RTP_UNCHECKED:
+        rc = asprintf(&m, "real-time protection answered %s event(s) without a verdict (%s): %s",
+                      or_dash(field(r, "COUNT")), action, or_dash(detail));
+        break;
     }
     return rc < 0 ? NULL : m;
 }
@@ -341,6 +347,8 @@ static ev_record *build(const pal_event *ev)
     if (ev->old_signature_version)
         rc |= add_unum(r, "OLD_SIGNATURE_VERSION", ev->old_signature_version);
     rc |= add_str(r, "POLICY_DIR", ev->policy_dir);
+    if (ev->has_count)
+        rc |= add_unum(r, "COUNT", ev->count);
     if (rc != 0 || !(r->message = make_message(r, ev))) {
         record_free(r);
         return NULL;

@@ -33,22 +33,24 @@
 #include "pal_error.h"
 
 typedef enum pal_event_kind {
-    PAL_EV_DETECTION = 0,   /* a finding, with the action taken and its result */
-    PAL_EV_REMEDIATION,     /* a file quarantined or removed (or the attempt failed) */
-    PAL_EV_RESTORE,         /* a quarantined item restored (or the attempt failed) */
-    PAL_EV_ALLOW_ADDED,     /* a threat put on the allowed list */
-    PAL_EV_ALLOW_REMOVED,   /* a threat taken off the allowed list */
-    PAL_EV_SCAN_STARTED,    /* an on-demand scan recorded as Running */
-    PAL_EV_SCAN_FINISHED,   /* its end: outcome and counts */
-    PAL_EV_CP_STARTED,      /* a content process is ready */
-    PAL_EV_CP_CRASHED,      /* one died by a signal the broker did not send, or exited */
-    PAL_EV_CP_KILLED,       /* the broker killed one (timeout, misbehaviour, tampering) */
-    PAL_EV_CP_DEGRADED,     /* consecutive failures reached the crash-loop threshold */
-    PAL_EV_POLICY_APPLIED,  /* the policy directory was read and is in force */
-    PAL_EV_POLICY_ERROR,    /* it could not be read; the last good policy stays */
-    PAL_EV_SIGNATURE_UPDATE /* a signature package offered: in force, refused or rolled back */
+    PAL_EV_DETECTION = 0,    /* a finding, with the action taken and its result */
+    PAL_EV_REMEDIATION,      /* a file quarantined or removed (or the attempt failed) */
+    PAL_EV_RESTORE,          /* a quarantined item restored (or the attempt failed) */
+    PAL_EV_ALLOW_ADDED,      /* a threat put on the allowed list */
+    PAL_EV_ALLOW_REMOVED,    /* a threat taken off the allowed list */
+    PAL_EV_SCAN_STARTED,     /* an on-demand scan recorded as Running */
+    PAL_EV_SCAN_FINISHED,    /* its end: outcome and counts */
+    PAL_EV_CP_STARTED,       /* a content process is ready */
+    PAL_EV_CP_CRASHED,       /* one died by a signal the broker did not send, or exited */
+    PAL_EV_CP_KILLED,        /* the broker killed one (timeout, misbehaviour, tampering) */
+    PAL_EV_CP_DEGRADED,      /* consecutive failures reached the crash-loop threshold */
+    PAL_EV_POLICY_APPLIED,   /* the policy directory was read and is in force */
+    PAL_EV_POLICY_ERROR,     /* it could not be read; the last good policy stays */
+    PAL_EV_SIGNATURE_UPDATE, /* a signature package offered: in force, refused or rolled back */
+    PAL_EV_RTP_UNCHECKED     /* real-time events answered without a verdict (timeout,
+                                overload): COUNT of them in the period, ACTION, DETAIL */
 } pal_event_kind;
-#define PAL_EV__COUNT 14
+#define PAL_EV__COUNT 15
 
 /* "detection", "remediation", ... (PALISADE_EVENT and the syslog MSGID); NULL if unknown. */
 const char *pal_event_kind_name(pal_event_kind k);
@@ -94,6 +96,8 @@ typedef struct pal_event {
     int has_exit;
     int signal;                                        /* 0: absent */
     uint64_t signature_version, old_signature_version; /* 0: absent (no package) */
+    int has_count;
+    uint64_t count; /* how many times it happened (real-time-unchecked) */
     const char *policy_dir;
 } pal_event;
 

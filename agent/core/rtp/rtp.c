@@ -37,6 +37,7 @@
 #include "msg.h"
 #include "rtpmounts.h"
 #include "rtpproc.h"
+#include "rtptally.h"
 #include "walker.h"
 
 #define N_WORKERS 4
@@ -106,6 +107,7 @@ struct pal_rtp {
     struct excl_snap *excl; /* lock: replaced whole by load_live, held by the workers */
     pal_rtp_marked marked;  /* lock */
     int64_t last_timeout_log, last_overload_log;
+    pal_rtp_tally unchecked; /* answers without a verdict, for the security events */
 
     /* status (life for state and reason) */
     int state;
@@ -222,8 +224,11 @@ static int is_ours(pal_rtp *r, pid_t pid)
     return p && sscanf(p + 1, " %c %ld", &state, &ppid) == 2 && ppid == (long)r->self;
 }
 
-static void note_overload(pal_rtp *r, const char *what)
+/* action: what the kernel was told ("Allow", "Deny"), or "None" for a written file that
+   was not scanned */
+static void note_overload(pal_rtp *r, const char *what, const char *action)
 {
+    pal_rtp_tally_add(&r->unchecked, what, action, 1);
     uint64_t n = atomic_fetch_add(&r->c.overloads, 1) + 1;
     int64_t now = pal_time_now_ms();
     if (now - r->last_overload_log >= LOG_EVERY_MS) {
@@ -311,8 +316,12 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
         close(m->fd);
         if (pidfd >= 0)
             close(pidfd);
-        note_overload(r, perm ? "an open was answered by RealTimeTimeoutAction unchecked"
-                              : "a written file was not scanned");
+        note_overload(r,
+                      perm ? "the queue was full: an open was answered by RealTimeTimeoutAction"
+                           : "the queue was full: a written file was not scanned",
+                      !perm   ? "None"
+                      : allow ? "Allow"
+                              : "Deny");
         return;
     }
     ev *e = calloc(1, sizeof(*e));
@@ -324,7 +333,7 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
         close(m->fd);
         if (pidfd >= 0)
             close(pidfd);
-        note_overload(r, "out of memory");
+        note_overload(r, "out of memory", !perm ? "None" : allow ? "Allow" : "Deny");
         return;
     }
     e->fd = m->fd;
@@ -377,6 +386,8 @@ static int expire(pal_rtp *r)
     }
     pthread_mutex_unlock(&r->lock);
     if (expired) {
+        pal_rtp_tally_add(&r->unchecked, "no verdict within RealTimeResponseTimeoutMs",
+                          allow ? "Allow" : "Deny", expired);
         uint64_t n = atomic_fetch_add(&r->c.timeouts, expired) + expired;
         int64_t ms = pal_time_now_ms();
         if (ms - r->last_timeout_log >= LOG_EVERY_MS) {
@@ -429,6 +440,7 @@ static void *reader_main(void *arg)
     static __thread char buf[64 * 1024] __attribute__((aligned(8)));
     for (;;) {
         int wait_ms = expire(r);
+        pal_rtp_tally_flush(&r->unchecked, 0);
         if (wait_ms < 0 || wait_ms > 1000)
             wait_ms = 1000;
         struct pollfd pf[3] = {{.fd = r->fan_fd, .events = POLLIN},
@@ -453,8 +465,10 @@ static void *reader_main(void *arg)
                 if (m->vers != FANOTIFY_METADATA_VERSION)
                     break;
                 if (m->mask & FAN_Q_OVERFLOW)
-                    note_overload(r, "the kernel's event queue overflowed (written files were "
-                                     "not all scanned)");
+                    note_overload(r,
+                                  "the kernel's event queue overflowed (written files were "
+                                  "not all scanned)",
+                                  "None");
                 else
                     take_event(r, m);
                 m = FAN_EVENT_NEXT(m, n);
@@ -810,9 +824,11 @@ unchecked:
         int did = ev_answer(r, e, allow);
         pthread_mutex_unlock(&r->lock);
         if (did)
-            note_overload(r, "an open could not be checked (no signatures, no slot or the "
-                             "content process failed) and was answered by "
-                             "RealTimeTimeoutAction");
+            note_overload(r,
+                          "an open could not be checked (no signatures, no slot or the "
+                          "content process failed) and was answered by "
+                          "RealTimeTimeoutAction",
+                          allow ? "Allow" : "Deny");
     }
 }
 
@@ -851,6 +867,7 @@ int pal_rtp_new(const pal_rtp_env *env, pal_rtp **out)
     }
     pthread_mutex_init(&r->life, NULL);
     pthread_mutex_init(&r->lock, NULL);
+    pal_rtp_tally_init(&r->unchecked, LOG_EVERY_MS);
     pthread_cond_init(&r->work, NULL);
     r->timeout_ns = 4000LL * 1000000LL;
     *out = r;
@@ -899,6 +916,7 @@ static void stop_locked(pal_rtp *r)
     if (r->reader_started)
         pthread_join(r->reader, NULL);
     r->reader_started = 0;
+    pal_rtp_tally_flush(&r->unchecked, 1);
     pthread_mutex_lock(&r->lock);
     drain_queue(r, &r->pq_head, &r->pq_tail);
     drain_queue(r, &r->aq_head, &r->aq_tail);
@@ -1134,6 +1152,7 @@ void pal_rtp_free(pal_rtp *r)
     json_decref(r->others);
     pthread_cond_destroy(&r->work);
     pthread_mutex_destroy(&r->lock);
+    pal_rtp_tally_destroy(&r->unchecked);
     pthread_mutex_destroy(&r->life);
     free(r);
 }
