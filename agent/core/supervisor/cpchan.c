@@ -130,18 +130,24 @@ static run_result recv_msg(scan_ctx *c, pal_cpmsg *m)
         int ms = (int)(left > 1000 ? 1000 : left);
         if (c->cancel != NULL && !c->cancel_sent && ms > WAIT_TICK_MS)
             ms = WAIT_TICK_MS; /* the flag is polled, not signalled */
-        /* the pidfd too: a copy of its channel end held elsewhere (a fork of the broker at
-           the wrong moment) would keep end-of-file from ever coming */
-        struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
-                               {.fd = c->in->pidfd, .events = POLLIN}};
-        int np = poll(pf, 2, ms);
-        if (np < 0 && errno != EINTR)
-            return RUN_DIED;
-        if (np <= 0)
-            continue;
-        if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            return RUN_DIED; /* exited, and nothing left to read */
-        ssize_t n = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        /* in a pipeline the answers come together: most are there before we look */
+        ssize_t n = -1;
+        if (c->pipe_eager)
+            n = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+            /* the pidfd too: a copy of its channel end held elsewhere (a fork of the broker
+               at the wrong moment) would keep end-of-file from ever coming */
+            struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
+                                   {.fd = c->in->pidfd, .events = POLLIN}};
+            int np = poll(pf, 2, ms);
+            if (np < 0 && errno != EINTR)
+                return RUN_DIED;
+            if (np <= 0)
+                continue;
+            if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                return RUN_DIED; /* exited, and nothing left to read */
+            n = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n <= 0)

@@ -62,6 +62,7 @@ typedef struct scan_ctx {
     int cp_code;
     int pipe_behind;        /* later objects of a pipeline are in flight behind this one */
     const char *pipe_names; /* then: this object's name and theirs, newline-separated */
+    int pipe_eager;         /* try to receive before polling (the answers come together) */
 } scan_ctx;
 
 /* rep freed and made unscannable for reason (name the chain, detail the detail). */

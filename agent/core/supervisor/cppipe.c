@@ -114,6 +114,7 @@ static void pipe_run(pal_cpsup *sup, unsigned slot, size_t n, const pal_source *
         pal_report_init(&reps[j]);
         c[j].pipe_behind = j + 1 < sent;
         c[j].pipe_names = inflight != NULL ? inflight + at[j] : NULL;
+        c[j].pipe_eager = 1;
         r = cpchan_answer(&c[j], &reps[j]);
         reps[j].bytes_read = c[j].served;
         served += c[j].served;
