@@ -1,5 +1,6 @@
 /*
- * slots.h — the scan slots: one slot is one object scan in flight. Every caller (on-demand
+ * slots.h — the scan slots: one slot is one hand-off in flight (one object, or a batch of
+ * small ones: pal_slot_scan_many). Every caller (on-demand
  * scans now, real-time and buffer scans later) acquires a slot before it dispatches, so the
  * slot count (setting ScanThreads) is both the throttle and the concurrency limit.
  *
