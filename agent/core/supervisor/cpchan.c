@@ -270,6 +270,7 @@ int cpchan_send_scan(scan_ctx *c, int flags)
     const pal_source *src = c->src;
     cp_slot *s = c->s;
     c->cancel_word = cancel_word(c);
+    c->served = c->covered = 0; /* a SCAN that could not go out is sent again later */
     /* SCAN with the first chunk read in place */
     c->id = atomic_fetch_add(&c->sup->next_id, 1);
     uint32_t want = src->size < PAL_CPMSG_INLINE_MAX ? (uint32_t)src->size : PAL_CPMSG_INLINE_MAX;

@@ -31,6 +31,23 @@ typedef struct pipe_state {
     uint64_t died_gen[PAL_CPSUP_PIPE_MAX]; /* it killed this instance once: retry alone */
 } pipe_state;
 
+/* Send what fits now (sent .. n-1), never waiting for room: the content process's queue
+   holds few datagrams (net.unix.max_dgram_qlen), and a wait here while it is busy sending
+   its answers would hold both sides. *more goes 0 when sending failed for good. */
+static size_t top_up(scan_ctx *c, size_t sent, size_t n, int *more)
+{
+    while (*more && sent < n) {
+        errno = 0;
+        if (cpchan_send_scan(&c[sent], MSG_DONTWAIT) != 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                *more = 0;
+            break;
+        }
+        sent++;
+    }
+    return sent;
+}
+
 /* Run as much of the batch as one instance will answer; the rest is left unsettled. */
 static void pipe_run(pal_cpsup *sup, unsigned slot, size_t n, const pal_source *srcs,
                      const char *const *names, const volatile int *cancel, pal_report *reps,
@@ -75,15 +92,14 @@ static void pipe_run(pal_cpsup *sup, unsigned slot, size_t n, const pal_source *
     uint64_t gen = in->gen;
     run_result r = cpchan_begin(&c[0]);
     size_t sent = 0;
+    int more = 1;
     if (r == RUN_OK) {
-        /* The first SCAN may wait for room; the others must not: a full send buffer while
-           the content process is busy sending would hold both sides. What did not go out
-           is scanned afterwards on its own. */
-        for (; sent < n; sent++)
-            if (cpchan_send_scan(&c[sent], sent == 0 ? 0 : MSG_DONTWAIT) != 0)
-                break;
-        if (sent == 0)
+        /* The first SCAN may wait for room (the channel is idle); the others are sent as
+           room comes (top_up), and what never went out is scanned afterwards on its own. */
+        if (cpchan_send_scan(&c[0], 0) != 0)
             r = RUN_DIED;
+        else
+            sent = top_up(c, 1, n, &more);
     }
     if (r != RUN_OK) {
         /* as on the single path: a death before the answer counts as the first object's
@@ -93,23 +109,25 @@ static void pipe_run(pal_cpsup *sup, unsigned slot, size_t n, const pal_source *
         ps->died_gen[0] = gen;
         return;
     }
-    /* For events, the objects in flight are the one waited for and every one behind it
-       (its answer may be held while a later one scans): "j\nj+1\n...", a tail of one
-       string. */
+    /* For events, the objects in flight are the one waited for and every one of the batch
+       behind it (its answer may be held while a later one scans): "j\nj+1\n...", a tail
+       of one string. */
     size_t at[PAL_CPSUP_PIPE_MAX], len = 0;
-    for (size_t i = 0; i < sent; i++)
+    for (size_t i = 0; i < n; i++)
         len += c[i].name_len + 1;
     char *inflight = malloc(len);
     len = 0;
-    for (size_t i = 0; inflight != NULL && i < sent; i++) {
+    for (size_t i = 0; inflight != NULL && i < n; i++) {
         at[i] = len;
         memcpy(inflight + len, names[i], c[i].name_len);
         len += c[i].name_len;
-        inflight[len++] = i + 1 < sent ? '\n' : '\0';
+        inflight[len++] = i + 1 < n ? '\n' : '\0';
     }
     unsigned answered = 0;
     uint64_t served = 0;
     for (size_t j = 0; j < sent; j++) {
+        if (j > 0)
+            sent = top_up(c, sent, n, &more);
         cpsup_set_slot_object(sup, slot, inflight != NULL ? inflight + at[j] : names[j]);
         pal_report_init(&reps[j]);
         c[j].pipe_behind = j + 1 < sent;
