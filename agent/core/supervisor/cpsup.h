@@ -205,6 +205,9 @@ int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *
  * before j keep their reports, j is handled as pal_cpsup_scan would handle it (a death:
  * retried once alone on the next instance), and every object after j is scanned again on
  * its own through pal_cpsup_scan's path, so that a crash is laid on the object that caused it.
+ * One exception: no answer in time for j while later objects were in flight does not say
+ * whose time it was (the content process may hold j's answer while a later one scans), so
+ * j too is scanned again on its own (the kill-timeout event names every object in flight).
  *
  * n at most PAL_CPSUP_PIPE_MAX; each srcs[i].size at most PAL_CPMSG_INLINE_MAX and their sum at
  * most PAL_CPSUP_PIPE_BYTES (so that the SCANs fit in the channel's send buffer; one that does
