@@ -313,7 +313,8 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
     if (cp_selftest_trigger(w))
         return;
 #endif
-    if (w->hold_len != 0 && mono_ns() - w->hold_since > CP_HOLD_NS)
+    int64_t t0 = mono_ns();
+    if (w->hold_len != 0 && t0 - w->hold_since > CP_HOLD_NS)
         cp_worker_flush(w);
     pal_source src = {.size = w->size, .read_at = chan_read_at, .ctx = w};
     pal_report rep;
@@ -323,8 +324,9 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
         send_error(w, rc);
         return;
     }
-    /* the broker sent more at once: answer them together (chan.h) */
-    w->holding = cp_worker_request_waiting(w);
+    /* the broker sent more at once: answer them together (chan.h), unless this scan was
+       slow, so that an answer is never held behind more than one slow scan */
+    w->holding = mono_ns() - t0 <= CP_HOLD_NS && cp_worker_request_waiting(w);
     send_report(w, &rep);
     w->holding = 0;
     pal_report_free(&rep);

@@ -9,8 +9,10 @@
  * (a pipeline of small objects, all bytes inline) and the next is already waiting when a scan
  * ends, that scan's answer is held, encoded, and the next scanned first; everything held
  * leaves, in order, as soon as nothing is waiting, the buffer (CP_HOLD_MAX) would
- * overflow or the oldest has been held CP_HOLD_NS before the next scan starts, and always
- * before any other message. A batch then costs the broker one
+ * overflow, a scan took longer than CP_HOLD_NS, or the oldest has been held CP_HOLD_NS
+ * before the next scan starts, and always before any other message: so an answer waits
+ * behind at most one slow scan, which the engine's own time limit bounds, well within the
+ * broker's per-object timeout (max_scan_ms + grace). A batch then costs the broker one
  * wake-up, not one per object. A message from the broker this side does not expect is a broker
  * bug, and the process exits (PAL_CPMSG_EXIT_PROTO); end of file on a channel means the
  * broker closed it or died, and the process exits quietly.
