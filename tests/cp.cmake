@@ -19,7 +19,7 @@ if(TARGET palisade-cp-selftest)
     PAL_TEST_WORK_DIR="${CMAKE_BINARY_DIR}/tests/cp")
   add_dependencies(cp_harness signatures palisade-cp palisade-cp-selftest)
   foreach(scenario basic corpus procstatus attacks misbehave timeout crash degraded startfail
-                   switch package pss bench nonroot pdeathsig)
+                   switch package pss bench nonroot pdeathsig pipeline)
     add_test(NAME cp.${scenario} COMMAND cp_harness ${scenario})
     set_tests_properties(cp.${scenario} PROPERTIES TIMEOUT 300 LABELS cp SKIP_RETURN_CODE 77)
   endforeach()

@@ -47,7 +47,8 @@ int cp_worker_init(cp_worker *w, unsigned index, pal_engine *eng, const uint8_t 
     w->tx = malloc(PAL_CPMSG_MAX);
     w->name = malloc(PAL_CPMSG_NAME_MAX + 1);
     w->inl = malloc(PAL_CPMSG_INLINE_MAX);
-    if (!w->rx || !w->tx || !w->name || !w->inl)
+    w->hold = malloc(CP_HOLD_MAX);
+    if (!w->rx || !w->tx || !w->name || !w->inl || !w->hold)
         return PAL_ENOMEM;
     return pal_scanner_new(eng, &w->sc);
 }
@@ -92,16 +93,18 @@ void cp_worker_recv(cp_worker *w, pal_cpmsg *m)
     decode_or_exit(w, (size_t)n, m);
 }
 
-void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
+static int64_t mono_ns(void)
 {
-    size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
-    if (len == 0) {
-        cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
-        _exit(PAL_CPMSG_EXIT_PROTO);
-    }
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static void send_bytes(cp_worker *w, const uint8_t *buf, size_t len)
+{
     ssize_t n;
     do {
-        n = send(w->fd, w->tx, len, MSG_NOSIGNAL);
+        n = send(w->fd, buf, len, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno == EPIPE || errno == ECONNRESET)
@@ -109,6 +112,49 @@ void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
         cp_log("channel %u: send: %s", w->index, strerror(errno));
         _exit(PAL_CPMSG_EXIT_IO);
     }
+}
+
+/* Held messages: a 4-byte length, then the encoded message. */
+void cp_worker_flush(cp_worker *w)
+{
+    size_t off = 0;
+    while (off < w->hold_len) {
+        uint32_t len;
+        memcpy(&len, w->hold + off, 4);
+        send_bytes(w, w->hold + off + 4, len);
+        off += 4 + (size_t)len;
+    }
+    w->hold_len = 0;
+}
+
+int cp_worker_request_waiting(cp_worker *w)
+{
+    uint8_t b;
+    ssize_t n = recv(w->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n > 0;
+}
+
+void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
+{
+    size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
+    if (len == 0) {
+        cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
+        _exit(PAL_CPMSG_EXIT_PROTO);
+    }
+    if (w->holding && 4 + len <= CP_HOLD_MAX) {
+        if (w->hold_len + 4 + len > CP_HOLD_MAX)
+            cp_worker_flush(w);
+        uint32_t l32 = (uint32_t)len;
+        if (w->hold_len == 0)
+            w->hold_since = mono_ns();
+        memcpy(w->hold + w->hold_len, &l32, 4);
+        memcpy(w->hold + w->hold_len + 4, w->tx, len);
+        w->hold_len += 4 + len;
+        return;
+    }
+    /* answers leave in the order of the requests: what is held goes first */
+    cp_worker_flush(w);
+    send_bytes(w, w->tx, len);
 }
 
 static __attribute__((noreturn)) void broker_bug(cp_worker *w, const char *what)
@@ -267,6 +313,9 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
     if (cp_selftest_trigger(w))
         return;
 #endif
+    int64_t t0 = mono_ns();
+    if (w->hold_len != 0 && t0 - w->hold_since > CP_HOLD_NS)
+        cp_worker_flush(w);
     pal_source src = {.size = w->size, .read_at = chan_read_at, .ctx = w};
     pal_report rep;
     int rc = pal_scan(w->sc, &src, w->name, w->cancel, &rep);
@@ -275,7 +324,11 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
         send_error(w, rc);
         return;
     }
+    /* the broker sent more at once: answer them together (chan.h), unless this scan was
+       slow, so that an answer is never held behind more than one slow scan */
+    w->holding = mono_ns() - t0 <= CP_HOLD_NS && cp_worker_request_waiting(w);
     send_report(w, &rep);
+    w->holding = 0;
     pal_report_free(&rep);
 }
 
@@ -327,6 +380,10 @@ void cp_worker_run(cp_worker *w)
 {
     for (;;) {
         pal_cpmsg m;
+        /* held answers never wait for a request that is not there (handle_scan holds them
+           only when one is; this is the guard for every other way here) */
+        if (w->hold_len != 0 && !cp_worker_request_waiting(w))
+            cp_worker_flush(w);
         if (!recv_spin(w, &m))
             cp_worker_recv(w, &m);
         switch (m.type) {

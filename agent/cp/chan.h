@@ -4,8 +4,16 @@
  * which the engine pulls an object's bytes from the broker (inline first chunk, then DATA_REQ
  * answered by DATA parts or by the slot's shared bulk area).
  *
- * The content process never speaks first: every message it sends answers the request in
- * progress on that channel. A message from the broker this side does not expect is a broker
+ * The content process never speaks first: every message it sends answers a request on that
+ * channel, in the order the requests came. When the broker sent several requests at once
+ * (a pipeline of small objects, all bytes inline) and the next is already waiting when a scan
+ * ends, that scan's answer is held, encoded, and the next scanned first; everything held
+ * leaves, in order, as soon as nothing is waiting, the buffer (CP_HOLD_MAX) would
+ * overflow, a scan took longer than CP_HOLD_NS, or the oldest has been held CP_HOLD_NS
+ * before the next scan starts, and always before any other message: so an answer waits
+ * behind at most one slow scan, which the engine's own time limit bounds, well within the
+ * broker's per-object timeout (max_scan_ms + grace). A batch then costs the broker one
+ * wake-up, not one per object. A message from the broker this side does not expect is a broker
  * bug, and the process exits (PAL_CPMSG_EXIT_PROTO); end of file on a channel means the
  * broker closed it or died, and the process exits quietly.
  */
@@ -17,6 +25,11 @@
 #include "cpmsg.h"
 #include "engine.h"
 
+#define CP_HOLD_MAX (64U * 1024U)
+/* An answer held longer goes out before the next scan starts: the broker's deadline for it
+   runs while later objects scan (a slow one would otherwise make it late). */
+#define CP_HOLD_NS 5000000L
+
 typedef struct cp_worker {
     unsigned index;             /* channel / slot number */
     int fd;                     /* the channel */
@@ -27,6 +40,10 @@ typedef struct cp_worker {
     uint8_t *tx;                /* PAL_CPMSG_MAX */
     char *name;                 /* PAL_CPMSG_NAME_MAX + 1: the object in the current scan */
     uint8_t *inl;               /* PAL_CPMSG_INLINE_MAX: its first bytes */
+    uint8_t *hold;              /* CP_HOLD_MAX: answers held while more requests wait */
+    size_t hold_len;
+    int64_t hold_since; /* CLOCK_MONOTONIC ns when the oldest held answer was made */
+    int holding;        /* cp_worker_send appends to hold instead of sending */
     /* the scan in progress */
     uint64_t id;
     uint64_t size;
@@ -50,8 +67,15 @@ int cp_worker_warmup(cp_worker *w, const uint8_t *sample, size_t len);
    of file, failure or a malformed message. */
 void cp_worker_recv(cp_worker *w, pal_cpmsg *m);
 
-/* Encode and send; exits the process when the broker is gone. */
+/* Encode and send (or hold, while w->holding; anything held goes first); exits the
+   process when the broker is gone. */
 void cp_worker_send(cp_worker *w, const pal_cpmsg *m);
+
+/* Send everything held, in order. */
+void cp_worker_flush(cp_worker *w);
+
+/* Whether a request is already waiting on the channel (never blocks). */
+int cp_worker_request_waiting(cp_worker *w);
 
 /* Serve requests until the broker goes away. Never returns. */
 __attribute__((noreturn)) void cp_worker_run(cp_worker *w);

@@ -100,6 +100,7 @@ static void send_clean_result(cp_worker *w, uint64_t id)
 
 static void send_raw(cp_worker *w, const void *buf, size_t len)
 {
+    cp_worker_flush(w); /* the answers held for earlier requests go first */
     ssize_t n = send(w->fd, buf, len, MSG_NOSIGNAL);
     (void)n;
 }
@@ -206,6 +207,19 @@ int cp_selftest_trigger(cp_worker *w)
     }
     if (word_is(word, len, "lie-clean")) {
         /* "clean" without having asked for the bytes after the first chunk */
+        send_clean_result(w, w->id);
+        wait_forever(w);
+    }
+    if (word_is(word, len, "out-of-order")) {
+        /* a pipeline: answer the request behind this one first, then this one */
+        pal_cpmsg next;
+        cp_worker_recv(w, &next);
+        if (next.type == PAL_CPMSG_SCAN) {
+            uint64_t size = w->size;
+            w->size = next.u.scan.size;
+            send_clean_result(w, next.id);
+            w->size = size;
+        }
         send_clean_result(w, w->id);
         wait_forever(w);
     }

@@ -90,6 +90,12 @@
  * Conversation on a channel: CONFIG/READY once (channel 0), then any number of
  *   SCAN (DATA_REQ DATA... DATA[LAST])* RESULT FINDING*    or   SELFTEST SELFTEST_RESULT
  * and ERROR may replace RESULT or SELFTEST_RESULT. The content process never speaks first.
+ * Pipelining: the broker may send several SCANs before it reads, each its own request id,
+ * but only SCANs that hold their whole object inline (status OK, data_len == size), which
+ * the content process answers without a DATA_REQ. It answers them in the order they came,
+ * each request's RESULT FINDING* (or ERROR) complete before the next one's; it may hold
+ * answers while further requests wait and send them together. Any other order, or an answer
+ * for a request not yet due, is a violation (agent/core/supervisor/cppipe.c).
  */
 #ifndef PAL_CPMSG_H
 #define PAL_CPMSG_H

@@ -28,6 +28,11 @@
  *   bench       round trips per object and throughput, in-process and sandboxed (printed)
  *   nonroot     (as root) the basic scenario again as user nobody, in a user namespace
  *   pdeathsig   a broker that dies takes its content process with it (SIGKILL)
+ *   pipeline    several small objects per round trip (pal_cpsup_scan_pipelined): each gets
+ *               the single path's report (clean, EICAR, unscannable, mixed in one batch);
+ *               a content process that answers out of order, stops answering or dies in
+ *               the middle of a batch is caught, the culprit alone is unscannable, the
+ *               objects around it are scanned clean
  *
  * The EICAR string is assembled from pieces at run time, never stored whole.
  */
@@ -932,6 +937,199 @@ static int cmd_misbehave(void)
     return 0;
 }
 
+/* ---- pipeline: several small objects per round trip ---------------------------------------- */
+
+typedef struct pobj {
+    char name[96];
+    uint8_t *data;
+    size_t len;
+} pobj;
+
+static void pobj_set(pobj *o, const char *name, const void *data, size_t len)
+{
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    o->data = malloc(len ? len : 1);
+    CHECK(o->data != NULL, "oom");
+    memcpy(o->data, data, len);
+    o->len = len;
+}
+
+static void pobj_text(pobj *o, const char *name, size_t len, unsigned seed)
+{
+    uint8_t *b = malloc(len);
+    CHECK(b != NULL, "oom");
+    for (size_t i = 0; i < len; i++)
+        b[i] = (uint8_t)('a' + (i * 7 + seed) % 26);
+    pobj_set(o, name, b, len);
+    free(b);
+}
+
+/* n objects through one pipelined call on slot. */
+static void scan_pipe(pal_cpsup *sup, unsigned slot, pal_defs *defs, const pobj *objs, size_t n,
+                      pal_report *reps, pal_cpsup_outcome *ocs)
+{
+    pal_source srcs[PAL_CPSUP_PIPE_MAX];
+    const char *names[PAL_CPSUP_PIPE_MAX];
+    int rcs[PAL_CPSUP_PIPE_MAX];
+    for (size_t i = 0; i < n; i++) {
+        pal_source_from_memory(&srcs[i], objs[i].data, objs[i].len);
+        names[i] = objs[i].name;
+    }
+    int rc = pal_cpsup_scan_pipelined(sup, slot, PKG(defs), n, srcs, names, NULL, reps, rcs, ocs);
+    CHECK(rc == 0, "pal_cpsup_scan_pipelined: %s", pal_strerror(rc));
+    for (size_t i = 0; i < n; i++)
+        CHECK(rcs[i] == 0, "%s: %s", names[i], pal_strerror(rcs[i]));
+}
+
+/* A batch [clean, clean, trigger, clean, clean]: what each object's report must be. */
+static void pipe_misbehaviour(pal_cpsup *sup, pal_defs *defs, const char *word,
+                              pal_cpsup_outcome want, pal_cpsup_event_kind ev)
+{
+    pobj o[5];
+    char name[96];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "/virtual/pipe-%s-%d.txt", word, i);
+        if (i == 2) {
+            size_t len;
+            uint8_t *t = trigger(word, 200, &len);
+            snprintf(name, sizeof(name), "/virtual/pipe-%s-trigger", word);
+            pobj_set(&o[i], name, t, len);
+            free(t);
+        } else {
+            pobj_text(&o[i], name, 3000 + (size_t)i * 100, (unsigned)i);
+        }
+    }
+    pid_t before = cp_pid(sup);
+    /* a sanitizer build's runtime may turn the fault into an exit */
+    size_t evs = count_events(ev, o[2].name) +
+                 (ev == PAL_CPSUP_EV_CRASH ? count_events(PAL_CPSUP_EV_EXIT, o[2].name) : 0);
+    pal_report reps[5];
+    pal_cpsup_outcome ocs[5];
+    scan_pipe(sup, 0, defs, o, 5, reps, ocs);
+    for (int i = 0; i < 5; i++) {
+        printf("  %-34s -> %s %s%s%s\n", o[i].name, pal_cpsup_outcome_name(ocs[i]),
+               verdict_word(reps[i].verdict), reps[i].reason_detail ? ": " : "",
+               reps[i].reason_detail ? reps[i].reason_detail : "");
+        if (i == 2) {
+            CHECK(ocs[i] == want && reps[i].verdict == PAL_VERDICT_UNSCANNABLE &&
+                      strcmp(reps[i].reason_chain, o[i].name) == 0,
+                  "%s: outcome %s, want %s", o[i].name, pal_cpsup_outcome_name(ocs[i]),
+                  pal_cpsup_outcome_name(want));
+        } else {
+            CHECK(ocs[i] == PAL_CPSUP_SCANNED && reps[i].verdict == PAL_VERDICT_CLEAN &&
+                      reps[i].bytes_read == o[i].len && reps[i].sha256_valid,
+                  "%s: %s %s, want scanned clean", o[i].name, pal_cpsup_outcome_name(ocs[i]),
+                  verdict_word(reps[i].verdict));
+        }
+        pal_report_free(&reps[i]);
+        free(o[i].data);
+    }
+    size_t now_evs = count_events(ev, o[2].name) +
+                     (ev == PAL_CPSUP_EV_CRASH ? count_events(PAL_CPSUP_EV_EXIT, o[2].name) : 0);
+    CHECK(now_evs >= evs + 1, "%s: no %s event naming the trigger", word, pal_cpsup_event_name(ev));
+    pid_t now = cp_pid(sup);
+    CHECK(now > 0 && now != before, "%s: the instance was not replaced", word);
+}
+
+static int cmd_pipeline(void)
+{
+    pal_limits lim;
+    pal_limits_default(&lim);
+    lim.max_scan_ms = 1000;
+    pal_defs *defs = load_defs(g_pkg, &lim);
+    pal_cpsup_config cfg;
+    test_config(&cfg, g_cp_bin, 2);
+    cfg.timeout_grace_ms = 500;
+    pal_cpsup *sup = start_sup(&cfg, defs);
+
+    /* 1. the same reports as the single path, object by object: clean, EICAR, unscannable
+          (a gzip header with no deflate stream), an empty file, a mix of sizes */
+    pobj o[PAL_CPSUP_PIPE_MAX];
+    size_t n = PAL_CPSUP_PIPE_MAX;
+    uint8_t eicar[68];
+    make_eicar(eicar);
+    static const uint8_t badgz[] = "\x1f\x8b\x08\0\0\0\0\0\0\x03\xff\xff\xff\xff\xff\xff\xff\xff";
+    char name[96];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "/virtual/batch/%02zu", i);
+        switch (i % 4) {
+        case 1:
+            strcat(name, "-eicar.com");
+            pobj_set(&o[i], name, eicar, sizeof(eicar));
+            break;
+        case 2:
+            strcat(name, "-bad.gz");
+            pobj_set(&o[i], name, badgz, sizeof(badgz) - 1);
+            break;
+        default:
+            strcat(name, ".txt");
+            pobj_text(&o[i], name, i == 0 ? 0 : 1000 + i * 500, (unsigned)i);
+        }
+    }
+    pal_cpsup_status st0, st1;
+    pal_cpsup_get_status(sup, &st0);
+    pal_report reps[PAL_CPSUP_PIPE_MAX];
+    pal_cpsup_outcome ocs[PAL_CPSUP_PIPE_MAX];
+    scan_pipe(sup, 0, defs, o, n, reps, ocs);
+    pal_cpsup_get_status(sup, &st1);
+    CHECK(st1.scans == st0.scans + n && st1.data_requests == st0.data_requests,
+          "a batch of %zu: %llu scans, %llu data requests", n,
+          (unsigned long long)(st1.scans - st0.scans),
+          (unsigned long long)(st1.data_requests - st0.data_requests));
+    CHECK(st1.pid == st0.pid, "the instance changed under a sound batch");
+    size_t threats = 0, unscannables = 0;
+    for (size_t i = 0; i < n; i++) {
+        pal_report one;
+        pal_cpsup_outcome oc = scan_mem(sup, 1, defs, o[i].data, o[i].len, o[i].name, &one);
+        CHECK(oc == PAL_CPSUP_SCANNED && ocs[i] == PAL_CPSUP_SCANNED, "%s: outcome %s / %s",
+              o[i].name, pal_cpsup_outcome_name(oc), pal_cpsup_outcome_name(ocs[i]));
+        same_report(o[i].name, &one, &reps[i]);
+        threats += reps[i].verdict == PAL_VERDICT_THREAT;
+        unscannables += reps[i].verdict == PAL_VERDICT_UNSCANNABLE;
+        if (i % 4 == 1)
+            CHECK(has_threat(&reps[i], EICAR_THREAT) &&
+                      strcmp(reps[i].findings[0].chain, o[i].name) == 0,
+                  "%s: EICAR not found in the batch", o[i].name);
+        if (i % 4 == 2)
+            CHECK(reps[i].reason == PAL_UNSCANNABLE_CORRUPT, "%s: reason %s", o[i].name,
+                  pal_unscannable_name(reps[i].reason));
+        pal_report_free(&one);
+        pal_report_free(&reps[i]);
+    }
+    printf("batch of %zu: the single path's report for each (%zu threats, %zu unscannable), "
+           "%llu data requests\n",
+           n, threats, unscannables, (unsigned long long)(st1.data_requests - st0.data_requests));
+    CHECK(threats == n / 4 && unscannables == n / 4, "threats %zu unscannable %zu", threats,
+          unscannables);
+    /* what a pipeline may not take is refused, not scanned half */
+    pal_source big;
+    static uint8_t bigbuf[PAL_CPMSG_INLINE_MAX + 1];
+    pal_source_from_memory(&big, bigbuf, sizeof(bigbuf));
+    const char *bn = "/virtual/big";
+    int brc;
+    CHECK(pal_cpsup_scan_pipelined(sup, 0, PKG(defs), 1, &big, &bn, NULL, reps, &brc, NULL) ==
+              PAL_EINVAL,
+          "an object over the inline size was taken");
+    for (size_t i = 0; i < n; i++)
+        free(o[i].data);
+
+    /* 2. a hostile content process in the middle of a batch */
+    printf("a result for the next object first:\n");
+    pipe_misbehaviour(sup, defs, "out-of-order", PAL_CPSUP_MISBEHAVED,
+                      PAL_CPSUP_EV_KILL_MISBEHAVED);
+    printf("a result with the next request's id:\n");
+    pipe_misbehaviour(sup, defs, "bad-id", PAL_CPSUP_MISBEHAVED, PAL_CPSUP_EV_KILL_MISBEHAVED);
+    printf("stops answering in the middle:\n");
+    pipe_misbehaviour(sup, defs, "hang", PAL_CPSUP_TIMEOUT, PAL_CPSUP_EV_KILL_TIMEOUT);
+    printf("dies in the middle:\n");
+    pipe_misbehaviour(sup, defs, "crash", PAL_CPSUP_CRASHED, PAL_CPSUP_EV_CRASH);
+
+    pal_cpsup_free(sup);
+    pal_defs_unref(defs);
+    printf("pipeline: ok\n");
+    return 0;
+}
+
 /* ---- timeout and cancel ----------------------------------------------------------------- */
 
 static int cmd_timeout(void)
@@ -1763,12 +1961,12 @@ typedef struct command {
 static int cmd_list(void);
 
 static const command k_commands[] = {
-    {"basic", cmd_basic},     {"corpus", cmd_corpus},       {"procstatus", cmd_procstatus},
-    {"attacks", cmd_attacks}, {"misbehave", cmd_misbehave}, {"timeout", cmd_timeout},
-    {"crash", cmd_crash},     {"degraded", cmd_degraded},   {"startfail", cmd_startfail},
-    {"switch", cmd_switch},   {"package", cmd_package},     {"pss", cmd_pss},
-    {"bench", cmd_bench},     {"nonroot", cmd_nonroot},     {"pdeathsig", cmd_pdeathsig},
-    {"list", cmd_list},
+    {"basic", cmd_basic},       {"corpus", cmd_corpus},       {"procstatus", cmd_procstatus},
+    {"attacks", cmd_attacks},   {"misbehave", cmd_misbehave}, {"timeout", cmd_timeout},
+    {"crash", cmd_crash},       {"degraded", cmd_degraded},   {"startfail", cmd_startfail},
+    {"switch", cmd_switch},     {"package", cmd_package},     {"pss", cmd_pss},
+    {"bench", cmd_bench},       {"nonroot", cmd_nonroot},     {"pdeathsig", cmd_pdeathsig},
+    {"pipeline", cmd_pipeline}, {"list", cmd_list},
 };
 
 static int cmd_list(void)

@@ -8,8 +8,10 @@ content process runs under a dynamic uid that no account and no other process ha
 process running as `nobody` can neither signal it (kill, even signal 0) nor read or change
 its limits (prlimit), and EICAR is still found. Root changing one of its limits (RLIMIT_AS,
 as the webshell attack did) or the priority of one of its threads is noticed before the
-next object: the instance is killed (a Kill event "kill-tampered: limits changed: ..."),
-a new one starts, EICAR is found.
+next hand-off (one object, or one batch of small files sent together): the instance is
+killed (a Kill event "kill-tampered: limits changed: ..."), a new one starts, EICAR is
+found. The tree scanned after the tampering holds 40 small files, so that the scan hands
+them over in batches.
 
 With a dedicated account (a temporary one, created and deleted here): the content process
 runs as that account; when another process runs under the account's uid, the next
@@ -109,8 +111,11 @@ def run(*cmd):
 class Identity:
     """Mixin: what every test here checks about a scan."""
 
-    def scan_finds_eicar(self, name):
-        root = self.make_tree(name, {"eicar.com": EICAR, "clean.txt": b"nothing here\n"})
+    def scan_finds_eicar(self, name, extra=0):
+        files = {"eicar.com": EICAR, "clean.txt": b"nothing here\n"}
+        for i in range(extra):
+            files["small-%02d.txt" % i] = b"small file %d\n" % i * (i + 1)
+        root = self.make_tree(name, files)
         res, _ = self.d.scan([root])
         self.assertEqual(res["status"], "Completed")
         self.assertEqual(res["unscannable"], [])
@@ -185,8 +190,8 @@ class DynamicUid(Identity, DaemonTest):
         before = self.st
         uid = self.st["content_process_uid"]
         self.assertEqual(as_user(uid, uid, lambda: tamper(self.pid)), 0)
-        res = self.scan_finds_eicar("after")
-        self.assertEqual(res["files_scanned"], 2)
+        res = self.scan_finds_eicar("after", extra=38)
+        self.assertEqual(res["files_scanned"], 40)
         kills = [e for e in cp_events(self.d) if e["pid"] == self.pid and e["kind"] != "Start"]
         self.assertEqual(len(kills), 1, kills)
         self.assertEqual(kills[0]["kind"], "Kill")

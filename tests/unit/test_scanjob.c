@@ -148,7 +148,9 @@ static int fake_scan(void *ctx, unsigned slot, pal_defs *defs, const pal_source 
         add_finding(rep, chain, "Test.Moderate", PAL_SEV_MODERATE);
         snprintf(chain, sizeof(chain), "%s->c", name);
         add_finding(rep, chain, "Test.High", PAL_SEV_HIGH);
-    } else if (strcmp(base, "broken.zip") == 0) {
+    } else if (strncmp(base, "batch-low-", 10) == 0) {
+        add_finding(rep, name, "Test.Low", PAL_SEV_LOW);
+    } else if (strncmp(base, "batch-bad-", 10) == 0 || strcmp(base, "broken.zip") == 0) {
         rep->verdict = PAL_VERDICT_UNSCANNABLE;
         rep->reason = PAL_UNSCANNABLE_CORRUPT;
         snprintf(chain, sizeof(chain), "%s->inner", name);
@@ -416,6 +418,64 @@ static void test_clean_tree_is_fully_examined(void **state)
     pal_scan_result_clear(&r);
 }
 
+/* Small files go to the slot in batches (several per hand-off): each file must still get
+   its own report, threats and unscannables on the right paths, a large file in between
+   scanned alone, every file counted once. */
+static void test_batches_keep_each_file_its_report(void **state)
+{
+    fx *f = *state;
+    enum { N = 120 };
+    char name[64];
+    for (int i = 0; i < N; i++) {
+        if (i % 11 == 3)
+            snprintf(name, sizeof(name), "batch-low-%03d.bin", i);
+        else if (i % 13 == 5)
+            snprintf(name, sizeof(name), "batch-bad-%03d.zip", i);
+        else
+            snprintf(name, sizeof(name), "batch-%03d.txt", i);
+        write_file(f->tree, name, "small");
+    }
+    /* larger than a batch may hold: alone, between the small ones */
+    char big_path[700];
+    snprintf(big_path, sizeof(big_path), "%s/batch-low-big.bin", f->tree);
+    FILE *fp = fopen(big_path, "wb");
+    assert_non_null(fp);
+    static char chunk[4096];
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(fwrite(chunk, 1, sizeof(chunk), fp), sizeof(chunk));
+    fclose(fp);
+
+    pal_errbuf err = {{0}};
+    pal_scan_result r;
+    assert_int_equal(run(f, &r, &err), 0);
+    assert_int_equal(r.outcome, PAL_SCAN_COMPLETED);
+    assert_int_equal(r.files_scanned, N + 1);
+    assert_int_equal(f->scans, N + 1);
+    size_t lows = 1, bads = 0;
+    for (int i = 0; i < N; i++) {
+        lows += i % 11 == 3;
+        bads += i % 11 != 3 && i % 13 == 5;
+    }
+    assert_int_equal(r.threats_found, lows);
+    assert_int_equal(r.n_threats, lows);
+    for (size_t i = 0; i < r.n_threats; i++) {
+        const char *b = strrchr(r.threats[i].path, '/') + 1;
+        assert_true(strncmp(b, "batch-low-", 10) == 0);
+        assert_string_equal(r.threats[i].threat, "Test.Low");
+    }
+    assert_int_equal(r.unscannable_count, bads);
+    assert_int_equal(r.n_unscannable, bads);
+    for (size_t i = 0; i < r.n_unscannable; i++) {
+        const char *b = strrchr(r.unscannable[i].path, '/') + 1;
+        assert_int_equal(strncmp(b, "batch-bad-", 10), 0);
+        size_t n = strlen(b);
+        assert_true(n > 7 && strcmp(b + n - 7, "->inner") == 0);
+        assert_string_equal(r.unscannable[i].reason, "corrupt");
+        assert_string_equal(r.unscannable[i].detail, "canned corruption");
+    }
+    pal_scan_result_clear(&r);
+}
+
 static void test_missing_root_and_symlink_root(void **state)
 {
     fx *f = *state;
@@ -483,6 +543,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_decisions_counts_and_remediation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean_tree_is_fully_examined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batches_keep_each_file_its_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_root_and_symlink_root, setup, teardown),
         cmocka_unit_test_setup_teardown(test_without_remediation_threat_is_unremediated, setup,
                                         teardown),

@@ -129,6 +129,27 @@ static void unavailable(pal_report *rep, const char *name, const char *why, uint
     rep->size = size;
 }
 
+/* In-process: the slot's own scanner, rebuilt when the defs in force change. The mode may
+   flip meanwhile; a scan that started in-process finishes in-process. */
+static int scan_inproc(pal_scanner **inproc, pal_defs **inproc_defs, pal_defs *defs,
+                       const pal_source *src, const char *name, const volatile int *cancel,
+                       pal_report *rep)
+{
+    if (*inproc_defs != defs) {
+        pal_scanner *sc = NULL;
+        int rc = pal_scanner_new(pal_defs_engine(defs), &sc);
+        if (rc != 0) {
+            pal_report_init(rep);
+            return rc;
+        }
+        pal_scanner_free(*inproc);
+        pal_defs_unref(*inproc_defs);
+        *inproc = sc;
+        *inproc_defs = pal_defs_ref(defs);
+    }
+    return pal_scan(*inproc, src, name, cancel, rep);
+}
+
 int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_defs **inproc_defs,
                       pal_defs *defs, const pal_source *src, const char *name,
                       const volatile int *cancel, pal_report *rep)
@@ -159,19 +180,52 @@ int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_
         return rc;
     }
     pthread_rwlock_unlock(&h->mode_lock);
-    /* In-process: the slot's own scanner, rebuilt when the defs in force change. The mode
-       may flip meanwhile; a scan that started in-process finishes in-process. */
-    if (*inproc_defs != defs) {
-        pal_scanner *sc = NULL;
-        rc = pal_scanner_new(pal_defs_engine(defs), &sc);
-        if (rc != 0)
-            return rc;
-        pal_scanner_free(*inproc);
-        pal_defs_unref(*inproc_defs);
-        *inproc = sc;
-        *inproc_defs = pal_defs_ref(defs);
+    return scan_inproc(inproc, inproc_defs, defs, src, name, cancel, rep);
+}
+
+/* The sandbox's answer for an object it could not take: as pal_scanhost_scan gives it. */
+static int cp_unavailable(pal_scanhost *h, pal_report *rep, const char *name, uint64_t size)
+{
+    char why[512];
+    pthread_mutex_lock(&h->err_lock);
+    snprintf(why, sizeof(why), "%s", h->last_error[0] ? h->last_error : "not started");
+    pthread_mutex_unlock(&h->err_lock);
+    unavailable(rep, name, why, size);
+    return rep->reason_chain ? 0 : PAL_ENOMEM;
+}
+
+int pal_scanhost_scan_many(pal_scanhost *h, unsigned slot, pal_scanner **inproc,
+                           pal_defs **inproc_defs, pal_defs *defs, size_t n, const pal_source *srcs,
+                           const char *const *names, const volatile int *cancel, pal_report *reps,
+                           int *rcs)
+{
+    pthread_rwlock_rdlock(&h->mode_lock);
+    if (h->sandbox) {
+        if (!h->sup || slot >= h->channels) {
+            for (size_t i = 0; i < n; i++)
+                rcs[i] = cp_unavailable(h, &reps[i], names[i], srcs[i].size);
+        } else {
+            int rc = pal_cpsup_scan_pipelined(h->sup, slot, pal_defs_fd(defs),
+                                              pal_engine_limits(pal_defs_engine(defs)), n, srcs,
+                                              names, cancel, reps, rcs, NULL);
+            for (size_t i = 0; i < n; i++) {
+                if (rc != 0) /* not a batch it takes: one object after the other */
+                    rcs[i] = pal_cpsup_scan(h->sup, slot, pal_defs_fd(defs),
+                                            pal_engine_limits(pal_defs_engine(defs)), &srcs[i],
+                                            names[i], cancel, &reps[i], NULL);
+                if (rcs[i] == PAL_ESTATE) {
+                    unavailable(&reps[i], names[i], "stopped", srcs[i].size);
+                    rcs[i] = reps[i].reason_chain ? 0 : PAL_ENOMEM;
+                }
+            }
+        }
+        pthread_rwlock_unlock(&h->mode_lock);
+        return 0;
     }
-    return pal_scan(*inproc, src, name, cancel, rep);
+    pthread_rwlock_unlock(&h->mode_lock);
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = scan_inproc(inproc, inproc_defs, defs, &srcs[i], names[i], cancel, &reps[i]);
+    return 0;
 }
 
 void pal_scanhost_get_status(pal_scanhost *h, pal_scanhost_status *out)

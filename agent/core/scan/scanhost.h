@@ -45,6 +45,16 @@ int pal_scanhost_scan(pal_scanhost *h, unsigned slot, pal_scanner **inproc, pal_
                       pal_defs *defs, const pal_source *src, const char *name,
                       const volatile int *cancel, pal_report *rep);
 
+/* Several small objects on slot index at once, each with pal_scanhost_scan's contract
+   (rcs[i] its return code, reps[i] its report): in the content process one pipelined
+   hand-off (pal_cpsup_scan_pipelined: n <= PAL_CPSUP_PIPE_MAX, each object at most
+   PAL_CPMSG_INLINE_MAX bytes, PAL_CPSUP_PIPE_BYTES in all), in-process one pal_scan after
+   the other. */
+int pal_scanhost_scan_many(pal_scanhost *h, unsigned slot, pal_scanner **inproc,
+                           pal_defs **inproc_defs, pal_defs *defs, size_t n, const pal_source *srcs,
+                           const char *const *names, const volatile int *cancel, pal_report *reps,
+                           int *rcs);
+
 typedef struct pal_scanhost_status {
     int sandbox;          /* mode in force */
     int cp_present;       /* a supervisor exists (sandbox on) */

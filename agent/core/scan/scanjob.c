@@ -21,7 +21,10 @@
 #include "throttle.h"
 #include "walker.h"
 
-#define QUEUE_PER_WORKER 4
+/* Enough queued for each worker to take a full batch of small files (pop_many); every
+   queued item holds an open descriptor, hence the cap (the old 4 per worker at 64 slots) */
+#define QUEUE_PER_WORKER (2 * PAL_SLOT_BATCH_MAX)
+#define QUEUE_MAX 256
 /* The walker, finding the queue full, sleeps until it is down to this share (1/REFILL_DIV)
    and then refills it in one go: one wake-up per few files instead of one per file
    (bench/RESULTS.md, issue 13: a futex wake-up and a context switch per file). */
@@ -226,7 +229,20 @@ static void on_root_error(void *ctx, const char *path, size_t path_len, pal_skip
 
 /* ---- the worker side ------------------------------------------------------------------ */
 
-static int pop(job *j, work_item *out)
+/* Whether it, already in a batch of n items of total bytes, may join it. */
+static int joins_batch(const work_item *it, size_t n, uint64_t total)
+{
+    uint64_t size = (uint64_t)it->st.st_size;
+    return n < PAL_SLOT_BATCH_MAX && size <= PAL_SLOT_BATCH_OBJ_MAX &&
+           total + size <= PAL_SLOT_BATCH_BYTES;
+}
+
+/*
+ * The next item, and with it, when it is small, the small ones queued right behind it (at
+ * most max, at most half of what is queued so that the other workers get their share): one
+ * lock for all, one hand-off of the slot for all (scan_items). A large item goes alone.
+ */
+static size_t pop_many(job *j, work_item *out, size_t max)
 {
     pthread_mutex_lock(&j->lock);
     while (j->q_len == 0 && !j->walking_done && !j->fatal)
@@ -235,19 +251,33 @@ static int pop(job *j, work_item *out)
         pthread_mutex_unlock(&j->lock);
         return 0;
     }
-    *out = j->queue[j->q_head];
-    char *cur = realloc(j->current, out->path_len + 1);
-    if (cur) {
-        memcpy(cur, out->path, out->path_len + 1);
-        j->current = cur;
-        j->current_len = out->path_len;
+    size_t share = (j->q_len + 1) / 2;
+    if (max > share)
+        max = share;
+    size_t n = 0;
+    uint64_t total = 0;
+    while (n < max && j->q_len > 0) {
+        const work_item *it = &j->queue[j->q_head];
+        if (n > 0 && !joins_batch(it, n, total))
+            break;
+        out[n] = *it;
+        total += (uint64_t)it->st.st_size;
+        n++;
+        j->q_head = (j->q_head + 1) % j->q_cap;
+        j->q_len--;
+        if (n == 1 && !joins_batch(&out[0], 0, 0))
+            break; /* a large one goes alone */
     }
-    j->q_head = (j->q_head + 1) % j->q_cap;
-    j->q_len--;
+    char *cur = realloc(j->current, out[0].path_len + 1);
+    if (cur) {
+        memcpy(cur, out[0].path, out[0].path_len + 1);
+        j->current = cur;
+        j->current_len = out[0].path_len;
+    }
     if (j->walker_waiting && j->q_len <= j->q_cap / QUEUE_REFILL_DIV)
         pthread_cond_signal(&j->not_full);
     pthread_mutex_unlock(&j->lock);
-    return 1;
+    return n;
 }
 
 int pal_scan_action_rank(pal_action a)
@@ -503,6 +533,66 @@ static void cache_add(job *j, const pal_cache_key *key, uint64_t sigver)
     pthread_mutex_unlock(&j->cache_lock);
 }
 
+/* An item's part before the read: the cache, and whether a clean verdict may enter it. */
+typedef struct item_prep {
+    pal_cache_key key;
+    int may_cache;
+} item_prep;
+
+/* 1 when the item is answered from the cache (counted), 0 when it is to be scanned. */
+static int before_scan(job *j, const work_item *it, uint64_t sigver, item_prep *p)
+{
+    pal_cachetrust_key(&it->st, &p->key);
+    if (j->cache_enabled) {
+        int hit = 0;
+        if (pal_store_cache_lookup(j->env->store, &p->key, sigver, &hit, NULL) == 0 && hit) {
+            pthread_mutex_lock(&j->lock);
+            j->res.files_scanned++;
+            j->res.bytes_scanned += (uint64_t)it->st.st_size;
+            j->res.stats.cache_hits++;
+            pthread_mutex_unlock(&j->lock);
+            return 1;
+        }
+    }
+    /* decided, and the file's pages made clean, before a byte is read (cachetrust.h) */
+    p->may_cache = j->cache_enabled &&
+                   pal_cachetrust_ok(pal_cachetrust_before_read(&j->trust, it->fd, &it->st));
+    return 0;
+}
+
+/* An item's part after the scan that returned rc with rep (freed here). */
+static void after_scan(job *j, const work_item *it, uint64_t sigver, const item_prep *p, int rc,
+                       pal_report *rep)
+{
+    if (rc != 0) {
+        add_unscannable(j, it->path, "engine-error", pal_strerror(rc));
+        return;
+    }
+    if (rep->reason == PAL_UNSCANNABLE_CANCELLED) {
+        pal_report_free(rep);
+        return;
+    }
+
+    pthread_mutex_lock(&j->lock);
+    j->res.files_scanned++;
+    j->res.bytes_scanned += (uint64_t)it->st.st_size;
+    pthread_mutex_unlock(&j->lock);
+
+    if (rep->n_findings > 0)
+        handle_findings(j, it, rep, sigver);
+    if (rep->reason != PAL_UNSCANNABLE_NONE)
+        add_unscannable(j, rep->reason_chain ? rep->reason_chain : it->path,
+                        pal_unscannable_name(rep->reason), rep->reason_detail);
+
+    if (p->may_cache && rep->verdict == PAL_VERDICT_CLEAN) {
+        /* only what was examined as it still is may be trusted next time */
+        struct stat now;
+        if (fstat(it->fd, &now) == 0 && pal_cachetrust_same_identity(&now, &it->st))
+            cache_add(j, &p->key, sigver);
+    }
+    pal_report_free(rep);
+}
+
 static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
 {
     const pal_scanjob_env *env = j->env;
@@ -512,25 +602,11 @@ static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
         return;
     }
     uint64_t sigver = pal_defs_info(defs)->version;
-    pal_cache_key key;
-    pal_cachetrust_key(&it->st, &key);
-
-    if (j->cache_enabled) {
-        int hit = 0;
-        if (pal_store_cache_lookup(env->store, &key, sigver, &hit, NULL) == 0 && hit) {
-            pthread_mutex_lock(&j->lock);
-            j->res.files_scanned++;
-            j->res.bytes_scanned += (uint64_t)it->st.st_size;
-            j->res.stats.cache_hits++;
-            pthread_mutex_unlock(&j->lock);
-            pal_defs_unref(defs);
-            return;
-        }
+    item_prep p;
+    if (before_scan(j, it, sigver, &p)) {
+        pal_defs_unref(defs);
+        return;
     }
-
-    /* decided, and the file's pages made clean, before a byte is read (cachetrust.h) */
-    int may_cache = j->cache_enabled &&
-                    pal_cachetrust_ok(pal_cachetrust_before_read(&j->trust, it->fd, &it->st));
 
     pal_slot *slot = pal_slots_acquire(env->slots, j->req->cancel);
     if (!slot) {
@@ -550,53 +626,91 @@ static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
     j->res.stats.bytes_read += fs.bytes_read;
     pthread_mutex_unlock(&j->lock);
 
-    if (rc != 0) {
-        add_unscannable(j, it->path, "engine-error", pal_strerror(rc));
-        pal_defs_unref(defs);
-        return;
-    }
-    if (rep.reason == PAL_UNSCANNABLE_CANCELLED) {
-        pal_report_free(&rep);
-        pal_defs_unref(defs);
-        return;
-    }
+    after_scan(j, it, sigver, &p, rc, &rep);
+    pal_defs_unref(defs);
+}
 
+/*
+ * Small files, several at a time: each item's cache lookup and trust decision exactly as
+ * scan_item makes them, then one slot and one hand-off for those left to scan (in the
+ * sandbox one round trip for all: slots.h, pal_slot_scan_many), then each item's result
+ * exactly as scan_item takes it. The items are pop_many's: small enough for one batch.
+ */
+static void scan_items(job *j, const work_item *its, size_t n, int64_t *slot_wall_ns)
+{
+    const pal_scanjob_env *env = j->env;
+    pal_defs *defs = env->get_defs(env->defs_ctx);
+    if (!defs) {
+        for (size_t i = 0; i < n; i++)
+            add_unscannable(j, its[i].path, "engine-error", "no signature package is loaded");
+        return;
+    }
+    uint64_t sigver = pal_defs_info(defs)->version;
+    item_prep p[PAL_SLOT_BATCH_MAX];
+    size_t todo[PAL_SLOT_BATCH_MAX], m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!before_scan(j, &its[i], sigver, &p[i]))
+            todo[m++] = i;
+    if (m == 0) {
+        pal_defs_unref(defs);
+        return;
+    }
+    pal_slot *slot = pal_slots_acquire(env->slots, j->req->cancel);
+    if (!slot) {
+        pal_defs_unref(defs);
+        return; /* cancelled while waiting: not counted as scanned */
+    }
+    pal_fdsource fs[PAL_SLOT_BATCH_MAX];
+    pal_source src[PAL_SLOT_BATCH_MAX];
+    const char *names[PAL_SLOT_BATCH_MAX];
+    pal_report rep[PAL_SLOT_BATCH_MAX];
+    int rcs[PAL_SLOT_BATCH_MAX];
+    for (size_t k = 0; k < m; k++) {
+        const work_item *it = &its[todo[k]];
+        pal_fdsource_init(&fs[k], it->fd, (uint64_t)it->st.st_size, &src[k]);
+        names[k] = it->path;
+    }
+    int64_t slot_start = pal_throttle_now_ns();
+    int rc = pal_slot_scan_many(slot, defs, m, src, names, j->req->cancel, rep, rcs);
+    if (rc != 0) /* pop_many's bounds are the batch's: not reached; one at a time then */
+        for (size_t k = 0; k < m; k++)
+            rcs[k] = pal_slot_scan(slot, defs, &src[k], names[k], j->req->cancel, &rep[k]);
+    pal_slots_release(env->slots, slot);
+    *slot_wall_ns = pal_throttle_now_ns() - slot_start;
+
+    uint64_t bytes_read = 0;
+    for (size_t k = 0; k < m; k++)
+        bytes_read += fs[k].bytes_read;
     pthread_mutex_lock(&j->lock);
-    j->res.files_scanned++;
-    j->res.bytes_scanned += (uint64_t)it->st.st_size;
+    j->res.stats.bytes_read += bytes_read;
     pthread_mutex_unlock(&j->lock);
 
-    if (rep.n_findings > 0)
-        handle_findings(j, it, &rep, sigver);
-    if (rep.reason != PAL_UNSCANNABLE_NONE)
-        add_unscannable(j, rep.reason_chain ? rep.reason_chain : it->path,
-                        pal_unscannable_name(rep.reason), rep.reason_detail);
-
-    if (may_cache && rep.verdict == PAL_VERDICT_CLEAN) {
-        /* only what was examined as it still is may be trusted next time */
-        struct stat now;
-        if (fstat(it->fd, &now) == 0 && pal_cachetrust_same_identity(&now, &it->st))
-            cache_add(j, &key, sigver);
-    }
-    pal_report_free(&rep);
+    for (size_t k = 0; k < m; k++)
+        after_scan(j, &its[todo[k]], sigver, &p[todo[k]], rcs[k], &rep[k]);
     pal_defs_unref(defs);
 }
 
 static void *worker_main(void *arg)
 {
     job *j = arg;
-    work_item it;
-    while (pop(j, &it)) {
+    work_item its[PAL_SLOT_BATCH_MAX];
+    size_t n;
+    while ((n = pop_many(j, its, PAL_SLOT_BATCH_MAX)) > 0) {
         if (!job_cancelled(j)) {
             pal_throttle_mark mark;
             int64_t slot_wall_ns = 0;
             pal_throttle_begin(&mark);
-            scan_item(j, &it, &slot_wall_ns);
+            if (n == 1)
+                scan_item(j, &its[0], &slot_wall_ns);
+            else
+                scan_items(j, its, n, &slot_wall_ns);
             pal_throttle_charge(&j->throttle, &mark, slot_wall_ns);
         }
-        maybe_progress(j, it.path, it.path_len, 0);
-        close(it.fd);
-        free(it.path);
+        for (size_t i = 0; i < n; i++) {
+            maybe_progress(j, its[i].path, its[i].path_len, 0);
+            close(its[i].fd);
+            free(its[i].path);
+        }
         pal_throttle_pause(&j->throttle, j->req->cancel);
     }
     return NULL;
@@ -786,6 +900,8 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
     int ticker_started = 0;
     unsigned workers = pal_slots_count(env->slots);
     j.q_cap = (size_t)workers * QUEUE_PER_WORKER;
+    if (j.q_cap > QUEUE_MAX)
+        j.q_cap = QUEUE_MAX;
     j.queue = calloc(j.q_cap, sizeof(*j.queue));
     pthread_t *tids = calloc(workers, sizeof(*tids));
     char **excl_paths = NULL, **excl_exts = NULL;

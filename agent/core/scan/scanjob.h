@@ -3,7 +3,9 @@
  *
  * The calling thread walks the scan's roots (walker.h) and queues each regular file; one
  * worker per slot takes files from the queue, checks the scan cache, acquires a slot,
- * scans, and for every finding records the detection in the store *before* any action,
+ * scans (small files several at a time: up to 16 queued one behind the other, each checked
+ * against the cache as alone, then one hand-off of the slot for all, slots.h), and for
+ * every finding records the detection in the store *before* any action,
  * decides the action (allowed list, per-threat override, the severity's default action from
  * the settings) and hands the file to the remediation interface it was given (remediate.h). Clean,
  * fully examined files whose identity did not change during the scan enter the cache, if

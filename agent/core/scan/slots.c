@@ -175,3 +175,25 @@ int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const c
     return pal_scanhost_scan(slot->owner->host, slot->index, &slot->scanner, &slot->defs, defs, src,
                              name, cancel, rep);
 }
+
+int pal_slot_scan_many(pal_slot *slot, pal_defs *defs, size_t n, const pal_source *srcs,
+                       const char *const *names, const volatile int *cancel, pal_report *reps,
+                       int *rcs)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (srcs[i].size > PAL_SLOT_BATCH_OBJ_MAX)
+            return PAL_EINVAL;
+        total += srcs[i].size;
+    }
+    if (n == 0 || n > PAL_SLOT_BATCH_MAX || total > PAL_SLOT_BATCH_BYTES)
+        return PAL_EINVAL;
+    pal_slots *s = slot->owner;
+    if (s->fn) {
+        for (size_t i = 0; i < n; i++)
+            rcs[i] = s->fn(s->fn_ctx, slot->index, defs, &srcs[i], names[i], cancel, &reps[i]);
+        return 0;
+    }
+    return pal_scanhost_scan_many(s->host, slot->index, &slot->scanner, &slot->defs, defs, n, srcs,
+                                  names, cancel, reps, rcs);
+}

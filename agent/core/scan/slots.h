@@ -1,5 +1,6 @@
 /*
- * slots.h — the scan slots: one slot is one object scan in flight. Every caller (on-demand
+ * slots.h — the scan slots: one slot is one hand-off in flight (one object, or a batch of
+ * small ones: pal_slot_scan_many). Every caller (on-demand
  * scans now, real-time and buffer scans later) acquires a slot before it dispatches, so the
  * slot count (setting ScanThreads) is both the throttle and the concurrency limit.
  *
@@ -13,6 +14,7 @@
 
 #include "defs.h"
 #include "engine.h"
+#include "cpmsg.h"
 #include "scanhost.h"
 
 typedef struct pal_slots pal_slots;
@@ -45,5 +47,19 @@ pal_slot *pal_slots_acquire_prio(pal_slots *slots, const volatile int *cancel, i
  */
 int pal_slot_scan(pal_slot *slot, pal_defs *defs, const pal_source *src, const char *name,
                   const volatile int *cancel, pal_report *rep);
+
+/*
+ * Several small objects on this slot in one hand-off: for each, what pal_slot_scan would
+ * give (rcs[i] its return code, reps[i] its report). At most PAL_SLOT_BATCH_MAX objects, each
+ * of at most PAL_SLOT_BATCH_OBJ_MAX bytes, PAL_SLOT_BATCH_BYTES in all (the content process
+ * takes them as one pipeline: cpsup.h, pal_cpsup_scan_pipelined). Returns PAL_EINVAL when
+ * the batch breaks those bounds (nothing scanned), else 0.
+ */
+#define PAL_SLOT_BATCH_MAX PAL_CPSUP_PIPE_MAX
+#define PAL_SLOT_BATCH_OBJ_MAX PAL_CPMSG_INLINE_MAX
+#define PAL_SLOT_BATCH_BYTES PAL_CPSUP_PIPE_BYTES
+int pal_slot_scan_many(pal_slot *slot, pal_defs *defs, size_t n, const pal_source *srcs,
+                       const char *const *names, const volatile int *cancel, pal_report *reps,
+                       int *rcs);
 
 #endif

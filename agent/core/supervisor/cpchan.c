@@ -41,41 +41,9 @@ const char *pal_cpsup_outcome_name(pal_cpsup_outcome o)
 
 /* ---- requests: one scan ------------------------------------------------------------------- */
 
-typedef enum run_result {
-    RUN_OK = 0,
-    RUN_DIED,       /* the instance went away under the request */
-    RUN_MISBEHAVED, /* killed for a violation (detail in why) */
-    RUN_TIMEOUT,
-    RUN_CP_ERROR, /* it answered ERROR (code in *cp_code) */
-    RUN_NOMEM,    /* the broker ran out of memory */
-} run_result;
-
 #define TAMPER_RETRIES 3       /* instances one object waits for when each is tampered with */
 #define GONE_WAIT_MS 1000      /* how long an unreadable instance has to show it is exiting */
 #define PAL_CPSUP_HINT_MAX 255 /* bytes of name hint the content process sees */
-
-typedef struct scan_ctx {
-    pal_cpsup *sup;
-    unsigned slot;
-    cp_inst *in;
-    cp_slot *s;
-    int fd;
-    uint64_t id;
-    const pal_source *src;
-    const char *name; /* the object's full name (events, reports) */
-    size_t name_len;
-    const char *hint; /* what the content process is told: the last component, at most
-                         PAL_CPSUP_HINT_MAX bytes; its chains are rooted at it */
-    size_t hint_len;
-    const volatile int *cancel;
-    volatile int *cancel_word;
-    int cancel_sent;
-    int64_t deadline;
-    uint64_t served;  /* bytes handed over */
-    uint64_t covered; /* bytes [0, covered) handed over at least once */
-    char why[320];
-    int cp_code;
-} scan_ctx;
 
 /* A chain the content process rooted at the hint, rooted at the object's full name. The
    caller checked that it starts with the hint. malloc'd or NULL. */
@@ -129,16 +97,23 @@ static void note_served(scan_ctx *c, uint64_t off, uint32_t got)
         c->covered = off + got;
 }
 
-static int send_msg(scan_ctx *c, const pal_cpmsg *m)
+static int send_msg_flags(scan_ctx *c, const pal_cpmsg *m, int flags)
 {
     size_t len = pal_cpmsg_encode(m, c->s->tx, PAL_CPMSG_MAX);
     if (len == 0)
         return -2;
     ssize_t n;
     do {
-        n = send(c->fd, c->s->tx, len, MSG_NOSIGNAL);
+        n = send(c->fd, c->s->tx, len, MSG_NOSIGNAL | flags);
     } while (n < 0 && errno == EINTR);
+    if (n >= 0 && n != (ssize_t)len)
+        errno = EIO;
     return n == (ssize_t)len ? 0 : -1;
+}
+
+static int send_msg(scan_ctx *c, const pal_cpmsg *m)
+{
+    return send_msg_flags(c, m, 0);
 }
 
 /* Wait for the next message, watching the cancel flag and the deadline. */
@@ -155,18 +130,24 @@ static run_result recv_msg(scan_ctx *c, pal_cpmsg *m)
         int ms = (int)(left > 1000 ? 1000 : left);
         if (c->cancel != NULL && !c->cancel_sent && ms > WAIT_TICK_MS)
             ms = WAIT_TICK_MS; /* the flag is polled, not signalled */
-        /* the pidfd too: a copy of its channel end held elsewhere (a fork of the broker at
-           the wrong moment) would keep end-of-file from ever coming */
-        struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
-                               {.fd = c->in->pidfd, .events = POLLIN}};
-        int np = poll(pf, 2, ms);
-        if (np < 0 && errno != EINTR)
-            return RUN_DIED;
-        if (np <= 0)
-            continue;
-        if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            return RUN_DIED; /* exited, and nothing left to read */
-        ssize_t n = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        /* in a pipeline the answers come together: most are there before we look */
+        ssize_t n = -1;
+        if (c->pipe_eager)
+            n = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+            /* the pidfd too: a copy of its channel end held elsewhere (a fork of the broker
+               at the wrong moment) would keep end-of-file from ever coming */
+            struct pollfd pf[2] = {{.fd = c->fd, .events = POLLIN},
+                                   {.fd = c->in->pidfd, .events = POLLIN}};
+            int np = poll(pf, 2, ms);
+            if (np < 0 && errno != EINTR)
+                return RUN_DIED;
+            if (np <= 0)
+                continue;
+            if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+                return RUN_DIED; /* exited, and nothing left to read */
+            n = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+        }
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
         if (n <= 0)
@@ -262,16 +243,18 @@ static char *dup_detail(pal_cpmsg_bytes b)
     return s;
 }
 
-/* The whole conversation of one scan: SCAN, data requests, RESULT, findings. */
-static run_result run_scan(scan_ctx *c, pal_report *rep)
+static volatile int *cancel_word(const scan_ctx *c)
 {
-    const pal_source *src = c->src;
-    cp_slot *s = c->s;
-    c->cancel_word = (volatile int *)(void *)(c->in->shm + (size_t)c->slot * c->in->stride);
+    return (volatile int *)(void *)(c->in->shm + (size_t)c->slot * c->in->stride);
+}
+
+run_result cpchan_begin(scan_ctx *c)
+{
+    c->cancel_word = cancel_word(c);
     __atomic_store_n(c->cancel_word, 0, __ATOMIC_RELEASE);
 
     /* Anything waiting on an idle channel was sent unasked. */
-    ssize_t early = recv(c->fd, s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
+    ssize_t early = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
     if (early == 0)
         return RUN_DIED;
     if (early > 0) {
@@ -279,7 +262,15 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
         cpsup_kill(c->sup, c->in, PAL_CPSUP_EV_KILL_MISBEHAVED, NULL, c->why);
         return RUN_DIED; /* not this object's doing: retry it on the next instance */
     }
+    return RUN_OK;
+}
 
+int cpchan_send_scan(scan_ctx *c, int flags)
+{
+    const pal_source *src = c->src;
+    cp_slot *s = c->s;
+    c->cancel_word = cancel_word(c);
+    c->served = c->covered = 0; /* a SCAN that could not go out is sent again later */
     /* SCAN with the first chunk read in place */
     c->id = atomic_fetch_add(&c->sup->next_id, 1);
     uint32_t want = src->size < PAL_CPMSG_INLINE_MAX ? (uint32_t)src->size : PAL_CPMSG_INLINE_MAX;
@@ -296,9 +287,13 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
     m.u.scan.name.len = (uint32_t)c->hint_len;
     m.u.scan.data.p = inl;
     m.u.scan.data.len = got;
-    if (send_msg(c, &m) != 0)
-        return RUN_DIED;
+    return send_msg_flags(c, &m, flags);
+}
 
+run_result cpchan_answer(scan_ctx *c, pal_report *rep)
+{
+    const pal_source *src = c->src;
+    pal_cpmsg m;
     const pal_limits *lim = &c->in->pkg->limits;
     c->deadline = cpsup_mono_ms() + (int64_t)lim->max_scan_ms + c->sup->cfg.timeout_grace_ms;
     const pal_sigpkg *pkg = c->in->pkg->catalog;
@@ -309,7 +304,11 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
         if (r == RUN_TIMEOUT) {
             snprintf(c->why, sizeof(c->why), "content process did not answer within %u ms",
                      lim->max_scan_ms + c->sup->cfg.timeout_grace_ms);
-            cpsup_kill(c->sup, c->in, PAL_CPSUP_EV_KILL_TIMEOUT, c->name, c->why);
+            /* behind a pipeline's later objects the culprit is not known (the answer may be
+               held while a later object scans): the event names them all, each is
+               rescanned */
+            cpsup_kill(c->sup, c->in, PAL_CPSUP_EV_KILL_TIMEOUT,
+                       c->pipe_behind ? c->pipe_names : c->name, c->why);
             return RUN_TIMEOUT;
         }
         if (r != RUN_OK)
@@ -407,6 +406,17 @@ static run_result run_scan(scan_ctx *c, pal_report *rep)
     }
 }
 
+/* The whole conversation of one scan: SCAN, data requests, RESULT, findings. */
+static run_result run_scan(scan_ctx *c, pal_report *rep)
+{
+    run_result r = cpchan_begin(c);
+    if (r != RUN_OK)
+        return r;
+    if (cpchan_send_scan(c, 0) != 0)
+        return RUN_DIED;
+    return cpchan_answer(c, rep);
+}
+
 /* Whether in has exited, waiting up to ms for its pidfd to say so. */
 static int died_within(const cp_inst *in, int ms)
 {
@@ -418,7 +428,7 @@ static int died_within(const cp_inst *in, int ms)
     return n > 0;
 }
 
-static void unscannable(pal_report *rep, pal_unscannable reason, const char *name,
+void cpchan_unscannable(pal_report *rep, pal_unscannable reason, const char *name,
                         const char *detail, uint64_t size, uint64_t served)
 {
     pal_report_free(rep);
@@ -430,8 +440,7 @@ static void unscannable(pal_report *rep, pal_unscannable reason, const char *nam
     rep->bytes_read = served;
 }
 
-/* One caller per slot (the slot layer's promise): a second one is refused, not raced. */
-static int slot_enter(pal_cpsup *sup, unsigned slot)
+int cpchan_slot_enter(pal_cpsup *sup, unsigned slot)
 {
     pthread_mutex_lock(&sup->lock);
     int busy = sup->slots[slot].busy;
@@ -440,16 +449,12 @@ static int slot_enter(pal_cpsup *sup, unsigned slot)
     return busy ? PAL_ESTATE : 0;
 }
 
-static void slot_leave(pal_cpsup *sup, unsigned slot)
+void cpchan_slot_leave(pal_cpsup *sup, unsigned slot)
 {
     pthread_mutex_lock(&sup->lock);
     sup->slots[slot].busy = 0;
     pthread_mutex_unlock(&sup->lock);
 }
-
-static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, const char *name,
-                        size_t name_len, const volatile int *cancel, pal_report *rep,
-                        pal_cpsup_outcome *outcome);
 
 int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *limits,
                    const pal_source *src, const char *name, const volatile int *cancel,
@@ -464,7 +469,7 @@ int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *
     size_t name_len = strlen(name);
     if (name_len == 0)
         return PAL_EINVAL;
-    int rc = slot_enter(sup, slot);
+    int rc = cpchan_slot_enter(sup, slot);
     if (rc != 0)
         return rc;
     /* a package this supervisor has not met (an update, other limits) replaces the instance
@@ -472,27 +477,75 @@ int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *
     pal_errbuf perr;
     rc = cpsup_offer_package(sup, pkg_fd, limits, &perr);
     if (rc == 0)
-        rc = scan_on_slot(sup, slot, src, name, name_len, cancel, rep, outcome);
-    slot_leave(sup, slot);
+        rc = cpchan_scan_on_slot(sup, slot, src, name, name_len, cancel, 0, rep, outcome);
+    cpchan_slot_leave(sup, slot);
     return rc;
 }
 
-static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, const char *name,
-                        size_t name_len, const volatile int *cancel, pal_report *rep,
-                        pal_cpsup_outcome *outcome)
+const char *cpchan_hint(const char *name, size_t name_len, size_t *hint_len)
 {
     /* The content process learns no path: only the last component (a format hint), so a
        compromised one cannot map the file system through the names it is shown. */
     const char *hint = memrchr(name, '/', name_len);
     hint = hint && hint[1] ? hint + 1 : name;
-    size_t hint_len = name_len - (size_t)(hint - name);
-    if (hint_len > PAL_CPSUP_HINT_MAX) {
-        hint += hint_len - PAL_CPSUP_HINT_MAX; /* keep the extension */
-        hint_len = PAL_CPSUP_HINT_MAX;
+    *hint_len = name_len - (size_t)(hint - name);
+    if (*hint_len > PAL_CPSUP_HINT_MAX) {
+        hint += *hint_len - PAL_CPSUP_HINT_MAX; /* keep the extension */
+        *hint_len = PAL_CPSUP_HINT_MAX;
     }
+    return hint;
+}
+
+int cpchan_settle(const scan_ctx *c, run_result r, int alone, const char *end, pal_report *rep,
+                  pal_cpsup_outcome *oc, int *rc)
+{
+    const char *name = c->name;
+    uint64_t size = c->src->size;
+    char d[800];
+    switch (r) {
+    case RUN_OK:
+        return 1;
+    case RUN_NOMEM:
+        /* nothing was killed; the channel holds the rest of an answer, so the next
+           request would read it as unsolicited and restart the instance */
+        pal_report_free(rep);
+        *rc = PAL_ENOMEM;
+        return 1;
+    case RUN_MISBEHAVED:
+        snprintf(d, sizeof(d), "content process misbehaved: %s", c->why);
+        cpchan_unscannable(rep, PAL_UNSCANNABLE_CP_MISBEHAVED, name, d, size, c->served);
+        *oc = PAL_CPSUP_MISBEHAVED;
+        return 1;
+    case RUN_TIMEOUT:
+        cpchan_unscannable(rep, PAL_UNSCANNABLE_TIMEOUT, name, c->why, size, c->served);
+        *oc = PAL_CPSUP_TIMEOUT;
+        return 1;
+    case RUN_CP_ERROR:
+        snprintf(d, sizeof(d), "content process could not scan it: %s", pal_strerror(c->cp_code));
+        cpchan_unscannable(rep, PAL_UNSCANNABLE_ENGINE_ERROR, name, d, size, c->served);
+        *oc = PAL_CPSUP_CP_ERROR;
+        return 1;
+    case RUN_DIED:
+        break;
+    }
+    /* RUN_DIED: once more, alone, in the next instance */
+    if (!alone)
+        return 0;
+    snprintf(d, sizeof(d), "content process crashed twice on this object (last: %s)", end);
+    cpchan_unscannable(rep, PAL_UNSCANNABLE_CP_CRASHED, name, d, size, c->served);
+    *oc = PAL_CPSUP_CRASHED;
+    return 1;
+}
+
+int cpchan_scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, const char *name,
+                        size_t name_len, const volatile int *cancel, uint64_t died_gen,
+                        pal_report *rep, pal_cpsup_outcome *outcome)
+{
+    size_t hint_len;
+    const char *hint = cpchan_hint(name, name_len, &hint_len);
     pal_cpsup_outcome oc = PAL_CPSUP_SCANNED;
-    int alone = 0, tampered = 0, gone = 0;
-    uint64_t failed_gen = 0;
+    int alone = died_gen != 0, tampered = 0, gone = 0;
+    uint64_t failed_gen = died_gen;
     char why[700];
     int rc = 0;
     for (;;) {
@@ -502,14 +555,15 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, co
         if (a == CPSUP_ACQ_STOPPED)
             return PAL_ESTATE;
         if (a == CPSUP_ACQ_CANCELLED) {
-            unscannable(rep, PAL_UNSCANNABLE_CANCELLED, name, "scan cancelled", src->size, 0);
+            cpchan_unscannable(rep, PAL_UNSCANNABLE_CANCELLED, name, "scan cancelled", src->size,
+                               0);
             oc = PAL_CPSUP_CANCELLED;
             break;
         }
         if (a == CPSUP_ACQ_UNAVAILABLE) {
             char d[800];
             snprintf(d, sizeof(d), "content process unavailable: %s", why);
-            unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
+            cpchan_unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
             oc = PAL_CPSUP_UNAVAILABLE;
             break;
         }
@@ -531,7 +585,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, co
                      "content process unavailable: %d instances in a row died before the "
                      "object was sent",
                      gone);
-            unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
+            cpchan_unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
             oc = PAL_CPSUP_UNAVAILABLE;
             break;
         }
@@ -547,7 +601,7 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, co
                      "content process unavailable: %d instances in a row were "
                      "tampered with (last: %s)",
                      tampered, terr.msg);
-            unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
+            cpchan_unscannable(rep, PAL_UNSCANNABLE_CP_UNAVAILABLE, name, d, src->size, 0);
             oc = PAL_CPSUP_UNAVAILABLE;
             break;
         }
@@ -576,44 +630,10 @@ static int scan_on_slot(pal_cpsup *sup, unsigned slot, const pal_source *src, co
         pthread_mutex_unlock(&sup->lock);
         cpsup_release(sup, slot, in, alone, r == RUN_OK || r == RUN_CP_ERROR);
         in = NULL;
-        if (r == RUN_OK)
+        if (cpchan_settle(&c, r, alone, end, rep, &oc, &rc))
             break;
-        if (r == RUN_NOMEM) {
-            /* run_scan killed nothing; the channel holds the rest of an answer, so the next
-               request would read it as unsolicited and restart the instance */
-            pal_report_free(rep);
-            rc = PAL_ENOMEM;
-            break;
-        }
-        char d[800];
-        if (r == RUN_MISBEHAVED) {
-            snprintf(d, sizeof(d), "content process misbehaved: %s", c.why);
-            unscannable(rep, PAL_UNSCANNABLE_CP_MISBEHAVED, name, d, src->size, c.served);
-            oc = PAL_CPSUP_MISBEHAVED;
-            break;
-        }
-        if (r == RUN_TIMEOUT) {
-            unscannable(rep, PAL_UNSCANNABLE_TIMEOUT, name, c.why, src->size, c.served);
-            oc = PAL_CPSUP_TIMEOUT;
-            break;
-        }
-        if (r == RUN_CP_ERROR) {
-            snprintf(d, sizeof(d), "content process could not scan it: %s",
-                     pal_strerror(c.cp_code));
-            unscannable(rep, PAL_UNSCANNABLE_ENGINE_ERROR, name, d, src->size, c.served);
-            oc = PAL_CPSUP_CP_ERROR;
-            break;
-        }
-        /* RUN_DIED: once more, alone, in the next instance */
-        if (!alone) {
-            alone = 1;
-            failed_gen = gen;
-            continue;
-        }
-        snprintf(d, sizeof(d), "content process crashed twice on this object (last: %s)", end);
-        unscannable(rep, PAL_UNSCANNABLE_CP_CRASHED, name, d, src->size, c.served);
-        oc = PAL_CPSUP_CRASHED;
-        break;
+        alone = 1;
+        failed_gen = gen;
     }
     if (rc == 0 && rep->reason_chain == NULL && rep->reason != PAL_UNSCANNABLE_NONE) {
         pal_report_free(rep);
@@ -635,13 +655,13 @@ int pal_cpsup_attack(pal_cpsup *sup, unsigned slot, unsigned action, const char 
     size_t plen = path != NULL ? strlen(path) : 0;
     if (plen > PAL_CPMSG_PATH_MAX)
         return pal_err_set(err, PAL_EINVAL, "path too long");
-    if (slot_enter(sup, slot) != 0)
+    if (cpchan_slot_enter(sup, slot) != 0)
         return pal_err_set(err, PAL_ESTATE, "slot %u is in use", slot);
     cp_inst *in = NULL;
     char why[700];
     cpsup_acq_result a = cpsup_acquire(sup, slot, 0, 0, "(self-test)", NULL, &in, why, sizeof(why));
     if (a != CPSUP_ACQ_OK) {
-        slot_leave(sup, slot);
+        cpchan_slot_leave(sup, slot);
         return pal_err_set(err, PAL_ESTATE, "no content process: %.600s",
                            a == CPSUP_ACQ_UNAVAILABLE ? why : "sandbox mode is off");
     }
@@ -683,7 +703,7 @@ int pal_cpsup_attack(pal_cpsup *sup, unsigned slot, unsigned action, const char 
         rc = pal_err_set(err, PAL_EPROTO, "self-test failed: %s", c.why);
     }
     cpsup_release(sup, slot, in, 0, r == RUN_OK && rc == 0);
-    slot_leave(sup, slot);
+    cpchan_slot_leave(sup, slot);
     return rc;
 }
 

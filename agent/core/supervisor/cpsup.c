@@ -732,7 +732,7 @@ cpsup_acq_result cpsup_acquire(pal_cpsup *sup, unsigned slot, int alone, uint64_
     return res;
 }
 
-void cpsup_release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, int answered)
+void cpsup_release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, unsigned answered)
 {
     pthread_mutex_lock(&sup->lock);
     sup->inflight--;
@@ -741,7 +741,7 @@ void cpsup_release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, int an
     sup->slots[slot].inst = NULL;
     sup->slots[slot].name = NULL;
     if (answered) {
-        sup->st.scans++;
+        sup->st.scans += answered;
         note_success(sup);
     }
     inst_unref(in);
@@ -755,6 +755,13 @@ void cpsup_release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, int an
         wake(sup);
     else
         pthread_cond_broadcast(&sup->cond);
+    pthread_mutex_unlock(&sup->lock);
+}
+
+void cpsup_set_slot_object(pal_cpsup *sup, unsigned slot, const char *name)
+{
+    pthread_mutex_lock(&sup->lock);
+    sup->slots[slot].name = name;
     pthread_mutex_unlock(&sup->lock);
 }
 

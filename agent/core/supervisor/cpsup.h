@@ -20,9 +20,9 @@
  * its limits. An account that shares its uid (nobody's, root's, another account's) is
  * refused: the instance does not start, scans through it are unscannable ("content process
  * unavailable: ..."), and the reason is the start failure's (status, events). Before every
- * object, its resource limits and the priority of its threads are compared with what the
- * broker set; a difference kills it (event kill-tampered, detail "limits changed: ...") and
- * the object goes to the next instance.
+ * hand-off (one object, or one pipeline of small objects), its resource limits and the
+ * priority of its threads are compared with what the broker set; a difference kills it (event
+ * kill-tampered, detail "limits changed: ...") and the object goes to the next instance.
  *
  * Scans: pal_cpsup_scan sends SCAN with the first chunk inline, answers the engine's data
  * requests with reads on the caller's pal_source (inline DATA parts or the slot's shared bulk
@@ -42,7 +42,8 @@
  * so an update or other limits replace the instance.
  *
  * Files: cpsup.c (state machine), cpspawn.c (one instance's process), cppkg.c (the
- * package it holds), cpchan.c (the channels); their shared internals are in
+ * package it holds), cpchan.c (the channels), cppipe.c (several small objects per round
+ * trip on a channel); their shared internals are in
  * cpsup_internal.h.
  *
  * Thread safety: every function may be called from any thread, except that a slot is used
@@ -194,6 +195,32 @@ const char *pal_cpsup_outcome_name(pal_cpsup_outcome o);
 int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *limits,
                    const pal_source *src, const char *name, const volatile int *cancel,
                    pal_report *rep, pal_cpsup_outcome *outcome);
+
+/*
+ * Several small objects on one slot for the price of about one round trip (cppipe.c): the
+ * instance's identity and limits are checked once for the hand-off, every object goes out as
+ * a SCAN that holds all its bytes inline, and the answers are read and checked in order,
+ * exactly as pal_cpsup_scan checks one. Each object's timeout starts when the previous one's
+ * answer arrived. When the instance dies, misbehaves or times out under object j, the objects
+ * before j keep their reports, j is handled as pal_cpsup_scan would handle it (a death:
+ * retried once alone on the next instance), and every object after j is scanned again on
+ * its own through pal_cpsup_scan's path, so that a crash is laid on the object that caused it.
+ * One exception: no answer in time for j while later objects were in flight does not say
+ * whose time it was (the content process may hold j's answer while a later one scans), so
+ * j too is scanned again on its own (the kill-timeout event names every object in flight).
+ *
+ * n at most PAL_CPSUP_PIPE_MAX; each srcs[i].size at most PAL_CPMSG_INLINE_MAX and their sum at
+ * most PAL_CPSUP_PIPE_BYTES (so that the SCANs fit in the channel's send buffer; one that does
+ * not fit is sent later on its own). Returns PAL_EINVAL for bad arguments, PAL_ESTATE when the
+ * slot is in use, else 0 with, for each object, rcs[i] what pal_cpsup_scan would have
+ * returned, reps[i] and outcomes[i] (may be NULL) as it fills them.
+ */
+#define PAL_CPSUP_PIPE_MAX 16U
+#define PAL_CPSUP_PIPE_BYTES (128U * 1024U)
+int pal_cpsup_scan_pipelined(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *limits,
+                             size_t n, const pal_source *srcs, const char *const *names,
+                             const volatile int *cancel, pal_report *reps, int *rcs,
+                             pal_cpsup_outcome *outcomes);
 
 /* ---- self-test (palisade-cp-selftest only; the installed binary answers unsupported) ---- */
 

@@ -157,8 +157,11 @@ typedef enum cpsup_acq_result {
 cpsup_acq_result cpsup_acquire(pal_cpsup *sup, unsigned slot, int alone, uint64_t after_gen,
                                const char *name, const volatile int *cancel, cp_inst **out,
                                char *why, size_t why_len);
-/* The request on slot is over; answered: properly (ends a crash loop, counts a scan). */
-void cpsup_release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, int answered);
+/* The request on slot is over; answered: how many objects it answered properly (one or
+   more ends a crash loop; each counts a scan). */
+void cpsup_release(pal_cpsup *sup, unsigned slot, cp_inst *in, int alone, unsigned answered);
+/* The object now in flight on slot, for events (a pipeline moves on through its objects). */
+void cpsup_set_slot_object(pal_cpsup *sup, unsigned slot, const char *name);
 /* Kill in for a reason of ours (kind PAL_CPSUP_EV_KILL_*); the first reason is kept. */
 void cpsup_kill(pal_cpsup *sup, cp_inst *in, pal_cpsup_event_kind kind, const char *object,
                 const char *detail);
