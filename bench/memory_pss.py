@@ -13,7 +13,8 @@ bench/clam_scale.py). One real palisaded (SandboxMode Enabled, the default) is s
 it, and /proc/PID/smaps_rollup of the broker and of its content process give their Pss
 totals (every mapping: heap, libraries, the package), measured when the daemon is ready,
 after a scan of bench/clam_scale.py's 1,000-file tree, and after a scan of each --tree
-(e.g. bench/yara_vs.py's 1 GiB tree). Printed: each process's Pss, the package mapping's
+(e.g. bench/yara_vs.py's 1 GiB tree): at once and after 3 s idle (the content process
+gives memory back after 2 s without a request). Printed: each process's Pss, the package mapping's
 Pss, and the sum over the package size.
 """
 import argparse
@@ -99,12 +100,18 @@ def main():
         for when, scan_dir in steps:
             if scan_dir:
                 d.scan([scan_dir])
-            time.sleep(1)
-            m = measure(d, size)
-            b, c = m.get("broker", (0, 0)), m.get("cp", (0, 0))
-            total = (b[0] + c[0]) / 1024
-            print(f"| {when} | {b[0] / 1024:.1f} ({b[1] / 1024:.1f}) | {c[0] / 1024:.1f} "
-                  f"({c[1] / 1024:.1f}) | {total:.1f} | {total * 2**20 / size:.2f} |", flush=True)
+            # at once, then idle: the content process gives back its scan buffers and the
+            # allocator's free memory after 2 s without a request (agent/cp/chan.c)
+            for pause, label in ((0.2, when), (3.0, when + ", 3 s idle")):
+                if scan_dir is None and pause < 1:
+                    continue
+                time.sleep(pause)
+                m = measure(d, size)
+                b, c = m.get("broker", (0, 0)), m.get("cp", (0, 0))
+                total = (b[0] + c[0]) / 1024
+                print(f"| {label} | {b[0] / 1024:.1f} ({b[1] / 1024:.1f}) | {c[0] / 1024:.1f} "
+                      f"({c[1] / 1024:.1f}) | {total:.1f} | {total * 2**20 / size:.2f} |",
+                      flush=True)
     finally:
         d.stop()
         if d.own_base:

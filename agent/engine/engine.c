@@ -52,7 +52,8 @@ struct pal_engine {
 
 struct pal_scanner {
     pal_engine *eng;
-    YR_SCANNER *yr; /* NULL when the engine has no rules */
+    YR_SCANNER *yr;   /* NULL when the engine has no rules */
+    YR_RULES *yrules; /* what yr was made from */
     EVP_MD_CTX *md;
     EVP_MD_CTX *xmd[2];  /* MD5, SHA-1 contexts when eng->xmd[i] */
     pal_walk_buf *bufs;  /* eng->lim.max_depth + 1 */
@@ -688,6 +689,24 @@ int pal_walk_object(pal_walk *w, const uint8_t *data, size_t len, const char *ch
 
 /* ---- scanner ---------------------------------------------------------------------------- */
 
+/* A YARA scanner over sc's rules reporting to sc; NULL when out of memory. */
+static YR_SCANNER *new_yr_scanner(pal_scanner *sc)
+{
+    YR_SCANNER *yr = NULL;
+    if (yr_scanner_create(sc->yrules, &yr) != ERROR_SUCCESS)
+        return NULL;
+    /*
+     * SCAN_FLAGS_NO_TRYCATCH, always: libyara's try/catch exists to survive SIGBUS
+     * when a mapped file shrinks under the scan. We only ever hand it private heap
+     * buffers, so there is nothing to catch; and the catch installs process-wide
+     * SIGSEGV/SIGBUS handlers around every scan, which in the sandbox would turn a real
+     * memory-safety fault into a silent "no match" instead of a crash the broker sees.
+     */
+    yr_scanner_set_flags(yr, SCAN_FLAGS_REPORT_RULES_MATCHING | SCAN_FLAGS_NO_TRYCATCH);
+    yr_scanner_set_callback(yr, yara_callback, sc);
+    return yr;
+}
+
 int pal_scanner_new(pal_engine *eng, pal_scanner **out)
 {
     if (eng == NULL || out == NULL)
@@ -709,21 +728,9 @@ int pal_scanner_new(pal_engine *eng, pal_scanner **out)
         pal_scanner_free(sc);
         return rc;
     }
-    if (rules != NULL) {
-        if (yr_scanner_create(rules, &sc->yr) != ERROR_SUCCESS) {
-            sc->yr = NULL;
-            goto fail;
-        }
-        /*
-         * SCAN_FLAGS_NO_TRYCATCH, always: libyara's try/catch exists to survive SIGBUS
-         * when a mapped file shrinks under the scan. We only ever hand it private heap
-         * buffers, so there is nothing to catch; and the catch installs process-wide
-         * SIGSEGV/SIGBUS handlers around every scan, which in the sandbox would turn a real
-         * memory-safety fault into a silent "no match" instead of a crash the broker sees.
-         */
-        yr_scanner_set_flags(sc->yr, SCAN_FLAGS_REPORT_RULES_MATCHING | SCAN_FLAGS_NO_TRYCATCH);
-        yr_scanner_set_callback(sc->yr, yara_callback, sc);
-    }
+    sc->yrules = rules;
+    if (rules != NULL && (sc->yr = new_yr_scanner(sc)) == NULL)
+        goto fail;
     /* The seed only needs to be unknown to whoever names archive members. */
     sc->seed = now_ns() ^ (uint64_t)(uintptr_t)sc ^ ((uint64_t)(uintptr_t)&sc << 17);
     *out = sc;
@@ -809,6 +816,27 @@ static void trim_buffers(pal_scanner *sc)
         free(sc->fidx);
         sc->fidx = NULL;
         sc->fidx_cap = 0;
+    }
+}
+
+void pal_scanner_release_buffers(pal_scanner *sc)
+{
+    for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++) {
+        free(sc->bufs[i].data);
+        sc->bufs[i].data = NULL;
+        sc->bufs[i].cap = 0;
+    }
+    free(sc->fidx);
+    sc->fidx = NULL;
+    sc->fidx_cap = 0;
+    /* libyara's match notebook only grows (to the most string matches one scan had): a
+       fresh YARA scanner starts small; the old one stays if there is no memory for it */
+    if (sc->yr != NULL) {
+        YR_SCANNER *fresh = new_yr_scanner(sc);
+        if (fresh != NULL) {
+            yr_scanner_destroy(sc->yr);
+            sc->yr = fresh;
+        }
     }
 }
 

@@ -138,6 +138,10 @@ const pal_limits *pal_engine_limits(const pal_engine *eng);
 /* One per thread. */
 int pal_scanner_new(pal_engine *eng, pal_scanner **out);
 void pal_scanner_free(pal_scanner *sc);
+/* Give back what a scanner keeps between scans (buffers up to 4 MiB per nesting level,
+   libyara's match storage): for a thread that has gone idle. The next scan allocates what
+   it needs again. */
+void pal_scanner_release_buffers(pal_scanner *sc);
 
 /*
  * Scan one object. name is the chain root (usually the path). cancel, if not NULL, is
