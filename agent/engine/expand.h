@@ -59,6 +59,7 @@ int pal_expand_probe_engages(const pal_expand_support *sup, const uint8_t *data,
 typedef struct pal_walk_buf {
     uint8_t *data;
     size_t cap;
+    int mapped; /* data is an mmap of cap bytes (a large top-level object), not malloc */
 } pal_walk_buf;
 
 typedef struct pal_walk {

@@ -48,6 +48,7 @@ static struct {
     unsigned engaged; /* of which libarchive engaged on */
 } T;
 
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_cmd(const char *fmt, ...)
 {
     char cmd[4096];
