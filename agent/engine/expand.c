@@ -52,6 +52,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sniff.h"
 #include "utf8.h"
 
 /* Bytes asked of libarchive per read: the clock and cancel flag are checked between reads. */
@@ -760,6 +761,38 @@ static int expand_opened(pal_walk *w, struct archive *a, const uint8_t *data, si
 static int expand_object(pal_walk *w, const uint8_t *data, size_t len, const char *chain,
                          unsigned depth);
 
+/* The formats the probe offers data: all, but tar not a leading block of zeros (see
+   expand_object). *scratch holds the reduced set when one is needed. */
+static const pal_expand_support *probe_support(const pal_expand_support *sup, const uint8_t *data,
+                                               size_t len, pal_expand_support *scratch)
+{
+    if (len >= 512 && data[0] == 0 && memcmp(data, data + 1, 511) == 0) {
+        *scratch = *sup;
+        scratch->formats &= ~(1U << F_TAR);
+        return scratch;
+    }
+    return sup;
+}
+
+int pal_expand_probe_engages(const pal_expand_support *sup, const uint8_t *data, size_t len,
+                             int offer_tar_zero)
+{
+    static const uint8_t nothing[1];
+    pal_expand_support no_tar;
+    if (len == 0)
+        data = nothing;
+    if (!offer_tar_zero)
+        sup = probe_support(sup, data, len, &no_tar);
+    struct archive *a = new_reader(sup, 0);
+    if (a == NULL)
+        return PAL_ENOMEM;
+    int r = archive_read_open_memory(a, data, len);
+    int engages = r >= ARCHIVE_WARN || archive_filter_count(a) != 1 || archive_errno(a) == ENOMEM ||
+                  external_only_format(data, len) != NULL;
+    archive_read_free(a);
+    return engages;
+}
+
 int pal_expand(pal_walk *w, const uint8_t *data, size_t len, const char *chain, unsigned depth)
 {
     /* names in UTF-8, whatever the process locale (see make_names_locale) */
@@ -789,12 +822,14 @@ static int expand_object(pal_walk *w, const uint8_t *data, size_t len, const cha
      * not extract. (Compressed streams start with their magic, never with zeros.)
      */
     pal_expand_support no_tar;
-    const pal_expand_support *sup = w->sup;
-    if (len >= 512 && data[0] == 0 && memcmp(data, data + 1, 511) == 0) {
-        no_tar = *w->sup;
-        no_tar.formats &= ~(1U << F_TAR);
-        sup = &no_tar;
-    }
+    const pal_expand_support *sup = probe_support(w->sup, data, len, &no_tar);
+    /*
+     * The pre-check (sniff.c): when no bidder could accept these bytes, libarchive would
+     * recognise nothing ("none" filter, no format: the "not a container" case below), so
+     * it is not set up at all. A zero block is ignored: tar is not offered one (above).
+     */
+    if ((pal_sniff(data, len) & ~(unsigned)PAL_SNIFF_TAR_ZERO) == 0)
+        return 0;
     struct archive *a = new_reader(sup, 0);
     if (a == NULL)
         return PAL_ENOMEM;

@@ -44,11 +44,22 @@ int pal_expand_probe(pal_expand_support *out);
 const char *pal_expand_format_name(unsigned i);
 const char *pal_expand_filter_name(unsigned i);
 
+/*
+ * Whether the container probe, set up as pal_expand sets it up, engages on data: some
+ * filter or format bids, or the data carries the magic of a compressor reported
+ * unscannable. offer_tar_zero: offer tar a leading block of zeros too (pal_expand does
+ * not). 1 or 0; PAL_ENOMEM. For the tests of the pre-check (sniff.h), which must answer
+ * "maybe" whenever this is 1.
+ */
+int pal_expand_probe_engages(const pal_expand_support *sup, const uint8_t *data, size_t len,
+                             int offer_tar_zero);
+
 /* ---- one walk (one top-level object) ----------------------------------------------------- */
 
 typedef struct pal_walk_buf {
     uint8_t *data;
     size_t cap;
+    int mapped; /* data is an mmap of cap bytes (a large top-level object), not malloc */
 } pal_walk_buf;
 
 typedef struct pal_walk {

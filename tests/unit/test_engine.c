@@ -1163,6 +1163,51 @@ static void test_read_errors(void **state)
     free(d);
 }
 
+/*
+ * Objects above the 4 MiB kept-buffer size are read into a fresh mapping of huge pages
+ * (engine.c reserve_top) that is unmapped after the scan: the same scanner, one after the
+ * other, large, larger, small, then large again cut short by the source, all match whole
+ * and hash right.
+ */
+static void test_large_objects(void **state)
+{
+    (void)state;
+    pal_scanner *sc = NULL;
+    pal_report rep;
+    assert_int_equal(pal_scanner_new(T.profiles[0].eng, &sc), 0);
+    size_t sizes[] = {9U * 1024 * 1024 + 123, 4U * 1024 * 1024 + 1, 1000, (6U << 20) + 4096,
+                      2U * 1024 * 1024 * 3};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t len = sizes[i];
+        uint8_t *d = malloc(len);
+        assert_non_null(d);
+        for (size_t k = 0; k < len; k++)
+            d[k] = (uint8_t)('a' + (k * 7 + i) % 26);
+        memcpy(d, T.eicar, EICAR_LEN);
+        uint8_t want[32];
+        sha256(d, len, want);
+        test_source ts = {.data = d, .len = len, .fail_at = len};
+        pal_source src = {.size = len, .read_at = test_read_at, .ctx = &ts};
+        assert_int_equal(pal_scan(sc, &src, "/x/large", NULL, &rep), 0);
+        assert_int_equal(rep.verdict, PAL_VERDICT_THREAT);
+        assert_int_equal(rep.bytes_read, len);
+        assert_true(rep.sha256_valid);
+        assert_memory_equal(rep.sha256, want, 32);
+        pal_report_free(&rep);
+        /* cut short by the source after 4 MiB + 1: what was read is matched */
+        ts = (test_source){.data = d, .len = len, .fail_at = (4U << 20) + 1, .fail_code = PAL_EIO};
+        assert_int_equal(pal_scan(sc, &src, "/x/large-cut", NULL, &rep), 0);
+        if (len > (4U << 20) + 1) {
+            assert_int_equal(rep.verdict, PAL_VERDICT_THREAT);
+            assert_int_equal(rep.reason, PAL_UNSCANNABLE_READ_ERROR);
+            assert_false(rep.sha256_valid);
+        }
+        pal_report_free(&rep);
+        free(d);
+    }
+    pal_scanner_free(sc);
+}
+
 /* No byte is pulled from the source twice, containers included. */
 static void test_each_byte_read_once(void **state)
 {
@@ -1363,6 +1408,7 @@ int main(void)
         cmocka_unit_test(test_read_errors),
         cmocka_unit_test(test_memsource_bounds),
         cmocka_unit_test(test_each_byte_read_once),
+        cmocka_unit_test(test_large_objects),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_mutations),
