@@ -224,6 +224,8 @@ static int prewarm(warm *wm, cp_msg *msg)
             return snprintf(msg->text, sizeof(msg->text), "warm-up scan on thread %u: %s", i,
                             pal_strerror(g_phase_rc[i])),
                    -1;
+    /* the warm-up's lookups mapped some of the package: start from nothing resident */
+    pal_sigpkg_release_resident(wm->pkg);
     return abi;
 }
 

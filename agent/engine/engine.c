@@ -871,11 +871,8 @@ static void trim_buffers(pal_scanner *sc)
 
 void pal_scanner_release_buffers(pal_scanner *sc)
 {
-    for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++) {
-        free(sc->bufs[i].data);
-        sc->bufs[i].data = NULL;
-        sc->bufs[i].cap = 0;
-    }
+    for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++)
+        buf_release(&sc->bufs[i]);
     free(sc->fidx);
     sc->fidx = NULL;
     sc->fidx_cap = 0;

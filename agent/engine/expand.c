@@ -453,9 +453,10 @@ static int read_member(pal_walk *w, struct archive *a, struct archive_entry *e, 
     member_status status = MEMBER_DONE;
     int64_t start = archive_filter_bytes(a, -1);
     int rc = 0;
+    uint64_t declared = 0; /* 0: not declared */
 
     if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0) {
-        uint64_t declared = (uint64_t)archive_entry_size(e);
+        declared = (uint64_t)archive_entry_size(e);
         size_t first = declared < FIRST_RESERVE_MAX ? (size_t)declared : FIRST_RESERVE_MAX;
         if (first > hold)
             first = hold;
@@ -473,15 +474,23 @@ static int read_member(pal_walk *w, struct archive *a, struct archive_entry *e, 
         }
         size_t want;
         if (used < hold) {
+            /*
+             * The steps depend on the member alone, never on how big the buffer was left by
+             * earlier scans: libarchive hands over a damaged member's last bytes before its
+             * error or drops them with it, by how much was asked (a stored zip member with a
+             * bad CRC), and an object must get the same report whatever was scanned before.
+             * Up to the declared size first, so that a damaged member's bytes are matched;
+             * an undeclared one in steps that double from FIRST_RESERVE_MIN.
+             */
             want = hold - used < READ_CHUNK ? hold - used : READ_CHUNK;
-            if (w->bufs[mdepth].cap - used < want) {
-                size_t need = used + (want < FIRST_RESERVE_MIN ? want : FIRST_RESERVE_MIN);
-                rc = pal_walk_reserve(w, mdepth, need, hold + 1);
-                if (rc < 0)
-                    return rc;
-                if (w->bufs[mdepth].cap - used < want)
-                    want = w->bufs[mdepth].cap - used;
-            }
+            size_t step = used < FIRST_RESERVE_MIN ? FIRST_RESERVE_MIN - used : used;
+            if (declared > used)
+                step = declared - used < SIZE_MAX ? (size_t)(declared - used) : SIZE_MAX;
+            if (step < want)
+                want = step;
+            rc = pal_walk_reserve(w, mdepth, used + want, hold + 1);
+            if (rc < 0)
+                return rc;
         } else {
             /* At the limit: ask for one byte more to learn whether the member goes on. */
             want = 1;
