@@ -62,6 +62,7 @@
 #include "engine.h"
 #include "fdsource.h"
 #include "sigbuild.h"
+#include "../test_support.h"
 
 #include <openssl/evp.h>
 
@@ -132,18 +133,6 @@ static pal_defs *load_defs(const char *pkg, const pal_limits *lim)
 /* What the supervisor takes of a pal_defs, as the broker's scanhost hands it over: the
    package's descriptor and the engine limits. */
 #define PKG(d) pal_defs_fd(d), pal_engine_limits(pal_defs_engine(d))
-
-static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_cmd(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* A fresh signing key for this command under g_work/keys-NAME, trusted by g_keys. */
 static void test_key(const char *tag, char *keyfile, size_t len)

@@ -30,6 +30,7 @@
 #include "memsource.h"
 #include "sigbuild.h"
 #include "sigpkg.h"
+#include "../test_support.h"
 
 #ifndef PAL_TEST_SOURCE_DIR
 #define PAL_TEST_SOURCE_DIR "."
@@ -94,18 +95,6 @@ static void hexify(const uint8_t *data, size_t len, char *out)
         out[3 * i + 2] = ' ';
     }
     out[3 * len] = '\0';
-}
-
-static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_cmd(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static time_t mtime_of(const char *path)

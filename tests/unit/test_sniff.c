@@ -32,6 +32,7 @@
 
 #include "expand.h"
 #include "sniff.h"
+#include "../test_support.h"
 
 #ifndef PAL_TEST_SOURCE_DIR
 #define PAL_TEST_SOURCE_DIR "."
@@ -47,18 +48,6 @@ static struct {
     unsigned checked; /* objects checked against libarchive */
     unsigned engaged; /* of which libarchive engaged on */
 } T;
-
-static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run_cmd(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static uint8_t *read_file(const char *path, size_t *len)
 {

@@ -1,0 +1,26 @@
+/*
+ * test_support.h — small helpers shared by the C test programs (tests/unit, tests/cp).
+ * Header-only: each test program is one translation unit.
+ */
+#ifndef PAL_TEST_SUPPORT_H
+#define PAL_TEST_SUPPORT_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+/* Run a shell command built like printf; its exit status, or -1 if it did not exit. */
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
+static int run_cmd(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#endif
