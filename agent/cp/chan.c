@@ -45,7 +45,7 @@ int cp_worker_init(cp_worker *w, unsigned index, pal_engine *eng, const uint8_t 
     memset(w, 0, sizeof(*w));
     w->index = index;
     w->fd = CP_FD_CHANNEL0 + (int)index;
-    /* wake up from an idle wait now and then to give memory back (recv_idle); no system
+    /* wake up from an idle wait now and then to give memory back (recv_next); no system
        call can set it once the sandbox is closed */
     struct timeval idle = {.tv_sec = CP_IDLE_MS / 1000, .tv_usec = (CP_IDLE_MS % 1000) * 1000};
     if (setsockopt(w->fd, SOL_SOCKET, SO_RCVTIMEO, &idle, sizeof(idle)) != 0)
@@ -88,13 +88,26 @@ static void decode_or_exit(cp_worker *w, size_t n, pal_cpmsg *m)
     }
 }
 
-void cp_worker_recv(cp_worker *w, pal_cpmsg *m)
+/*
+ * The next message. The channel's receive timeout (CP_IDLE_MS, set before the sandbox
+ * closed) wakes the wait now and then; between requests (idle) the first such wake-up gives
+ * back what the last scans left behind, once per idle period: the scanner's kept buffers and
+ * the allocator's free memory (malloc_trim: per-thread arenas keep what large objects used).
+ * An agent between scans then holds the rules and the package pages it uses, not its peak.
+ */
+static void recv_next(cp_worker *w, pal_cpmsg *m, int idle)
 {
     ssize_t n;
-    do {
+    for (;;) {
         n = recv(w->fd, w->rx, PAL_CPMSG_MAX + 1, MSG_TRUNC);
-        /* EAGAIN: the channel's receive timeout (CP_IDLE_MS) passed; keep waiting */
-    } while (n < 0 && (errno == EINTR || errno == EAGAIN));
+        if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+            break;
+        if (errno == EAGAIN && idle) {
+            pal_scanner_release_buffers(w->sc);
+            malloc_trim(0);
+            idle = 0;
+        }
+    }
     if (n == 0)
         _exit(0); /* the broker closed the channel: our work is over */
     if (n < 0) {
@@ -102,6 +115,11 @@ void cp_worker_recv(cp_worker *w, pal_cpmsg *m)
         _exit(PAL_CPMSG_EXIT_IO);
     }
     decode_or_exit(w, (size_t)n, m);
+}
+
+void cp_worker_recv(cp_worker *w, pal_cpmsg *m)
+{
+    recv_next(w, m, 0);
 }
 
 static int64_t mono_ns(void)
@@ -387,36 +405,6 @@ static int recv_spin(cp_worker *w, pal_cpmsg *m)
     }
 }
 
-/*
- * Between requests: block for the next one, and when none came for CP_IDLE_MS (the
- * channel's receive timeout, set before the sandbox closed), give back what the last scans
- * left behind, once per idle period: the scanner's kept buffers and the allocator's free
- * memory (malloc_trim: per-thread arenas keep what large objects used). An agent between
- * scans then holds the rules and the package pages it uses, not its peak.
- */
-static void recv_idle(cp_worker *w, pal_cpmsg *m)
-{
-    int released = 0;
-    for (;;) {
-        ssize_t n = recv(w->fd, w->rx, PAL_CPMSG_MAX + 1, MSG_TRUNC);
-        if (n >= 0 || (errno != EINTR && errno != EAGAIN)) {
-            if (n == 0)
-                _exit(0);
-            if (n < 0) {
-                cp_log("channel %u: recv: %s", w->index, strerror(errno));
-                _exit(PAL_CPMSG_EXIT_IO);
-            }
-            decode_or_exit(w, (size_t)n, m);
-            return;
-        }
-        if (errno == EAGAIN && !released) {
-            pal_scanner_release_buffers(w->sc);
-            malloc_trim(0);
-            released = 1;
-        }
-    }
-}
-
 void cp_worker_run(cp_worker *w)
 {
     for (;;) {
@@ -426,7 +414,7 @@ void cp_worker_run(cp_worker *w)
         if (w->hold_len != 0 && !cp_worker_request_waiting(w))
             cp_worker_flush(w);
         if (!recv_spin(w, &m))
-            recv_idle(w, &m);
+            recv_next(w, &m, 1);
         switch (m.type) {
         case PAL_CPMSG_SCAN:
             handle_scan(w, &m);

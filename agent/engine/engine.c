@@ -856,26 +856,27 @@ static int read_top(pal_walk *w, const pal_source *src, const char *name, uint64
     return 0;
 }
 
-static void trim_buffers(pal_scanner *sc)
+/* Release the buffers above keep bytes, and the findings index above keep_fidx slots. */
+static void drop_buffers(pal_scanner *sc, size_t keep, size_t keep_fidx)
 {
-    for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++) {
-        if (sc->bufs[i].cap > KEEP_BUFFER_MAX)
+    for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++)
+        if (sc->bufs[i].cap > keep)
             buf_release(&sc->bufs[i]);
-    }
-    if (sc->fidx_cap > 4096) {
+    if (sc->fidx_cap > keep_fidx) {
         free(sc->fidx);
         sc->fidx = NULL;
         sc->fidx_cap = 0;
     }
 }
 
+static void trim_buffers(pal_scanner *sc)
+{
+    drop_buffers(sc, KEEP_BUFFER_MAX, 4096);
+}
+
 void pal_scanner_release_buffers(pal_scanner *sc)
 {
-    for (unsigned i = 0; i <= sc->eng->lim.max_depth; i++)
-        buf_release(&sc->bufs[i]);
-    free(sc->fidx);
-    sc->fidx = NULL;
-    sc->fidx_cap = 0;
+    drop_buffers(sc, 0, 0);
     /* libyara's match notebook only grows (to the most string matches one scan had): a
        fresh YARA scanner starts small; the old one stays if there is no memory for it */
     if (sc->yr != NULL) {

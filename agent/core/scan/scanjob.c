@@ -593,48 +593,11 @@ static void after_scan(job *j, const work_item *it, uint64_t sigver, const item_
     pal_report_free(rep);
 }
 
-static void scan_item(job *j, const work_item *it, int64_t *slot_wall_ns)
-{
-    const pal_scanjob_env *env = j->env;
-    pal_defs *defs = env->get_defs(env->defs_ctx);
-    if (!defs) {
-        add_unscannable(j, it->path, "engine-error", "no signature package is loaded");
-        return;
-    }
-    uint64_t sigver = pal_defs_info(defs)->version;
-    item_prep p;
-    if (before_scan(j, it, sigver, &p)) {
-        pal_defs_unref(defs);
-        return;
-    }
-
-    pal_slot *slot = pal_slots_acquire(env->slots, j->req->cancel);
-    if (!slot) {
-        pal_defs_unref(defs);
-        return; /* cancelled while waiting: not counted as scanned */
-    }
-    pal_fdsource fs;
-    pal_source src;
-    pal_fdsource_init(&fs, it->fd, (uint64_t)it->st.st_size, &src);
-    pal_report rep;
-    int64_t slot_start = pal_throttle_now_ns();
-    int rc = pal_slot_scan(slot, defs, &src, it->path, j->req->cancel, &rep);
-    pal_slots_release(env->slots, slot);
-    *slot_wall_ns = pal_throttle_now_ns() - slot_start;
-
-    pthread_mutex_lock(&j->lock);
-    j->res.stats.bytes_read += fs.bytes_read;
-    pthread_mutex_unlock(&j->lock);
-
-    after_scan(j, it, sigver, &p, rc, &rep);
-    pal_defs_unref(defs);
-}
-
 /*
- * Small files, several at a time: each item's cache lookup and trust decision exactly as
- * scan_item makes them, then one slot and one hand-off for those left to scan (in the
- * sandbox one round trip for all: slots.h, pal_slot_scan_many), then each item's result
- * exactly as scan_item takes it. The items are pop_many's: small enough for one batch.
+ * The items pop_many gave (one file of any size, or several small enough for one batch):
+ * each item's cache lookup and trust decision, then one slot and one hand-off for those
+ * left to scan (for several, in the sandbox one round trip for all: slots.h,
+ * pal_slot_scan_many), then each item's result.
  */
 static void scan_items(job *j, const work_item *its, size_t n, int64_t *slot_wall_ns)
 {
@@ -647,10 +610,10 @@ static void scan_items(job *j, const work_item *its, size_t n, int64_t *slot_wal
     }
     uint64_t sigver = pal_defs_info(defs)->version;
     item_prep p[PAL_SLOT_BATCH_MAX];
-    size_t todo[PAL_SLOT_BATCH_MAX], m = 0;
+    size_t left[PAL_SLOT_BATCH_MAX], m = 0; /* the items still to scan */
     for (size_t i = 0; i < n; i++)
         if (!before_scan(j, &its[i], sigver, &p[i]))
-            todo[m++] = i;
+            left[m++] = i;
     if (m == 0) {
         pal_defs_unref(defs);
         return;
@@ -666,13 +629,15 @@ static void scan_items(job *j, const work_item *its, size_t n, int64_t *slot_wal
     pal_report rep[PAL_SLOT_BATCH_MAX];
     int rcs[PAL_SLOT_BATCH_MAX];
     for (size_t k = 0; k < m; k++) {
-        const work_item *it = &its[todo[k]];
+        const work_item *it = &its[left[k]];
         pal_fdsource_init(&fs[k], it->fd, (uint64_t)it->st.st_size, &src[k]);
         names[k] = it->path;
     }
     int64_t slot_start = pal_throttle_now_ns();
-    int rc = pal_slot_scan_many(slot, defs, m, src, names, j->req->cancel, rep, rcs);
-    if (rc != 0) /* pop_many's bounds are the batch's: not reached; one at a time then */
+    int rc = m == 1 ? PAL_EINVAL /* alone, of any size */
+                    : pal_slot_scan_many(slot, defs, m, src, names, j->req->cancel, rep, rcs);
+    if (rc !=
+        0) /* one file, or (not reached: pop_many keeps to the batch's bounds) one at a time */
         for (size_t k = 0; k < m; k++)
             rcs[k] = pal_slot_scan(slot, defs, &src[k], names[k], j->req->cancel, &rep[k]);
     pal_slots_release(env->slots, slot);
@@ -686,7 +651,7 @@ static void scan_items(job *j, const work_item *its, size_t n, int64_t *slot_wal
     pthread_mutex_unlock(&j->lock);
 
     for (size_t k = 0; k < m; k++)
-        after_scan(j, &its[todo[k]], sigver, &p[todo[k]], rcs[k], &rep[k]);
+        after_scan(j, &its[left[k]], sigver, &p[left[k]], rcs[k], &rep[k]);
     pal_defs_unref(defs);
 }
 
@@ -700,10 +665,7 @@ static void *worker_main(void *arg)
             pal_throttle_mark mark;
             int64_t slot_wall_ns = 0;
             pal_throttle_begin(&mark);
-            if (n == 1)
-                scan_item(j, &its[0], &slot_wall_ns);
-            else
-                scan_items(j, its, n, &slot_wall_ns);
+            scan_items(j, its, n, &slot_wall_ns);
             pal_throttle_charge(&j->throttle, &mark, slot_wall_ns);
         }
         for (size_t i = 0; i < n; i++) {
