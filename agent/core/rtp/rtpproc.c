@@ -9,9 +9,11 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -27,10 +29,52 @@ static int pidfd_alive(int pidfd)
     return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0;
 }
 
-/* The real uid, and the uid and gid to take as file-system ids to read the process's
-   /proc/<pid>/exe without CAP_SYS_PTRACE (*as_uid -1: its real, effective and saved ids
-   differ, a set-id program: no such way). */
-static int read_ids(pid_t pid, uid_t *out, long *as_uid, long *as_gid)
+/* PIDFD_GET_INFO (Linux 6.13): the parent and the credentials of the process behind a pidfd
+   in one ioctl, where /proc/<pid>/stat and /status render a page of text per event. Defined
+   here because Debian 12's headers predate it; the first 64 bytes are the published ABI
+   (PIDFD_INFO_SIZE_VER0) and the kernel takes the size from the request number. */
+struct pal_pidfd_info {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+_Static_assert(sizeof(struct pal_pidfd_info) == 64, "PIDFD_INFO_SIZE_VER0");
+#define PAL_PIDFD_GET_INFO _IOWR(0xFF, 11, struct pal_pidfd_info)
+#define PAL_PIDFD_INFO_CREDS (1ULL << 1)
+
+static atomic_int pidfd_info_missing; /* the kernel said ENOTTY/EINVAL once: /proc from then */
+
+int pal_rtp_proc_ids_from_pidfd(int pidfd, pal_rtp_ids *out)
+{
+    if (pidfd < 0)
+        return -1;
+    if (atomic_load_explicit(&pidfd_info_missing, memory_order_relaxed)) {
+        errno = ENOTTY;
+        return -1;
+    }
+    struct pal_pidfd_info i;
+    memset(&i, 0, sizeof(i));
+    i.mask = PAL_PIDFD_INFO_CREDS;
+    if (ioctl(pidfd, PAL_PIDFD_GET_INFO, &i) != 0) {
+        if (errno == ENOTTY || errno == EINVAL)
+            atomic_store(&pidfd_info_missing, 1);
+        return -1;
+    }
+    if (!(i.mask & PAL_PIDFD_INFO_CREDS)) {
+        errno = ENOTTY;
+        return -1;
+    }
+    out->ppid = (pid_t)i.ppid;
+    out->ruid = i.ruid;
+    out->euid = i.euid;
+    out->suid = i.suid;
+    out->rgid = i.rgid;
+    out->egid = i.egid;
+    out->sgid = i.sgid;
+    return 0;
+}
+
+int pal_rtp_proc_ids_from_proc(pid_t pid, pal_rtp_ids *out)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
@@ -42,16 +86,30 @@ static int read_ids(pid_t pid, uid_t *out, long *as_uid, long *as_gid)
     if (n <= 0)
         return -1;
     buf[n] = '\0';
+    const char *pp = strstr(buf, "\nPPid:");
     const char *u = strstr(buf, "\nUid:");
     const char *g = strstr(buf, "\nGid:");
+    long ppid;
     unsigned long ur, ue, us, gr, ge, gs;
-    if (!u || !g || sscanf(u + 5, "%lu %lu %lu", &ur, &ue, &us) != 3 ||
+    if (!pp || !u || !g || sscanf(pp + 6, "%ld", &ppid) != 1 ||
+        sscanf(u + 5, "%lu %lu %lu", &ur, &ue, &us) != 3 ||
         sscanf(g + 5, "%lu %lu %lu", &gr, &ge, &gs) != 3)
         return -1;
-    *out = (uid_t)ur;
-    *as_uid = ur == ue && ur == us && gr == ge && gr == gs ? (long)ur : -1;
-    *as_gid = (long)gr;
+    out->ppid = (pid_t)ppid;
+    out->ruid = (uid_t)ur;
+    out->euid = (uid_t)ue;
+    out->suid = (uid_t)us;
+    out->rgid = (gid_t)gr;
+    out->egid = (gid_t)ge;
+    out->sgid = (gid_t)gs;
     return 0;
+}
+
+int pal_rtp_proc_ids(pid_t pid, int pidfd, pal_rtp_ids *out)
+{
+    if (pal_rtp_proc_ids_from_pidfd(pidfd, out) == 0)
+        return 0;
+    return pal_rtp_proc_ids_from_proc(pid, out);
 }
 
 /*
@@ -99,10 +157,16 @@ void pal_rtp_proc_identify(pal_rtp_proc *p, pid_t pid, int pidfd)
 {
     memset(p, 0, sizeof(*p));
     p->pid = pid;
-    uid_t uid = 0;
-    long as_uid = -1, as_gid = -1;
-    if (read_ids(pid, &uid, &as_uid, &as_gid) != 0)
+    pal_rtp_ids ids;
+    if (pal_rtp_proc_ids(pid, pidfd, &ids) != 0)
         return;
+    uid_t uid = ids.ruid;
+    /* the ids that let exe be read without CAP_SYS_PTRACE: none for a set-id program */
+    long as_uid =
+        ids.ruid == ids.euid && ids.ruid == ids.suid && ids.rgid == ids.egid && ids.rgid == ids.sgid
+            ? (long)ids.ruid
+            : -1;
+    long as_gid = (long)ids.rgid;
     ssize_t n = exe_link(pid, p->exe, sizeof(p->exe) - 1);
     if (n <= 0 && (errno == EACCES || errno == EPERM))
         n = as_target(as_uid, as_gid, exe_link, pid, p->exe, sizeof(p->exe) - 1);

@@ -4,8 +4,8 @@
  * (rtp.stats: which processes cause the most scans and scan time).
  *
  * Identity: /proc/<pid>/exe (read with the process's own ids as this thread's file-system
- * ids when the daemon lacks CAP_SYS_PTRACE, see rtpproc.c) and the real uid from
- * /proc/<pid>/status are read, then the
+ * ids when the daemon lacks CAP_SYS_PTRACE, see rtpproc.c) and the ids (from the pidfd where
+ * the kernel can tell them, PIDFD_GET_INFO, else /proc/<pid>/status) are read, then the
  * pidfd is asked whether that process still lives (pidfd_send_signal with signal 0). A pid
  * read without that check could name another process that reused it: the identity is then
  * "unknown" and no exclusion applies. Called from worker threads only: reading /proc and
@@ -28,6 +28,23 @@ typedef struct pal_rtp_proc {
     char exe[4096];      /* "" when unknown */
     long as_uid, as_gid; /* the ids that let exe be read without CAP_SYS_PTRACE (-1: none) */
 } pal_rtp_proc;
+
+/* A process's parent and credentials (real, effective, saved). */
+typedef struct pal_rtp_ids {
+    pid_t ppid;
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+} pal_rtp_ids;
+
+/* From the pidfd (PIDFD_GET_INFO: one ioctl) when it is valid and the kernel has it, else
+   from /proc/<pid>/status; 0 or -1 (the process is gone or unreadable). Opens nothing on a
+   marked file system: the reader thread may call it. The ids are pid's; only the pidfd
+   proves pid still names the event's process (see pal_rtp_proc_identify). */
+int pal_rtp_proc_ids(pid_t pid, int pidfd, pal_rtp_ids *out);
+/* Each way alone, for the tests to compare. The pidfd's fails with errno ENOTTY on a kernel
+   without PIDFD_GET_INFO (before 6.13). */
+int pal_rtp_proc_ids_from_pidfd(int pidfd, pal_rtp_ids *out);
+int pal_rtp_proc_ids_from_proc(pid_t pid, pal_rtp_ids *out);
 
 /* Fill p for pid (pidfd: the event's, or < 0 when none was reported). */
 void pal_rtp_proc_identify(pal_rtp_proc *p, pid_t pid, int pidfd);
