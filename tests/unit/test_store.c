@@ -1030,6 +1030,59 @@ static void test_scan_cache_batch(void **state)
     pal_store_close(st);
 }
 
+/* The filter that answers lookups of files the cache never saw: grown past its first size by
+   the writes it is told of, built again from the table at a restart, it never misses an entry
+   (a miss would only cost a rescan, but every entry must still hit). */
+static void test_scan_cache_filter(void **state)
+{
+    fx *f = *state;
+    pal_store *st = open_ok(f->db);
+    pal_errbuf err = {{0}};
+    enum { N = 100000, CHUNK = 1000 };
+    static pal_cache_key keys[N];
+    for (size_t i = 0; i < N; i++)
+        keys[i] = (pal_cache_key){
+            .dev = 2049 + (i % 3), .ino = 7 + i * 13, .size = i, .mtime_ns = 1, .ctime_ns = 2};
+    int hit = -1;
+    assert_int_equal(pal_store_cache_lookup(st, &keys[0], 5, &hit, &err), 0); /* built empty */
+    assert_int_equal(hit, 0);
+    /* past the first size (65,536 pairs): the filter is built again, larger, on the way */
+    for (size_t i = 0; i < N; i += CHUNK) {
+        assert_int_equal(pal_store_cache_insert_many(st, keys + i, CHUNK, 5, &err), 0);
+        assert_int_equal(pal_store_cache_lookup(st, &keys[i], 5, &hit, &err), 0);
+        assert_int_equal(hit, 1);
+    }
+    pal_cache_key one = {.dev = 77, .ino = 78, .size = 1, .mtime_ns = 1, .ctime_ns = 2};
+    assert_int_equal(pal_store_cache_insert(st, &one, 5, &err), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < N; i++) {
+            hit = -1;
+            assert_int_equal(pal_store_cache_lookup(st, &keys[i], 5, &hit, &err), 0);
+            if (hit != 1)
+                fail_msg("entry %zu misses (pass %d)", i, pass);
+            pal_cache_key absent = keys[i];
+            absent.ino += 1; /* no key's inode: 7 + 13i + 1 */
+            assert_int_equal(pal_store_cache_lookup(st, &absent, 5, &hit, &err), 0);
+            if (hit != 0)
+                fail_msg("an absent file hits (%zu, pass %d)", i, pass);
+        }
+        assert_int_equal(pal_store_cache_lookup(st, &one, 5, &hit, &err), 0);
+        assert_int_equal(hit, 1);
+        /* the second pass: built from the table by a new connection */
+        pal_store_close(st);
+        st = open_ok(f->db);
+    }
+    /* emptied, then refilled: the entries written after the clear hit */
+    assert_int_equal(pal_store_cache_clear(st, &err), 0);
+    assert_int_equal(pal_store_cache_lookup(st, &keys[5], 5, &hit, &err), 0);
+    assert_int_equal(hit, 0);
+    assert_int_equal(pal_store_cache_insert(st, &keys[5], 6, &err), 0);
+    assert_int_equal(pal_store_cache_clear_other_versions(st, 6, &err), 0);
+    assert_int_equal(pal_store_cache_lookup(st, &keys[5], 6, &hit, &err), 0);
+    assert_int_equal(hit, 1);
+    pal_store_close(st);
+}
+
 static void test_cp_events(void **state)
 {
     fx *f = *state;
@@ -1665,6 +1718,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_threat_actions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_cache_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_cache_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cp_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_and_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threat_list, setup, teardown),

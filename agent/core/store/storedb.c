@@ -673,6 +673,7 @@ void pal_store_close(pal_store *st)
         return;
     for (size_t i = 0; i < SDB_MAX_STMTS; i++)
         sqlite3_finalize(st->stmts[i].stmt);
+    sdb_cache_filter_free(st);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->lock);
     free(st->path);

@@ -31,6 +31,16 @@ struct sdb_cached {
     sqlite3_stmt *stmt;
 };
 
+/* Which (dev, ino) the scan cache may hold (store_cache.c): a lookup it rules out costs no
+   query. Over-inclusive by design (removals leave their bits); never under-inclusive for
+   this connection's own writes. */
+struct sdb_cache_filter {
+    uint64_t *bits; /* NULL: not built (built at the next lookup) */
+    unsigned log2_bits;
+    size_t added; /* entries added since it was built: rebuilt larger past 1 in 16 bits */
+    int unusable; /* out of memory once: every lookup queries */
+};
+
 struct pal_store {
     pthread_mutex_t lock;
     sqlite3 *db;                            /* lock */
@@ -38,7 +48,11 @@ struct pal_store {
     int version;                            /* immutable after open */
     int sync_full;                          /* current PRAGMA synchronous is FULL; lock */
     struct sdb_cached stmts[SDB_MAX_STMTS]; /* open addressing by address; lock */
+    struct sdb_cache_filter cache_filter;   /* lock */
 };
+
+void sdb_cache_filter_free(pal_store *st);
+void sdb_cache_filter_free_bits(struct sdb_cache_filter *f);
 
 /* ---- time, limits, values -------------------------------------------------------------- */
 
