@@ -102,13 +102,14 @@ set_tests_properties(integration.events PROPERTIES
                      ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key};$<$<TARGET_EXISTS:palisade-cp-selftest>:PAL_CP_SELFTEST=$<TARGET_FILE:palisade-cp-selftest>>"
                      LABELS integration
                      TIMEOUT 900)
-# The second real-time test builds a newer signature package, with the health test's key.
+# The second real-time test builds a newer signature package, with the health test's key, and
+# slows a scan down with the self-test content process.
 # It runs alone (RUN_SERIAL): its watchdog test monitors every file system of the machine
 # for a few seconds, and would deny and quarantine the EICAR files other tests write.
 add_test(NAME integration.rtp_more
          COMMAND ${Python3_EXECUTABLE} -B ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_rtp_more.py)
 set_tests_properties(integration.rtp_more PROPERTIES
-                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key}"
+                     ENVIRONMENT "${_pal_integ_env};PAL_SIGTOOL=$<TARGET_FILE:palisade-sigtool>;PAL_SIGNING_KEY=${_pal_integ_health_key};$<$<TARGET_EXISTS:palisade-cp-selftest>:PAL_CP_SELFTEST=$<TARGET_FILE:palisade-cp-selftest>>"
                      LABELS integration
                      RUN_SERIAL TRUE
                      TIMEOUT 600)

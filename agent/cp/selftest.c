@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -138,6 +140,29 @@ int cp_selftest_trigger(cp_worker *w)
         _exit(42);
     if (word_is(word, len, "hang"))
         wait_forever(w);
+    if (word_is(word, len, "slow")) {
+        /* 1.5 s, then an ordinary scan: a scan still in flight when something changes. A
+           futex wait that nothing wakes: the sandbox allows futex, not nanosleep. */
+        static uint32_t never;
+        struct timespec end, now;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += 1;
+        end.tv_nsec += 500000000;
+        if (end.tv_nsec >= 1000000000) {
+            end.tv_sec++;
+            end.tv_nsec -= 1000000000;
+        }
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            int64_t left =
+                (int64_t)(end.tv_sec - now.tv_sec) * 1000000000 + (end.tv_nsec - now.tv_nsec);
+            if (left <= 0)
+                break;
+            struct timespec rel = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+            syscall(SYS_futex, &never, FUTEX_WAIT_PRIVATE, 0, &rel, NULL, 0);
+        }
+        return 0;
+    }
     if (word_is(word, len, "bad-id")) {
         send_clean_result(w, w->id + 1);
         wait_forever(w);

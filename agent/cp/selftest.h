@@ -5,7 +5,8 @@
  * - SELFTEST requests: attempt one forbidden operation inside the finished sandbox and
  *   report the errno, so that tests see every attack fail or kill the process;
  * - content triggers: an object whose first bytes are "PALISADE-SELFTEST:<word>" makes this
- *   process crash, exit, hang or answer the broker with a malformed or lying message, so
+ *   process crash, exit, hang, take 1.5 s before scanning it ("slow") or answer the broker
+ *   with a malformed or lying message, so
  *   that tests can drive the broker's defences through an ordinary scan.
  */
 #ifndef PAL_CP_SELFTEST_H

@@ -8,6 +8,9 @@ own except the last:
 - switching off and on, and a signature update, during a storm of opens: no opener hangs,
   protection holds afterwards, and a file cached clean under the old package is checked
   again under the new one (its ignore mark and cache entry died with the package);
+- a file whose scan on the old package is still in flight when the new package is installed
+  (the self-test content process takes 1.5 s over it) is allowed that once, then checked
+  again under the new package: the late clean verdict sets no ignore mark;
 - a threat written into a directory created a moment earlier, during a fast tar extraction of
   thousands of files on a loop-mounted ext4 image, is caught;
 - status and rtp.stats count what happened, per process;
@@ -206,6 +209,59 @@ class StormTest(RtpTest):
         wait_for(lambda: not os.path.exists(self.m.p("s", "late.com")),
                  what="the threat written after the storm quarantined")
         self.assertEqual(self.rt_stats()["timeouts"], 0)
+
+
+class UpdateRaceTest(RtpTest):
+    """A package installed while a scan on the old one is in flight."""
+
+    TRIGGER = b"PALISADE-SELFTEST:slow\n"  # agent/cp/selftest.h: 1.5 s, then a scan
+
+    @classmethod
+    def setUpClass(cls):
+        rh.require_root()
+        cls.pkgdir = tempfile.mkdtemp(prefix="pal-rtp-race.")
+        os.chmod(cls.pkgdir, 0o755)
+        cls.v2 = rh.build_package(os.path.join(cls.pkgdir, "v2.sig"), 2, marker_rule=True,
+                                  workdir=cls.pkgdir)
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run(["rm", "-rf", cls.pkgdir])
+
+    def setUp(self):
+        self.daemon_kwargs = {
+            "extra_args": ["--content-process", harness.env_path("PAL_CP_SELFTEST")],
+            "policy": {"10-test.json": {"RealTimeResponseTimeoutMs": 20000}}}
+        super().setUp()
+
+    def prepare(self):
+        with open(self.m.p("slow-marker"), "wb") as f:
+            f.write(self.TRIGGER + b"harmless until version 2: " + rh.MARKER + b"\n")
+
+    def test_late_clean_verdict_sets_no_ignore_mark(self):
+        wait_for(lambda: self.status()["content_process_pid"], what="the content process")
+        first = {}
+
+        def opener():
+            t = time.monotonic()
+            first["p"] = as_user("nobody", "cat", self.m.p("slow-marker"))
+            first["secs"] = time.monotonic() - t
+
+        th = threading.Thread(target=opener)
+        th.start()
+        time.sleep(0.4)  # the scan on version 1 is under way
+        with self.d.client() as c:
+            res = c.result("update", {"path": self.v2})
+        self.assertEqual(res.get("version", res.get("signature_version")), 2, res)
+        th.join(30)
+        self.assertFalse(th.is_alive(), "the first opener hung")
+        # version 1 found nothing: allowed, after the slow scan (not by a timeout)
+        self.assertEqual(first["p"].returncode, 0, first["p"].stderr)
+        self.assertGreater(first["secs"], 1.2, self.d.log())
+        self.assertEqual(self.rt_stats()["timeouts"], 0)
+        # that verdict must not stand for version 2: the next open is checked, and denied
+        again = as_user("nobody", "cat", self.m.p("slow-marker"))
+        self.assertTrue(denied(again), (again.returncode, again.stderr))
 
 
 class ExtractionTest(RtpTest):
