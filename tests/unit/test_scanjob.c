@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,8 @@ typedef struct fx {
     int n_calls;
     char call_path[MAX_CALLS][700];
     pal_action call_action[MAX_CALLS];
-    int scans; /* fake slot calls */
+    int scans;     /* fake slot calls */
+    int not_batch; /* ... made from a thread that is not SCHED_BATCH */
 } fx;
 
 static fx *F;
@@ -125,8 +127,11 @@ static int fake_scan(void *ctx, unsigned slot, pal_defs *defs, const pal_source 
     rep->size = src->size;
     rep->sha256_valid = 1;
     memset(rep->sha256, 0xab, sizeof(rep->sha256));
+    int policy = sched_getscheduler(0);
     pthread_mutex_lock(&f->lock);
     f->scans++;
+    if (policy != SCHED_BATCH)
+        f->not_batch++;
     pthread_mutex_unlock(&f->lock);
     const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
     char chain[800];
@@ -415,6 +420,9 @@ static void test_clean_tree_is_fully_examined(void **state)
     assert_int_equal(r.unscannable_count, 0);
     assert_true(r.fully_examined);
     assert_int_equal(f->n_calls, 0);
+    /* scanning is batch work: it never preempts the machine's users on wake-up */
+    assert_int_equal(f->scans, 2);
+    assert_int_equal(f->not_batch, 0);
     pal_scan_result_clear(&r);
 }
 
