@@ -134,6 +134,9 @@ static int print_rtp_status(const json_t *st)
            100.0 * num_of(stats, "cache_hit_rate"));
     printf("Ignore marks:         %lld (files the kernel no longer asks about until written)\n",
            int_of(stats, "ignore_marks"));
+    printf("Ignore marks dropped: %lld (times all went: a marked file's mode, owner or ACL "
+           "changed)\n",
+           int_of(stats, "ignore_marks_dropped"));
     printf("Empty files allowed:  %lld (nothing to check; scanned after their close)\n",
            int_of(stats, "empty_allowed"));
     printf("Scans:                %lld\n", int_of(stats, "scans"));

@@ -81,7 +81,7 @@ class RtpCliTest(harness.DaemonTest):
         out, _ = self.rtp("status")
         self.assertRegex(out, r"(?m)^Real-time protection: Enabled$")
         self.assertRegex(out, r"(?m)^File systems: +%s$" % self.mnt)
-        for label in ("Since", "Events", "Queue depth", "Cache hits", "Ignore marks",
+        for label in ("Since", "Events", "Queue depth", "Cache hits", "Ignore marks", "Ignore marks dropped",
                       "Empty files allowed", "Scans", "Blocked", "Timeouts", "Overloads"):
             self.assertRegex(out, r"(?m)^%s: +\S" % label)
         self.assertNotIn("Reason:", out)

@@ -8,6 +8,10 @@ own except the last:
 - switching off and on, and a signature update, during a storm of opens: no opener hangs,
   protection holds afterwards, and a file cached clean under the old package is checked
   again under the new one (its ignore mark and cache entry died with the package);
+- a file given an ignore mark while only root could write it, then made writable by everyone
+  (chmod 666) and rewritten by nobody through a shared mapping after closing it (no write(2),
+  no close: no event; the kernel keeps ignore marks across that), is checked again at its
+  next open and denied;
 - a file whose scan on the old package is still in flight when the new package is installed
   (the self-test content process takes 1.5 s over it) is allowed that once, then checked
   again under the new package: the late clean verdict sets no ignore mark;
@@ -211,6 +215,68 @@ class StormTest(RtpTest):
         self.assertEqual(self.rt_stats()["timeouts"], 0)
 
 
+class AttributeChangeTest(RtpTest):
+    """An ignore mark must not outlive the permissions it was given under."""
+
+    # as nobody: map the file shared, close it (its after-close scan sees clean bytes), then,
+    # told to, write EICAR through the mapping: no write(2), no close, so no event at all
+    MMAP_WRITER = ("import mmap, os, sys\n"
+                   "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+                   "m = mmap.mmap(fd, 0)\n"
+                   "os.close(fd)\n"
+                   "print('mapped', flush=True)\n"
+                   "sys.stdin.readline()\n"
+                   "data = bytes.fromhex(sys.argv[2])\n"
+                   "m[:len(data)] = data\n"
+                   "print('written', flush=True)\n"
+                   "sys.stdin.read()\n")
+
+    def prepare(self):
+        for name in ("shared.txt", "other.txt"):
+            with open(self.m.p(name), "wb") as f:
+                f.write(b"x" * len(eicar()))  # as long as EICAR: rewritten in place
+            os.chmod(self.m.p(name), 0o644)
+
+    def test_chmod_then_write_through_mapping(self):
+        p = self.m.p("shared.txt")
+        for name in ("shared.txt", "other.txt"):  # clean: checked once, then ignore-marked
+            for _ in range(2):
+                self.assertEqual(as_user("nobody", "cat", self.m.p(name)).returncode, 0)
+        st = self.rt_stats()
+        self.assertGreaterEqual(st["ignore_marks"], 2)
+        self.assertEqual(st["ignore_marks_dropped"], 0)
+        self.assertEqual(as_user("nobody", "cat", p).returncode, 0)
+        self.assertEqual(self.rt_stats()["events"], st["events"])  # the mark answered it
+        # root makes it everyone's
+        os.chmod(p, 0o666)
+        time.sleep(0.5)
+        w = subprocess.Popen(["setpriv", "--reuid", "nobody", "--regid", "nogroup",
+                              "--clear-groups", "--", "/usr/bin/python3", "-c",
+                              self.MMAP_WRITER, p, eicar().hex()],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(w.stdout.readline().strip(), "mapped")
+            wait_for(lambda: self.rt_stats()["queue_depth"] == 0,
+                     what="the after-close scan of the mapped file")
+            w.stdin.write("go\n")
+            w.stdin.flush()
+            self.assertEqual(w.stdout.readline().strip(), "written")
+            # the writer still maps it: nothing told the kernel the file changed. Its next
+            # open must be checked, and denied.
+            r = as_user("nobody", "cat", p)
+            self.assertTrue(denied(r), (r.returncode, r.stdout[:80], r.stderr))
+        finally:
+            w.stdin.close()
+            w.wait(10)
+        st2 = self.rt_stats()
+        self.assertGreaterEqual(st2["ignore_marks_dropped"], 1)
+        self.assertGreaterEqual(st2["blocked"], 1)
+        # the other file lost its mark too, and is simply checked again
+        before = st2["events"]
+        self.assertEqual(as_user("nobody", "cat", self.m.p("other.txt")).returncode, 0)
+        self.assertGreater(self.rt_stats()["events"], before)
+
+
 class UpdateRaceTest(RtpTest):
     """A package installed while a scan on the old one is in flight."""
 
@@ -323,7 +389,7 @@ class StatsTest(RtpTest):
         self.assertEqual(set(rs), {"since", "file_systems", "events", "events_per_second",
                                    "queue_depth", "cache_hits", "cache_hit_rate", "scans",
                                    "blocked", "timeouts", "overloads", "empty_allowed",
-                                   "ignore_marks",
+                                   "ignore_marks", "ignore_marks_dropped",
                                    "other_permission_listeners"})
         self.assertIn("%d %s" % (os.getpid(), os.path.realpath(sys.executable)),
                       rs["other_permission_listeners"])

@@ -62,7 +62,7 @@ Describe 'Get-AgentStatus: real-time protection' {
         $r.EventsPerSecond | Should -BeOfType [double]
         $r.QueueDepth | Should -BeOfType [long]
         $r.CacheHitRate | Should -BeOfType [double]
-        foreach ($n in 'CacheHits', 'IgnoreMarks', 'EmptyAllowed', 'Scans', 'Blocked', 'Timeouts', 'Overloads') {
+        foreach ($n in 'CacheHits', 'IgnoreMarks', 'IgnoreMarksDropped', 'EmptyAllowed', 'Scans', 'Blocked', 'Timeouts', 'Overloads') {
             $r.$n | Should -BeOfType [long]
         }
         # the default view shows the state, and the statistics in one line

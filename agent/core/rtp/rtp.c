@@ -1,8 +1,8 @@
 /*
- * rtp.c — real-time protection's life and its threads (see rtp.h): the fanotify group, the
- * reader thread (reads events, answers the broker's own at once, queues the rest, answers
- * expired and overflowing ones by policy, re-marks on mount changes) and the workers (scan
- * on a slot, answer, record, remediate).
+ * rtp.c — real-time protection's life (see rtp.h): the fanotify group, the reader thread
+ * (reads events, answers the broker's own at once, queues the rest, answers expired and
+ * overflowing ones by policy, re-marks on mount changes, drops the ignore marks when the
+ * attribute watch says so), starting and stopping the workers (rtpwork.c), and the status.
  *
  * One lock (r->lock) protects the queues, the unanswered list and every event's state. It
  * is held only for list work and the response write(2) to the fanotify fd (non-blocking):
@@ -35,112 +35,15 @@
 #include "events.h"
 #include "fdsource.h"
 #include "msg.h"
+#include "rtpattr.h"
 #include "rtpmounts.h"
 #include "rtpproc.h"
 #include "rtptally.h"
 #include "walker.h"
 
-#define N_WORKERS 4
-#define QUEUE_MAX 8192 /* events held (queued or scanning) before new ones are overloads */
-#define PERM_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
-#define MARK_MASK (PERM_MASK | FAN_CLOSE_WRITE)
-#define EXPIRE_SLACK_NS (10 * 1000000LL) /* answered up to 10 ms before the deadline */
-#define LOG_EVERY_MS 5000 /* timeouts and overloads: one log line per period, with counts */
-#define CACHE_BATCH 64    /* clean verdicts stored in one transaction (a commit each: ~45 us) */
+#include "rtp_internal.h"
 
-enum { ST_DISABLED = 0, ST_ENABLED, ST_UNAVAILABLE };
-
-typedef struct ev {
-    int fd, pidfd;
-    pid_t pid;
-    uint64_t mask;
-    int perm;
-    int answered; /* lock */
-    volatile int cancel;
-    int refs; /* lock: the queue or a worker, and the unanswered list */
-    int64_t deadline_ns;
-    /* a written file's writer, told when the event was read: by the time a worker looks,
-       the writer may have exited (NULL: not told) */
-    char *writer_exe;
-    uid_t writer_uid;
-    struct ev *qnext;
-    struct ev *uprev, *unext;
-} ev;
-
-/* The exclusion lists as they were at the last apply: copying them from the settings on
-   every event was the main per-event cost. ExclusionPath, ExclusionExtension and
-   RealTimeProcessExclusions apply through PAL_APPLY_RTP, so a change reaches load_live. */
-typedef struct excl_snap {
-    int refs; /* lock */
-    char **paths, **exts, **procs;
-    size_t np, ne, nproc;
-} excl_snap;
-
-typedef struct counters {
-    atomic_uint_fast64_t events, cache_hits, scans, blocked, timeouts, overloads, detections;
-    atomic_uint_fast64_t empty_allowed, ignore_marks;
-} counters;
-
-struct pal_rtp {
-    pal_rtp_env env;
-    pthread_mutex_t life; /* serialises apply, stop and status's reading of the config */
-
-    /* running state (life) */
-    int running;
-    int fan_fd, wake_fd, mount_fd;
-    pthread_t reader, workers[N_WORKERS];
-    int reader_started;
-    int n_workers;
-    int has_pidfd;
-    pid_t self;
-    char **cfg_paths, **cfg_unmon; /* what the marks were made from */
-    size_t n_cfg_paths, n_cfg_unmon;
-
-    pthread_mutex_t lock;
-    pthread_cond_t work;
-    int stopping;             /* lock */
-    volatile int stop_cancel; /* set while stopping: the scans of written files give up */
-    ev *uhead, *utail;
-    ev *pq_head, *pq_tail, *aq_head, *aq_tail;
-    size_t held; /* lock: events alive */
-    int64_t timeout_ns;
-    int deny_on_timeout;
-    struct excl_snap *excl; /* lock: replaced whole by load_live, held by the workers */
-    pal_rtp_marked marked;  /* lock */
-    int64_t last_timeout_log, last_overload_log;
-    pal_rtp_tally unchecked; /* answers without a verdict, for the security events */
-    uint64_t defs_gen;       /* lock: signature packages installed since start */
-
-    /* Clean verdicts waiting for their store insert: stored CACHE_BATCH at a time, and by a
-       worker that finds the queue empty, so a storm of first opens does not pay a commit per
-       file. Losing them (a crash) costs only a rescan; the ignore mark answers the file's
-       next opens meanwhile. */
-    pthread_mutex_t cache_lock;
-    pal_cache_key cache_keys[CACHE_BATCH];
-    size_t cache_n;
-    uint64_t cache_sigver;
-
-    /* status (life for state and reason) */
-    int state;
-    char reason[600];
-    int64_t since_ms;
-    counters c;
-    atomic_uint_fast64_t rate_prev_events;
-    atomic_int_fast64_t rate_prev_ns;
-    atomic_uint_fast64_t rate_value;
-    pal_rtp_pstats *pstats;
-    pal_cachetrust trust;
-    json_t *others; /* life: other permission listeners when protection started */
-};
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-__attribute__((format(printf, 3, 4))) static void rlog(pal_rtp *r, int level, const char *fmt, ...)
+void rtp_log(pal_rtp *r, int level, const char *fmt, ...)
 {
     if (!r->env.log)
         return;
@@ -168,7 +71,7 @@ static void ev_unlink_u(pal_rtp *r, ev *e)
 }
 
 /* lock held */
-static void ev_unref(pal_rtp *r, ev *e)
+void rtp_ev_unref(pal_rtp *r, ev *e)
 {
     if (--e->refs > 0)
         return;
@@ -192,7 +95,7 @@ static void respond(int fan_fd, int fd, int allow)
 }
 
 /* Answer e once (lock held); later answers of the same event are ignored. */
-static int ev_answer(pal_rtp *r, ev *e, int allow)
+int rtp_ev_answer(pal_rtp *r, ev *e, int allow)
 {
     if (!e->perm || e->answered)
         return 0;
@@ -200,15 +103,25 @@ static int ev_answer(pal_rtp *r, ev *e, int allow)
     e->answered = 1;
     e->cancel = 1; /* a scan still running for it may stop */
     ev_unlink_u(r, e);
-    ev_unref(r, e); /* the unanswered list's reference */
+    rtp_ev_unref(r, e); /* the unanswered list's reference */
     return 1;
 }
 
-static void answer(pal_rtp *r, ev *e, int allow)
+void rtp_answer(pal_rtp *r, ev *e, int allow)
 {
     pthread_mutex_lock(&r->lock);
-    ev_answer(r, e, allow);
+    rtp_ev_answer(r, e, allow);
     pthread_mutex_unlock(&r->lock);
+}
+
+/* Every ignore mark goes (lock held): a marked file's attributes changed, or the set that
+   remembers them is full. The next opens of each file are checked again. */
+static void drop_ignore_marks(pal_rtp *r)
+{
+    fanotify_mark(r->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
+    if (r->attr)
+        pal_rtp_attr_forget(r->attr);
+    atomic_fetch_add(&r->c.ignore_marks_dropped, 1);
 }
 
 /* ---- the reader thread ------------------------------------------------------------------ */
@@ -225,15 +138,15 @@ static int is_ours(pal_rtp *r, pid_t pid, int pidfd)
 
 /* action: what the kernel was told ("Allow", "Deny"), or "None" for a written file that
    was not scanned */
-static void note_overload(pal_rtp *r, const char *what, const char *action)
+void rtp_note_overload(pal_rtp *r, const char *what, const char *action)
 {
     pal_rtp_tally_add(&r->unchecked, what, action, 1);
     uint64_t n = atomic_fetch_add(&r->c.overloads, 1) + 1;
     int64_t now = pal_time_now_ms();
     if (now - r->last_overload_log >= LOG_EVERY_MS) {
         r->last_overload_log = now;
-        rlog(r, LOG_WARNING, "real-time protection overloaded: %s (%llu overloads since start)",
-             what, (unsigned long long)n);
+        rtp_log(r, LOG_WARNING, "real-time protection overloaded: %s (%llu overloads since start)",
+                what, (unsigned long long)n);
     }
 }
 
@@ -315,12 +228,12 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
         close(m->fd);
         if (pidfd >= 0)
             close(pidfd);
-        note_overload(r,
-                      perm ? "the queue was full: an open was answered by RealTimeTimeoutAction"
-                           : "the queue was full: a written file was not scanned",
-                      !perm   ? "None"
-                      : allow ? "Allow"
-                              : "Deny");
+        rtp_note_overload(r,
+                          perm ? "the queue was full: an open was answered by RealTimeTimeoutAction"
+                               : "the queue was full: a written file was not scanned",
+                          !perm   ? "None"
+                          : allow ? "Allow"
+                                  : "Deny");
         return;
     }
     ev *e = calloc(1, sizeof(*e));
@@ -332,7 +245,7 @@ static void take_event(pal_rtp *r, const struct fanotify_event_metadata *m)
         close(m->fd);
         if (pidfd >= 0)
             close(pidfd);
-        note_overload(r, "out of memory", !perm ? "None" : allow ? "Allow" : "Deny");
+        rtp_note_overload(r, "out of memory", !perm ? "None" : allow ? "Allow" : "Deny");
         return;
     }
     e->fd = m->fd;
@@ -375,7 +288,7 @@ static int expire(pal_rtp *r)
     for (ev *e = r->uhead, *next; e; e = next) {
         next = e->unext;
         if (e->deadline_ns <= now) {
-            ev_answer(r, e, allow);
+            rtp_ev_answer(r, e, allow);
             expired++;
             continue;
         }
@@ -391,13 +304,30 @@ static int expire(pal_rtp *r)
         int64_t ms = pal_time_now_ms();
         if (ms - r->last_timeout_log >= LOG_EVERY_MS) {
             r->last_timeout_log = ms;
-            rlog(r, LOG_WARNING,
-                 "real-time protection: %llu open(s) not checked within "
-                 "RealTimeResponseTimeoutMs were answered %s (%llu timeouts since start)",
-                 (unsigned long long)expired, allow ? "Allow" : "Deny", (unsigned long long)n);
+            rtp_log(r, LOG_WARNING,
+                    "real-time protection: %llu open(s) not checked within "
+                    "RealTimeResponseTimeoutMs were answered %s (%llu timeouts since start)",
+                    (unsigned long long)expired, allow ? "Allow" : "Deny", (unsigned long long)n);
         }
     }
     return wait_ms;
+}
+
+/* Watch the attribute changes of every marked file system (lock held). One the watch cannot
+   follow (no file handles, no fsid) is still protected; its files only get no ignore marks,
+   and each open of them is checked against the store's cache instead. */
+static void watch_attributes(pal_rtp *r)
+{
+    if (!r->attr)
+        return;
+    char why[600] = "";
+    size_t failed = pal_rtp_attr_watch(r->attr, r->cfg_paths, r->n_cfg_paths, r->cfg_unmon,
+                                       r->n_cfg_unmon, why, sizeof(why));
+    if (failed)
+        rtp_log(r, LOG_INFO,
+                "real-time protection: %zu file system(s) without an attribute watch (their "
+                "clean files are checked against the scan cache at every open): %s",
+                failed, why);
 }
 
 static void remark(pal_rtp *r)
@@ -408,25 +338,15 @@ static void remark(pal_rtp *r)
     m = r->marked;
     memset(&r->marked, 0, sizeof(r->marked));
     pthread_mutex_unlock(&r->lock);
-    /* forget superblocks that are gone, so that a new mount reusing the device is marked */
-    struct stat st;
-    for (size_t i = 0; i < m.n;) {
-        if (stat(m.mount_points[i], &st) == 0 && (uint64_t)st.st_dev == m.devs[i]) {
-            i++;
-            continue;
-        }
-        free(m.mount_points[i]);
-        m.mount_points[i] = m.mount_points[m.n - 1];
-        m.devs[i] = m.devs[m.n - 1];
-        m.n--;
-    }
+    pal_rtp_marked_prune(&m);
     size_t failed = pal_rtp_mark_mounts(r->fan_fd, MARK_MASK, NULL, r->cfg_paths, r->n_cfg_paths,
                                         r->cfg_unmon, r->n_cfg_unmon, &m, why, sizeof(why));
     if (failed)
-        rlog(r, LOG_WARNING, "real-time protection: %zu file system(s) not monitored: %s", failed,
-             why);
+        rtp_log(r, LOG_WARNING, "real-time protection: %zu file system(s) not monitored: %s",
+                failed, why);
     pthread_mutex_lock(&r->lock);
     r->marked = m;
+    watch_attributes(r);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -442,16 +362,23 @@ static void *reader_main(void *arg)
         pal_rtp_tally_flush(&r->unchecked, 0);
         if (wait_ms < 0 || wait_ms > 1000)
             wait_ms = 1000;
-        struct pollfd pf[3] = {{.fd = r->fan_fd, .events = POLLIN},
+        struct pollfd pf[4] = {{.fd = r->fan_fd, .events = POLLIN},
                                {.fd = r->wake_fd, .events = POLLIN},
-                               {.fd = r->mount_fd, .events = POLLPRI}};
-        int np = poll(pf, r->mount_fd >= 0 ? 3 : 2, wait_ms);
+                               {.fd = r->mount_fd, .events = POLLPRI},
+                               {.fd = pal_rtp_attr_fd(r->attr), .events = POLLIN}};
+        int np = poll(pf, 4, wait_ms);
         if (np < 0 && errno != EINTR)
             break;
         if (pf[1].revents & POLLIN)
             break; /* stop */
         if (pf[2].revents & (POLLPRI | POLLERR))
             remark(r);
+        if (pf[3].revents & POLLIN) {
+            pthread_mutex_lock(&r->lock);
+            if (pal_rtp_attr_changed(r->attr))
+                drop_ignore_marks(r);
+            pthread_mutex_unlock(&r->lock);
+        }
         if (!(pf[0].revents & POLLIN))
             continue;
         /* drain what is there now; deadlines are looked at between reads */
@@ -464,428 +391,16 @@ static void *reader_main(void *arg)
                 if (m->vers != FANOTIFY_METADATA_VERSION)
                     break;
                 if (m->mask & FAN_Q_OVERFLOW)
-                    note_overload(r,
-                                  "the kernel's event queue overflowed (written files were "
-                                  "not all scanned)",
-                                  "None");
+                    rtp_note_overload(r,
+                                      "the kernel's event queue overflowed (written files were "
+                                      "not all scanned)",
+                                      "None");
                 else
                     take_event(r, m);
                 m = FAN_EVENT_NEXT(m, n);
             }
             expire(r);
         }
-    }
-    return NULL;
-}
-
-/* ---- the workers ------------------------------------------------------------------------ */
-
-/* The next event, opens and execs first (someone waits for them); NULL when stopping, or
-   at once when nothing is queued and !wait. */
-static ev *pop(pal_rtp *r, int wait)
-{
-    pthread_mutex_lock(&r->lock);
-    ev *e = NULL;
-    while (!r->stopping) {
-        if ((e = r->pq_head)) {
-            r->pq_head = e->qnext;
-            if (!r->pq_head)
-                r->pq_tail = NULL;
-            break;
-        }
-        if ((e = r->aq_head)) {
-            r->aq_head = e->qnext;
-            if (!r->aq_head)
-                r->aq_tail = NULL;
-            break;
-        }
-        if (!wait)
-            break;
-        pthread_cond_wait(&r->work, &r->lock);
-    }
-    pthread_mutex_unlock(&r->lock);
-    return e;
-}
-
-/* Store the clean verdicts waiting (from a worker: a store call, never under r->lock). */
-static void cache_flush(pal_rtp *r)
-{
-    pal_cache_key keys[CACHE_BATCH];
-    pthread_mutex_lock(&r->cache_lock);
-    size_t n = r->cache_n;
-    uint64_t sigver = r->cache_sigver;
-    memcpy(keys, r->cache_keys, n * sizeof(keys[0]));
-    r->cache_n = 0;
-    pthread_mutex_unlock(&r->cache_lock);
-    if (n > 0)
-        pal_store_cache_insert_many(r->env.store, keys, n, sigver, NULL);
-}
-
-static void cache_note(pal_rtp *r, const pal_cache_key *key, uint64_t sigver)
-{
-    pthread_mutex_lock(&r->cache_lock);
-    if (r->cache_n > 0 && r->cache_sigver != sigver)
-        r->cache_n = 0; /* verdicts of a package no longer installed: worthless */
-    r->cache_sigver = sigver;
-    r->cache_keys[r->cache_n++] = *key;
-    int full = r->cache_n == CACHE_BATCH;
-    pthread_mutex_unlock(&r->cache_lock);
-    if (full)
-        cache_flush(r);
-}
-
-static void done(pal_rtp *r, ev *e)
-{
-    pthread_mutex_lock(&r->lock);
-    ev_unref(r, e);
-    pthread_mutex_unlock(&r->lock);
-}
-
-/* An evictable inode ignore mark: the kernel stops asking about opens of this file until it
-   is written (no FAN_MARK_IGNORED_SURV_MODIFY) or the inode leaves the cache. */
-static void ignore_mark(pal_rtp *r, const ev *e)
-{
-    if (fanotify_mark(r->fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK | FAN_MARK_EVICTABLE,
-                      PERM_MASK, e->fd, NULL) == 0)
-        atomic_fetch_add(&r->c.ignore_marks, 1);
-}
-
-static void excl_unref(pal_rtp *r, excl_snap *x)
-{
-    if (!x)
-        return;
-    pthread_mutex_lock(&r->lock);
-    int last = --x->refs == 0;
-    pthread_mutex_unlock(&r->lock);
-    if (!last)
-        return;
-    pal_strlist_free(x->paths, x->np);
-    pal_strlist_free(x->exts, x->ne);
-    pal_strlist_free(x->procs, x->nproc);
-    free(x);
-}
-
-static excl_snap *excl_get(pal_rtp *r)
-{
-    pthread_mutex_lock(&r->lock);
-    excl_snap *x = r->excl;
-    if (x)
-        x->refs++;
-    pthread_mutex_unlock(&r->lock);
-    return x;
-}
-
-static int excluded_path(const excl_snap *x, const char *path)
-{
-    if (!x || (!x->np && !x->ne))
-        return 0;
-    pal_walk_options o = {.exclude_paths = (const char *const *)x->paths,
-                          .n_exclude_paths = x->np,
-                          .exclude_exts = (const char *const *)x->exts,
-                          .n_exclude_exts = x->ne};
-    pal_skip_reason why;
-    return pal_walk_is_excluded(&o, path, strlen(path), 0, &why);
-}
-
-static int proc_excluded(const excl_snap *x, const pal_rtp_proc *p, int pidfd)
-{
-    return x && pal_rtp_proc_excluded(p, pidfd, x->procs, x->nproc);
-}
-
-/* As an on-demand scan decides (scanjob.h); a store that cannot answer fails towards
-   protection. */
-static pal_det_action decide(pal_rtp *r, const pal_finding *f, const pal_report *rep)
-{
-    pal_det_action a;
-    if (pal_scan_decide_action(r->env.store, r->env.settings, f, rep, &a) != 0)
-        return PAL_DET_ACTION_QUARANTINE;
-    return a;
-}
-
-/* Record the findings with the process, deny (when e is an open), then remediate. Returns 1
-   when a finding not on the allowed list was there. */
-static int handle_findings(pal_rtp *r, ev *e, char *path, const struct stat *st,
-                           const pal_report *rep, uint64_t sigver, pal_rtp_proc *p, int64_t dt)
-{
-    size_t n = rep->n_findings;
-    int64_t *ids = calloc(n, sizeof(*ids));
-    pal_det_action *acts = calloc(n, sizeof(*acts));
-    int threat = 0;
-    for (size_t i = 0; i < n; i++) {
-        acts ? acts[i] = decide(r, &rep->findings[i], rep) : 0;
-        if (!acts || acts[i] != PAL_DET_ACTION_ALLOW)
-            threat = 1;
-    }
-    /* the opener waits: it gets its answer before anything is written down */
-    if (e->perm) {
-        answer(r, e, !threat);
-        if (threat)
-            atomic_fetch_add(&r->c.blocked, 1);
-    }
-    pal_rtp_pstats_add(r->pstats, p, 1, dt, threat && e->perm);
-    if (!ids || !acts) {
-        free(ids);
-        free(acts);
-        rlog(r, LOG_ERR, "real-time protection: out of memory recording a threat in %s", path);
-        return threat;
-    }
-    pal_action file_action = PAL_ACTION_NOACTION;
-    size_t first = n;
-    const char *how = e->mask & FAN_OPEN_EXEC_PERM ? "executing" : e->perm ? "opening" : "writing";
-    for (size_t i = 0; i < n; i++) {
-        const pal_finding *f = &rep->findings[i];
-        pal_detection d = {0};
-        d.threat_name = f->threat;
-        d.severity = f->severity;
-        d.category = f->category;
-        d.path = path;
-        d.chain = f->chain;
-        pal_store_sha256_hex(f->sha256, d.sha256);
-        d.size = f->size;
-        d.source = PAL_DET_REAL_TIME;
-        d.matched_by = f->matched_by;
-        d.sig_version = sigver;
-        d.action = acts[i];
-        /* a process that could not be told for sure is not named (its pid may be reused) */
-        d.process_pid = p->known ? p->pid : 0;
-        d.process_uid = (uint32_t)p->uid;
-        d.process_exe = p->known ? p->exe : NULL;
-        pal_errbuf err;
-        if (pal_store_detection_insert(r->env.store, &d, &ids[i], &err) != 0) {
-            rlog(r, LOG_ERR, "real-time protection: cannot record %s in %s: %s", f->threat, path,
-                 err.msg);
-            ids[i] = 0;
-            continue; /* never act on what could not be recorded */
-        }
-        atomic_fetch_add(&r->c.detections, 1);
-        rlog(r, LOG_WARNING,
-             "real-time protection: threat %s in %s, found when %s it (pid %ld, "
-             "uid %ld, %s)%s",
-             f->threat, path, how, (long)p->pid, p->known ? (long)p->uid : -1L,
-             p->known ? p->exe : "executable unknown",
-             e->perm && acts[i] != PAL_DET_ACTION_ALLOW ? "; access denied" : "");
-        if ((acts[i] == PAL_DET_ACTION_QUARANTINE || acts[i] == PAL_DET_ACTION_REMOVE) &&
-            pal_scan_action_rank((pal_action)acts[i]) > pal_scan_action_rank(file_action)) {
-            file_action = (pal_action)acts[i];
-            if (first == n)
-                first = i;
-        }
-    }
-    int act_rc = 0;
-    char *detail = NULL;
-    if (file_action != PAL_ACTION_NOACTION) {
-        pal_remediator rem = r->env.remediator(r->env.ctx);
-        if (!rem.fn) {
-            act_rc = PAL_ESTATE;
-            detail = strdup("remediation is not available in this agent");
-        } else {
-            pal_remediation_req rq = {
-                .path = path,
-                .path_len = strlen(path),
-                .scanned = st,
-                .action = file_action,
-                .detection_id = ids[first],
-                .threat = rep->findings[first].threat,
-                .sha256 = rep->sha256_valid ? rep->sha256 : NULL,
-            };
-            act_rc = rem.fn(rem.ctx, &rq, &detail);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!ids[i])
-            continue;
-        pal_det_action rec = acts[i];
-        pal_det_result res = PAL_DET_SUCCESS;
-        if (acts[i] != PAL_DET_ACTION_ALLOW && acts[i] != PAL_DET_ACTION_NOACTION) {
-            rec = (pal_det_action)file_action;
-            res = act_rc == 0 ? PAL_DET_SUCCESS : PAL_DET_FAILED;
-        }
-        pal_store_detection_set_action(r->env.store, ids[i], rec, res, detail, 0, NULL);
-        const pal_finding *f = &rep->findings[i];
-        char sha[65];
-        pal_store_sha256_hex(f->sha256, sha);
-        pal_event_emit(&(pal_event){.kind = PAL_EV_DETECTION,
-                                    .origin = pal_det_source_name(PAL_DET_REAL_TIME),
-                                    .threat = f->threat,
-                                    .severity = pal_severity_name(f->severity),
-                                    .category = f->category,
-                                    .path = path,
-                                    .object = f->chain,
-                                    .action = pal_det_action_name(rec),
-                                    .result = pal_det_result_name(res),
-                                    .detail = detail,
-                                    .sha256 = sha,
-                                    .detection_id = ids[i],
-                                    .pid = p->known ? p->pid : 0,
-                                    .exe = p->known ? p->exe : NULL,
-                                    .has_uid = p->known,
-                                    .uid = (uint32_t)p->uid,
-                                    .signature_version = sigver});
-    }
-    free(detail);
-    free(ids);
-    free(acts);
-    return threat;
-}
-
-static void handle(pal_rtp *r, ev *e, const excl_snap *x)
-{
-    int64_t t0 = mono_ns();
-    int allow_unchecked = 0; /* set: answer by policy (could not be checked) */
-    struct stat st;
-    pal_rtp_proc p;
-    memset(&p, 0, sizeof(p));
-    p.pid = e->pid;
-    if (fstat(e->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        answer(r, e, 1); /* a directory, device or socket: no content to check */
-        return;
-    }
-    char link[64], path[PATH_MAX];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", e->fd);
-    ssize_t pl = readlink(link, path, sizeof(path) - 1);
-    if (pl <= 0) {
-        answer(r, e, 1);
-        return;
-    }
-    path[pl] = '\0';
-    if (excluded_path(x, path)) {
-        answer(r, e, 1);
-        return;
-    }
-    if (e->writer_exe) {
-        p.known = 1;
-        p.uid = e->writer_uid;
-        snprintf(p.exe, sizeof(p.exe), "%s", e->writer_exe);
-    } else if (e->perm) {
-        pal_rtp_proc_identify(&p, e->pid, e->pidfd); /* the opener waits: it is alive */
-    }
-    if (proc_excluded(x, &p, e->pidfd)) {
-        answer(r, e, 1);
-        return;
-    }
-    /* read before the package is taken: a package installed after this read bumps it */
-    pthread_mutex_lock(&r->lock);
-    uint64_t defs_gen = r->defs_gen;
-    pthread_mutex_unlock(&r->lock);
-    pal_defs *defs = r->env.get_defs(r->env.ctx);
-    if (!defs) {
-        allow_unchecked = 1;
-        goto unchecked;
-    }
-    uint64_t sigver = pal_defs_info(defs)->version;
-    int cache = 1;
-    pal_settings_get_bool(r->env.settings, "ScanCacheEnabled", &cache);
-    pal_cache_key key;
-    pal_cachetrust_key(&st, &key);
-    if (cache) {
-        int hit = 0;
-        if (pal_store_cache_lookup(r->env.store, &key, sigver, &hit, NULL) == 0 && hit) {
-            atomic_fetch_add(&r->c.cache_hits, 1);
-            if (e->perm) {
-                pthread_mutex_lock(&r->lock);
-                if (!e->answered && r->defs_gen == defs_gen)
-                    ignore_mark(r, e);
-                ev_answer(r, e, 1);
-                pthread_mutex_unlock(&r->lock);
-            }
-            pal_rtp_pstats_add(r->pstats, &p, 0, 0, 0);
-            pal_defs_unref(defs);
-            return;
-        }
-    }
-    int may_cache = cache && pal_cachetrust_ok(pal_cachetrust_before_read(&r->trust, e->fd, &st));
-    void *hold = NULL;
-    pal_slots *slots = r->env.slots_begin(r->env.ctx, &hold);
-    pal_slot *slot = NULL;
-    /* an open gives up at its deadline (answered then), a written file when stopping */
-    const volatile int *cancel = e->perm ? &e->cancel : &r->stop_cancel;
-    if (slots)
-        slot = e->perm ? pal_slots_acquire_prio(slots, cancel, e->deadline_ns)
-                       : pal_slots_acquire(slots, cancel);
-    if (!slot) {
-        if (slots)
-            r->env.slots_end(r->env.ctx, hold);
-        pal_defs_unref(defs);
-        allow_unchecked = 1;
-        goto unchecked;
-    }
-    pal_fdsource fs;
-    pal_source src;
-    pal_fdsource_init(&fs, e->fd, (uint64_t)st.st_size, &src);
-    pal_report rep;
-    int rc = pal_slot_scan(slot, defs, &src, path, cancel, &rep);
-    pal_slots_release(slots, slot);
-    r->env.slots_end(r->env.ctx, hold);
-    atomic_fetch_add(&r->c.scans, 1);
-    int64_t dt = mono_ns() - t0;
-    if (rc != 0) {
-        /* the content process could not answer: no parsing in its place */
-        pal_defs_unref(defs);
-        pal_rtp_pstats_add(r->pstats, &p, 1, dt, 0);
-        allow_unchecked = 1;
-        goto unchecked;
-    }
-    int threat = 0;
-    if (rep.n_findings > 0)
-        threat = handle_findings(r, e, path, &st, &rep, sigver, &p, dt);
-    else
-        pal_rtp_pstats_add(r->pstats, &p, 1, dt, 0);
-    if (!threat && rep.reason == PAL_UNSCANNABLE_CANCELLED) {
-        /* past its deadline: already answered by policy */
-    } else if (!threat) {
-        int clean = rep.verdict == PAL_VERDICT_CLEAN;
-        struct stat now;
-        int cacheable = may_cache && clean && fstat(e->fd, &now) == 0 &&
-                        pal_cachetrust_same_identity(&now, &st);
-        if (cacheable)
-            cache_note(r, &key, sigver);
-        pthread_mutex_lock(&r->lock);
-        /* not when a package came after this scan's: its verdict must not stand for it */
-        if (cacheable && e->perm && !e->answered && r->defs_gen == defs_gen)
-            ignore_mark(r, e);
-        /* unscannable by the engine's limits (too big, too deep): allowed, as an on-demand
-           scan reports it and moves on; a threat found is never in this branch */
-        ev_answer(r, e, 1);
-        pthread_mutex_unlock(&r->lock);
-    }
-    pal_report_free(&rep);
-    pal_defs_unref(defs);
-    return;
-unchecked:
-    if (allow_unchecked && e->perm) {
-        pthread_mutex_lock(&r->lock);
-        int allow = !r->deny_on_timeout;
-        int did = ev_answer(r, e, allow);
-        pthread_mutex_unlock(&r->lock);
-        if (did)
-            note_overload(r,
-                          "an open could not be checked (no signatures, no slot or the "
-                          "content process failed) and was answered by "
-                          "RealTimeTimeoutAction",
-                          allow ? "Allow" : "Deny");
-    }
-}
-
-static void *worker_main(void *arg)
-{
-    pal_rtp *r = arg;
-    for (;;) {
-        ev *e = pop(r, 0);
-        if (!e) {
-            cache_flush(r); /* idle (or stopping): nothing waits behind the commit */
-            if (!(e = pop(r, 1)))
-                break;
-        }
-        int skip;
-        pthread_mutex_lock(&r->lock);
-        skip = e->perm && e->answered; /* its deadline passed while it was queued */
-        pthread_mutex_unlock(&r->lock);
-        if (!skip) {
-            excl_snap *x = excl_get(r);
-            handle(r, e, x);
-            excl_unref(r, x);
-        }
-        done(r, e);
     }
     return NULL;
 }
@@ -929,7 +444,7 @@ static void drain_queue(pal_rtp *r, ev **head, ev **tail)
     while (*head) {
         ev *e = *head;
         *head = e->qnext;
-        ev_unref(r, e);
+        rtp_ev_unref(r, e);
     }
     *tail = NULL;
 }
@@ -943,7 +458,7 @@ static void stop_locked(pal_rtp *r)
     r->stop_cancel = 1;
     /* every open still waiting is let through now: protection is being switched off */
     while (r->uhead)
-        ev_answer(r, r->uhead, 1);
+        rtp_ev_answer(r, r->uhead, 1);
     pthread_cond_broadcast(&r->work);
     pthread_mutex_unlock(&r->lock);
     /* the workers first, while the reader still answers: a worker finishing its event may
@@ -961,6 +476,8 @@ static void stop_locked(pal_rtp *r)
     drain_queue(r, &r->pq_head, &r->pq_tail);
     drain_queue(r, &r->aq_head, &r->aq_tail);
     pal_rtp_marked_free(&r->marked);
+    pal_rtp_attr_close(r->attr);
+    r->attr = NULL;
     r->stopping = 0;
     pthread_mutex_unlock(&r->lock);
     /* closing the group allows whatever the kernel still holds */
@@ -975,7 +492,7 @@ static void stop_locked(pal_rtp *r)
     pal_strlist_free(r->cfg_unmon, r->n_cfg_unmon);
     r->cfg_paths = r->cfg_unmon = NULL;
     r->n_cfg_paths = r->n_cfg_unmon = 0;
-    rlog(r, LOG_NOTICE, "real-time protection stopped");
+    rtp_log(r, LOG_NOTICE, "real-time protection stopped");
 }
 
 static void set_state(pal_rtp *r, int state, const char *fmt, ...)
@@ -1019,7 +536,7 @@ static int start_locked(pal_rtp *r)
                       strerror(e));
         else
             set_state(r, ST_UNAVAILABLE, "fanotify_init: %s", strerror(e));
-        rlog(r, LOG_ERR, "real-time protection is unavailable: %s", r->reason);
+        rtp_log(r, LOG_ERR, "real-time protection is unavailable: %s", r->reason);
         return -1;
     }
     r->fan_fd = fd;
@@ -1039,7 +556,7 @@ static int start_locked(pal_rtp *r)
         if (r->wake_fd < 0)
             snprintf(why, sizeof(why), "eventfd: %s", strerror(errno));
         set_state(r, ST_UNAVAILABLE, "%s", why);
-        rlog(r, LOG_ERR, "real-time protection is unavailable: %s", why);
+        rtp_log(r, LOG_ERR, "real-time protection is unavailable: %s", why);
         pal_rtp_marked_free(&m);
         close(fd);
         if (r->wake_fd >= 0)
@@ -1054,10 +571,18 @@ static int start_locked(pal_rtp *r)
         return -1;
     }
     if (failed)
-        rlog(r, LOG_WARNING, "real-time protection: %zu file system(s) not monitored: %s", failed,
-             why);
+        rtp_log(r, LOG_WARNING, "real-time protection: %zu file system(s) not monitored: %s",
+                failed, why);
+    pal_rtp_attr *attr = NULL;
+    if (pal_rtp_attr_open(&attr) != 0)
+        rtp_log(r, LOG_WARNING,
+                "real-time protection: no attribute watch (fanotify FID reporting: %s): clean "
+                "files get no ignore marks, each open is checked against the scan cache",
+                strerror(errno));
     pthread_mutex_lock(&r->lock);
     r->marked = m;
+    r->attr = attr;
+    watch_attributes(r);
     r->stopping = 0;
     r->stop_cancel = 0;
     pthread_mutex_unlock(&r->lock);
@@ -1071,7 +596,7 @@ static int start_locked(pal_rtp *r)
     }
     r->n_workers = 0;
     for (int i = 0; i < N_WORKERS; i++)
-        if (pthread_create(&r->workers[r->n_workers], NULL, worker_main, r) == 0)
+        if (pthread_create(&r->workers[r->n_workers], NULL, rtp_worker_main, r) == 0)
             r->n_workers++;
     r->since_ms = pal_time_now_ms();
     atomic_store(&r->rate_prev_ns, mono_ns());
@@ -1080,14 +605,14 @@ static int start_locked(pal_rtp *r)
     json_decref(r->others);
     r->others = pal_rtp_other_listeners(r->self);
     for (size_t i = 0; r->others && i < json_array_size(r->others); i++)
-        rlog(r, LOG_WARNING,
-             "another fanotify permission listener is running (pid and executable: %s): two "
-             "products checking the same opens can stall each other",
-             json_string_value(json_array_get(r->others, i)));
+        rtp_log(r, LOG_WARNING,
+                "another fanotify permission listener is running (pid and executable: %s): two "
+                "products checking the same opens can stall each other",
+                json_string_value(json_array_get(r->others, i)));
     set_state(r, ST_ENABLED, NULL);
-    rlog(r, LOG_NOTICE, "real-time protection enabled on %zu file system(s)%s%s", m.n,
-         r->has_pidfd ? "" : " (this kernel reports no pidfds: process exclusions cannot apply)",
-         "");
+    rtp_log(r, LOG_NOTICE, "real-time protection enabled on %zu file system(s)%s%s", m.n,
+            r->has_pidfd ? "" : " (this kernel reports no pidfds: process exclusions cannot apply)",
+            "");
     return 0;
 }
 
@@ -1114,7 +639,7 @@ static void load_live(pal_rtp *r)
         r->excl = x;
     }
     pthread_mutex_unlock(&r->lock);
-    excl_unref(r, old);
+    rtp_excl_unref(r, old);
     free(action);
 }
 
@@ -1188,7 +713,7 @@ void pal_rtp_free(pal_rtp *r)
         return;
     pal_rtp_stop(r);
     pal_rtp_pstats_free(r->pstats);
-    excl_unref(r, r->excl);
+    rtp_excl_unref(r, r->excl);
     json_decref(r->others);
     pthread_cond_destroy(&r->work);
     pthread_mutex_destroy(&r->lock);
@@ -1209,6 +734,8 @@ void pal_rtp_defs_changed(pal_rtp *r)
         pthread_mutex_lock(&r->lock);
         r->defs_gen++;
         fanotify_mark(r->fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
+        if (r->attr)
+            pal_rtp_attr_forget(r->attr);
         pthread_mutex_unlock(&r->lock);
     }
     pthread_mutex_lock(&r->cache_lock);
@@ -1268,6 +795,8 @@ int pal_rtp_status_add(pal_rtp *r, json_t *o, int *healthy)
                                 json_integer((json_int_t)atomic_load(&r->c.empty_allowed)));
             json_object_set_new(stats, "ignore_marks",
                                 json_integer((json_int_t)atomic_load(&r->c.ignore_marks)));
+            json_object_set_new(stats, "ignore_marks_dropped",
+                                json_integer((json_int_t)atomic_load(&r->c.ignore_marks_dropped)));
             json_object_set_new(stats, "blocked",
                                 json_integer((json_int_t)atomic_load(&r->c.blocked)));
             json_object_set_new(stats, "timeouts",

@@ -80,6 +80,21 @@ static int add(pal_rtp_marked *m, const char *mp, uint64_t dev)
     return 0;
 }
 
+void pal_rtp_marked_prune(pal_rtp_marked *m)
+{
+    struct stat st;
+    for (size_t i = 0; i < m->n;) {
+        if (stat(m->mount_points[i], &st) == 0 && (uint64_t)st.st_dev == m->devs[i]) {
+            i++;
+            continue;
+        }
+        free(m->mount_points[i]);
+        m->mount_points[i] = m->mount_points[m->n - 1];
+        m->devs[i] = m->devs[m->n - 1];
+        m->n--;
+    }
+}
+
 size_t pal_rtp_mark_mounts(int fan_fd, uint64_t mask, const char *mountinfo, char *const *paths,
                            size_t n_paths, char *const *unmon, size_t n_unmon, pal_rtp_marked *m,
                            char *why, size_t why_size)

@@ -21,6 +21,9 @@ typedef struct pal_rtp_marked {
 } pal_rtp_marked;
 
 void pal_rtp_marked_free(pal_rtp_marked *m);
+/* Forget the superblocks that are gone (their mount point no longer shows the same device),
+   so that a new mount reusing the device is marked again. */
+void pal_rtp_marked_prune(pal_rtp_marked *m);
 
 /*
  * Read mountinfo (NULL: /proc/self/mountinfo) and mark, on fan_fd with mask, every

@@ -26,6 +26,7 @@ function ConvertTo-RealTimeProtectionStats([System.Collections.IDictionary]$Item
         CacheHits       = [long](Get-Field $Item 'cache_hits')
         CacheHitRate    = if ($null -eq $rate) { $null } else { [double]$rate }
         IgnoreMarks     = [long](Get-Field $Item 'ignore_marks')
+        IgnoreMarksDropped = [long](Get-Field $Item 'ignore_marks_dropped')
         EmptyAllowed    = [long](Get-Field $Item 'empty_allowed')
         Scans           = [long](Get-Field $Item 'scans')
         Blocked         = [long](Get-Field $Item 'blocked')

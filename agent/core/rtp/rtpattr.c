@@ -1,0 +1,200 @@
+/* rtpattr.c — the attribute watch behind the ignore marks (see rtpattr.h). */
+#define _GNU_SOURCE
+#include "rtpattr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "pal_error.h"
+
+#define SLOTS (2 * PAL_RTP_ATTR_KEYS) /* open addressing, at most half full */
+
+#ifndef AT_HANDLE_FID
+#define AT_HANDLE_FID 0x200 /* Linux 6.5: the handle fanotify reports, decodable or not */
+#endif
+
+struct pal_rtp_attr {
+    int fd;
+    pal_rtp_marked watched; /* the superblocks whose attribute changes reach this group */
+    uint64_t *keys;         /* SLOTS entries, 0 = empty; allocated at the first note */
+    size_t n;
+};
+
+int pal_rtp_attr_open(pal_rtp_attr **out)
+{
+    *out = NULL;
+    pal_rtp_attr *a = calloc(1, sizeof(*a));
+    if (!a)
+        return PAL_ENOMEM;
+    a->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_FID,
+                          O_RDONLY | O_CLOEXEC);
+    if (a->fd < 0) {
+        int e = errno;
+        free(a);
+        errno = e;
+        return PAL_EIO;
+    }
+    *out = a;
+    return 0;
+}
+
+void pal_rtp_attr_close(pal_rtp_attr *a)
+{
+    if (!a)
+        return;
+    close(a->fd);
+    pal_rtp_marked_free(&a->watched);
+    free(a->keys);
+    free(a);
+}
+
+int pal_rtp_attr_fd(const pal_rtp_attr *a)
+{
+    return a ? a->fd : -1;
+}
+
+size_t pal_rtp_attr_watch(pal_rtp_attr *a, char *const *paths, size_t n_paths,
+                          char *const *unmonitored, size_t n_unmonitored, char *why,
+                          size_t why_size)
+{
+    pal_rtp_marked_prune(&a->watched);
+    return pal_rtp_mark_mounts(a->fd, FAN_ATTRIB, NULL, paths, n_paths, unmonitored, n_unmonitored,
+                               &a->watched, why, why_size);
+}
+
+static uint64_t hash_key(const void *fsid, size_t fsid_len, int type, const unsigned char *h,
+                         size_t len)
+{
+    uint64_t x = 0xcbf29ce484222325ULL; /* FNV-1a */
+    const unsigned char *f = fsid;
+    for (size_t i = 0; i < fsid_len; i++)
+        x = (x ^ f[i]) * 0x100000001b3ULL;
+    x = (x ^ (uint64_t)(unsigned)type) * 0x100000001b3ULL;
+    for (size_t i = 0; i < len; i++)
+        x = (x ^ h[i]) * 0x100000001b3ULL;
+    x ^= x >> 31;
+    return x ? x : 1;
+}
+
+uint64_t pal_rtp_attr_key(int fd)
+{
+    struct statfs sfs;
+    if (fstatfs(fd, &sfs) != 0)
+        return 0;
+    union {
+        struct file_handle fh;
+        char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+    } u;
+    int mount_id;
+    u.fh.handle_bytes = MAX_HANDLE_SZ;
+    if (name_to_handle_at(fd, "", &u.fh, &mount_id, AT_EMPTY_PATH | AT_HANDLE_FID) != 0) {
+        if (errno != EINVAL)
+            return 0;
+        /* before 6.5: the regular handle, which is what fanotify reports for the file
+           systems that have one (its FID is the same encoding) */
+        u.fh.handle_bytes = MAX_HANDLE_SZ;
+        if (name_to_handle_at(fd, "", &u.fh, &mount_id, AT_EMPTY_PATH) != 0)
+            return 0;
+    }
+    return hash_key(&sfs.f_fsid, sizeof(sfs.f_fsid), u.fh.handle_type, u.fh.f_handle,
+                    u.fh.handle_bytes);
+}
+
+static int covered(const pal_rtp_attr *a, uint64_t key, size_t *at)
+{
+    size_t i = (size_t)(key * 0x9e3779b97f4a7c15ULL) & (SLOTS - 1);
+    while (a->keys[i] != 0 && a->keys[i] != key)
+        i = (i + 1) & (SLOTS - 1);
+    *at = i;
+    return a->keys[i] == key;
+}
+
+int pal_rtp_attr_watches(const pal_rtp_attr *a, uint64_t dev)
+{
+    for (size_t i = 0; a && i < a->watched.n; i++)
+        if (a->watched.devs[i] == dev)
+            return 1;
+    return 0;
+}
+
+int pal_rtp_attr_note(pal_rtp_attr *a, uint64_t key)
+{
+    int flushed = 0;
+    if (!a->keys) {
+        a->keys = calloc(SLOTS, sizeof(uint64_t));
+        if (!a->keys)
+            return -1;
+    }
+    if (a->n >= PAL_RTP_ATTR_KEYS) {
+        pal_rtp_attr_forget(a);
+        flushed = 1;
+    }
+    size_t at;
+    if (!covered(a, key, &at)) {
+        a->keys[at] = key;
+        a->n++;
+    }
+    return flushed;
+}
+
+void pal_rtp_attr_forget(pal_rtp_attr *a)
+{
+    if (a->keys && a->n > 0)
+        memset(a->keys, 0, SLOTS * sizeof(uint64_t));
+    a->n = 0;
+}
+
+/* The key of one FAN_ATTRIB event: its FID record hashed as pal_rtp_attr_key does. */
+static uint64_t event_key(const struct fanotify_event_metadata *m)
+{
+    for (size_t off = m->metadata_len;
+         off + sizeof(struct fanotify_event_info_header) <= m->event_len;) {
+        const struct fanotify_event_info_header *h = (const void *)((const char *)m + off);
+        if (h->len == 0 || off + h->len > m->event_len)
+            break;
+        if (h->info_type == FAN_EVENT_INFO_TYPE_FID &&
+            h->len >= sizeof(struct fanotify_event_info_fid) + sizeof(struct file_handle)) {
+            const struct fanotify_event_info_fid *f = (const void *)h;
+            const struct file_handle *fh = (const void *)f->handle;
+            size_t room = h->len - sizeof(*f) - sizeof(*fh);
+            if (fh->handle_bytes > room)
+                break;
+            return hash_key(&f->fsid, sizeof(f->fsid), fh->handle_type, fh->f_handle,
+                            fh->handle_bytes);
+        }
+        off += h->len;
+    }
+    return 0;
+}
+
+int pal_rtp_attr_changed(pal_rtp_attr *a)
+{
+    static __thread char buf[16 * 1024] __attribute__((aligned(8)));
+    int changed = 0;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        ssize_t n = read(a->fd, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        const struct fanotify_event_metadata *m = (const void *)buf;
+        while (FAN_EVENT_OK(m, n)) {
+            if (m->vers != FANOTIFY_METADATA_VERSION || (m->mask & FAN_Q_OVERFLOW)) {
+                changed = 1; /* lost or unreadable events: any of them may be a marked file */
+            } else if (a->n > 0) {
+                uint64_t key = event_key(m);
+                size_t at;
+                if (key == 0 || covered(a, key, &at))
+                    changed = 1;
+            }
+            if (m->vers != FANOTIFY_METADATA_VERSION)
+                break;
+            m = FAN_EVENT_NEXT(m, n);
+        }
+    }
+    return changed;
+}
