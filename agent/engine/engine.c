@@ -22,6 +22,7 @@
 #include <yara.h>
 
 #include "expand.h"
+#include "hash64.h"
 
 /* Bytes asked of the source per read_at: the clock and cancel flag are checked between. */
 #define TOP_READ_CHUNK (1024U * 1024U)
@@ -365,19 +366,8 @@ const pal_limits *pal_engine_limits(const pal_engine *eng)
 
 static uint64_t finding_hash(uint64_t seed, const char *chain, uint32_t threat_id)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    for (const unsigned char *p = (const unsigned char *)chain; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    h ^= threat_id;
-    /* splitmix64 finaliser: spread the bits before masking */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
+    uint64_t h = pal_fnv1a64(PAL_FNV1A64_INIT ^ seed, chain, strlen(chain));
+    return pal_mix64(h ^ threat_id); /* spread the bits before masking */
 }
 
 static int fidx_grow(pal_scanner *sc)

@@ -132,8 +132,8 @@ class OwnScanTest(RtpTest):
         print("\nscan of 301 watched files: %.2f s" % took, file=sys.stderr)
 
 
-class StormTest(RtpTest):
-    """Off, on and a signature update while a storm of opens goes on."""
+class WithVersion2:
+    """Builds cls.v2: signature package version 2, with the marker rule (rh.MARKER)."""
 
     @classmethod
     def setUpClass(cls):
@@ -146,6 +146,10 @@ class StormTest(RtpTest):
     @classmethod
     def tearDownClass(cls):
         subprocess.run(["rm", "-rf", cls.pkgdir])
+
+
+class StormTest(WithVersion2, RtpTest):
+    """Off, on and a signature update while a storm of opens goes on."""
 
     def prepare(self):
         os.mkdir(self.m.p("s"))
@@ -277,22 +281,10 @@ class AttributeChangeTest(RtpTest):
         self.assertGreater(self.rt_stats()["events"], before)
 
 
-class UpdateRaceTest(RtpTest):
+class UpdateRaceTest(WithVersion2, RtpTest):
     """A package installed while a scan on the old one is in flight."""
 
     TRIGGER = b"PALISADE-SELFTEST:slow\n"  # agent/cp/selftest.h: 1.5 s, then a scan
-
-    @classmethod
-    def setUpClass(cls):
-        rh.require_root()
-        cls.pkgdir = tempfile.mkdtemp(prefix="pal-rtp-race.")
-        os.chmod(cls.pkgdir, 0o755)
-        cls.v2 = rh.build_package(os.path.join(cls.pkgdir, "v2.sig"), 2, marker_rule=True,
-                                  workdir=cls.pkgdir)
-
-    @classmethod
-    def tearDownClass(cls):
-        subprocess.run(["rm", "-rf", cls.pkgdir])
 
     def setUp(self):
         self.daemon_kwargs = {

@@ -11,6 +11,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "hash64.h"
 #include "pal_error.h"
 
 #define SLOTS (2 * PAL_RTP_ATTR_KEYS) /* open addressing, at most half full */
@@ -71,15 +72,10 @@ size_t pal_rtp_attr_watch(pal_rtp_attr *a, char *const *paths, size_t n_paths,
 static uint64_t hash_key(const void *fsid, size_t fsid_len, int type, const unsigned char *h,
                          size_t len)
 {
-    uint64_t x = 0xcbf29ce484222325ULL; /* FNV-1a */
-    const unsigned char *f = fsid;
-    for (size_t i = 0; i < fsid_len; i++)
-        x = (x ^ f[i]) * 0x100000001b3ULL;
-    x = (x ^ (uint64_t)(unsigned)type) * 0x100000001b3ULL;
-    for (size_t i = 0; i < len; i++)
-        x = (x ^ h[i]) * 0x100000001b3ULL;
-    x ^= x >> 31;
-    return x ? x : 1;
+    uint32_t t = (uint32_t)type;
+    uint64_t x = pal_fnv1a64(PAL_FNV1A64_INIT, fsid, fsid_len);
+    x = pal_mix64(pal_fnv1a64(pal_fnv1a64(x, &t, sizeof(t)), h, len));
+    return x ? x : 1; /* 0 means "no key" */
 }
 
 uint64_t pal_rtp_attr_key(int fd)

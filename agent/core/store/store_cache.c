@@ -13,6 +13,7 @@
  */
 #include <stdlib.h>
 
+#include "hash64.h"
 #include "storedb.h"
 
 #define FILTER_MIN_LOG2 20     /* bits: 128 KiB */
@@ -34,22 +35,12 @@ static const char SQL_CACHE_KEYS[] = "SELECT dev, ino FROM scan_cache";
 
 /* ---- the filter of (dev, ino) pairs ---------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 /* The probes' bit numbers for one pair (double hashing). */
 static void filter_probes(const struct sdb_cache_filter *f, uint64_t dev, uint64_t ino,
                           uint64_t out[FILTER_PROBES])
 {
-    uint64_t h1 = mix64(ino ^ mix64(dev + 0x9e3779b97f4a7c15ULL));
-    uint64_t h2 = mix64(h1) | 1;
+    uint64_t h1 = pal_mix64(ino ^ pal_mix64(dev + 0x9e3779b97f4a7c15ULL));
+    uint64_t h2 = pal_mix64(h1) | 1;
     uint64_t mask = ((uint64_t)1 << f->log2_bits) - 1;
     for (int i = 0; i < FILTER_PROBES; i++)
         out[i] = (h1 + (uint64_t)i * h2) & mask;
