@@ -177,7 +177,7 @@ int pal_rtp_attr_changed(pal_rtp_attr *a)
         ssize_t n = read(a->fd, buf, sizeof(buf));
         if (n <= 0)
             break;
-        const struct fanotify_event_metadata *m = (const void *)buf;
+        struct fanotify_event_metadata *m = (void *)buf; /* FAN_EVENT_NEXT casts away const */
         while (FAN_EVENT_OK(m, n)) {
             if (m->vers != FANOTIFY_METADATA_VERSION || (m->mask & FAN_Q_OVERFLOW)) {
                 changed = 1; /* lost or unreadable events: any of them may be a marked file */
