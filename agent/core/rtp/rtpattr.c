@@ -146,50 +146,57 @@ void pal_rtp_attr_forget(pal_rtp_attr *a)
     a->n = 0;
 }
 
-/* The key of one FAN_ATTRIB event: its FID record hashed as pal_rtp_attr_key does. */
-static uint64_t event_key(const struct fanotify_event_metadata *m)
+/* The key of one FAN_ATTRIB event (its bytes: ev, len): its FID record hashed as
+   pal_rtp_attr_key does. FID events have any length, so an event, and the records in it,
+   can start at any address: every field is copied out, never read in place. */
+static uint64_t event_key(const unsigned char *ev, size_t len, size_t metadata_len)
 {
-    for (size_t off = m->metadata_len;
-         off + sizeof(struct fanotify_event_info_header) <= m->event_len;) {
-        const struct fanotify_event_info_header *h = (const void *)((const char *)m + off);
-        if (h->len == 0 || off + h->len > m->event_len)
+    for (size_t off = metadata_len; off + sizeof(struct fanotify_event_info_header) <= len;) {
+        struct fanotify_event_info_header h;
+        memcpy(&h, ev + off, sizeof(h));
+        if (h.len == 0 || off + h.len > len)
             break;
-        if (h->info_type == FAN_EVENT_INFO_TYPE_FID &&
-            h->len >= sizeof(struct fanotify_event_info_fid) + sizeof(struct file_handle)) {
-            const struct fanotify_event_info_fid *f = (const void *)h;
-            const struct file_handle *fh = (const void *)f->handle;
-            size_t room = h->len - sizeof(*f) - sizeof(*fh);
-            if (fh->handle_bytes > room)
+        size_t head = sizeof(struct fanotify_event_info_fid) + sizeof(struct file_handle);
+        if (h.info_type == FAN_EVENT_INFO_TYPE_FID && h.len >= head) {
+            struct fanotify_event_info_fid f;
+            struct file_handle fh;
+            memcpy(&f, ev + off, sizeof(f));
+            memcpy(&fh, ev + off + sizeof(f), sizeof(fh));
+            if (fh.handle_bytes > h.len - head)
                 break;
-            return hash_key(&f->fsid, sizeof(f->fsid), fh->handle_type, fh->f_handle,
-                            fh->handle_bytes);
+            return hash_key(&f.fsid, sizeof(f.fsid), fh.handle_type, ev + off + head,
+                            fh.handle_bytes);
         }
-        off += h->len;
+        off += h.len;
     }
     return 0;
 }
 
 int pal_rtp_attr_changed(pal_rtp_attr *a)
 {
-    static __thread char buf[16 * 1024] __attribute__((aligned(8)));
+    static __thread unsigned char buf[16 * 1024];
     int changed = 0;
     for (int rounds = 0; rounds < 64; rounds++) {
         ssize_t n = read(a->fd, buf, sizeof(buf));
         if (n <= 0)
             break;
-        struct fanotify_event_metadata *m = (void *)buf; /* FAN_EVENT_NEXT casts away const */
-        while (FAN_EVENT_OK(m, n)) {
-            if (m->vers != FANOTIFY_METADATA_VERSION || (m->mask & FAN_Q_OVERFLOW)) {
-                changed = 1; /* lost or unreadable events: any of them may be a marked file */
+        for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)n;) {
+            struct fanotify_event_metadata m;
+            memcpy(&m, buf + off, sizeof(m));
+            if (m.vers != FANOTIFY_METADATA_VERSION || m.event_len < FAN_EVENT_METADATA_LEN ||
+                m.event_len > (size_t)n - off) {
+                changed = 1; /* unreadable: whatever it said may concern a marked file */
+                break;
+            }
+            if (m.mask & FAN_Q_OVERFLOW) {
+                changed = 1; /* lost events: any of them may be a marked file */
             } else if (a->n > 0) {
-                uint64_t key = event_key(m);
+                uint64_t key = event_key(buf + off, m.event_len, m.metadata_len);
                 size_t at;
                 if (key == 0 || covered(a, key, &at))
                     changed = 1;
             }
-            if (m->vers != FANOTIFY_METADATA_VERSION)
-                break;
-            m = FAN_EVENT_NEXT(m, n);
+            off += m.event_len;
         }
     }
     return changed;
