@@ -106,6 +106,17 @@ def make_tree(d, db_dir):
                     break
 
 
+def site_keys(tool, work):
+    """A signing key made once under WORK/keys (site.key) and its public half in
+    WORK/keys/trusted/ (what --trusted-keys takes); returns WORK/keys."""
+    keys = os.path.join(work, "keys")
+    if not os.path.exists(keys + "/site.key"):
+        os.makedirs(keys + "/trusted", exist_ok=True)
+        subprocess.run([tool, "keygen", keys + "/site"], check=True, stdout=subprocess.DEVNULL)
+        shutil.copy(keys + "/site.pub", keys + "/trusted/")
+    return keys
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", os.path.join(ROOT, "build", "default")))
@@ -120,11 +131,7 @@ def main():
     tool = os.path.join(build, "agent", "sigtool", "palisade-sigtool")
     work = a.work or tempfile.mkdtemp(prefix="pal-clamscale.")
     os.makedirs(work, exist_ok=True)
-    keys = os.path.join(work, "keys")
-    if not os.path.exists(keys + "/site.key"):
-        os.makedirs(keys + "/trusted", exist_ok=True)
-        subprocess.run([tool, "keygen", keys + "/site"], check=True, stdout=subprocess.DEVNULL)
-        shutil.copy(keys + "/site.pub", keys + "/trusted/")
+    keys = site_keys(tool, work)
     os.environ.update({
         "PAL_PALISADED": os.path.join(build, "agent", "core", "palisaded"),
         "PAL_CLI": os.path.join(build, "agent", "cli", "palisade"),

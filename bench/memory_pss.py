@@ -27,7 +27,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import clam_scale  # noqa: E402  (children, comm, rollup, mapping_of, make_tree)
+import clam_scale  # noqa: E402  (children, comm, rollup, mapping_of, make_tree, site_keys)
 
 
 def measure(daemon, size):
@@ -53,11 +53,7 @@ def main():
     tool = os.path.join(build, "agent", "sigtool", "palisade-sigtool")
     work = os.path.abspath(a.work)
     os.makedirs(work, exist_ok=True)
-    keys = os.path.join(work, "keys")
-    if not os.path.exists(keys + "/site.key"):
-        os.makedirs(keys + "/trusted", exist_ok=True)
-        subprocess.run([tool, "keygen", keys + "/site"], check=True, stdout=subprocess.DEVNULL)
-        shutil.copy(keys + "/site.pub", keys + "/trusted/")
+    keys = clam_scale.site_keys(tool, work)
     label = f"{a.hashes}-{a.bodies}"
     db, src, pkg = (os.path.join(work, f"{k}-{label}") for k in ("db", "src", "pkg"))
     pkg += ".sig"

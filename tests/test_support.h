@@ -10,6 +10,14 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+/* The source and build trees, as CMake passes them to the programs that read test data. */
+#ifndef PAL_TEST_SOURCE_DIR
+#define PAL_TEST_SOURCE_DIR "."
+#endif
+#ifndef PAL_TEST_BINARY_DIR
+#define PAL_TEST_BINARY_DIR "."
+#endif
+
 /* Run a shell command built like printf; its exit status, or -1 if it did not exit. */
 static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2), unused));
 static int run_cmd(const char *fmt, ...)

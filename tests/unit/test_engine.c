@@ -32,13 +32,6 @@
 #include "sigpkg.h"
 #include "../test_support.h"
 
-#ifndef PAL_TEST_SOURCE_DIR
-#define PAL_TEST_SOURCE_DIR "."
-#endif
-#ifndef PAL_TEST_BINARY_DIR
-#define PAL_TEST_BINARY_DIR "."
-#endif
-
 #define EICAR_THREAT "Virus:DOS/EICAR_Test_File"
 #define PAD_THREAT "Trojan:Test/Padding"
 #define EICAR_LEN 68

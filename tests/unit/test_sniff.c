@@ -34,13 +34,6 @@
 #include "sniff.h"
 #include "../test_support.h"
 
-#ifndef PAL_TEST_SOURCE_DIR
-#define PAL_TEST_SOURCE_DIR "."
-#endif
-#ifndef PAL_TEST_BINARY_DIR
-#define PAL_TEST_BINARY_DIR "."
-#endif
-
 static struct {
     pal_expand_support sup;
     char src[1024];

@@ -421,7 +421,7 @@ int pal_rtp_new(const pal_rtp_env *env, pal_rtp **out)
     }
     pthread_mutex_init(&r->life, NULL);
     pthread_mutex_init(&r->lock, NULL);
-    pthread_mutex_init(&r->cache_lock, NULL);
+    pal_cachebatch_init(&r->cache, env->store);
     pal_rtp_tally_init(&r->unchecked, LOG_EVERY_MS);
     pthread_cond_init(&r->work, NULL);
     r->timeout_ns = 4000LL * 1000000LL;
@@ -717,7 +717,7 @@ void pal_rtp_free(pal_rtp *r)
     json_decref(r->others);
     pthread_cond_destroy(&r->work);
     pthread_mutex_destroy(&r->lock);
-    pthread_mutex_destroy(&r->cache_lock);
+    pal_cachebatch_destroy(&r->cache);
     pal_rtp_tally_destroy(&r->unchecked);
     pthread_mutex_destroy(&r->life);
     free(r);
@@ -738,9 +738,7 @@ void pal_rtp_defs_changed(pal_rtp *r)
             pal_rtp_attr_forget(r->attr);
         pthread_mutex_unlock(&r->lock);
     }
-    pthread_mutex_lock(&r->cache_lock);
-    r->cache_n = 0;
-    pthread_mutex_unlock(&r->cache_lock);
+    pal_cachebatch_drop(&r->cache);
     pthread_mutex_unlock(&r->life);
 }
 

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "cachebatch.h"
 #include "cachetrust.h"
 #include "rtp.h"
 #include "rtpattr.h"
@@ -28,7 +29,6 @@
 #define MARK_MASK (PERM_MASK | FAN_CLOSE_WRITE)
 #define EXPIRE_SLACK_NS (10 * 1000000LL) /* answered up to 10 ms before the deadline */
 #define LOG_EVERY_MS 5000 /* timeouts and overloads: one log line per period, with counts */
-#define CACHE_BATCH 64    /* clean verdicts stored in one transaction (a commit each: ~45 us) */
 
 enum { ST_DISABLED = 0, ST_ENABLED, ST_UNAVAILABLE };
 
@@ -94,14 +94,9 @@ struct pal_rtp {
     pal_rtp_tally unchecked; /* answers without a verdict, for the security events */
     uint64_t defs_gen;       /* lock: signature packages installed since start */
 
-    /* Clean verdicts waiting for their store insert: stored CACHE_BATCH at a time, and by a
-       worker that finds the queue empty, so a storm of first opens does not pay a commit per
-       file. Losing them (a crash) costs only a rescan; the ignore mark answers the file's
-       next opens meanwhile. */
-    pthread_mutex_t cache_lock;
-    pal_cache_key cache_keys[CACHE_BATCH];
-    size_t cache_n;
-    uint64_t cache_sigver;
+    /* Clean verdicts on their way to the store, also written by a worker that finds the
+       queue empty; the ignore mark answers the file's next opens meanwhile. */
+    pal_cachebatch cache;
 
     /* status (life for state and reason) */
     int state;

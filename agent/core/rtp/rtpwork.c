@@ -53,33 +53,6 @@ static ev *pop(pal_rtp *r, int wait)
     return e;
 }
 
-/* Store the clean verdicts waiting (from a worker: a store call, never under r->lock). */
-static void cache_flush(pal_rtp *r)
-{
-    pal_cache_key keys[CACHE_BATCH];
-    pthread_mutex_lock(&r->cache_lock);
-    size_t n = r->cache_n;
-    uint64_t sigver = r->cache_sigver;
-    memcpy(keys, r->cache_keys, n * sizeof(keys[0]));
-    r->cache_n = 0;
-    pthread_mutex_unlock(&r->cache_lock);
-    if (n > 0)
-        pal_store_cache_insert_many(r->env.store, keys, n, sigver, NULL);
-}
-
-static void cache_note(pal_rtp *r, const pal_cache_key *key, uint64_t sigver)
-{
-    pthread_mutex_lock(&r->cache_lock);
-    if (r->cache_n > 0 && r->cache_sigver != sigver)
-        r->cache_n = 0; /* verdicts of a package no longer installed: worthless */
-    r->cache_sigver = sigver;
-    r->cache_keys[r->cache_n++] = *key;
-    int full = r->cache_n == CACHE_BATCH;
-    pthread_mutex_unlock(&r->cache_lock);
-    if (full)
-        cache_flush(r);
-}
-
 static void done(pal_rtp *r, ev *e)
 {
     pthread_mutex_lock(&r->lock);
@@ -414,7 +387,7 @@ static void handle(pal_rtp *r, ev *e, const excl_snap *x)
         int cacheable = may_cache && clean && fstat(e->fd, &now) == 0 &&
                         pal_cachetrust_same_identity(&now, &st);
         if (cacheable)
-            cache_note(r, &key, sigver);
+            pal_cachebatch_add(&r->cache, &key, sigver);
         uint64_t akey = cacheable && e->perm ? pal_rtp_attr_key(e->fd) : 0;
         pthread_mutex_lock(&r->lock);
         /* not when a package came after this scan's: its verdict must not stand for it */
@@ -452,7 +425,7 @@ void *rtp_worker_main(void *arg)
     for (;;) {
         ev *e = pop(r, 0);
         if (!e) {
-            cache_flush(r); /* idle (or stopping): nothing waits behind the commit */
+            pal_cachebatch_flush(&r->cache); /* idle (or stopping): nothing waits behind it */
             if (!(e = pop(r, 1)))
                 break;
         }

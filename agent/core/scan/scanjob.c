@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cachebatch.h"
 #include "cachetrust.h"
 #include "events.h"
 #include "fdsource.h"
@@ -36,8 +37,6 @@
    once the oldest waited this long, and at the end of the scan. Delaying them is safe: an
    entry is the file's identity and stamps as they were before it was read, checked unchanged
    after the scan, so a later change of the file can only make it miss. */
-#define CACHE_BATCH 128
-#define CACHE_BATCH_MS 1000
 
 typedef struct work_item {
     int fd;
@@ -76,11 +75,7 @@ typedef struct job {
     pthread_mutex_t progress_lock; /* serialises on_progress calls */
     pal_throttle throttle;         /* req->cpu_load_percent; its own lock */
 
-    pthread_mutex_t cache_lock; /* protects the batch of cache entries below */
-    pal_cache_key cache_keys[CACHE_BATCH];
-    size_t cache_n;
-    uint64_t cache_sigver;   /* the signature version of every entry in the batch */
-    int64_t cache_oldest_ms; /* when the first entry of the batch was added */
+    pal_cachebatch cache; /* clean verdicts on their way to the store */
 } job;
 
 /* Wall-clock ms: the times the store records and the result carries. */
@@ -500,40 +495,6 @@ static void handle_findings(job *j, const work_item *it, const pal_report *rep, 
     free(acts);
 }
 
-/* Write out the batch (cache_lock held; released and taken again around the write). */
-static void cache_flush_locked(job *j)
-{
-    pal_cache_key keys[CACHE_BATCH];
-    size_t n = j->cache_n;
-    uint64_t sigver = j->cache_sigver;
-    if (n == 0)
-        return;
-    memcpy(keys, j->cache_keys, n * sizeof(keys[0]));
-    j->cache_n = 0;
-    pthread_mutex_unlock(&j->cache_lock);
-    /* as before batching: a failed write only costs a rescan */
-    pal_store_cache_insert_many(j->env->store, keys, n, sigver, NULL);
-    pthread_mutex_lock(&j->cache_lock);
-}
-
-static void cache_add(job *j, const pal_cache_key *key, uint64_t sigver)
-{
-    pthread_mutex_lock(&j->cache_lock);
-    /* New signatures arrived during the scan. A loop: the lock is let go during the write,
-       and an entry must never join a batch of another version (it would be trusted under
-       signatures it was not scanned with). */
-    while (j->cache_n > 0 && j->cache_sigver != sigver)
-        cache_flush_locked(j);
-    if (j->cache_n == 0) {
-        j->cache_sigver = sigver;
-        j->cache_oldest_ms = now_ms();
-    }
-    j->cache_keys[j->cache_n++] = *key;
-    if (j->cache_n == CACHE_BATCH || now_ms() - j->cache_oldest_ms >= CACHE_BATCH_MS)
-        cache_flush_locked(j);
-    pthread_mutex_unlock(&j->cache_lock);
-}
-
 /* An item's part before the read: the cache, and whether a clean verdict may enter it. */
 typedef struct item_prep {
     pal_cache_key key;
@@ -589,7 +550,7 @@ static void after_scan(job *j, const work_item *it, uint64_t sigver, const item_
         /* only what was examined as it still is may be trusted next time */
         struct stat now;
         if (fstat(it->fd, &now) == 0 && pal_cachetrust_same_identity(&now, &it->st))
-            cache_add(j, &p->key, sigver);
+            pal_cachebatch_add(&j->cache, &p->key, sigver);
     }
     pal_report_free(rep);
 }
@@ -860,7 +821,7 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
 
     job j = {.env = env, .req = req};
     pthread_mutex_init(&j.lock, NULL);
-    pthread_mutex_init(&j.cache_lock, NULL);
+    pal_cachebatch_init(&j.cache, env->store);
     pthread_mutex_init(&j.progress_lock, NULL);
     pthread_cond_init(&j.not_empty, NULL);
     pthread_cond_init(&j.not_full, NULL);
@@ -943,9 +904,7 @@ int pal_scanjob_run(const pal_scanjob_env *env, const pal_scanjob_req *req, pal_
     pthread_mutex_unlock(&j.lock);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    pthread_mutex_lock(&j.cache_lock);
-    cache_flush_locked(&j); /* before the scan is reported finished */
-    pthread_mutex_unlock(&j.cache_lock);
+    pal_cachebatch_flush(&j.cache); /* before the scan is reported finished */
     pthread_mutex_lock(&j.lock);
     j.finished = 1;
     pthread_cond_signal(&j.tick);
@@ -1019,6 +978,6 @@ out:
     free(j.current);
     pthread_mutex_destroy(&j.lock);
     pthread_mutex_destroy(&j.progress_lock);
-    pthread_mutex_destroy(&j.cache_lock);
+    pal_cachebatch_destroy(&j.cache);
     return rc;
 }
