@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "sandbox.h"
 #ifdef PAL_CP_SELFTEST
 #include "selftest.h"
@@ -57,9 +58,10 @@ int cp_worker_init(cp_worker *w, unsigned index, pal_engine *eng, const uint8_t 
     w->tx = malloc(PAL_CPMSG_MAX);
     w->name = malloc(PAL_CPMSG_NAME_MAX + 1);
     w->inl = malloc(PAL_CPMSG_INLINE_MAX);
-    w->hold = malloc(CP_HOLD_MAX);
-    if (!w->rx || !w->tx || !w->name || !w->inl || !w->hold)
+    w->hold_buf = malloc(CP_HOLD_MAX);
+    if (!w->rx || !w->tx || !w->name || !w->inl || !w->hold_buf)
         return PAL_ENOMEM;
+    pal_cpmsg_bundle_start(&w->hold, w->hold_buf, CP_HOLD_MAX);
     return pal_scanner_new(eng, &w->sc);
 }
 
@@ -78,13 +80,42 @@ int cp_worker_warmup(cp_worker *w, const uint8_t *sample, size_t len)
     return ok ? 0 : PAL_EENGINE;
 }
 
+static __attribute__((noreturn)) void broker_bug(cp_worker *w, const char *what)
+{
+    cp_log("channel %u: %s", w->index, what);
+    _exit(PAL_CPMSG_EXIT_PROTO);
+}
+
+static void decode_from_broker(cp_worker *w, const uint8_t *p, size_t n, pal_cpmsg *m)
+{
+    pal_errbuf err;
+    if (pal_cpmsg_decode(p, n, PAL_CPMSG_FROM_BROKER, m, &err) < 0) {
+        cp_log("channel %u: bad message from the broker: %s", w->index, err.msg);
+        _exit(PAL_CPMSG_EXIT_PROTO);
+    }
+}
+
+/* The next item of the REQUESTS in w->rx. Only SCANs whose whole object waits in the bulk
+   area come that way: nothing in them asks for DATA, whose receive would overwrite rx. */
+static void take_pending(cp_worker *w, pal_cpmsg *m)
+{
+    pal_cpmsg_bytes item;
+    if (!pal_cpmsg_bundle_next(&w->pending, &item))
+        broker_bug(w, "REQUESTS framing changed under us");
+    decode_from_broker(w, item.p, item.len, m);
+    const pal_cpmsg_scan *s = &m->u.scan;
+    if (m->type != PAL_CPMSG_SCAN || !(m->flags & PAL_CPMSG_SCAN_SHM) ||
+        s->status != PAL_CPMSG_ST_OK || s->data.len != s->size)
+        broker_bug(w, "REQUESTS holding something other than whole objects in the bulk area");
+}
+
 /* Decode the n bytes received into w->rx; a malformed message from the broker ends us. */
 static void decode_or_exit(cp_worker *w, size_t n, pal_cpmsg *m)
 {
-    pal_errbuf err;
-    if (pal_cpmsg_decode(w->rx, n, PAL_CPMSG_FROM_BROKER, m, &err) < 0) {
-        cp_log("channel %u: bad message from the broker: %s", w->index, err.msg);
-        _exit(PAL_CPMSG_EXIT_PROTO);
+    decode_from_broker(w, w->rx, n, m);
+    if (m->type == PAL_CPMSG_REQUESTS) {
+        w->pending = m->u.items;
+        take_pending(w, m);
     }
 }
 
@@ -97,6 +128,10 @@ static void decode_or_exit(cp_worker *w, size_t n, pal_cpmsg *m)
  */
 static void recv_next(cp_worker *w, pal_cpmsg *m, int idle)
 {
+    if (w->pending.len > 0) {
+        take_pending(w, m);
+        return;
+    }
     ssize_t n;
     for (;;) {
         n = recv(w->fd, w->rx, PAL_CPMSG_MAX + 1, MSG_TRUNC);
@@ -143,21 +178,23 @@ static void send_bytes(cp_worker *w, const uint8_t *buf, size_t len)
     }
 }
 
-/* Held messages: a 4-byte length, then the encoded message. */
+/* Everything held, in one datagram: the message itself when it is alone, else an ANSWERS. */
 void cp_worker_flush(cp_worker *w)
 {
-    size_t off = 0;
-    while (off < w->hold_len) {
-        uint32_t len;
-        memcpy(&len, w->hold + off, 4);
-        send_bytes(w, w->hold + off + 4, len);
-        off += 4 + (size_t)len;
+    if (w->hold.count == 1) {
+        uint32_t len = pal_le32(w->hold_buf + PAL_CPMSG_BUNDLE_FIXED);
+        send_bytes(w, w->hold_buf + PAL_CPMSG_BUNDLE_FIXED + 4, len);
+    } else if (w->hold.count > 1) {
+        size_t len = pal_cpmsg_bundle_finish(&w->hold, PAL_CPMSG_ANSWERS);
+        send_bytes(w, w->hold_buf, len);
     }
-    w->hold_len = 0;
+    pal_cpmsg_bundle_start(&w->hold, w->hold_buf, CP_HOLD_MAX);
 }
 
 int cp_worker_request_waiting(cp_worker *w)
 {
+    if (w->pending.len > 0)
+        return 1;
     uint8_t b;
     ssize_t n = recv(w->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n > 0;
@@ -165,31 +202,25 @@ int cp_worker_request_waiting(cp_worker *w)
 
 void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
 {
+    if (w->holding) {
+        if (w->hold.count > 0 && pal_cpmsg_bundle_add(&w->hold, m) == 0)
+            return;
+        /* the first one held, or the buffer is full: what is held goes, this one starts
+           the next (one that cannot be held at all goes out after it) */
+        cp_worker_flush(w);
+        if (pal_cpmsg_bundle_add(&w->hold, m) == 0) {
+            w->hold_since = mono_ns();
+            return;
+        }
+    }
     size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
     if (len == 0) {
         cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
         _exit(PAL_CPMSG_EXIT_PROTO);
     }
-    if (w->holding && 4 + len <= CP_HOLD_MAX) {
-        if (w->hold_len + 4 + len > CP_HOLD_MAX)
-            cp_worker_flush(w);
-        uint32_t l32 = (uint32_t)len;
-        if (w->hold_len == 0)
-            w->hold_since = mono_ns();
-        memcpy(w->hold + w->hold_len, &l32, 4);
-        memcpy(w->hold + w->hold_len + 4, w->tx, len);
-        w->hold_len += 4 + len;
-        return;
-    }
     /* answers leave in the order of the requests: what is held goes first */
     cp_worker_flush(w);
     send_bytes(w, w->tx, len);
-}
-
-static __attribute__((noreturn)) void broker_bug(cp_worker *w, const char *what)
-{
-    cp_log("channel %u: %s", w->index, what);
-    _exit(PAL_CPMSG_EXIT_PROTO);
 }
 
 /* ---- the source: inline bytes, then data requests ------------------------------------------ */
@@ -336,14 +367,22 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
     w->has_pend = 0;
     memcpy(w->name, s->name.p, s->name.len);
     w->name[s->name.len] = '\0';
-    memcpy(w->inl, s->data.p, s->data.len);
+    if (m->flags & PAL_CPMSG_SCAN_SHM) {
+        /* a copy: the area is the broker's to reuse for data answers (the decoder checked
+           the range against PAL_CPMSG_REQ_MAX, the smallest area CONFIG accepts) */
+        if (w->bulk == NULL)
+            broker_bug(w, "SCAN in shared memory without a bulk area");
+        memcpy(w->inl, w->bulk + s->bulk_off, s->data.len);
+    } else {
+        memcpy(w->inl, s->data.p, s->data.len);
+    }
 
 #ifdef PAL_CP_SELFTEST
     if (cp_selftest_trigger(w))
         return;
 #endif
     int64_t t0 = mono_ns();
-    if (w->hold_len != 0 && t0 - w->hold_since > CP_HOLD_NS)
+    if (w->hold.count != 0 && t0 - w->hold_since > CP_HOLD_NS)
         cp_worker_flush(w);
     pal_source src = {.size = w->size, .read_at = chan_read_at, .ctx = w};
     pal_report rep;
@@ -387,6 +426,10 @@ static void handle_selftest(cp_worker *w, const pal_cpmsg *m)
 /* 1 with *m when a request came within the spin, 0 when the caller should block. */
 static int recv_spin(cp_worker *w, pal_cpmsg *m)
 {
+    if (w->pending.len > 0) {
+        take_pending(w, m);
+        return 1;
+    }
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
@@ -411,7 +454,7 @@ void cp_worker_run(cp_worker *w)
         pal_cpmsg m;
         /* held answers never wait for a request that is not there (handle_scan holds them
            only when one is; this is the guard for every other way here) */
-        if (w->hold_len != 0 && !cp_worker_request_waiting(w))
+        if (w->hold.count != 0 && !cp_worker_request_waiting(w))
             cp_worker_flush(w);
         if (!recv_spin(w, &m))
             recv_next(w, &m, 1);

@@ -6,16 +6,18 @@
  *
  * The content process never speaks first: every message it sends answers a request on that
  * channel, in the order the requests came. When the broker sent several requests at once
- * (a pipeline of small objects, all bytes inline) and the next is already waiting when a scan
- * ends, that scan's answer is held, encoded, and the next scanned first; everything held
- * leaves, in order, as soon as nothing is waiting, the buffer (CP_HOLD_MAX) would
- * overflow, a scan took longer than CP_HOLD_NS, or the oldest has been held CP_HOLD_NS
- * before the next scan starts, and always before any other message: so an answer waits
- * behind at most one slow scan, which the engine's own time limit bounds, well within the
- * broker's per-object timeout (max_scan_ms + grace). A batch then costs the broker one
- * wake-up, not one per object. A message from the broker this side does not expect is a broker
- * bug, and the process exits (PAL_CPMSG_EXIT_PROTO); end of file on a channel means the
- * broker closed it or died, and the process exits quietly.
+ * (a pipeline of small objects, all bytes inline or in the bulk area; with the bulk area one
+ * REQUESTS datagram whose items are taken one by one as if each had come alone) and the next
+ * is already waiting when a scan ends, that scan's answer is held, encoded, and the next
+ * scanned first; everything held leaves, in order and in one ANSWERS datagram, as soon as
+ * nothing is waiting, the buffer (CP_HOLD_MAX) would overflow, a scan took longer than
+ * CP_HOLD_NS, or the oldest has been held CP_HOLD_NS before the next scan starts, and always
+ * before any other message: so an answer waits behind at most one slow scan, which the
+ * engine's own time limit bounds, well within the broker's per-object timeout (max_scan_ms +
+ * grace). A batch then costs each side one send and one wake-up, not one per object. A
+ * message from the broker this side does not expect is a broker bug, and the process exits
+ * (PAL_CPMSG_EXIT_PROTO); end of file on a channel means the broker closed it or died, and
+ * the process exits quietly.
  */
 #ifndef PAL_CP_CHAN_H
 #define PAL_CP_CHAN_H
@@ -37,13 +39,14 @@ typedef struct cp_worker {
     const volatile int *cancel; /* the slot's cancel word in the shared control page */
     const uint8_t *bulk;        /* the slot's shared bulk area, NULL when DATA comes inline */
     uint8_t *rx;                /* PAL_CPMSG_MAX + 1 */
+    pal_cpmsg_bytes pending;    /* the items of a REQUESTS in rx not taken yet */
     uint8_t *tx;                /* PAL_CPMSG_MAX */
     char *name;                 /* PAL_CPMSG_NAME_MAX + 1: the object in the current scan */
     uint8_t *inl;               /* PAL_CPMSG_INLINE_MAX: its first bytes */
-    uint8_t *hold;              /* CP_HOLD_MAX: answers held while more requests wait */
-    size_t hold_len;
-    int64_t hold_since; /* CLOCK_MONOTONIC ns when the oldest held answer was made */
-    int holding;        /* cp_worker_send appends to hold instead of sending */
+    uint8_t *hold_buf;          /* CP_HOLD_MAX: answers held while more requests wait */
+    pal_cpmsg_bundler hold;     /* the ANSWERS being built in hold_buf */
+    int64_t hold_since;         /* CLOCK_MONOTONIC ns when the oldest held answer was made */
+    int holding;                /* cp_worker_send appends to hold instead of sending */
     /* the scan in progress */
     uint64_t id;
     uint64_t size;

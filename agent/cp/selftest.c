@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "selftest.h"
 
+#include "byteorder.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -191,6 +193,48 @@ int cp_selftest_trigger(cp_worker *w)
         m.u.data_req.off = w->inl_len;
         m.u.data_req.len = (uint32_t)(w->size - w->inl_len) + 1;
         cp_worker_send(w, &m);
+        wait_forever(w);
+    }
+    if (word_is(word, len, "bundle-bad-item") || word_is(word, len, "bundle-unsolicited")) {
+        /* an ANSWERS whose framing is sound: its first item a RESULT with an impossible
+           verdict, or a second answer nobody asked for behind a sound one */
+        int bad = word[7] == 'b';
+        pal_cpmsg r = {.type = PAL_CPMSG_RESULT, .id = w->id};
+        r.u.result.verdict = PAL_VERDICT_CLEAN;
+        r.u.result.size = w->size;
+        r.u.result.bytes_read = w->size;
+        r.u.result.objects_scanned = 1;
+        pal_cpmsg_bundler b;
+        pal_cpmsg_bundle_start(&b, w->tx, PAL_CPMSG_MAX);
+        (void)pal_cpmsg_bundle_add(&b, &r);
+        (void)pal_cpmsg_bundle_add(&b, &r);
+        if (bad)
+            pal_put_le32(w->tx + PAL_CPMSG_BUNDLE_FIXED + 4 + 16, 7); /* the first's verdict */
+        send_raw(w, w->tx, pal_cpmsg_bundle_finish(&b, PAL_CPMSG_ANSWERS));
+        if (bad)
+            wait_forever(w);
+        return 1;
+    }
+    if (word_is(word, len, "bundle-nested")) {
+        /* an ANSWERS holding an ANSWERS: the encoder will not build it, so by hand */
+        static uint8_t inner[512];
+        pal_cpmsg r = {.type = PAL_CPMSG_RESULT, .id = w->id};
+        r.u.result.size = w->size;
+        r.u.result.bytes_read = w->size;
+        r.u.result.objects_scanned = 1;
+        pal_cpmsg_bundler b;
+        pal_cpmsg_bundle_start(&b, inner, sizeof(inner));
+        (void)pal_cpmsg_bundle_add(&b, &r);
+        size_t in_len = pal_cpmsg_bundle_finish(&b, PAL_CPMSG_ANSWERS);
+        uint8_t *out = w->tx;
+        size_t out_len = PAL_CPMSG_BUNDLE_FIXED + 4 + in_len;
+        pal_put_le16(out, PAL_CPMSG_ANSWERS);
+        pal_put_le16(out + 2, 0);
+        pal_put_le32(out + 4, (uint32_t)out_len);
+        pal_put_le64(out + 8, 0);
+        pal_put_le32(out + PAL_CPMSG_BUNDLE_FIXED, (uint32_t)in_len);
+        memcpy(out + PAL_CPMSG_BUNDLE_FIXED + 4, inner, in_len);
+        send_raw(w, out, out_len);
         wait_forever(w);
     }
     if (word_is(word, len, "oversize")) {

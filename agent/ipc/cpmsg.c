@@ -210,6 +210,10 @@ static int fixed_len(uint16_t type, size_t *fixed)
     case PAL_CPMSG_ERROR:
         *fixed = PAL_CPMSG_ERROR_FIXED;
         return 0;
+    case PAL_CPMSG_REQUESTS:
+    case PAL_CPMSG_ANSWERS:
+        *fixed = PAL_CPMSG_BUNDLE_FIXED;
+        return 0;
     default:
         return -1;
     }
@@ -222,7 +226,48 @@ static int from_cp(uint16_t type)
 
 static uint16_t allowed_flags(uint16_t type)
 {
-    return type == PAL_CPMSG_DATA ? (PAL_CPMSG_DATA_LAST | PAL_CPMSG_DATA_SHM) : 0;
+    switch (type) {
+    case PAL_CPMSG_DATA:
+        return PAL_CPMSG_DATA_LAST | PAL_CPMSG_DATA_SHM;
+    case PAL_CPMSG_SCAN:
+        return PAL_CPMSG_SCAN_SHM;
+    default:
+        return 0;
+    }
+}
+
+static int is_bundle(uint16_t type)
+{
+    return type == PAL_CPMSG_REQUESTS || type == PAL_CPMSG_ANSWERS;
+}
+
+/* The items of a bundle: each a u32 length and a whole message of the bundle's side, its
+   header's length equal to it, none a bundle, at least one. Contents are decoded later,
+   item by item. */
+static int check_items(uint16_t type, pal_cpmsg_bytes items, pal_errbuf *err)
+{
+    size_t off = 0;
+    uint32_t count = 0;
+    while (off < items.len) {
+        if (items.len - off < 4)
+            FAIL("bundle item %u: its length is cut short", count);
+        uint32_t n = pal_le32(items.p + off);
+        off += 4;
+        if (n < PAL_CPMSG_HDR || n > items.len - off)
+            FAIL("bundle item %u of %u bytes (%zu left)", count, n, items.len - off);
+        uint16_t t = pal_le16(items.p + off);
+        if (is_bundle(t))
+            FAIL("bundle item %u is itself a bundle", count);
+        if (from_cp(t) != from_cp(type))
+            FAIL("bundle item %u of type 0x%x from the other side", count, t);
+        if (pal_le32(items.p + off + 4) != n)
+            FAIL("bundle item %u says %u bytes, it has %u", count, pal_le32(items.p + off + 4), n);
+        off += n;
+        count++;
+    }
+    if (count == 0)
+        FAIL("bundle without an item");
+    return 0;
 }
 
 static int valid_status(int32_t st)
@@ -313,8 +358,10 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
         s->status = (int32_t)pal_le32(b + 24);
         uint32_t name_len = pal_le32(b + 28);
         uint32_t data_len = pal_le32(b + 32);
-        if (pal_le32(b + 36) != 0)
-            FAIL("SCAN reserved field not zero");
+        s->bulk_off = pal_le32(b + 36);
+        int shm = (m->flags & PAL_CPMSG_SCAN_SHM) != 0;
+        if (!shm && s->bulk_off != 0)
+            FAIL("SCAN bulk offset without its flag");
         if (name_len == 0 || name_len > PAL_CPMSG_NAME_MAX)
             FAIL("SCAN name of %u bytes", name_len);
         if (data_len > PAL_CPMSG_INLINE_MAX || data_len > s->size)
@@ -325,8 +372,17 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
         uint64_t full = s->size < PAL_CPMSG_INLINE_MAX ? s->size : PAL_CPMSG_INLINE_MAX;
         if (s->status == PAL_CPMSG_ST_OK && data_len != full)
             FAIL("SCAN status OK with %u of %llu inline bytes", data_len, (unsigned long long)full);
-        if (take(&r, name_len, &s->name) < 0 || take(&r, data_len, &s->data) < 0)
+        if (shm && (s->bulk_off > PAL_CPMSG_REQ_MAX || data_len > PAL_CPMSG_REQ_MAX - s->bulk_off))
+            FAIL("SCAN bytes %u..%llu of the bulk area (%u bytes)", s->bulk_off,
+                 (unsigned long long)s->bulk_off + data_len, PAL_CPMSG_REQ_MAX);
+        if (take(&r, name_len, &s->name) < 0)
+            FAIL("SCAN shorter than its name");
+        if (shm) {
+            s->data.p = NULL;
+            s->data.len = data_len;
+        } else if (take(&r, data_len, &s->data) < 0) {
             FAIL("SCAN shorter than its name and data");
+        }
         if (has_nul(s->name.p, s->name.len))
             FAIL("SCAN name holds a NUL byte");
         break;
@@ -474,6 +530,15 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
         break;
     }
 
+    case PAL_CPMSG_REQUESTS:
+    case PAL_CPMSG_ANSWERS:
+        if (m->id != 0)
+            FAIL("bundle with a request id");
+        (void)take(&r, (uint32_t)(len - r.off), &m->u.items);
+        if (check_items(m->type, m->u.items, err) < 0)
+            return PAL_EPROTO;
+        break;
+
     case PAL_CPMSG_ERROR:
         m->u.error_code = (int32_t)pal_le32(b + 16);
         if (pal_le32(b + 20) != 0)
@@ -600,10 +665,11 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
         pal_put_le32(b + 24, (uint32_t)s->status);
         pal_put_le32(b + 28, s->name.len);
         pal_put_le32(b + 32, s->data.len);
-        pal_put_le32(b + 36, 0);
+        pal_put_le32(b + 36, (m->flags & PAL_CPMSG_SCAN_SHM) ? s->bulk_off : 0);
         /* the name goes first: if the data sits in place it lies after the name's room */
         put_bytes(&w, s->name);
-        put_bytes(&w, s->data);
+        if (!(m->flags & PAL_CPMSG_SCAN_SHM))
+            put_bytes(&w, s->data);
         break;
     }
     case PAL_CPMSG_DATA: {
@@ -678,6 +744,10 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
         pal_put_le32(b + 16, (uint32_t)m->u.error_code);
         pal_put_le32(b + 20, 0);
         break;
+    case PAL_CPMSG_REQUESTS:
+    case PAL_CPMSG_ANSWERS:
+        put_bytes(&w, m->u.items);
+        break;
     }
     if (w.bad)
         return 0;
@@ -686,4 +756,52 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
     pal_put_le32(b + 4, (uint32_t)w.off);
     pal_put_le64(b + 8, m->id);
     return w.off;
+}
+
+/* ---- bundles ----------------------------------------------------------------------------- */
+
+int pal_cpmsg_bundle_next(pal_cpmsg_bytes *rest, pal_cpmsg_bytes *item)
+{
+    if (rest->len < 4)
+        return 0;
+    uint32_t n = pal_le32(rest->p);
+    if (n > rest->len - 4)
+        return 0; /* not what the decoder passed: nothing is taken from it */
+    item->p = rest->p + 4;
+    item->len = n;
+    rest->p += 4 + (size_t)n;
+    rest->len -= 4 + n;
+    return 1;
+}
+
+void pal_cpmsg_bundle_start(pal_cpmsg_bundler *b, void *buf, size_t cap)
+{
+    b->buf = buf;
+    b->cap = cap < PAL_CPMSG_MAX ? cap : PAL_CPMSG_MAX;
+    b->len = PAL_CPMSG_BUNDLE_FIXED;
+    b->count = 0;
+}
+
+int pal_cpmsg_bundle_add(pal_cpmsg_bundler *b, const pal_cpmsg *m)
+{
+    if (m == NULL || is_bundle(m->type) || b->len + 4 > b->cap)
+        return -1;
+    size_t n = pal_cpmsg_encode(m, b->buf + b->len + 4, b->cap - b->len - 4);
+    if (n == 0)
+        return -1;
+    pal_put_le32(b->buf + b->len, (uint32_t)n);
+    b->len += 4 + n;
+    b->count++;
+    return 0;
+}
+
+size_t pal_cpmsg_bundle_finish(pal_cpmsg_bundler *b, uint16_t type)
+{
+    if (b->count == 0 || !is_bundle(type))
+        return 0;
+    pal_put_le16(b->buf, type);
+    pal_put_le16(b->buf + 2, 0);
+    pal_put_le32(b->buf + 4, (uint32_t)b->len);
+    pal_put_le64(b->buf + 8, 0);
+    return b->len;
 }

@@ -36,13 +36,16 @@
  * | 72 u32 max_depth | 76 u32 max_ratio | 80 u64 max_members | 88 u64 max_expanded_bytes     |
  * | 96 u64 max_object_size | 104 u32 max_scan_ms | 108 u32 reserved (0)                       |
  *
- * SCAN (2): start scanning one object. The first bytes travel inline, so that a small file
+ * SCAN (2): start scanning one object. The first bytes travel with it, so that a small file
  * costs one round trip. 40 bytes + name + data.
- * | 16 u64 size of the object | 24 i32 status after the inline bytes (PAL_CPMSG_ST_* or a   |
+ * | 16 u64 size of the object | 24 i32 status after the first bytes (PAL_CPMSG_ST_* or a    |
  * |                           |   negative PAL_E* read error at offset data_len)             |
- * | 28 u32 name_len (1..PAL_CPMSG_NAME_MAX) | 32 u32 data_len | 36 u32 reserved (0)           |
+ * | 28 u32 name_len (1..PAL_CPMSG_NAME_MAX) | 32 u32 data_len | 36 u32 bulk_off               |
  * | 40 name bytes | then data_len bytes: the object from offset 0                              |
  * With status OK, data_len == min(size, PAL_CPMSG_INLINE_MAX); otherwise data_len is less.
+ * flags: PAL_CPMSG_SCAN_SHM when the first bytes are in the slot's shared bulk area at
+ * bulk_off (bulk_off + data_len <= PAL_CPMSG_REQ_MAX) and no bytes follow the name, which
+ * spares the kernel two copies of them; without it bulk_off is 0.
  *
  * DATA (3): part of the answer to a DATA_REQ. flags: PAL_CPMSG_DATA_LAST on the last part,
  * PAL_CPMSG_DATA_SHM when the bytes are in the slot's shared bulk area instead of inline
@@ -53,6 +56,14 @@
  * SELFTEST (4): self-test builds only: attempt one forbidden operation. 32 bytes + path.
  * | 16 u32 action (PAL_CPMSG_ATTACK_*) | 20 u32 path_len (0..PAL_CPMSG_PATH_MAX) |
  * | 24 u64 arg (a pid for ptrace/kill) | 32 path bytes (the control socket for CONNECT) |
+ *
+ * REQUESTS (5): several SCANs in one datagram, so that a batch of small objects costs one
+ * send and one receive. 16 bytes + items, each a u32 length and then a whole message of
+ * that length (at least PAL_CPMSG_HDR bytes, its own header's length equal to it) from the
+ * same side; at least one item, none of them a REQUESTS or ANSWERS; id 0, flags 0. Each item
+ * is decoded on its own (pal_cpmsg_bundle_next, then pal_cpmsg_decode) as if it had come
+ * alone, in order. Only SCANs whose whole object is in the bulk area go in one (status OK,
+ * data_len == size, PAL_CPMSG_SCAN_SHM).
  *
  * Content process -> broker:
  *
@@ -87,15 +98,20 @@
  * a self-test on a build without them). 24 bytes.
  * | 16 i32 code (negative PAL_E*) | 20 u32 reserved (0) |
  *
+ * ANSWERS (0x87): several answers in one datagram, framed as REQUESTS (items from the content
+ * process): the messages the content process held while more requests waited (below).
+ *
  * Conversation on a channel: CONFIG/READY once (channel 0), then any number of
  *   SCAN (DATA_REQ DATA... DATA[LAST])* RESULT FINDING*    or   SELFTEST SELFTEST_RESULT
  * and ERROR may replace RESULT or SELFTEST_RESULT. The content process never speaks first.
  * Pipelining: the broker may send several SCANs before it reads, each its own request id,
- * but only SCANs that hold their whole object inline (status OK, data_len == size), which
- * the content process answers without a DATA_REQ. It answers them in the order they came,
- * each request's RESULT FINDING* (or ERROR) complete before the next one's; it may hold
- * answers while further requests wait and send them together. Any other order, or an answer
- * for a request not yet due, is a violation (agent/core/supervisor/cppipe.c).
+ * but only SCANs that hold their whole object inline or in the bulk area (status OK,
+ * data_len == size), which the content process answers without a DATA_REQ; with a bulk area
+ * they go as one REQUESTS, each object at its own bulk_off. It answers them in the order
+ * they came, each request's RESULT FINDING* (or ERROR) complete before the next one's; it
+ * may hold answers while further requests wait and send them together, as one ANSWERS. Any
+ * other order, or an answer for a request not yet due, is a violation
+ * (agent/core/supervisor/cppipe.c).
  */
 #ifndef PAL_CPMSG_H
 #define PAL_CPMSG_H
@@ -135,6 +151,7 @@
 #define PAL_CPMSG_FINDING_FIXED 72U
 #define PAL_CPMSG_SELFTEST_RESULT_FIXED 24U
 #define PAL_CPMSG_ERROR_FIXED 24U
+#define PAL_CPMSG_BUNDLE_FIXED 16U /* REQUESTS and ANSWERS: the header, then the items */
 
 /* The wire carries pal_verdict and pal_unscannable as numbers: renumbering either, or adding
    a reason the engine can send without raising PAL_CPMSG_REASON_MAX, must fail here. */
@@ -157,12 +174,14 @@ enum pal_cpmsg_type {
     PAL_CPMSG_SCAN = 2,
     PAL_CPMSG_DATA = 3,
     PAL_CPMSG_SELFTEST = 4,
+    PAL_CPMSG_REQUESTS = 5,
     PAL_CPMSG_READY = 0x81,
     PAL_CPMSG_DATA_REQ = 0x82,
     PAL_CPMSG_RESULT = 0x83,
     PAL_CPMSG_FINDING = 0x84,
     PAL_CPMSG_SELFTEST_RESULT = 0x85,
     PAL_CPMSG_ERROR = 0x86,
+    PAL_CPMSG_ANSWERS = 0x87,
 };
 
 /* Who sent it: the decoder refuses a type from the wrong side. */
@@ -188,6 +207,9 @@ typedef enum pal_cpmsg_dir {
 /* negative: a PAL_E* read error after these bytes */
 
 /* DATA flags */
+/* SCAN flags */
+#define PAL_CPMSG_SCAN_SHM 0x1U /* the first bytes are in the bulk area at bulk_off */
+
 #define PAL_CPMSG_DATA_LAST 0x1U
 #define PAL_CPMSG_DATA_SHM 0x2U
 
@@ -284,8 +306,9 @@ typedef struct pal_cpmsg_ready {
 typedef struct pal_cpmsg_scan {
     uint64_t size;
     int32_t status;
+    uint32_t bulk_off; /* with PAL_CPMSG_SCAN_SHM */
     pal_cpmsg_bytes name;
-    pal_cpmsg_bytes data;
+    pal_cpmsg_bytes data; /* with PAL_CPMSG_SCAN_SHM: p NULL, len the bytes in the bulk area */
 } pal_cpmsg_scan;
 
 typedef struct pal_cpmsg_data {
@@ -340,6 +363,7 @@ typedef struct pal_cpmsg {
         pal_cpmsg_selftest selftest;
         pal_cpmsg_selftest_result selftest_result;
         int32_t error_code;
+        pal_cpmsg_bytes items; /* REQUESTS, ANSWERS: the framed items, checked */
     } u;
 } pal_cpmsg;
 
@@ -359,6 +383,29 @@ int pal_cpmsg_decode(const void *buf, size_t len, pal_cpmsg_dir dir, pal_cpmsg *
  * sit in place in buf (at PAL_CPMSG_SCAN_FIXED + name length, or PAL_CPMSG_DATA_FIXED).
  */
 size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap);
+
+/*
+ * Take the next item of a REQUESTS or ANSWERS: *rest starts as the decoded message's items
+ * and shrinks; 1 with *item (a whole message, to decode with pal_cpmsg_decode), 0 when no
+ * item is left. The framing was checked by the decoder.
+ */
+int pal_cpmsg_bundle_next(pal_cpmsg_bytes *rest, pal_cpmsg_bytes *item);
+
+/* Building a REQUESTS or ANSWERS in a buffer of its own (at most PAL_CPMSG_MAX bytes). */
+typedef struct pal_cpmsg_bundler {
+    uint8_t *buf;
+    size_t cap;
+    size_t len; /* header and the items added so far */
+    uint32_t count;
+} pal_cpmsg_bundler;
+
+void pal_cpmsg_bundle_start(pal_cpmsg_bundler *b, void *buf, size_t cap);
+/* Encode m as the next item: 0, or -1 when it does not fit (or cannot be encoded: the
+   caller tells them apart by encoding it alone). */
+int pal_cpmsg_bundle_add(pal_cpmsg_bundler *b, const pal_cpmsg *m);
+/* Write the header of type (PAL_CPMSG_REQUESTS or PAL_CPMSG_ANSWERS); the datagram is
+   b->buf, the length returned. 0 when there is no item. */
+size_t pal_cpmsg_bundle_finish(pal_cpmsg_bundler *b, uint16_t type);
 
 /* ---- meaning checks shared by the broker and the fuzz target ----------------------------- */
 

@@ -870,10 +870,10 @@ static int cmd_misbehave(void)
         const char *word;
         size_t size;
     } k_cases[] = {
-        {"bad-id", 100},           {"bad-offset", 100}, {"bad-length", 100},
-        {"beyond-end", 100 << 10}, {"oversize", 100},   {"garbage", 100},
-        {"unknown-threat", 100},   {"bad-chain", 100},  {"wrong-type", 100},
-        {"lie-clean", 100 << 10},
+        {"bad-id", 100},           {"bad-offset", 100},      {"bad-length", 100},
+        {"beyond-end", 100 << 10}, {"oversize", 100},        {"garbage", 100},
+        {"unknown-threat", 100},   {"bad-chain", 100},       {"wrong-type", 100},
+        {"lie-clean", 100 << 10},  {"bundle-bad-item", 100}, {"bundle-nested", 100},
     };
     pal_defs *defs = load_defs(g_pkg, NULL);
     pal_cpsup_config cfg;
@@ -900,25 +900,30 @@ static int cmd_misbehave(void)
         CHECK(count_events(PAL_CPSUP_EV_KILL_MISBEHAVED, name) == 1, "%s: no event", name);
         free(obj);
     }
-    /* a message nobody asked for is noticed at the next request on that channel */
-    size_t len;
-    uint8_t *obj = trigger("unsolicited", 100, &len);
-    pid_t before = cp_pid(sup);
-    size_t kills = count_events(PAL_CPSUP_EV_KILL_MISBEHAVED, NULL);
-    pal_report rep;
-    CHECK(scan_mem(sup, 0, defs, obj, len, "/virtual/unsolicited", &rep) == PAL_CPSUP_SCANNED,
-          "unsolicited: first answer");
-    pal_report_free(&rep);
-    scan_clean_after(sup, defs, before);
-    CHECK(count_events(PAL_CPSUP_EV_KILL_MISBEHAVED, NULL) == kills + 1, "unsolicited: no kill");
-    ev_rec *ev = last_event(PAL_CPSUP_EV_KILL_MISBEHAVED);
-    CHECK(ev != NULL, "no event");
-    printf("unsolicited     -> next request restarted it: %s\n", ev->detail);
-    free(obj);
+    /* a message nobody asked for, alone or behind the answer in the same ANSWERS, is
+       noticed at the next request on that channel */
+    static const char *const k_unsolicited[] = {"unsolicited", "bundle-unsolicited"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *obj = trigger(k_unsolicited[i], 100, &len);
+        pid_t before = cp_pid(sup);
+        size_t kills = count_events(PAL_CPSUP_EV_KILL_MISBEHAVED, NULL);
+        pal_report rep;
+        CHECK(scan_mem(sup, 0, defs, obj, len, "/virtual/unsolicited", &rep) == PAL_CPSUP_SCANNED,
+              "%s: first answer", k_unsolicited[i]);
+        pal_report_free(&rep);
+        scan_clean_after(sup, defs, before);
+        CHECK(count_events(PAL_CPSUP_EV_KILL_MISBEHAVED, NULL) == kills + 1, "%s: no kill",
+              k_unsolicited[i]);
+        ev_rec *ev = last_event(PAL_CPSUP_EV_KILL_MISBEHAVED);
+        CHECK(ev != NULL, "no event");
+        printf("%-18s -> next request restarted it: %s\n", k_unsolicited[i], ev->detail);
+        free(obj);
+    }
 
     pal_cpsup_status st;
     pal_cpsup_get_status(sup, &st);
-    CHECK(st.kills_misbehaved == sizeof(k_cases) / sizeof(k_cases[0]) + 1, "kill count %llu",
+    CHECK(st.kills_misbehaved == sizeof(k_cases) / sizeof(k_cases[0]) + 2, "kill count %llu",
           (unsigned long long)st.kills_misbehaved);
     pal_cpsup_free(sup);
     pal_defs_unref(defs);

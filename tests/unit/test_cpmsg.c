@@ -84,6 +84,47 @@ static pal_cpmsg scan_msg(void)
     return m;
 }
 
+/* SCAN whose first bytes wait in the slot's bulk area */
+static pal_cpmsg scan_shm_msg(void)
+{
+    pal_cpmsg m = {.type = PAL_CPMSG_SCAN, .id = 8, .flags = PAL_CPMSG_SCAN_SHM};
+    m.u.scan.size = 5000;
+    m.u.scan.status = PAL_CPMSG_ST_OK;
+    m.u.scan.bulk_off = 4096;
+    m.u.scan.name = B("notes.txt");
+    m.u.scan.data.len = 5000;
+    return m;
+}
+
+static uint8_t g_items[2][8192]; /* the bundles' items, built once per sample */
+
+/* A bundle of the given messages, its items in store. */
+static pal_cpmsg bundle_of(uint16_t type, const pal_cpmsg *msgs, size_t n, uint8_t *store,
+                           size_t cap)
+{
+    pal_cpmsg_bundler b;
+    pal_cpmsg_bundle_start(&b, store, cap);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pal_cpmsg_bundle_add(&b, &msgs[i]), 0);
+    size_t len = pal_cpmsg_bundle_finish(&b, type);
+    assert_int_equal(len, b.len);
+    pal_cpmsg m = {.type = type, .id = 0};
+    m.u.items.p = store + PAL_CPMSG_BUNDLE_FIXED;
+    m.u.items.len = (uint32_t)(len - PAL_CPMSG_BUNDLE_FIXED);
+    return m;
+}
+
+static pal_cpmsg requests_msg(void)
+{
+    pal_cpmsg scans[3] = {scan_shm_msg(), scan_shm_msg(), scan_shm_msg()};
+    scans[1].id = 9;
+    scans[1].u.scan.bulk_off = 9096;
+    scans[2].id = 10;
+    scans[2].u.scan.size = scans[2].u.scan.data.len = 0;
+    scans[2].u.scan.bulk_off = 14096;
+    return bundle_of(PAL_CPMSG_REQUESTS, scans, 3, g_items[0], sizeof(g_items[0]));
+}
+
 static pal_cpmsg data_msg(void)
 {
     pal_cpmsg m = {.type = PAL_CPMSG_DATA, .id = 7, .flags = PAL_CPMSG_DATA_LAST};
@@ -166,10 +207,19 @@ static pal_cpmsg error_msg(void)
     return m;
 }
 
+static pal_cpmsg answers_msg(void)
+{
+    pal_cpmsg answers[3] = {result_msg(), finding_msg(), error_msg()};
+    answers[1].u.finding.index = 0;
+    answers[2].id = 8;
+    return bundle_of(PAL_CPMSG_ANSWERS, answers, 3, g_items[1], sizeof(g_items[1]));
+}
+
 typedef pal_cpmsg (*sample_fn)(void);
-static const sample_fn k_samples[] = {config_msg,   ready_msg,           scan_msg,     data_msg,
-                                      data_shm_msg, selftest_msg,        data_req_msg, result_msg,
-                                      finding_msg,  selftest_result_msg, error_msg};
+static const sample_fn k_samples[] = {config_msg,   ready_msg,    scan_msg,     scan_shm_msg,
+                                      data_msg,     data_shm_msg, selftest_msg, requests_msg,
+                                      data_req_msg, result_msg,   finding_msg,  selftest_result_msg,
+                                      error_msg,    answers_msg};
 #define N_SAMPLES (sizeof(k_samples) / sizeof(k_samples[0]))
 
 static pal_cpmsg_dir dir_of(uint16_t type)
@@ -278,8 +328,8 @@ static void test_encode_refusals(void **state)
     pal_cpmsg m = {.type = 0x42};
     assert_int_equal(pal_cpmsg_encode(&m, g_buf, PAL_CPMSG_MAX), 0); /* unknown type */
     m = scan_msg();
-    m.flags = 1;
-    assert_int_equal(pal_cpmsg_encode(&m, g_buf, PAL_CPMSG_MAX), 0); /* flag on SCAN */
+    m.flags = 2;
+    assert_int_equal(pal_cpmsg_encode(&m, g_buf, PAL_CPMSG_MAX), 0); /* unknown flag on SCAN */
     m = scan_msg();
     m.u.scan.name.p = (const uint8_t *)big;
     m.u.scan.name.len = PAL_CPMSG_NAME_MAX + 1;
@@ -321,7 +371,7 @@ static void test_header_refusals(void **state)
     put32(g_buf + 4, (uint32_t)n + 1);
     assert_int_equal(dec(n, PAL_CPMSG_FROM_CP, &d), PAL_EPROTO);
     /* unknown types */
-    static const uint16_t k_bad[] = {0, 5, 0x7f, 0x80, 0x87, 0xff, 0x103, 0xffff};
+    static const uint16_t k_bad[] = {0, 6, 0x7f, 0x80, 0x88, 0xff, 0x103, 0xffff};
     for (size_t i = 0; i < sizeof(k_bad) / sizeof(k_bad[0]); i++) {
         n = enc(&m);
         g_buf[0] = (uint8_t)k_bad[i];
@@ -337,11 +387,11 @@ static void test_header_refusals(void **state)
             dir_of(s.type) == PAL_CPMSG_FROM_CP ? PAL_CPMSG_FROM_BROKER : PAL_CPMSG_FROM_CP;
         assert_int_equal(dec(n, wrong, &d), PAL_EPROTO);
     }
-    /* flags: none allowed except DATA's two */
+    /* flags: none allowed except DATA's two and SCAN's one */
     for (size_t i = 0; i < N_SAMPLES; i++) {
         pal_cpmsg s = k_samples[i]();
         n = enc(&s);
-        uint16_t bad = s.type == PAL_CPMSG_DATA ? 0x4 : 0x1;
+        uint16_t bad = s.type == PAL_CPMSG_DATA ? 0x4 : s.type == PAL_CPMSG_SCAN ? 0x2 : 0x1;
         g_buf[2] |= (uint8_t)bad;
         assert_int_equal(dec(n, dir_of(s.type), &d), PAL_EPROTO);
     }
@@ -438,7 +488,10 @@ static void test_config_ready_refusals(void **state)
 
 static const char k_nul_name[] = "/a\0b";
 
-DAMAGE(scan_reserved, put32(b + 36, 1))
+DAMAGE(scan_bulk_off_no_flag, put32(b + 36, 1))
+DAMAGE(scan_shm_past_area, m->u.scan.bulk_off = PAL_CPMSG_REQ_MAX - 4999)
+DAMAGE(scan_shm_off_huge, m->u.scan.bulk_off = UINT32_MAX - 10)
+DAMAGE(scan_shm_short_ok, m->u.scan.data.len = 4999)
 DAMAGE(scan_name0, m->u.scan.name.len = 0)
 DAMAGE(scan_name_nul, m->u.scan.name.p = (const uint8_t *)k_nul_name; m->u.scan.name.len = 4)
 DAMAGE(scan_status, m->u.scan.status = 2)
@@ -472,10 +525,13 @@ static void test_request_refusals(void **state)
                           scan_status_neg, scan_short_ok, scan_data_gt_size};
     for (size_t i = 0; i < sizeof(scan_b) / sizeof(scan_b[0]); i++)
         refused(scan_msg, scan_b[i], NULL);
-    damage_fn scan_a[] = {scan_reserved, scan_name_len_big, scan_data_len_big,
+    damage_fn scan_a[] = {scan_bulk_off_no_flag, scan_name_len_big, scan_data_len_big,
                           scan_strings_past_end};
     for (size_t i = 0; i < sizeof(scan_a) / sizeof(scan_a[0]); i++)
         refused(scan_msg, NULL, scan_a[i]);
+    damage_fn shm_b[] = {scan_shm_past_area, scan_shm_off_huge, scan_shm_short_ok, scan_name0};
+    for (size_t i = 0; i < sizeof(shm_b) / sizeof(shm_b[0]); i++)
+        refused(scan_shm_msg, shm_b[i], NULL);
     refused(data_msg, data_status, NULL);
     refused(data_msg, data_overflow, NULL);
     refused(data_msg, data_status_not_last, NULL);
@@ -501,6 +557,123 @@ static void test_request_refusals(void **state)
     m.u.scan.status = PAL_EIO;
     assert_int_equal(dec(enc(&m), PAL_CPMSG_FROM_BROKER, &d), 0);
     assert_int_equal(d.u.scan.status, PAL_EIO);
+}
+
+/* ---- REQUESTS and ANSWERS ---------------------------------------------------------------- */
+
+/* Decode g_buf as a bundle from dir and every item in it; the number of items, or -1 when
+   the bundle or one of its items is refused. */
+static int walk_bundle(size_t n, pal_cpmsg_dir dir, uint16_t want_type)
+{
+    pal_cpmsg d;
+    if (dec(n, dir, &d) != 0)
+        return -1;
+    assert_int_equal(d.type, want_type);
+    pal_cpmsg_bytes rest = d.u.items, item;
+    int count = 0;
+    while (pal_cpmsg_bundle_next(&rest, &item)) {
+        pal_cpmsg one;
+        pal_errbuf err;
+        if (pal_cpmsg_decode(item.p, item.len, dir, &one, &err) != 0)
+            return -1;
+        count++;
+    }
+    assert_int_equal(rest.len, 0);
+    return count;
+}
+
+static void test_bundles(void **state)
+{
+    (void)state;
+    /* the items come back in order, each a message as if it had come alone */
+    pal_cpmsg m = requests_msg(), d;
+    size_t n = enc(&m);
+    assert_int_equal(walk_bundle(n, PAL_CPMSG_FROM_BROKER, PAL_CPMSG_REQUESTS), 3);
+    assert_int_equal(dec(n, PAL_CPMSG_FROM_BROKER, &d), 0);
+    pal_cpmsg_bytes rest = d.u.items, item;
+    uint64_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        assert_true(pal_cpmsg_bundle_next(&rest, &item));
+        pal_cpmsg one;
+        pal_errbuf err;
+        assert_int_equal(pal_cpmsg_decode(item.p, item.len, PAL_CPMSG_FROM_BROKER, &one, &err), 0);
+        assert_int_equal(one.type, PAL_CPMSG_SCAN);
+        assert_true(one.flags & PAL_CPMSG_SCAN_SHM);
+        assert_null(one.u.scan.data.p);
+        ids[i] = one.id;
+    }
+    assert_false(pal_cpmsg_bundle_next(&rest, &item));
+    assert_true(ids[0] == 8 && ids[1] == 9 && ids[2] == 10);
+    m = answers_msg();
+    assert_int_equal(walk_bundle(enc(&m), PAL_CPMSG_FROM_CP, PAL_CPMSG_ANSWERS), 3);
+
+    /* framing the decoder refuses: an id, an empty bundle, a bundle in a bundle, an item
+       from the other side, an item whose header disagrees with its length, an item cut
+       short or running past the end, a length under a header */
+    m = requests_msg();
+    m.id = 1;
+    assert_int_equal(dec(enc(&m), PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    m = requests_msg();
+    m.u.items.len = 0;
+    assert_int_equal(dec(enc(&m), PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    static uint8_t inner[4096], outer[8192];
+    pal_cpmsg nest = requests_msg();
+    size_t in_len = pal_cpmsg_encode(&nest, inner, sizeof(inner));
+    assert_true(in_len > 0);
+    put32(outer + PAL_CPMSG_BUNDLE_FIXED, (uint32_t)in_len);
+    memcpy(outer + PAL_CPMSG_BUNDLE_FIXED + 4, inner, in_len);
+    m = (pal_cpmsg){.type = PAL_CPMSG_REQUESTS};
+    m.u.items.p = outer + PAL_CPMSG_BUNDLE_FIXED;
+    m.u.items.len = (uint32_t)(4 + in_len);
+    assert_int_equal(dec(enc(&m), PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    pal_cpmsg mixed[2] = {scan_shm_msg(), result_msg()};
+    pal_cpmsg_bundler b;
+    pal_cpmsg_bundle_start(&b, outer, sizeof(outer));
+    assert_int_equal(pal_cpmsg_bundle_add(&b, &mixed[0]), 0);
+    assert_int_equal(pal_cpmsg_bundle_add(&b, &mixed[1]), 0);
+    n = pal_cpmsg_bundle_finish(&b, PAL_CPMSG_REQUESTS);
+    memcpy(g_buf, outer, n);
+    assert_int_equal(dec(n, PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    m = requests_msg();
+    n = enc(&m);
+    put32(g_buf + PAL_CPMSG_BUNDLE_FIXED + 4 + 4, 17); /* the first item's own length */
+    assert_int_equal(dec(n, PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    n = enc(&m);
+    put32(g_buf + PAL_CPMSG_BUNDLE_FIXED, 100000); /* the first item's frame */
+    assert_int_equal(dec(n, PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    n = enc(&m);
+    put32(g_buf + PAL_CPMSG_BUNDLE_FIXED, 8);
+    assert_int_equal(dec(n, PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    for (size_t cut = 1; cut < 8; cut++) {
+        n = enc(&m);
+        put32(g_buf + 4, (uint32_t)(n - cut));
+        assert_int_equal(dec(n - cut, PAL_CPMSG_FROM_BROKER, &d), PAL_EPROTO);
+    }
+    /* an item the framing lets through is still decoded strictly: a SCAN with a NUL in its
+       name inside a well-framed bundle is refused when it is taken */
+    pal_cpmsg bad = scan_shm_msg();
+    bad.u.scan.name.p = (const uint8_t *)"/a\0b";
+    bad.u.scan.name.len = 4;
+    m = bundle_of(PAL_CPMSG_REQUESTS, &bad, 1, outer, sizeof(outer));
+    assert_int_equal(walk_bundle(enc(&m), PAL_CPMSG_FROM_BROKER, PAL_CPMSG_REQUESTS), -1);
+
+    /* the builder: nothing to finish without an item, a bundle is no item, and what does
+       not fit is refused and leaves the bundle as it was */
+    pal_cpmsg_bundle_start(&b, outer, sizeof(outer));
+    assert_int_equal(pal_cpmsg_bundle_finish(&b, PAL_CPMSG_REQUESTS), 0);
+    pal_cpmsg r = requests_msg();
+    assert_int_equal(pal_cpmsg_bundle_add(&b, &r), -1);
+    pal_cpmsg_bundle_start(&b, outer, 200);
+    pal_cpmsg f = finding_msg();
+    assert_int_equal(pal_cpmsg_bundle_add(&b, &f), 0);
+    size_t before = b.len;
+    assert_int_equal(pal_cpmsg_bundle_add(&b, &f), -1);
+    assert_int_equal(b.len, before);
+    assert_int_equal(b.count, 1);
+    assert_int_equal(pal_cpmsg_bundle_finish(&b, PAL_CPMSG_SCAN), 0);
+    n = pal_cpmsg_bundle_finish(&b, PAL_CPMSG_ANSWERS);
+    memcpy(g_buf, outer, n);
+    assert_int_equal(walk_bundle(n, PAL_CPMSG_FROM_CP, PAL_CPMSG_ANSWERS), 1);
 }
 
 /* ---- RESULT, FINDING, SELFTEST_RESULT, ERROR --------------------------------------------- */
@@ -628,6 +801,22 @@ static void check_mutant(size_t len, pal_cpmsg_dir dir)
     size_t n2 = pal_cpmsg_encode(&d, g_buf2, PAL_CPMSG_MAX);
     assert_int_equal(n2, len);
     assert_memory_equal(g_buf, g_buf2, len);
+    if (d.type != PAL_CPMSG_REQUESTS && d.type != PAL_CPMSG_ANSWERS)
+        return;
+    /* and so does every item of an accepted bundle that is accepted itself */
+    pal_cpmsg_bytes rest = d.u.items, item;
+    size_t walked = 0;
+    while (pal_cpmsg_bundle_next(&rest, &item)) {
+        assert_true(item.p >= g_buf && item.p + item.len <= g_buf + len);
+        walked += 4 + item.len;
+        pal_cpmsg one;
+        if (pal_cpmsg_decode(item.p, item.len, dir, &one, &err) != 0)
+            continue;
+        static uint8_t again[PAL_CPMSG_MAX];
+        assert_int_equal(pal_cpmsg_encode(&one, again, sizeof(again)), item.len);
+        assert_memory_equal(again, item.p, item.len);
+    }
+    assert_int_equal(walked, d.u.items.len);
 }
 
 static void test_mutations(void **state)
@@ -668,8 +857,8 @@ static void test_mutations(void **state)
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             g_buf[k] = (uint8_t)x;
         }
-        static const uint16_t types[] = {1, 2, 3, 4, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86};
-        uint16_t t = types[x % 10];
+        static const uint16_t types[] = {1, 2, 3, 4, 5, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87};
+        uint16_t t = types[x % 12];
         g_buf[0] = (uint8_t)t;
         g_buf[1] = (uint8_t)(t >> 8);
         g_buf[2] = g_buf[3] = 0;
@@ -791,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_config_ready_refusals),
         cmocka_unit_test(test_request_refusals),
         cmocka_unit_test(test_answer_refusals),
+        cmocka_unit_test(test_bundles),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_chain_check),
         cmocka_unit_test(test_utf8),

@@ -72,6 +72,12 @@ static run_result misbehaved(scan_ctx *c, const char *fmt, ...)
     return RUN_MISBEHAVED;
 }
 
+/* The slot's shared bulk area (an instance with one): data answers, and SCANs' first bytes. */
+static uint8_t *bulk_area(const scan_ctx *c)
+{
+    return c->in->shm + (size_t)c->slot * c->in->stride + CTL_PAGE;
+}
+
 /* Read len bytes at off from the caller's source; the status after them. */
 static int32_t read_source(const pal_source *src, uint64_t off, uint8_t *buf, uint32_t len,
                            uint32_t *got)
@@ -116,8 +122,8 @@ static int send_msg(scan_ctx *c, const pal_cpmsg *m)
     return send_msg_flags(c, m, 0);
 }
 
-/* Wait for the next message, watching the cancel flag and the deadline. */
-static run_result recv_msg(scan_ctx *c, pal_cpmsg *m)
+/* Wait for the next datagram and decode it, watching the cancel flag and the deadline. */
+static run_result recv_datagram(scan_ctx *c, pal_cpmsg *m)
 {
     for (;;) {
         if (c->cancel != NULL && *c->cancel && !c->cancel_sent) {
@@ -157,20 +163,46 @@ static run_result recv_msg(scan_ctx *c, pal_cpmsg *m)
         pal_errbuf err;
         if (pal_cpmsg_decode(c->s->rx, (size_t)n, PAL_CPMSG_FROM_CP, m, &err) != 0)
             return misbehaved(c, "malformed message: %s", err.msg);
-        if (m->id < c->id) {
-            /* an extra message after an earlier answer, come late: not this object's
-               doing, so it is retried on the next instance */
-            snprintf(c->why, sizeof(c->why),
-                     "sent a message for request %llu after it was answered",
-                     (unsigned long long)m->id);
-            cpsup_kill(c->sup, c->in, PAL_CPSUP_EV_KILL_MISBEHAVED, NULL, c->why);
-            return RUN_DIED;
-        }
-        if (m->id != c->id)
-            return misbehaved(c, "answer for request %llu while request %llu is in flight",
-                              (unsigned long long)m->id, (unsigned long long)c->id);
         return RUN_OK;
     }
+}
+
+/* The next message for c: the next item of an ANSWERS this instance sent, else the next
+   datagram (an ANSWERS is opened and its first item taken). Each item is decoded and checked
+   as if it had come alone. */
+static run_result recv_msg(scan_ctx *c, pal_cpmsg *m)
+{
+    cp_slot *s = c->s;
+    if (s->pending.len > 0 && s->pending_gen != c->in->gen)
+        s->pending.len = 0; /* left by an instance that is gone */
+    if (s->pending.len == 0) {
+        run_result r = recv_datagram(c, m);
+        if (r != RUN_OK)
+            return r;
+        if (m->type == PAL_CPMSG_ANSWERS) {
+            s->pending = m->u.items;
+            s->pending_gen = c->in->gen;
+        }
+    }
+    if (s->pending.len > 0) {
+        pal_cpmsg_bytes item;
+        pal_errbuf err;
+        (void)pal_cpmsg_bundle_next(&s->pending, &item); /* the decoder checked the framing */
+        if (pal_cpmsg_decode(item.p, item.len, PAL_CPMSG_FROM_CP, m, &err) != 0)
+            return misbehaved(c, "malformed message in ANSWERS: %s", err.msg);
+    }
+    if (m->id < c->id) {
+        /* an extra message after an earlier answer, come late: not this object's
+           doing, so it is retried on the next instance */
+        snprintf(c->why, sizeof(c->why), "sent a message for request %llu after it was answered",
+                 (unsigned long long)m->id);
+        cpsup_kill(c->sup, c->in, PAL_CPSUP_EV_KILL_MISBEHAVED, NULL, c->why);
+        return RUN_DIED;
+    }
+    if (m->id != c->id)
+        return misbehaved(c, "answer for request %llu while request %llu is in flight",
+                          (unsigned long long)m->id, (unsigned long long)c->id);
+    return RUN_OK;
 }
 
 /* Answer one DATA_REQ. */
@@ -190,7 +222,7 @@ static run_result serve(scan_ctx *c, const pal_cpmsg_data_req *q)
     pthread_mutex_unlock(&c->sup->lock);
     pal_cpmsg m = {.type = PAL_CPMSG_DATA, .id = c->id};
     if (c->in->bulk) {
-        uint8_t *area = c->in->shm + (size_t)c->slot * c->in->stride + CTL_PAGE;
+        uint8_t *area = bulk_area(c);
         uint32_t got;
         int32_t st = read_source(c->src, q->off, area, q->len, &got);
         note_served(c, q->off, got);
@@ -253,7 +285,16 @@ run_result cpchan_begin(scan_ctx *c)
     c->cancel_word = cancel_word(c);
     __atomic_store_n(c->cancel_word, 0, __ATOMIC_RELEASE);
 
-    /* Anything waiting on an idle channel was sent unasked. */
+    /* Anything waiting on an idle channel was sent unasked, in an ANSWERS or alone. */
+    cp_slot *s = c->s;
+    if (s->pending.len > 0 && s->pending_gen == c->in->gen) {
+        snprintf(c->why, sizeof(c->why), "sent %u bytes of answers nobody asked for",
+                 s->pending.len);
+        s->pending.len = 0;
+        cpsup_kill(c->sup, c->in, PAL_CPSUP_EV_KILL_MISBEHAVED, NULL, c->why);
+        return RUN_DIED;
+    }
+    s->pending.len = 0;
     ssize_t early = recv(c->fd, c->s->rx, PAL_CPMSG_MAX + 1, MSG_DONTWAIT | MSG_TRUNC);
     if (early == 0)
         return RUN_DIED;
@@ -265,29 +306,68 @@ run_result cpchan_begin(scan_ctx *c)
     return RUN_OK;
 }
 
-int cpchan_send_scan(scan_ctx *c, int flags)
+/* c's SCAN into m, its first bytes read to at: in the slot's bulk area at bulk_off (shm) or
+   in place in the slot's send buffer. */
+static void fill_scan(scan_ctx *c, pal_cpmsg *m, uint8_t *at, int shm, uint32_t bulk_off)
 {
     const pal_source *src = c->src;
-    cp_slot *s = c->s;
     c->cancel_word = cancel_word(c);
     c->served = c->covered = 0; /* a SCAN that could not go out is sent again later */
-    /* SCAN with the first chunk read in place */
     c->id = atomic_fetch_add(&c->sup->next_id, 1);
     uint32_t want = src->size < PAL_CPMSG_INLINE_MAX ? (uint32_t)src->size : PAL_CPMSG_INLINE_MAX;
-    uint8_t *inl = s->tx + PAL_CPMSG_SCAN_FIXED + c->name_len;
     uint32_t got;
-    int32_t st = read_source(src, 0, inl, want, &got);
+    int32_t st = read_source(src, 0, at, want, &got);
     if (got == want)
-        st = PAL_CPMSG_ST_OK; /* a failure past the inline bytes is the engine's to meet */
+        st = PAL_CPMSG_ST_OK; /* a failure past the first bytes is the engine's to meet */
     note_served(c, 0, got);
-    pal_cpmsg m = {.type = PAL_CPMSG_SCAN, .id = c->id};
-    m.u.scan.size = src->size;
-    m.u.scan.status = st;
-    m.u.scan.name.p = (const uint8_t *)c->hint;
-    m.u.scan.name.len = (uint32_t)c->hint_len;
-    m.u.scan.data.p = inl;
-    m.u.scan.data.len = got;
+    *m = (pal_cpmsg){.type = PAL_CPMSG_SCAN, .id = c->id, .flags = shm ? PAL_CPMSG_SCAN_SHM : 0};
+    m->u.scan.size = src->size;
+    m->u.scan.status = st;
+    m->u.scan.bulk_off = bulk_off;
+    m->u.scan.name.p = (const uint8_t *)c->hint;
+    m->u.scan.name.len = (uint32_t)c->hint_len;
+    m->u.scan.data.p = shm ? NULL : at;
+    m->u.scan.data.len = got;
+}
+
+int cpchan_send_scan(scan_ctx *c, int flags)
+{
+    pal_cpmsg m;
+    if (c->in->bulk)
+        fill_scan(c, &m, bulk_area(c), 1, 0);
+    else
+        fill_scan(c, &m, c->s->tx + PAL_CPMSG_SCAN_FIXED + c->hint_len, 0, 0);
     return send_msg_flags(c, &m, flags);
+}
+
+int cpchan_send_batch(scan_ctx *c, size_t n)
+{
+    cp_slot *s = c[0].s;
+    uint8_t *area = bulk_area(&c[0]);
+    uint32_t off = 0;
+    pal_cpmsg_bundler b;
+    pal_cpmsg_bundle_start(&b, s->tx, PAL_CPMSG_MAX);
+    size_t k = 0;
+    for (; k < n; k++) {
+        uint64_t size = c[k].src->size;
+        if (size > PAL_CPMSG_INLINE_MAX || size > PAL_CPMSG_REQ_MAX - off)
+            break; /* the caller's limits keep a batch inside the area: this one goes alone */
+        pal_cpmsg m;
+        fill_scan(&c[k], &m, area + off, 1, off);
+        /* a source that ended early or failed goes alone, as does what follows it */
+        if (m.u.scan.status != PAL_CPMSG_ST_OK || m.u.scan.data.len != size ||
+            pal_cpmsg_bundle_add(&b, &m) != 0)
+            break;
+        off += (uint32_t)((size + 63) & ~(uint64_t)63); /* each object on a cache line */
+    }
+    if (k == 0)
+        return 0;
+    size_t len = pal_cpmsg_bundle_finish(&b, PAL_CPMSG_REQUESTS);
+    ssize_t w;
+    do {
+        w = send(c[0].fd, s->tx, len, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    return w == (ssize_t)len ? (int)k : -1;
 }
 
 run_result cpchan_answer(scan_ctx *c, pal_report *rep)

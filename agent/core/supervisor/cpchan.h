@@ -80,9 +80,16 @@ const char *cpchan_hint(const char *name, size_t name_len, size_t *hint_len);
    asked for (RUN_DIED, the instance killed as misbehaving: not the next object's doing). */
 run_result cpchan_begin(scan_ctx *c);
 
-/* Send SCAN for c (a fresh request id, the first chunk inline); flags for send(2), e.g.
+/* Send SCAN for c (a fresh request id, the first chunk inline, or at the start of the bulk
+   area on an instance with one: then one SCAN at a time); flags for send(2), e.g.
    MSG_DONTWAIT. 0, -1 with errno (EAGAIN: not sent), -2 when it cannot be encoded. */
 int cpchan_send_scan(scan_ctx *c, int flags);
+
+/* On an instance with a bulk area: the SCANs of c[0..n) in one REQUESTS, each object's bytes
+   whole in the area at an offset of its own. Returns how many went (the first k: an object
+   whose source gave fewer bytes than its size, or that would not fit, and all after it are
+   not sent, and 0 when that is the first), or -1 with errno when sending failed. */
+int cpchan_send_batch(scan_ctx *c, size_t n);
 
 /* The rest of c's conversation: data requests served, RESULT and FINDINGs checked into rep
    (pal_report_init'd), the timeout counted from now. */

@@ -1,11 +1,13 @@
 /*
  * cppipe.c — several small objects per round trip on one channel (pal_cpsup_scan_pipelined,
  * cpsup.h). A small file costs the broker and the content process far more in waking each
- * other up than in scanning: one SCAN out, a sleep, the RESULT back, another wake-up, and
- * the identity guard's read of /proc before each object. Here the guard runs once, every
- * object goes out at once as a complete-inline SCAN (each its own request), and the content
- * process, seeing more requests waiting, holds its answers and sends them together
- * (agent/cp/chan.c), so a batch costs each side about one wake-up.
+ * other up and in the kernel's work per datagram than in scanning: one SCAN out, a sleep,
+ * the RESULT back, another wake-up, and the identity guard's read of /proc before each
+ * object. Here the guard runs once, every object goes out at once as a complete SCAN (each
+ * its own request): with the slot's bulk area, all of them in one REQUESTS datagram and
+ * their bytes in the area, else one datagram each with the bytes inline; and the content
+ * process, seeing more requests waiting, holds its answers and sends them together in one
+ * ANSWERS (agent/cp/chan.c), so a batch costs each side about one send and one wake-up.
  *
  * Nothing is trusted more than on the single path: each answer goes through the same
  * conversation code (cpchan_answer: request id, state, sizes, "clean" only for content read,
@@ -93,7 +95,16 @@ static void pipe_run(pal_cpsup *sup, unsigned slot, size_t n, const pal_source *
     run_result r = cpchan_begin(&c[0]);
     size_t sent = 0;
     int more = 1;
-    if (r == RUN_OK) {
+    if (r == RUN_OK && in->bulk) {
+        /* One REQUESTS with every object in the bulk area; what did not go in (a source
+           that came up short) is scanned afterwards on its own. */
+        int k = cpchan_send_batch(c, n);
+        if (k < 0)
+            r = RUN_DIED;
+        else
+            sent = (size_t)k;
+        more = 0;
+    } else if (r == RUN_OK) {
         /* The first SCAN may wait for room (the channel is idle); the others are sent as
            room comes (top_up), and what never went out is scanned afterwards on its own. */
         if (cpchan_send_scan(&c[0], 0) != 0)

@@ -79,11 +79,13 @@ typedef struct cp_inst {
 } cp_inst;
 
 typedef struct cp_slot {
-    uint8_t *rx;      /* PAL_CPMSG_MAX + 1 */
-    uint8_t *tx;      /* PAL_CPMSG_MAX */
-    int busy;         /* a caller is using the slot; sup->lock */
-    const char *name; /* object in flight, for events; sup->lock */
-    cp_inst *inst;    /* instance it is in flight on; sup->lock */
+    uint8_t *rx;             /* PAL_CPMSG_MAX + 1 */
+    pal_cpmsg_bytes pending; /* the items of an ANSWERS in rx not taken yet ... */
+    uint64_t pending_gen;    /* ... from this instance */
+    uint8_t *tx;             /* PAL_CPMSG_MAX */
+    int busy;                /* a caller is using the slot; sup->lock */
+    const char *name;        /* object in flight, for events; sup->lock */
+    cp_inst *inst;           /* instance it is in flight on; sup->lock */
 } cp_slot;
 
 struct pal_cpsup {
