@@ -230,15 +230,19 @@ static ssize_t chan_read_at(void *ctx, uint64_t off, void *buf, size_t len)
     cp_worker *w = ctx;
     if (len == 0 || off >= w->size)
         return 0;
-    if (off < w->inl_len) {
-        size_t n = w->inl_len - (size_t)off;
+    if (off < w->first_len) {
+        /* the engine reads front to back once; were it to come back to bytes a data answer
+           has replaced in the bulk area, it gets an error, never other bytes */
+        if (w->first_gone)
+            return PAL_EIO;
+        size_t n = w->first_len - (size_t)off;
         if (n > len)
             n = len;
-        memcpy(buf, w->inl + off, n);
+        memcpy(buf, w->first + off, n);
         return (ssize_t)n;
     }
-    if (w->inl_status != PAL_CPMSG_ST_OK)
-        return w->inl_status == PAL_CPMSG_ST_EOF ? 0 : w->inl_status;
+    if (w->first_status != PAL_CPMSG_ST_OK)
+        return w->first_status == PAL_CPMSG_ST_EOF ? 0 : w->first_status;
     if (w->has_pend && off == w->pend_off) {
         w->has_pend = 0;
         return w->pend_status == PAL_CPMSG_ST_EOF ? 0 : w->pend_status;
@@ -253,6 +257,8 @@ static ssize_t chan_read_at(void *ctx, uint64_t off, void *buf, size_t len)
     req.u.data_req.off = off;
     req.u.data_req.len = want;
     cp_worker_send(w, &req);
+    if (w->bulk != NULL && w->first != w->inl)
+        w->first_gone = 1;
 
     uint8_t *out = buf;
     uint32_t got = 0;
@@ -362,19 +368,22 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
     const pal_cpmsg_scan *s = &m->u.scan;
     w->id = m->id;
     w->size = s->size;
-    w->inl_len = s->data.len;
-    w->inl_status = s->status;
+    w->first_len = s->data.len;
+    w->first_status = s->status;
+    w->first_gone = 0;
     w->has_pend = 0;
     memcpy(w->name, s->name.p, s->name.len);
     w->name[s->name.len] = '\0';
     if (m->flags & PAL_CPMSG_SCAN_SHM) {
-        /* a copy: the area is the broker's to reuse for data answers (the decoder checked
-           the range against PAL_CPMSG_REQ_MAX, the smallest area CONFIG accepts) */
+        /* read where they lie (the decoder checked the range against PAL_CPMSG_REQ_MAX,
+           the smallest area CONFIG accepts): the broker writes the area again only to
+           answer a data request of ours or after our answer */
         if (w->bulk == NULL)
             broker_bug(w, "SCAN in shared memory without a bulk area");
-        memcpy(w->inl, w->bulk + s->bulk_off, s->data.len);
+        w->first = w->bulk + s->bulk_off;
     } else {
         memcpy(w->inl, s->data.p, s->data.len);
+        w->first = w->inl;
     }
 
 #ifdef PAL_CP_SELFTEST
@@ -386,7 +395,11 @@ static void handle_scan(cp_worker *w, const pal_cpmsg *m)
         cp_worker_flush(w);
     pal_source src = {.size = w->size, .read_at = chan_read_at, .ctx = w};
     pal_report rep;
-    int rc = pal_scan(w->sc, &src, w->name, w->cancel, &rep);
+    int rc;
+    if (w->first != w->inl && w->first_status == PAL_CPMSG_ST_OK && w->first_len == w->size)
+        rc = pal_scan_memory(w->sc, w->first, w->first_len, w->name, w->cancel, &rep);
+    else
+        rc = pal_scan(w->sc, &src, w->name, w->cancel, &rep);
     if (rc < 0) {
         cp_log("channel %u: the engine failed: %s", w->index, pal_strerror(rc));
         send_error(w, rc);

@@ -1,8 +1,9 @@
 /*
  * chan.h — the content process's side of one channel: the loop of one engine thread that
  * answers the broker's requests (SCAN, SELFTEST) on its channel, and the pal_source through
- * which the engine pulls an object's bytes from the broker (inline first chunk, then DATA_REQ
- * answered by DATA parts or by the slot's shared bulk area).
+ * which the engine pulls an object's bytes from the broker (the first bytes inline or in the
+ * slot's shared bulk area, then DATA_REQ answered by DATA parts or through the bulk area). An
+ * object whose bytes are all in the bulk area is scanned where it lies (pal_scan_memory).
  *
  * The content process never speaks first: every message it sends answers a request on that
  * channel, in the order the requests came. When the broker sent several requests at once
@@ -42,7 +43,7 @@ typedef struct cp_worker {
     pal_cpmsg_bytes pending;    /* the items of a REQUESTS in rx not taken yet */
     uint8_t *tx;                /* PAL_CPMSG_MAX */
     char *name;                 /* PAL_CPMSG_NAME_MAX + 1: the object in the current scan */
-    uint8_t *inl;               /* PAL_CPMSG_INLINE_MAX: its first bytes */
+    uint8_t *inl;               /* PAL_CPMSG_INLINE_MAX: its first bytes when they came inline */
     uint8_t *hold_buf;          /* CP_HOLD_MAX: answers held while more requests wait */
     pal_cpmsg_bundler hold;     /* the ANSWERS being built in hold_buf */
     int64_t hold_since;         /* CLOCK_MONOTONIC ns when the oldest held answer was made */
@@ -50,9 +51,11 @@ typedef struct cp_worker {
     /* the scan in progress */
     uint64_t id;
     uint64_t size;
-    uint32_t inl_len;
-    int32_t inl_status; /* status after the inline bytes (PAL_CPMSG_ST_* or PAL_E*) */
-    uint64_t pend_off;  /* a DATA status still to be returned at this offset */
+    const uint8_t *first; /* its first bytes: inl, or in the bulk area (PAL_CPMSG_SCAN_SHM) */
+    uint32_t first_len;
+    int32_t first_status; /* status after the first bytes (PAL_CPMSG_ST_* or PAL_E*) */
+    int first_gone;       /* they were in the bulk area, and a data answer has replaced them */
+    uint64_t pend_off;    /* a DATA status still to be returned at this offset */
     int32_t pend_status;
     int has_pend;
 } cp_worker;

@@ -126,11 +126,11 @@ static int word_is(const char *word, size_t len, const char *want)
 int cp_selftest_trigger(cp_worker *w)
 {
     size_t mlen = strlen(CP_SELFTEST_MAGIC);
-    if (w->inl_len < mlen || memcmp(w->inl, CP_SELFTEST_MAGIC, mlen) != 0)
+    if (w->first_len < mlen || memcmp(w->first, CP_SELFTEST_MAGIC, mlen) != 0)
         return 0;
-    const char *word = (const char *)w->inl + mlen;
+    const char *word = (const char *)w->first + mlen;
     size_t len = 0;
-    while (mlen + len < w->inl_len && word[len] != '\n' && word[len] != '\0')
+    while (mlen + len < w->first_len && word[len] != '\n' && word[len] != '\0')
         len++;
     cp_log("channel %u: self-test trigger '%.*s' in %s", w->index, (int)len, word, w->name);
 
@@ -190,8 +190,8 @@ int cp_selftest_trigger(cp_worker *w)
     if (word_is(word, len, "beyond-end")) {
         /* in range at its start, past the end of the object at its end */
         pal_cpmsg m = {.type = PAL_CPMSG_DATA_REQ, .id = w->id};
-        m.u.data_req.off = w->inl_len;
-        m.u.data_req.len = (uint32_t)(w->size - w->inl_len) + 1;
+        m.u.data_req.off = w->first_len;
+        m.u.data_req.len = (uint32_t)(w->size - w->first_len) + 1;
         cp_worker_send(w, &m);
         wait_forever(w);
     }

@@ -801,17 +801,26 @@ void pal_scanner_free(pal_scanner *sc)
     free(sc);
 }
 
+/* 1 when a top-level object of size bytes is over the limit (the reason recorded in *rc). */
+static int top_too_large(pal_walk *w, const char *name, uint64_t size, int *rc)
+{
+    if (size <= w->lim->max_object_size && size <= SIZE_MAX - 1)
+        return 0;
+    *rc = pal_walk_reasonf(w, PAL_UNSCANNABLE_TOO_LARGE, name,
+                           "object is %llu bytes, the size limit is %llu", (unsigned long long)size,
+                           (unsigned long long)w->lim->max_object_size);
+    return 1;
+}
+
 /* Pull the top-level object from the source, front to back, once. */
 static int read_top(pal_walk *w, const pal_source *src, const char *name, uint64_t size,
                     size_t *got)
 {
-    const pal_limits *lim = w->lim;
     uint64_t off = 0;
     *got = 0;
-    if (size > lim->max_object_size || size > SIZE_MAX - 1)
-        return pal_walk_reasonf(w, PAL_UNSCANNABLE_TOO_LARGE, name,
-                                "object is %llu bytes, the size limit is %llu",
-                                (unsigned long long)size, (unsigned long long)lim->max_object_size);
+    int too_large_rc;
+    if (top_too_large(w, name, size, &too_large_rc))
+        return too_large_rc;
     if (size > 0) {
         int rc = reserve_top(w, (size_t)size);
         if (rc < 0)
@@ -878,15 +887,9 @@ void pal_scanner_release_buffers(pal_scanner *sc)
     }
 }
 
-int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const volatile int *cancel,
-             pal_report *rep)
+/* A scan's walk state, fresh; rep initialised by the caller. */
+static void scan_begin(pal_scanner *sc, const volatile int *cancel, pal_report *rep, uint64_t size)
 {
-    if (rep == NULL)
-        return PAL_EINVAL;
-    pal_report_init(rep);
-    if (sc == NULL || src == NULL || src->read_at == NULL || name == NULL)
-        return PAL_EINVAL;
-
     pal_engine *eng = sc->eng;
     pal_walk *w = &sc->walk;
     memset(w, 0, sizeof(*w));
@@ -900,17 +903,15 @@ int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const vol
     sc->findings_cap = 0;
     if (sc->fidx != NULL)
         memset(sc->fidx, 0, sc->fidx_cap * sizeof(*sc->fidx));
-
-    uint64_t size = src->size;
-    size_t got = 0;
     rep->size = size;
-    int rc = read_top(w, src, name, size, &got);
-    if (rc == 0 && !w->stopped && (got > 0 || got == size))
-        rc = pal_walk_object(w, w->bufs[0].data, got, name, 0, got == size ? PAL_OBJ_COMPLETE : 0);
+}
+
+/* The verdict from what the walk found, or rc when the engine itself failed. */
+static int scan_end(pal_scanner *sc, int rc, pal_report *rep)
+{
     sc->cur_chain = NULL;
     trim_buffers(sc);
-
-    if (rc < 0 || w->nomem) {
+    if (rc < 0 || sc->walk.nomem) {
         pal_report_free(rep);
         return rc < 0 ? rc : PAL_ENOMEM;
     }
@@ -921,4 +922,40 @@ int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const vol
     else
         rep->verdict = PAL_VERDICT_CLEAN;
     return 0;
+}
+
+int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const volatile int *cancel,
+             pal_report *rep)
+{
+    if (rep == NULL)
+        return PAL_EINVAL;
+    pal_report_init(rep);
+    if (sc == NULL || src == NULL || src->read_at == NULL || name == NULL)
+        return PAL_EINVAL;
+    pal_walk *w = &sc->walk;
+    uint64_t size = src->size;
+    scan_begin(sc, cancel, rep, size);
+    size_t got = 0;
+    int rc = read_top(w, src, name, size, &got);
+    if (rc == 0 && !w->stopped && (got > 0 || got == size))
+        rc = pal_walk_object(w, w->bufs[0].data, got, name, 0, got == size ? PAL_OBJ_COMPLETE : 0);
+    return scan_end(sc, rc, rep);
+}
+
+int pal_scan_memory(pal_scanner *sc, const void *data, size_t len, const char *name,
+                    const volatile int *cancel, pal_report *rep)
+{
+    if (rep == NULL)
+        return PAL_EINVAL;
+    pal_report_init(rep);
+    if (sc == NULL || (data == NULL && len > 0) || name == NULL)
+        return PAL_EINVAL;
+    pal_walk *w = &sc->walk;
+    scan_begin(sc, cancel, rep, len);
+    int rc = 0;
+    if (!top_too_large(w, name, len, &rc) && !pal_walk_should_stop(w, name)) {
+        rep->bytes_read = len;
+        rc = pal_walk_object(w, data, len, name, 0, PAL_OBJ_COMPLETE);
+    }
+    return scan_end(sc, rc, rep);
 }

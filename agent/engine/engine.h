@@ -152,4 +152,12 @@ void pal_scanner_release_buffers(pal_scanner *sc);
 int pal_scan(pal_scanner *sc, const pal_source *src, const char *name, const volatile int *cancel,
              pal_report *rep);
 
+/*
+ * The same for an object that is already whole in memory (len bytes at data, unchanged and
+ * readable until the call returns): scanned where it lies, not copied into the scanner's
+ * buffer first. The report is the one pal_scan gives for a source over the same bytes.
+ */
+int pal_scan_memory(pal_scanner *sc, const void *data, size_t len, const char *name,
+                    const volatile int *cancel, pal_report *rep);
+
 #endif

@@ -364,14 +364,15 @@ static int decode_body(const uint8_t *b, size_t len, pal_cpmsg *m, pal_errbuf *e
             FAIL("SCAN bulk offset without its flag");
         if (name_len == 0 || name_len > PAL_CPMSG_NAME_MAX)
             FAIL("SCAN name of %u bytes", name_len);
-        if (data_len > PAL_CPMSG_INLINE_MAX || data_len > s->size)
-            FAIL("SCAN with %u inline bytes for an object of %llu", data_len,
+        uint32_t first_max = shm ? PAL_CPMSG_REQ_MAX : PAL_CPMSG_INLINE_MAX;
+        if (data_len > first_max || data_len > s->size)
+            FAIL("SCAN with %u first bytes for an object of %llu", data_len,
                  (unsigned long long)s->size);
         if (!valid_status(s->status))
             FAIL("SCAN status %d", s->status);
-        uint64_t full = s->size < PAL_CPMSG_INLINE_MAX ? s->size : PAL_CPMSG_INLINE_MAX;
+        uint64_t full = s->size < first_max ? s->size : first_max;
         if (s->status == PAL_CPMSG_ST_OK && data_len != full)
-            FAIL("SCAN status OK with %u of %llu inline bytes", data_len, (unsigned long long)full);
+            FAIL("SCAN status OK with %u of %llu first bytes", data_len, (unsigned long long)full);
         if (shm && (s->bulk_off > PAL_CPMSG_REQ_MAX || data_len > PAL_CPMSG_REQ_MAX - s->bulk_off))
             FAIL("SCAN bytes %u..%llu of the bulk area (%u bytes)", s->bulk_off,
                  (unsigned long long)s->bulk_off + data_len, PAL_CPMSG_REQ_MAX);
@@ -659,7 +660,9 @@ size_t pal_cpmsg_encode(const pal_cpmsg *m, void *buf, size_t cap)
     }
     case PAL_CPMSG_SCAN: {
         const pal_cpmsg_scan *s = &m->u.scan;
-        if (s->name.len > PAL_CPMSG_NAME_MAX || s->data.len > PAL_CPMSG_INLINE_MAX)
+        uint32_t first_max =
+            (m->flags & PAL_CPMSG_SCAN_SHM) ? PAL_CPMSG_REQ_MAX : PAL_CPMSG_INLINE_MAX;
+        if (s->name.len > PAL_CPMSG_NAME_MAX || s->data.len > first_max)
             return 0;
         pal_put_le64(b + 16, s->size);
         pal_put_le32(b + 24, (uint32_t)s->status);

@@ -1,7 +1,8 @@
 /*
  * cpmsg.h — the wire format between the broker and the content process (palisade-cp): one
- * message per SOCK_SEQPACKET datagram on one of K channels (one channel per scan slot),
- * encoded and strictly decoded by this module for both ends.
+ * message, or one bundle of them (REQUESTS, ANSWERS), per SOCK_SEQPACKET datagram on one of
+ * K channels (one channel per scan slot), encoded and strictly decoded by this module for
+ * both ends.
  *
  * The broker treats everything the content process sends as hostile: pal_cpmsg_decode
  * checks the structure of a message (length, type, direction, flags, every field's range,
@@ -42,10 +43,12 @@
  * |                           |   negative PAL_E* read error at offset data_len)             |
  * | 28 u32 name_len (1..PAL_CPMSG_NAME_MAX) | 32 u32 data_len | 36 u32 bulk_off               |
  * | 40 name bytes | then data_len bytes: the object from offset 0                              |
- * With status OK, data_len == min(size, PAL_CPMSG_INLINE_MAX); otherwise data_len is less.
  * flags: PAL_CPMSG_SCAN_SHM when the first bytes are in the slot's shared bulk area at
  * bulk_off (bulk_off + data_len <= PAL_CPMSG_REQ_MAX) and no bytes follow the name, which
- * spares the kernel two copies of them; without it bulk_off is 0.
+ * spares the kernel two copies of them, and lets an object of at most PAL_CPMSG_REQ_MAX bytes
+ * be scanned where it lies; without it bulk_off is 0. With status OK, data_len ==
+ * min(size, PAL_CPMSG_INLINE_MAX), or min(size, PAL_CPMSG_REQ_MAX) with PAL_CPMSG_SCAN_SHM;
+ * otherwise data_len is less.
  *
  * DATA (3): part of the answer to a DATA_REQ. flags: PAL_CPMSG_DATA_LAST on the last part,
  * PAL_CPMSG_DATA_SHM when the bytes are in the slot's shared bulk area instead of inline

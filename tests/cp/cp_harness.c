@@ -873,7 +873,7 @@ static int cmd_misbehave(void)
         {"bad-id", 100},           {"bad-offset", 100},      {"bad-length", 100},
         {"beyond-end", 100 << 10}, {"oversize", 100},        {"garbage", 100},
         {"unknown-threat", 100},   {"bad-chain", 100},       {"wrong-type", 100},
-        {"lie-clean", 100 << 10},  {"bundle-bad-item", 100}, {"bundle-nested", 100},
+        {"lie-clean", 2 << 20},    {"bundle-bad-item", 100}, {"bundle-nested", 100},
     };
     pal_defs *defs = load_defs(g_pkg, NULL);
     pal_cpsup_config cfg;
@@ -1278,7 +1278,7 @@ static cobj *make_objects(pal_defs *defs)
         if (i == CRASH_AT) {
             o->data = trigger("crash", 64, &o->len);
         } else if (i == KILL_AT || i % 7 == 0) {
-            o->len = i == KILL_AT ? 200U << 10 : 100U << 10;
+            o->len = i == KILL_AT ? 3U << 20 : 100U << 10;
             o->data = malloc(o->len);
             CHECK(o->data != NULL, "oom");
             fill_random(o->data, o->len, i);
@@ -1804,7 +1804,7 @@ static int cmd_bench(void)
         size_t len;
         unsigned times;
     } k_sizes[] = {{1024, 2000}, {64 << 10, 500}, {1 << 20, 100}, {64 << 20, 3}};
-    printf("%10s %7s %14s %14s %14s %12s\n", "object", "count", "in-process", "sandbox shm",
+    printf("%10s %7s %14s %14s %14s %14s\n", "object", "count", "in-process", "sandbox shm",
            "sandbox inline", "round trips");
     for (size_t i = 0; i < sizeof(k_sizes) / sizeof(k_sizes[0]); i++) {
         size_t len = k_sizes[i].len;
@@ -1816,26 +1816,32 @@ static int cmd_bench(void)
         double tin = bench_scan(NULL, defs, &ip, data, len, times, NULL);
         double tshm = bench_scan(shm, defs, NULL, data, len, times, &r1);
         double tsock = bench_scan(sock, defs, NULL, data, len, times, &r2);
-        /* the first chunk travels with the request; the rest in requests of at most 1 MiB */
-        uint64_t rest = len > PAL_CPMSG_INLINE_MAX ? len - PAL_CPMSG_INLINE_MAX : 0;
-        uint64_t want = (rest + PAL_CPMSG_REQ_MAX - 1) / PAL_CPMSG_REQ_MAX;
-        CHECK(r1 == want * times && r2 == want * times,
+        /* the first chunk travels with the request (the bulk area's worth through it, else
+           an inline chunk); the rest in requests of at most 1 MiB */
+        uint64_t rest1 = len > PAL_CPMSG_REQ_MAX ? len - PAL_CPMSG_REQ_MAX : 0;
+        uint64_t rest2 = len > PAL_CPMSG_INLINE_MAX ? len - PAL_CPMSG_INLINE_MAX : 0;
+        uint64_t want1 = (rest1 + PAL_CPMSG_REQ_MAX - 1) / PAL_CPMSG_REQ_MAX;
+        uint64_t want = (rest2 + PAL_CPMSG_REQ_MAX - 1) / PAL_CPMSG_REQ_MAX;
+        CHECK(r1 == want1 * times && r2 == want * times,
               "%zu bytes: %llu/%llu data requests, "
-              "expected %llu per object",
-              len, (unsigned long long)r1, (unsigned long long)r2, (unsigned long long)want);
+              "expected %llu/%llu per object",
+              len, (unsigned long long)r1, (unsigned long long)r2, (unsigned long long)want1,
+              (unsigned long long)want);
         char label[32];
         if (len >= (1 << 20))
             snprintf(label, sizeof(label), "%zu MiB", len >> 20);
         else
             snprintf(label, sizeof(label), "%zu KiB", len >> 10);
+        char trips[32];
+        snprintf(trips, sizeof(trips), "%llu / %llu", (unsigned long long)(1 + want1),
+                 (unsigned long long)(1 + want));
         if (len < (1 << 20))
-            printf("%10s %7u %11.1f us %11.1f us %11.1f us %12llu\n", label, times,
-                   tin / times * 1e6, tshm / times * 1e6, tsock / times * 1e6,
-                   (unsigned long long)(1 + want));
+            printf("%10s %7u %11.1f us %11.1f us %11.1f us %14s\n", label, times, tin / times * 1e6,
+                   tshm / times * 1e6, tsock / times * 1e6, trips);
         else
-            printf("%10s %7u %9.0f MB/s %9.0f MB/s %9.0f MB/s %12llu\n", label, times,
+            printf("%10s %7u %9.0f MB/s %9.0f MB/s %9.0f MB/s %14s\n", label, times,
                    (double)len * times / tin / 1e6, (double)len * times / tshm / 1e6,
-                   (double)len * times / tsock / 1e6, (unsigned long long)(1 + want));
+                   (double)len * times / tsock / 1e6, trips);
         free(data);
     }
     inproc_free(&ip);

@@ -549,6 +549,22 @@ static void test_request_refusals(void **state)
     refused(selftest_msg, NULL, st_path_big);
     refused(selftest_msg, NULL, st_path_past_end);
 
+    /* through the bulk area the first bytes may be the whole area's worth: an object of up
+       to PAL_CPMSG_REQ_MAX bytes whole, the first PAL_CPMSG_REQ_MAX of a larger one; inline
+       at most PAL_CPMSG_INLINE_MAX */
+    pal_cpmsg big = scan_shm_msg(), dbig;
+    big.u.scan.bulk_off = 0;
+    big.u.scan.size = big.u.scan.data.len = PAL_CPMSG_REQ_MAX;
+    assert_int_equal(dec(enc(&big), PAL_CPMSG_FROM_BROKER, &dbig), 0);
+    big.u.scan.size = 3ULL * PAL_CPMSG_REQ_MAX;
+    assert_int_equal(dec(enc(&big), PAL_CPMSG_FROM_BROKER, &dbig), 0);
+    assert_int_equal(dbig.u.scan.data.len, PAL_CPMSG_REQ_MAX);
+    big.u.scan.data.len = PAL_CPMSG_INLINE_MAX; /* status OK yet short of the area's worth */
+    assert_int_equal(dec(enc(&big), PAL_CPMSG_FROM_BROKER, &dbig), PAL_EPROTO);
+    big.u.scan.bulk_off = 64;
+    big.u.scan.data.len = PAL_CPMSG_REQ_MAX; /* past the end of the area */
+    assert_int_equal(dec(enc(&big), PAL_CPMSG_FROM_BROKER, &dbig), PAL_EPROTO);
+
     /* a short inline part is fine with an end status, and an error status */
     pal_cpmsg m = scan_msg(), d;
     m.u.scan.size = 100;

@@ -1075,6 +1075,62 @@ static void test_report_independent_of_history(void **state)
     manifest_free(&m);
 }
 
+/* pal_scan_memory gives every corpus object, under every profile's limits, the report that
+   pal_scan gives when it reads the same bytes from the file (the content process scans a
+   whole object in place in its shared bulk area). */
+static void test_scan_in_place(void **state)
+{
+    (void)state;
+    manifest m;
+    manifest_load(&m);
+    size_t compared = 0;
+    for (size_t k = 0; k < m.n; k++) {
+        const profile *p = get_profile(m.lines[k].profile);
+        assert_non_null(p);
+        char path[1500];
+        snprintf(path, sizeof(path), "%s/%s", T.corpus, m.lines[k].file);
+        file_source fs = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+        struct stat st;
+        assert_true(fs.fd >= 0 && fstat(fs.fd, &st) == 0);
+        size_t len = (size_t)st.st_size;
+        uint8_t *bytes = malloc(len ? len : 1);
+        assert_non_null(bytes);
+        assert_int_equal(pread(fs.fd, bytes, len, 0), (ssize_t)len);
+        pal_scanner *sc;
+        assert_int_equal(pal_scanner_new(p->eng, &sc), 0);
+        pal_source src = {.size = (uint64_t)len, .read_at = file_read_at, .ctx = &fs};
+        pal_report read, in_place;
+        assert_int_equal(pal_scan(sc, &src, m.lines[k].file, NULL, &read), 0);
+        assert_int_equal(pal_scan_memory(sc, bytes, len, m.lines[k].file, NULL, &in_place), 0);
+        char a[4096], b[4096];
+        describe(&read, a, sizeof(a));
+        describe(&in_place, b, sizeof(b));
+        if (strcmp(a, b) != 0 || read.bytes_read != in_place.bytes_read ||
+            read.sha256_valid != in_place.sha256_valid ||
+            memcmp(read.sha256, in_place.sha256, 32) != 0)
+            fail_msg("%s (%s): read %s\nin place %s", m.lines[k].file, p->name, a, b);
+        compared++;
+        pal_report_free(&read);
+        pal_report_free(&in_place);
+        pal_scanner_free(sc);
+        free(bytes);
+        close(fs.fd);
+    }
+    assert_true(compared > 50);
+    manifest_free(&m);
+    /* a cancelled scan in place is cancelled, not clean */
+    pal_scanner *sc;
+    assert_int_equal(pal_scanner_new(T.profiles[0].eng, &sc), 0);
+    volatile int cancel = 1;
+    pal_report rep;
+    assert_int_equal(pal_scan_memory(sc, "hello", 5, "c", &cancel, &rep), 0);
+    assert_int_equal(rep.verdict, PAL_VERDICT_UNSCANNABLE);
+    assert_int_equal(rep.reason, PAL_UNSCANNABLE_CANCELLED);
+    pal_report_free(&rep);
+    assert_int_equal(pal_scan_memory(sc, NULL, 5, "c", NULL, &rep), PAL_EINVAL);
+    pal_scanner_free(sc);
+}
+
 /* ---- sources that misbehave, cancel, time ------------------------------------------------ */
 
 typedef struct test_source {
@@ -1430,6 +1486,7 @@ int main(void)
         cmocka_unit_test(test_starter_samples),
         cmocka_unit_test(test_threads_agree),
         cmocka_unit_test(test_report_independent_of_history),
+        cmocka_unit_test(test_scan_in_place),
         cmocka_unit_test(test_read_errors),
         cmocka_unit_test(test_memsource_bounds),
         cmocka_unit_test(test_each_byte_read_once),

@@ -314,7 +314,9 @@ static void fill_scan(scan_ctx *c, pal_cpmsg *m, uint8_t *at, int shm, uint32_t 
     c->cancel_word = cancel_word(c);
     c->served = c->covered = 0; /* a SCAN that could not go out is sent again later */
     c->id = atomic_fetch_add(&c->sup->next_id, 1);
-    uint32_t want = src->size < PAL_CPMSG_INLINE_MAX ? (uint32_t)src->size : PAL_CPMSG_INLINE_MAX;
+    /* through the bulk area, as much as it holds: an object that fits is scanned in place */
+    uint32_t first_max = shm ? PAL_CPMSG_REQ_MAX - bulk_off : PAL_CPMSG_INLINE_MAX;
+    uint32_t want = src->size < first_max ? (uint32_t)src->size : first_max;
     uint32_t got;
     int32_t st = read_source(src, 0, at, want, &got);
     if (got == want)
