@@ -39,8 +39,9 @@
 #                          test of the default marks (every file system) under a watchdog
 #   integration.rtp        real-time protection on a tmpfs of the test's own: written threat
 #                          quarantined, cat/exec of a threat EPERM, 1,000 openers under a
-#                          stopped content process answered by the deadline, SIGKILL during
-#                          a storm, a file changed after a clean verdict scanned again
+#                          stopped content process answered by the deadline, a full queue
+#                          (8,192 held) answering an open at once, SIGKILL during a storm, a
+#                          file changed after a clean verdict scanned again
 #   integration.ansible    examples/ansible run by ansible-playbook on localhost against a
 #                          test agent: policy and package deployed, reloaded, verified
 #   integration.metrics    `palisade metrics` and the node_exporter textfile pass promtool,

@@ -8,6 +8,8 @@ each test mounts a tmpfs (or an ext4 image) of its own and the daemon monitors o
   same way; clean files open normally;
 - with the content process stopped (SIGSTOP), 1,000 parallel openers of first-seen files each
   get an answer within RealTimeResponseTimeoutMs plus a margin, and the timeouts are counted;
+- with the queue full (8,192 written files waiting for a stopped content process), an open
+  is answered by RealTimeTimeoutAction at once, and the overloads are counted and reported;
 - palisaded killed (SIGKILL) during a storm of opens leaves no opener waiting;
 - a file changed after a clean verdict is scanned again;
 - a file system mounted later at a monitored mount point is marked, and dropped when gone;
@@ -222,6 +224,87 @@ class StalledContentProcessTest(RtpTest):
             os.kill(cp, signal.SIGCONT)
         self.assertEqual(sorted(set(r[1] for r in res)), [1])  # EPERM for every one
         self.assertGreaterEqual(self.rt_stats()["timeouts"], 1)
+
+
+class FullQueueTest(RtpTest):
+    """The queue full: with the content process stopped, the written files' after-close scans
+    pile up (each file's creating open is answered at once: an empty file needs no scan) until
+    QUEUE_MAX (8,192) events are held. Then an open is answered by RealTimeTimeoutAction at
+    once, not after the deadline; a written file is left unscanned; both are counted as
+    overloads and in real-time-unchecked events; and the queue drains once the content
+    process runs again."""
+
+    QUEUE_MAX = 8192
+    N = QUEUE_MAX + 300
+    TIMEOUT_MS = 5000
+
+    def prepare(self):
+        with open(self.m.p("old.txt"), "wb") as f:
+            f.write(b"a file from before the storm\n")
+
+    def test_open_answered_at_once_when_the_queue_is_full(self):
+        d = tempfile.mkdtemp(prefix="pal-rtp-full-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(os.path.join(d, "log.sock"))
+        rx.settimeout(0.5)
+        self.addCleanup(rx.close)
+        self.set("EventSyslogTarget", "unix:" + os.path.join(d, "log.sock"))
+        self.set("RealTimeResponseTimeoutMs", self.TIMEOUT_MS)
+        cp = self.status()["content_process_pid"]
+        self.assertIsNotNone(cp)
+        os.kill(cp, signal.SIGSTOP)
+        try:
+            # the writer runs apart, so that a creating open that waited would fail the test
+            # by its timeout instead of hanging it
+            burst = self.m.p("burst")
+            t0 = time.monotonic()
+            subprocess.run([sys.executable, "-c",
+                            "import os, sys\n"
+                            "d = sys.argv[1]\n"
+                            "os.mkdir(d)\n"
+                            "for i in range(int(sys.argv[2])):\n"
+                            "    with open(os.path.join(d, 'w%05d' % i), 'wb') as f:\n"
+                            "        f.write(b'written in the storm %d\\n' % i)\n",
+                            burst, str(self.N)], check=True, timeout=120)
+            wrote = time.monotonic() - t0
+            rs = wait_for(lambda: (lambda s: s if s["overloads"] >= 1 else None)(
+                self.rt_stats()), timeout=60, what="the queue full")
+            self.assertGreaterEqual(rs["queue_depth"], self.QUEUE_MAX - 64, rs)
+            res = run_openers([self.m.p("old.txt")], timeout=30)
+        finally:
+            os.kill(cp, signal.SIGCONT)
+        secs, err = res[0]
+        rs = self.rt_stats()
+        print("\n%d files written in %.2f s with the content process stopped; queue %d, "
+              "overloads %d; an open then answered in %.3f s (deadline %d ms)"
+              % (self.N, wrote, rs["queue_depth"], rs["overloads"], secs, self.TIMEOUT_MS),
+              file=sys.stderr)
+        self.assertEqual(err, 0)  # RealTimeTimeoutAction Allow
+        self.assertLess(secs, self.TIMEOUT_MS / 1000 / 2)
+        self.assertGreaterEqual(rs["overloads"], 2, rs)  # written files and the open
+        self.assertIn("real-time protection overloaded", self.d.log())
+        recs = []
+
+        def both_causes():
+            try:
+                while True:
+                    recs.append(rx.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+            got = [r for r in recs if 'event="real-time-unchecked"' in r]
+            opened = [r for r in got if "an open was answered by RealTimeTimeoutAction" in r]
+            written = [r for r in got if "a written file was not scanned" in r]
+            return (opened, written) if opened and written else None
+        opened, written = wait_for(both_causes, timeout=20,
+                                   what="real-time-unchecked events for both causes")
+        self.assertIn('action="Allow"', opened[0])
+        self.assertIn('action="None"', written[0])
+        # nothing stays stuck: the held events drain once the content process runs again
+        wait_for(lambda: self.rt_stats()["queue_depth"] == 0, timeout=180,
+                 what="the queue drained")
+        with open(self.m.p("old.txt"), "rb") as f:
+            self.assertTrue(f.read().startswith(b"a file from before"))
 
 
 class KilledDaemonTest(RtpTest):
