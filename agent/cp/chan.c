@@ -213,12 +213,17 @@ void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
             return;
         }
     }
+    /* answers leave in the order of the requests: what is held goes first, in the same
+       datagram when this one fits (the last answer of a batch: one send, one wake-up) */
+    if (w->hold.count > 0 && pal_cpmsg_bundle_add(&w->hold, m) == 0) {
+        cp_worker_flush(w);
+        return;
+    }
     size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
     if (len == 0) {
         cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
         _exit(PAL_CPMSG_EXIT_PROTO);
     }
-    /* answers leave in the order of the requests: what is held goes first */
     cp_worker_flush(w);
     send_bytes(w, w->tx, len);
 }
