@@ -1,6 +1,8 @@
 /*
  * cpchan.h — private to pal_cpsup: the broker's side of one channel per slot. Owns a
- * request's conversation with the content process (SCAN with the first chunk inline, the
+ * request's conversation with the content process (SCAN with the first bytes in the slot's
+ * bulk area, up to 1 MiB, or a first chunk inline without one; a batch's SCANs as one
+ * REQUESTS; answers taken one by one out of an ANSWERS as if each had come alone; the
  * engine's data requests answered from the caller's pal_source through the slot's bulk
  * area or inline DATA parts, RESULT and FINDINGs; SELFTEST), and the strict checks of
  * everything that comes back: message type allowed in the request's state, request id,

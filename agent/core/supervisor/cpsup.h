@@ -24,7 +24,8 @@
  * priority of its threads are compared with what the broker set; a difference kills it (event
  * kill-tampered, detail "limits changed: ...") and the object goes to the next instance.
  *
- * Scans: pal_cpsup_scan sends SCAN with the first chunk inline, answers the engine's data
+ * Scans: pal_cpsup_scan sends SCAN with the first bytes (through the slot's shared bulk
+ * area, as much as it holds, else a first chunk inline), answers the engine's data
  * requests with reads on the caller's pal_source (inline DATA parts or the slot's shared bulk
  * area), and checks every message (agent/ipc/cpmsg.h): type allowed in the scan's state,
  * request id, offsets within the object and under the per-request cap, threat names from
@@ -199,7 +200,9 @@ int pal_cpsup_scan(pal_cpsup *sup, unsigned slot, int pkg_fd, const pal_limits *
 /*
  * Several small objects on one slot for the price of about one round trip (cppipe.c): the
  * instance's identity and limits are checked once for the hand-off, every object goes out as
- * a SCAN that holds all its bytes inline, and the answers are read and checked in order,
+ * a SCAN that holds all its bytes (with a bulk area all of them in one REQUESTS datagram,
+ * the bytes side by side in the area; else inline, one datagram each), and the answers
+ * (the content process sends them together, as one ANSWERS) are read and checked in order,
  * exactly as pal_cpsup_scan checks one. Each object's timeout starts when the previous one's
  * answer arrived. When the instance dies, misbehaves or times out under object j, the objects
  * before j keep their reports, j is handled as pal_cpsup_scan would handle it (a death:
