@@ -80,7 +80,7 @@ cat >"$work/mixed/slow.yar" <<'R'
 rule Slow_Byte_Loop { condition: for any i in (0 .. filesize - 1) : (uint8(i) == 0xAB and uint8(i + 1) == 0xCD and uint8(i + 2) == 0xEF) }
 R
 
-run 0 "$tool" cost "$work/mixed" --tree "$tree" --repeat 2 --json
+run 0 "$tool" cost "$work/mixed" --tree "$tree" --repeat 5 --json
 expect "the tree was read (120 regular files, symlink not followed)" 'd["files"] == 120'
 expect "four rules reported" 'len(d["rules"]) == 4'
 expect "the slow rule is ranked first" 'd["rules"][0]["rules"] == "Slow_Byte_Loop"'
@@ -90,7 +90,7 @@ expect "shares add up to 1" 'abs(sum(r["share"] for r in d["rules"]) - 1) < 0.01
 expect "MB/s of the slow rule is bytes over its cost" \
     'abs(d["rules"][0]["mb_per_s"] - d["bytes"] / 1e6 / d["rules"][0]["seconds"]) < 0.01'
 
-run 3 "$tool" cost "$work/mixed" --tree "$tree" --repeat 2 --max-ratio 10
+run 3 "$tool" cost "$work/mixed" --tree "$tree" --repeat 5 --max-ratio 10
 if grep -q "slow.yar costs" "$work/err"; then ok; else bad "the gate names the slow rule"; fi
 if grep -q "FAILED" "$work/out" && head -3 "$work/out" | tail -1 | grep -q "^Slow_Byte_Loop"; then
     ok
