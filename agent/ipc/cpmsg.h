@@ -125,7 +125,10 @@
 #include "names.h" /* pal_verdict, pal_unscannable: RESULT carries their numbers */
 #include "pal_error.h"
 
-#define PAL_CPMSG_VERSION 1
+/* CONFIG and READY carry it: a broker and a content process of different builds (an
+   upgrade replaced one under the other) refuse each other at the start, with a clear error,
+   instead of misreading each other's messages. 2: REQUESTS, ANSWERS, SCAN in the bulk area. */
+#define PAL_CPMSG_VERSION 2
 
 #define PAL_CPMSG_HDR 16
 #define PAL_CPMSG_MAX (128U * 1024U)       /* largest message (datagram), both directions */

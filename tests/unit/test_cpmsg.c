@@ -441,7 +441,7 @@ static void refused(sample_fn sample, damage_fn before, damage_fn after)
     }
 
 DAMAGE(cfg_id, m->id = 1)
-DAMAGE(cfg_version, m->u.config.version = 2)
+DAMAGE(cfg_version, m->u.config.version = PAL_CPMSG_VERSION - 1) /* an older build's broker */
 DAMAGE(cfg_channels0, m->u.config.channels = 0)
 DAMAGE(cfg_channels65, m->u.config.channels = 65;
        m->u.config.shm_size = 65ULL * m->u.config.shm_stride)
