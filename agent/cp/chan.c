@@ -200,32 +200,32 @@ int cp_worker_request_waiting(cp_worker *w)
     return n > 0;
 }
 
+/*
+ * Answers leave in the order of the requests: m joins what is held, and unless w->holding
+ * everything goes at once, in one datagram (the last answer of a batch: one send, one
+ * wake-up). When m does not fit behind what is held, that goes first; one that does not fit
+ * the hold buffer at all goes out alone after it.
+ */
 void cp_worker_send(cp_worker *w, const pal_cpmsg *m)
 {
-    if (w->holding) {
-        if (w->hold.count > 0 && pal_cpmsg_bundle_add(&w->hold, m) == 0)
-            return;
-        /* the first one held, or the buffer is full: what is held goes, this one starts
-           the next (one that cannot be held at all goes out after it) */
+    int first = w->hold.count == 0;
+    if (pal_cpmsg_bundle_add(&w->hold, m) != 0) {
         cp_worker_flush(w);
-        if (pal_cpmsg_bundle_add(&w->hold, m) == 0) {
-            w->hold_since = mono_ns();
+        first = 1;
+        if (pal_cpmsg_bundle_add(&w->hold, m) != 0) {
+            size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
+            if (len == 0) {
+                cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
+                _exit(PAL_CPMSG_EXIT_PROTO);
+            }
+            send_bytes(w, w->tx, len);
             return;
         }
     }
-    /* answers leave in the order of the requests: what is held goes first, in the same
-       datagram when this one fits (the last answer of a batch: one send, one wake-up) */
-    if (w->hold.count > 0 && pal_cpmsg_bundle_add(&w->hold, m) == 0) {
+    if (!w->holding)
         cp_worker_flush(w);
-        return;
-    }
-    size_t len = pal_cpmsg_encode(m, w->tx, PAL_CPMSG_MAX);
-    if (len == 0) {
-        cp_log("channel %u: cannot encode a message of type 0x%x", w->index, m->type);
-        _exit(PAL_CPMSG_EXIT_PROTO);
-    }
-    cp_worker_flush(w);
-    send_bytes(w, w->tx, len);
+    else if (first)
+        w->hold_since = mono_ns();
 }
 
 /* ---- the source: inline bytes, then data requests ------------------------------------------ */
@@ -262,8 +262,8 @@ static ssize_t chan_read_at(void *ctx, uint64_t off, void *buf, size_t len)
     req.u.data_req.off = off;
     req.u.data_req.len = want;
     cp_worker_send(w, &req);
-    if (w->bulk != NULL && w->first != w->inl)
-        w->first_gone = 1;
+    if (w->first != w->inl)
+        w->first_gone = 1; /* the answer lands in the bulk area, where the first bytes were */
 
     uint8_t *out = buf;
     uint32_t got = 0;

@@ -92,13 +92,20 @@ int cp_selftest_attack(const pal_cpmsg_selftest *t)
 
 /* ---- content triggers --------------------------------------------------------------------- */
 
-static void send_clean_result(cp_worker *w, uint64_t id)
+/* "clean" for request id, as if the object in progress had been read whole */
+static pal_cpmsg clean_result(const cp_worker *w, uint64_t id)
 {
     pal_cpmsg m = {.type = PAL_CPMSG_RESULT, .id = id};
     m.u.result.verdict = PAL_VERDICT_CLEAN;
     m.u.result.size = w->size;
     m.u.result.bytes_read = w->size;
     m.u.result.objects_scanned = 1;
+    return m;
+}
+
+static void send_clean_result(cp_worker *w, uint64_t id)
+{
+    pal_cpmsg m = clean_result(w, id);
     cp_worker_send(w, &m);
 }
 
@@ -199,11 +206,7 @@ int cp_selftest_trigger(cp_worker *w)
         /* an ANSWERS whose framing is sound: its first item a RESULT with an impossible
            verdict, or a second answer nobody asked for behind a sound one */
         int bad = word[7] == 'b';
-        pal_cpmsg r = {.type = PAL_CPMSG_RESULT, .id = w->id};
-        r.u.result.verdict = PAL_VERDICT_CLEAN;
-        r.u.result.size = w->size;
-        r.u.result.bytes_read = w->size;
-        r.u.result.objects_scanned = 1;
+        pal_cpmsg r = clean_result(w, w->id);
         pal_cpmsg_bundler b;
         pal_cpmsg_bundle_start(&b, w->tx, PAL_CPMSG_MAX);
         (void)pal_cpmsg_bundle_add(&b, &r);
@@ -218,23 +221,18 @@ int cp_selftest_trigger(cp_worker *w)
     if (word_is(word, len, "bundle-nested")) {
         /* an ANSWERS holding an ANSWERS: the encoder will not build it, so by hand */
         static uint8_t inner[512];
-        pal_cpmsg r = {.type = PAL_CPMSG_RESULT, .id = w->id};
-        r.u.result.size = w->size;
-        r.u.result.bytes_read = w->size;
-        r.u.result.objects_scanned = 1;
-        pal_cpmsg_bundler b;
-        pal_cpmsg_bundle_start(&b, inner, sizeof(inner));
-        (void)pal_cpmsg_bundle_add(&b, &r);
-        size_t in_len = pal_cpmsg_bundle_finish(&b, PAL_CPMSG_ANSWERS);
-        uint8_t *out = w->tx;
-        size_t out_len = PAL_CPMSG_BUNDLE_FIXED + 4 + in_len;
-        pal_put_le16(out, PAL_CPMSG_ANSWERS);
-        pal_put_le16(out + 2, 0);
-        pal_put_le32(out + 4, (uint32_t)out_len);
-        pal_put_le64(out + 8, 0);
-        pal_put_le32(out + PAL_CPMSG_BUNDLE_FIXED, (uint32_t)in_len);
-        memcpy(out + PAL_CPMSG_BUNDLE_FIXED + 4, inner, in_len);
-        send_raw(w, out, out_len);
+        pal_cpmsg r = clean_result(w, w->id);
+        pal_cpmsg_bundler in, out;
+        pal_cpmsg_bundle_start(&in, inner, sizeof(inner));
+        (void)pal_cpmsg_bundle_add(&in, &r);
+        size_t in_len = pal_cpmsg_bundle_finish(&in, PAL_CPMSG_ANSWERS);
+        /* the outer one's item, framed by hand */
+        pal_cpmsg_bundle_start(&out, w->tx, PAL_CPMSG_MAX);
+        pal_put_le32(w->tx + out.len, (uint32_t)in_len);
+        memcpy(w->tx + out.len + 4, inner, in_len);
+        out.len += 4 + in_len;
+        out.count = 1;
+        send_raw(w, w->tx, pal_cpmsg_bundle_finish(&out, PAL_CPMSG_ANSWERS));
         wait_forever(w);
     }
     if (word_is(word, len, "oversize")) {

@@ -6,6 +6,7 @@ mount itself."""
 import atexit
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -183,3 +184,26 @@ class RtpTest(harness.DaemonTest):
 
     def rt_stats(self):
         return self.status()["real_time_protection_stats"]
+
+    def security_events(self):
+        """Point EventSyslogTarget at a datagram socket of the test's own, as an
+        administrator's SIEM would listen; returns a function that gives every record
+        received so far (waiting up to 0.5 s for more), for wait_for."""
+        d = tempfile.mkdtemp(prefix="pal-rtp-ev-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "log.sock")
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(path)
+        rx.settimeout(0.5)
+        self.addCleanup(rx.close)
+        self.set("EventSyslogTarget", "unix:" + path)
+        recs = []
+
+        def received():
+            try:
+                while True:
+                    recs.append(rx.recv(65536).decode("utf-8", "replace"))
+            except socket.timeout:
+                pass
+            return recs
+        return received

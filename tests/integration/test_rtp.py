@@ -19,8 +19,6 @@ each test mounts a tmpfs (or an ext4 image) of its own and the daemon monitors o
 import os
 import re
 import signal
-import socket
-import tempfile
 import subprocess
 import sys
 import threading
@@ -105,26 +103,12 @@ class ThreatsTest(RtpTest):
 
     def test_detection_is_a_security_event(self):
         # the record an administrator's SIEM gets: origin RealTime and the process
-        d = tempfile.mkdtemp(prefix="pal-rtp-ev-")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
-        sock_path = os.path.join(d, "log.sock")
-        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        rx.bind(sock_path)
-        rx.settimeout(0.5)
-        self.addCleanup(rx.close)
-        self.set("EventSyslogTarget", "unix:" + sock_path)
+        received = self.security_events()
         target = self.m.p("pre", "eicar.txt")
         p = as_user("nobody", "cat", target)
         self.assertIn(b"Operation not permitted", p.stderr)
-        got = []
-
-        def detection_record():
-            try:
-                got.append(rx.recv(65536).decode("utf-8", "replace"))
-            except socket.timeout:
-                pass
-            return [r for r in got if 'event="detection"' in r]
-        rec = wait_for(detection_record, what="the detection record")[0]
+        rec = wait_for(lambda: [r for r in received() if 'event="detection"' in r],
+                       what="the detection record")[0]
         self.assertIn('origin="RealTime"', rec)
         self.assertIn('threat="%s"' % EICAR_THREAT, rec)
         self.assertIn('exe="/usr/bin/cat"', rec)
@@ -156,13 +140,7 @@ class StalledContentProcessTest(RtpTest):
 
     def test_thousand_openers_answered_by_deadline(self):
         # the SIEM's record of the answers given without a verdict
-        d = tempfile.mkdtemp(prefix="pal-rtp-unchecked-")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
-        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        rx.bind(os.path.join(d, "log.sock"))
-        rx.settimeout(0.5)
-        self.addCleanup(rx.close)
-        self.set("EventSyslogTarget", "unix:" + os.path.join(d, "log.sock"))
+        received = self.security_events()
         self.set("RealTimeResponseTimeoutMs", self.TIMEOUT_MS)
         st = self.status()
         cp = st["content_process_pid"]
@@ -191,15 +169,8 @@ class StalledContentProcessTest(RtpTest):
         self.assertIn("answered Allow", self.d.log())
         # every answer without a verdict is in a real-time-unchecked event, counted exactly:
         # the first at once, the rest within the 5 s period
-        recs = []
-
         def all_counted():
-            try:
-                while True:
-                    recs.append(rx.recv(65536).decode("utf-8", "replace"))
-            except socket.timeout:
-                pass
-            got = [r for r in recs if 'event="real-time-unchecked"' in r]
+            got = [r for r in received() if 'event="real-time-unchecked"' in r]
             n = sum(int(re.search(r' count="(\d+)"', r).group(1)) for r in got)
             return got if n == self.rt_stats()["timeouts"] + self.rt_stats()["overloads"] \
                 else None
@@ -243,13 +214,7 @@ class FullQueueTest(RtpTest):
             f.write(b"a file from before the storm\n")
 
     def test_open_answered_at_once_when_the_queue_is_full(self):
-        d = tempfile.mkdtemp(prefix="pal-rtp-full-")
-        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
-        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        rx.bind(os.path.join(d, "log.sock"))
-        rx.settimeout(0.5)
-        self.addCleanup(rx.close)
-        self.set("EventSyslogTarget", "unix:" + os.path.join(d, "log.sock"))
+        received = self.security_events()
         self.set("RealTimeResponseTimeoutMs", self.TIMEOUT_MS)
         cp = self.status()["content_process_pid"]
         self.assertIsNotNone(cp)
@@ -284,15 +249,8 @@ class FullQueueTest(RtpTest):
         self.assertLess(secs, self.TIMEOUT_MS / 1000 / 2)
         self.assertGreaterEqual(rs["overloads"], 2, rs)  # written files and the open
         self.assertIn("real-time protection overloaded", self.d.log())
-        recs = []
-
         def both_causes():
-            try:
-                while True:
-                    recs.append(rx.recv(65536).decode("utf-8", "replace"))
-            except socket.timeout:
-                pass
-            got = [r for r in recs if 'event="real-time-unchecked"' in r]
+            got = [r for r in received() if 'event="real-time-unchecked"' in r]
             opened = [r for r in got if "an open was answered by RealTimeTimeoutAction" in r]
             written = [r for r in got if "a written file was not scanned" in r]
             return (opened, written) if opened and written else None

@@ -103,11 +103,9 @@ static void note_served(scan_ctx *c, uint64_t off, uint32_t got)
         c->covered = off + got;
 }
 
-static int send_msg_flags(scan_ctx *c, const pal_cpmsg *m, int flags)
+/* One datagram of len bytes from the slot's send buffer: 0, or -1 with errno. */
+static int send_tx(scan_ctx *c, size_t len, int flags)
 {
-    size_t len = pal_cpmsg_encode(m, c->s->tx, PAL_CPMSG_MAX);
-    if (len == 0)
-        return -2;
     ssize_t n;
     do {
         n = send(c->fd, c->s->tx, len, MSG_NOSIGNAL | flags);
@@ -115,6 +113,14 @@ static int send_msg_flags(scan_ctx *c, const pal_cpmsg *m, int flags)
     if (n >= 0 && n != (ssize_t)len)
         errno = EIO;
     return n == (ssize_t)len ? 0 : -1;
+}
+
+static int send_msg_flags(scan_ctx *c, const pal_cpmsg *m, int flags)
+{
+    size_t len = pal_cpmsg_encode(m, c->s->tx, PAL_CPMSG_MAX);
+    if (len == 0)
+        return -2;
+    return send_tx(c, len, flags);
 }
 
 static int send_msg(scan_ctx *c, const pal_cpmsg *m)
@@ -364,12 +370,7 @@ int cpchan_send_batch(scan_ctx *c, size_t n)
     }
     if (k == 0)
         return 0;
-    size_t len = pal_cpmsg_bundle_finish(&b, PAL_CPMSG_REQUESTS);
-    ssize_t w;
-    do {
-        w = send(c[0].fd, s->tx, len, MSG_NOSIGNAL);
-    } while (w < 0 && errno == EINTR);
-    return w == (ssize_t)len ? (int)k : -1;
+    return send_tx(&c[0], pal_cpmsg_bundle_finish(&b, PAL_CPMSG_REQUESTS), 0) == 0 ? (int)k : -1;
 }
 
 run_result cpchan_answer(scan_ctx *c, pal_report *rep)
